@@ -1,0 +1,191 @@
+//! Request guards: a handler that takes [`Caller`] cannot run without a valid token, and one
+//! that takes [`Admin`] cannot run for anyone but an admin. The route signature is the policy.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use rocket::State;
+
+use rocket::request::{FromRequest, Outcome, Request};
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::auth::tokens::JwtKeys;
+use crate::db::Db;
+use crate::error::{AppError, ErrorSlot};
+use crate::schema::{members, sessions};
+
+/// The authenticated member making the request, as the database knows them right now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub member_id: Uuid,
+    pub organisation_id: Uuid,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    pub session_id: Uuid,
+}
+
+impl Caller {
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+
+    pub fn is_any(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+}
+
+async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
+    let header = req.headers().get_one("Authorization").ok_or_else(|| {
+        AppError::Unauthorized("send an access token: Authorization: Bearer <token>".into())
+    })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AppError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
+        })?;
+    let keys = req
+        .guard::<&State<JwtKeys>>()
+        .await
+        .succeeded()
+        .ok_or_else(|| AppError::internal("JWT keys are not managed"))?;
+    let claims = keys.verify(token)?;
+    let db = req
+        .guard::<&State<Db>>()
+        .await
+        .succeeded()
+        .ok_or_else(|| AppError::internal("database pool is not managed"))?;
+    let mut conn = db.conn().await?;
+
+    // One round trip: the member and the session the token belongs to, both of the token's
+    // organisation. Role and deactivation are read fresh, so they bite immediately.
+    type Row = (
+        String,
+        Option<Uuid>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    );
+    let row: Option<Row> = members::table
+        .inner_join(
+            sessions::table.on(sessions::member_id
+                .eq(members::id)
+                .and(sessions::organisation_id.eq(members::organisation_id))),
+        )
+        .filter(members::id.eq(claims.sub))
+        .filter(members::organisation_id.eq(claims.org))
+        .filter(sessions::id.eq(claims.sid))
+        .select((
+            members::role,
+            members::team_id,
+            members::deactivated_at,
+            sessions::revoked_at,
+            sessions::expires_at,
+        ))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let ended = || AppError::Unauthorized("this session has ended; log in again".into());
+    let (role, team_id, deactivated_at, revoked_at, expires_at) = row.ok_or_else(ended)?;
+    if deactivated_at.is_some() {
+        return Err(AppError::Unauthorized("this account is deactivated".into()));
+    }
+    if revoked_at.is_some() || expires_at <= Utc::now() {
+        return Err(ended());
+    }
+    let role = role
+        .parse::<Role>()
+        .map_err(|_| AppError::internal(format!("unknown role in database: {role}")))?;
+    Ok(Caller {
+        member_id: claims.sub,
+        organisation_id: claims.org,
+        role,
+        team_id,
+        session_id: claims.sid,
+    })
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Caller {
+    type Error = AppError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        // Cached so that a handler with several guards authenticates once.
+        let result: &Result<Caller, AppError> = req
+            .local_cache_async(async { authenticate(req).await })
+            .await;
+        match result {
+            Ok(caller) => Outcome::Success(caller.clone()),
+            Err(e) => {
+                let e = e.clone_shallow();
+                Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e))
+            }
+        }
+    }
+}
+
+async fn with_role(req: &Request<'_>, allowed: &[Role], what: &str) -> Outcome<Caller, AppError> {
+    match Caller::from_request(req).await {
+        Outcome::Success(caller) if caller.is_any(allowed) => Outcome::Success(caller),
+        Outcome::Success(_) => {
+            let e = AppError::Forbidden(format!("only {what} may do this"));
+            Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e))
+        }
+        Outcome::Error(e) => Outcome::Error(e),
+        Outcome::Forward(s) => Outcome::Forward(s),
+    }
+}
+
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, [$($role:expr),+], $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
+
+        #[rocket::async_trait]
+        impl<'r> FromRequest<'r> for $name {
+            type Error = AppError;
+            async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+                with_role(req, &[$($role),+], $what).await.map($name)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Caller;
+            fn deref(&self) -> &Caller {
+                &self.0
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// An organisation admin.
+    Admin, [Role::Admin], "admins"
+);
+role_guard!(
+    /// HR or an admin: people who may read across the organisation.
+    HrOrAdmin, [Role::Hr, Role::Admin], "HR or admins"
+);
+role_guard!(
+    /// A team lead or an admin.
+    LeadOrAdmin, [Role::TeamLead, Role::Admin], "team leads or admins"
+);
+
+/// The client's address, for per-address rate limiting.
+pub struct ClientAddr(pub String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientAddr {
+    type Error = std::convert::Infallible;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let addr = req
+            .client_ip()
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Outcome::Success(ClientAddr(addr))
+    }
+}

@@ -1,0 +1,152 @@
+//! Typed settings, read from `Rocket.toml` profiles and the environment.
+//!
+//! Rocket's own figment already merges `Rocket.toml` and `ROCKET_*` variables; on top of it we
+//! accept `FRONTLINE_*` variables and the conventional `DATABASE_URL`, so a deployment can be
+//! configured without knowing Rocket's conventions.
+
+use std::path::PathBuf;
+
+use rocket::figment::{
+    Figment,
+    providers::{Env, Serialized},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<rocket::figment::Error>),
+    #[error(
+        "configuration: no JWT signing key. Set FRONTLINE_JWT_SECRET (at least 32 bytes) or FRONTLINE_JWT_KEY_FILE"
+    )]
+    MissingJwtKey,
+    #[error("configuration: the JWT signing key must be at least 32 bytes long")]
+    WeakJwtKey,
+    #[error("configuration: cannot read the JWT key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration: no database_url. Set DATABASE_URL")]
+    MissingDatabaseUrl,
+}
+
+/// Everything Frontline reads from its configuration besides Rocket's own keys.
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    pub database_url: Option<SecretString>,
+    #[serde(default = "defaults::db_pool_size")]
+    pub db_pool_size: usize,
+    /// Run pending migrations when `serve` starts (on in the debug profile).
+    #[serde(default)]
+    pub run_migrations: bool,
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_key_file: Option<PathBuf>,
+    /// Keys that were active before a rotation: tokens they signed stay valid until they expire.
+    #[serde(default)]
+    pub jwt_previous_secrets: Vec<SecretString>,
+    #[serde(default = "defaults::jwt_issuer")]
+    pub jwt_issuer: String,
+    #[serde(default = "defaults::jwt_audience")]
+    pub jwt_audience: String,
+    #[serde(default = "defaults::access_token_ttl_secs")]
+    pub access_token_ttl_secs: i64,
+    #[serde(default = "defaults::refresh_token_ttl_days")]
+    pub refresh_token_ttl_days: i64,
+    #[serde(default = "defaults::invite_ttl_hours")]
+    pub invite_ttl_hours: i64,
+    #[serde(default = "defaults::login_max_failures_per_account")]
+    pub login_max_failures_per_account: u32,
+    #[serde(default = "defaults::login_max_failures_per_address")]
+    pub login_max_failures_per_address: u32,
+    #[serde(default = "defaults::login_failure_window_secs")]
+    pub login_failure_window_secs: u64,
+}
+
+mod defaults {
+    pub fn db_pool_size() -> usize {
+        16
+    }
+    pub fn jwt_issuer() -> String {
+        "frontline".into()
+    }
+    pub fn jwt_audience() -> String {
+        "frontline-api".into()
+    }
+    pub fn access_token_ttl_secs() -> i64 {
+        15 * 60
+    }
+    pub fn refresh_token_ttl_days() -> i64 {
+        30
+    }
+    pub fn invite_ttl_hours() -> i64 {
+        7 * 24
+    }
+    pub fn login_max_failures_per_account() -> u32 {
+        5
+    }
+    pub fn login_max_failures_per_address() -> u32 {
+        50
+    }
+    pub fn login_failure_window_secs() -> u64 {
+        15 * 60
+    }
+}
+
+/// The figment every entry point reads: Rocket.toml + ROCKET_* + FRONTLINE_* + DATABASE_URL.
+pub fn figment() -> Figment {
+    rocket::Config::figment()
+        .merge(Env::prefixed("FRONTLINE_").global())
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database_url".into())
+                .global(),
+        )
+}
+
+/// A figment with one value replaced, for tests and the CLI.
+pub fn with_override<T: serde::Serialize>(figment: Figment, key: &str, value: T) -> Figment {
+    figment.merge(Serialized::global(key, value))
+}
+
+impl Settings {
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        figment
+            .extract::<Settings>()
+            .map_err(|e| ConfigError::Figment(Box::new(e)))
+    }
+
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .ok_or(ConfigError::MissingDatabaseUrl)
+    }
+
+    /// The active signing key followed by the previous ones.
+    pub fn jwt_keys(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
+        let active: Vec<u8> = match (&self.jwt_secret, &self.jwt_key_file) {
+            (Some(secret), _) => secret.expose_secret().as_bytes().to_vec(),
+            (None, Some(path)) => {
+                let raw = std::fs::read(path).map_err(|source| ConfigError::KeyFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                raw.trim_ascii().to_vec()
+            }
+            (None, None) => return Err(ConfigError::MissingJwtKey),
+        };
+        let mut keys = vec![active];
+        keys.extend(
+            self.jwt_previous_secrets
+                .iter()
+                .map(|s| s.expose_secret().as_bytes().to_vec()),
+        );
+        if keys.iter().any(|k| k.len() < 32) {
+            return Err(ConfigError::WeakJwtKey);
+        }
+        Ok(keys)
+    }
+}

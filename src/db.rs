@@ -1,0 +1,142 @@
+//! The connection pool, migrations and database creation.
+
+use diesel::prelude::*;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::AppError;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type Conn = Object<AsyncPgConnection>;
+
+/// The pool, held as Rocket state.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl Db {
+    pub fn new(url: &str, size: usize) -> Result<Self, String> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| format!("cannot build the database pool: {e}"))?;
+        Ok(Db { pool })
+    }
+
+    pub async fn conn(&self) -> Result<Conn, AppError> {
+        self.pool.get().await.map_err(|e| {
+            tracing::error!(error = %e, "database connection unavailable");
+            AppError::Unavailable("the database is unavailable; try again shortly".into())
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), AppError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::error!(error = %e, "database ping failed");
+                AppError::Unavailable("the database does not answer".into())
+            })
+    }
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    exists: bool,
+}
+
+/// Split `postgres://.../name?params` into the URL of the maintenance database and `name`.
+pub fn maintenance_url(url: &str) -> Option<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://")? + 3;
+    let slash = base[scheme_end..].rfind('/')? + scheme_end;
+    let name = &base[slash + 1..];
+    if name.is_empty() {
+        return None;
+    }
+    let mut maintenance = format!("{}/postgres", &base[..slash]);
+    if let Some(q) = query {
+        maintenance.push('?');
+        maintenance.push_str(q);
+    }
+    Some((maintenance, name.to_string()))
+}
+
+/// Create the database named in `url` when it does not exist yet (for `migrate` on a fresh server).
+pub async fn create_database_if_missing(url: &str) -> Result<(), String> {
+    use diesel_async::AsyncConnection;
+    let Some((maintenance, name)) = maintenance_url(url) else {
+        return Err(
+            "DATABASE_URL must name a database, e.g. postgres://user@host:5432/frontline".into(),
+        );
+    };
+    if AsyncPgConnection::establish(url).await.is_ok() {
+        return Ok(());
+    }
+    let mut conn = AsyncPgConnection::establish(&maintenance)
+        .await
+        .map_err(|e| format!("cannot connect to the database server: {e}"))?;
+    let exists: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| format!("cannot query the database server: {e}"))?;
+    if !exists.exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        diesel::sql_query(format!("CREATE DATABASE {quoted}"))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("cannot create database {name}: {e}"))?;
+        tracing::info!(database = %name, "created database");
+    }
+    Ok(())
+}
+
+/// Apply pending migrations. Diesel's migration harness is synchronous, so it runs on a
+/// blocking thread through diesel-async's connection wrapper (no libpq needed).
+pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+            .map_err(|e| format!("cannot connect to the database: {e}"))?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.iter().map(|v| v.to_string()).collect())
+            .map_err(|e| format!("migration failed: {e}"))
+    })
+    .await
+    .map_err(|e| format!("migration task failed: {e}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maintenance_url;
+
+    #[test]
+    fn maintenance_url_keeps_credentials_and_params() {
+        assert_eq!(
+            maintenance_url("postgres://u:p@h:5432/frontline?sslmode=disable"),
+            Some((
+                "postgres://u:p@h:5432/postgres?sslmode=disable".into(),
+                "frontline".into()
+            ))
+        );
+        assert_eq!(maintenance_url("postgres://h:5432/"), None);
+    }
+}

@@ -1,0 +1,204 @@
+//! Helpers at the HTTP edge: the JSON body guard, path ids and cursor pagination.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rocket::data::{self, Data, FromData, ToByteUnit};
+use rocket::request::Request;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{AppError, ErrorSlot, FieldError};
+
+/// A JSON request body. Unlike `rocket::serde::json::Json`, a failure names the offending field
+/// in a problem document: unknown fields, missing fields and wrong types all say where.
+pub struct JsonBody<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
+    type Error = AppError;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        match parse_body(req, data).await {
+            Ok(value) => data::Outcome::Success(JsonBody(value)),
+            Err(e) => data::Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e)),
+        }
+    }
+}
+
+async fn parse_body<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<T, AppError> {
+    if let Some(ct) = req.content_type()
+        && !(ct.is_json() || ct.sub().as_str().ends_with("+json"))
+    {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "the body must be application/json, not {ct}"
+        )));
+    }
+    let limit = req.limits().get("json").unwrap_or_else(|| 64.kibibytes());
+    let bytes = data
+        .open(limit)
+        .into_bytes()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("could not read the body: {e}")))?;
+    if !bytes.is_complete() {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the body exceeds the limit of {limit}"
+        )));
+    }
+    let bytes = bytes.into_inner();
+    if bytes.is_empty() {
+        return Err(AppError::BadRequest("a JSON body is required".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
+    de.end()
+        .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let inner = e.inner();
+    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+        return AppError::BadRequest(format!("malformed JSON: {inner}"));
+    }
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let message = inner.to_string();
+    // serde reports a missing field at its parent; name the field itself.
+    let field = match message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        Some(missing) if path.is_empty() => missing.to_string(),
+        Some(missing) => format!("{path}.{missing}"),
+        None if path.is_empty() => "body".to_string(),
+        None => path,
+    };
+    // Drop serde's " at line 1 column 7" suffix: the field name says where.
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    AppError::Validation(vec![FieldError::new(field, message)])
+}
+
+impl AppError {
+    /// A copy for the catcher's slot: the error type is not `Clone` because internal errors
+    /// may one day carry sources, but every variant a guard produces is plain data.
+    pub fn clone_shallow(&self) -> AppError {
+        match self {
+            AppError::BadRequest(s) => AppError::BadRequest(s.clone()),
+            AppError::Unauthorized(s) => AppError::Unauthorized(s.clone()),
+            AppError::Forbidden(s) => AppError::Forbidden(s.clone()),
+            AppError::NotFound(s) => AppError::NotFound(s.clone()),
+            AppError::Conflict { detail, extra } => AppError::Conflict {
+                detail: detail.clone(),
+                extra: extra.clone(),
+            },
+            AppError::PayloadTooLarge(s) => AppError::PayloadTooLarge(s.clone()),
+            AppError::UnsupportedMediaType(s) => AppError::UnsupportedMediaType(s.clone()),
+            AppError::Validation(v) => AppError::Validation(v.clone()),
+            AppError::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => AppError::TooManyRequests {
+                detail: detail.clone(),
+                retry_after_secs: *retry_after_secs,
+            },
+            AppError::Unavailable(s) => AppError::Unavailable(s.clone()),
+            AppError::Internal(s) => AppError::Internal(s.clone()),
+        }
+    }
+}
+
+/// Parse an id from the path. A malformed id answers 404 like an unknown one: from outside,
+/// "no such team" is the whole truth either way.
+pub fn path_id(raw: &str, what: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::not_found(what))
+}
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// Parse `limit`: 1..=200, 50 when absent.
+pub fn page_limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> i64 {
+    match raw {
+        None => DEFAULT_PAGE_SIZE,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                ));
+                DEFAULT_PAGE_SIZE
+            }
+        },
+    }
+}
+
+/// A keyset cursor: the sort key and id of the last row of the previous page. Opaque to
+/// clients (base64url JSON), so the encoding can change without breaking them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cursor {
+    #[serde(rename = "k")]
+    pub key: String,
+    #[serde(rename = "i")]
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Cursor> {
+        let raw = raw?;
+        let parsed = URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok());
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this API returned; start again without it",
+            ));
+        }
+        parsed
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Build a page from `limit + 1` fetched rows: the extra row only tells that more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| cursor_of(r).encode())
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+/// Turn collected field errors into a 422, or nothing.
+pub fn check(errors: Vec<FieldError>) -> Result<(), AppError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}

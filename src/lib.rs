@@ -1,0 +1,125 @@
+//! Frontline: the backend of an employee-engagement programme for customer experience.
+//!
+//! `rocket()` builds the whole service from configuration; the binary, the tests and the
+//! benchmarks all call it, so what is tested is what runs.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod members;
+pub mod openapi;
+pub mod organisations;
+pub mod provisioning;
+pub mod schema;
+pub mod sql;
+pub mod teams;
+pub mod telemetry;
+pub mod validation;
+
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::http::Status;
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use rocket::{Build, Rocket};
+
+use auth::AuthPolicy;
+use auth::rate_limit::LoginLimiter;
+use auth::tokens::JwtKeys;
+use config::{ConfigError, Settings};
+use db::Db;
+
+/// Build the service. Fails with a clear message when the configuration is unusable.
+pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
+    let settings = Settings::from_figment(&figment)?;
+    let url = settings.database_url()?.to_string();
+    let keys = settings.jwt_keys()?;
+    let jwt = JwtKeys::new(
+        &keys,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.access_token_ttl_secs,
+    )
+    .ok_or(ConfigError::MissingJwtKey)?;
+    let db = Db::new(&url, settings.db_pool_size).map_err(|_| ConfigError::MissingDatabaseUrl)?;
+    let policy = AuthPolicy {
+        refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
+        invite_ttl: chrono::Duration::hours(settings.invite_ttl_hours),
+        max_failures_per_account: settings.login_max_failures_per_account,
+        max_failures_per_address: settings.login_max_failures_per_address,
+    };
+    let limiter = LoginLimiter::new(Duration::from_secs(settings.login_failure_window_secs));
+    let run_migrations = settings.run_migrations;
+
+    let mut rocket = rocket::custom(figment)
+        .manage(db)
+        .manage(jwt)
+        .manage(policy)
+        .manage(limiter)
+        .attach(telemetry::RequestLog)
+        .attach(AdHoc::on_ignite(
+            "password hasher warm-up",
+            |rocket| async {
+                let _ = tokio::task::spawn_blocking(auth::passwords::warm_up).await;
+                rocket
+            },
+        ))
+        .register("/", rocket::catchers![catch_all]);
+    if run_migrations {
+        rocket = rocket.attach(AdHoc::try_on_ignite(
+            "database migrations",
+            move |rocket| async move {
+                match db::create_database_if_missing(&url).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        return Err(rocket);
+                    }
+                }
+                match db::run_migrations(&url).await {
+                    Ok(applied) => {
+                        for m in applied {
+                            tracing::info!(migration = %m, "applied migration");
+                        }
+                        Ok(rocket)
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        Err(rocket)
+                    }
+                }
+            },
+        ));
+    }
+    for routes in [
+        health::routes(),
+        openapi::routes(),
+        auth::routes(),
+        organisations::routes(),
+        teams::routes(),
+        members::routes(),
+    ] {
+        rocket = rocket.mount("/", routes);
+    }
+    Ok(rocket)
+}
+
+/// Every error Rocket itself produces (no route, bad parameter, body too large, a panic)
+/// becomes the same problem document as our own errors.
+#[rocket::catch(default)]
+fn catch_all(status: Status, req: &Request<'_>) -> Problem {
+    Problem(error::catch(status, req))
+}
+
+struct Problem(Response<'static>);
+
+impl<'r> Responder<'r, 'static> for Problem {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        Ok(self.0)
+    }
+}

@@ -1,0 +1,89 @@
+//! Members: the people of an organisation, their roles, teams (with history) and accounts.
+
+pub mod queries;
+pub mod routes;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Role;
+
+pub use routes::routes;
+
+/// Where a member's account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Can log in.
+    Active,
+    /// Created with an invite; has not chosen a password yet.
+    Invited,
+    /// Can no longer log in; their history stays.
+    Deactivated,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    pub id: Uuid,
+    /// Shown to admins, HR and the member themself; absent for everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub display_name: String,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    pub team_name: Option<String>,
+    pub status: MemberStatus,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One stint of a member in a team.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TeamStint {
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub started_at: DateTime<Utc>,
+    /// Absent for the current team.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The admin who made the move, when one did.
+    pub moved_by: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDetail {
+    #[serde(flatten)]
+    pub member: Member,
+    /// Every team the member has been in, oldest first.
+    pub team_history: Vec<TeamStint>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedMember {
+    #[serde(flatten)]
+    pub member: Member,
+    /// Present when no password was given: hand it to the member, who sets a password with
+    /// it at `POST /api/v1/auth/invites/accept`. Shown once; only a hash is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Invite {
+    /// Shown once; only a hash is kept.
+    pub invite_token: String,
+    pub invite_expires_at: DateTime<Utc>,
+}
+
+/// Validated input for a new member.
+pub struct NewMember {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    pub password_hash: Option<String>,
+}

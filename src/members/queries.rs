@@ -1,0 +1,506 @@
+//! Members' rows and the rules that keep them consistent. Every query is scoped by
+//! organisation; callers pass the caller's organisation, never a client-supplied one.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{Invite, Member, MemberStatus, NewMember, TeamStint};
+use crate::auth::{Role, sessions, tokens};
+use crate::error::{AppError, AppResult};
+use crate::http::Cursor;
+use crate::schema::{member_invites, members, team_memberships, teams};
+use crate::sql::lower;
+use crate::teams::escape_like;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = members)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct MemberRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    role: String,
+    team_id: Option<Uuid>,
+    #[diesel(select_expression = teams::name.nullable())]
+    #[diesel(select_expression_type = diesel::dsl::Nullable<teams::name>)]
+    team_name: Option<String>,
+    #[diesel(select_expression = members::password_hash.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<members::password_hash>)]
+    has_password: bool,
+    deactivated_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl MemberRow {
+    /// `reveal_email`: whether the viewer may see it (admins, HR, the member themself).
+    pub fn into_member(self, reveal_email: bool) -> AppResult<Member> {
+        let role = self
+            .role
+            .parse::<Role>()
+            .map_err(|_| AppError::internal(format!("unknown role in database: {}", self.role)))?;
+        let status = if self.deactivated_at.is_some() {
+            MemberStatus::Deactivated
+        } else if !self.has_password {
+            MemberStatus::Invited
+        } else {
+            MemberStatus::Active
+        };
+        Ok(Member {
+            id: self.id,
+            email: reveal_email.then_some(self.email),
+            display_name: self.display_name,
+            role,
+            team_id: self.team_id,
+            team_name: self.team_name,
+            status,
+            deactivated_at: self.deactivated_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+macro_rules! members_with_team {
+    () => {
+        members::table.left_join(
+            teams::table.on(teams::id
+                .nullable()
+                .eq(members::team_id)
+                .and(teams::organisation_id.eq(members::organisation_id))),
+        )
+    };
+}
+
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+    reveal_email: bool,
+) -> AppResult<Member> {
+    members_with_team!()
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(id))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("member"))?
+        .into_member(reveal_email)
+}
+
+/// Validated list filters.
+pub struct ListFilter {
+    pub team_id: Option<Uuid>,
+    pub role: Option<Role>,
+    /// None = every status.
+    pub deactivated: Option<bool>,
+    pub search: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    filter: ListFilter,
+    can_search_email: bool,
+) -> AppResult<Vec<MemberRow>> {
+    let mut query = members_with_team!()
+        .filter(members::organisation_id.eq(org))
+        .select(MemberRow::as_select())
+        .order((lower(members::display_name), members::id))
+        .limit(filter.limit + 1)
+        .into_boxed();
+    if let Some(team) = filter.team_id {
+        query = query.filter(members::team_id.eq(team));
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(members::role.eq(role.as_str()));
+    }
+    match filter.deactivated {
+        Some(true) => query = query.filter(members::deactivated_at.is_not_null()),
+        Some(false) => query = query.filter(members::deactivated_at.is_null()),
+        None => {}
+    }
+    if let Some(q) = filter.search {
+        let pattern = format!("%{}%", escape_like(&q));
+        query = if can_search_email {
+            query.filter(
+                members::display_name
+                    .ilike(pattern.clone())
+                    .or(members::email.ilike(pattern)),
+            )
+        } else {
+            query.filter(members::display_name.ilike(pattern))
+        };
+    }
+    if let Some(c) = filter.cursor {
+        query = query.filter(
+            lower(members::display_name)
+                .gt(c.key.clone())
+                .or(lower(members::display_name)
+                    .eq(c.key)
+                    .and(members::id.gt(c.id))),
+        );
+    }
+    Ok(query.load(conn).await?)
+}
+
+impl MemberRow {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// A team a member may be put in: of the organisation and not archived.
+async fn check_team_open(conn: &mut AsyncPgConnection, org: Uuid, team_id: Uuid) -> AppResult<()> {
+    let archived: Option<Option<DateTime<Utc>>> = teams::table
+        .filter(teams::organisation_id.eq(org))
+        .filter(teams::id.eq(team_id))
+        .select(teams::archived_at)
+        .first(conn)
+        .await
+        .optional()?;
+    match archived {
+        None => Err(AppError::invalid(
+            "team_id",
+            "no team with that id in your organisation",
+        )),
+        Some(Some(_)) => Err(AppError::conflict(
+            "that team is archived; choose a live team",
+        )),
+        Some(None) => Ok(()),
+    }
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    new: NewMember,
+    by: Option<Uuid>,
+) -> AppResult<Uuid> {
+    if let Some(team) = new.team_id {
+        check_team_open(conn, org, team).await?;
+    }
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let id: Uuid = diesel::insert_into(members::table)
+            .values((
+                members::organisation_id.eq(org),
+                members::email.eq(&new.email),
+                members::display_name.eq(&new.display_name),
+                members::role.eq(new.role.as_str()),
+                members::team_id.eq(new.team_id),
+                members::password_hash.eq(&new.password_hash),
+            ))
+            .returning(members::id)
+            .get_result(conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                AppError::Conflict { .. } => AppError::conflict(format!(
+                    "a member with email {} already exists in your organisation",
+                    new.email
+                )),
+                other => other,
+            })?;
+        if let Some(team) = new.team_id {
+            diesel::insert_into(team_memberships::table)
+                .values((
+                    team_memberships::organisation_id.eq(org),
+                    team_memberships::member_id.eq(id),
+                    team_memberships::team_id.eq(team),
+                    team_memberships::moved_by.eq(by),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(id)
+    })
+    .await
+}
+
+/// A new invite token for a member; earlier unused invites stop working.
+pub async fn issue_invite(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    ttl: Duration,
+) -> AppResult<Invite> {
+    let (token, hash) = tokens::new_opaque_token("finv");
+    let expires_at = Utc::now() + ttl;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        diesel::update(
+            member_invites::table
+                .filter(member_invites::organisation_id.eq(org))
+                .filter(member_invites::member_id.eq(member_id))
+                .filter(member_invites::used_at.is_null()),
+        )
+        .set(member_invites::expires_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+        diesel::insert_into(member_invites::table)
+            .values((
+                member_invites::organisation_id.eq(org),
+                member_invites::member_id.eq(member_id),
+                member_invites::token_hash.eq(hash),
+                member_invites::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(Invite {
+        invite_token: token,
+        invite_expires_at: expires_at,
+    })
+}
+
+pub async fn team_history(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+) -> AppResult<Vec<TeamStint>> {
+    type Stint = (
+        Uuid,
+        String,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<Uuid>,
+    );
+    let rows: Vec<Stint> = team_memberships::table
+        .inner_join(
+            teams::table.on(teams::id
+                .eq(team_memberships::team_id)
+                .and(teams::organisation_id.eq(team_memberships::organisation_id))),
+        )
+        .filter(team_memberships::organisation_id.eq(org))
+        .filter(team_memberships::member_id.eq(member_id))
+        .order((team_memberships::started_at, team_memberships::id))
+        .select((
+            team_memberships::team_id,
+            teams::name,
+            team_memberships::started_at,
+            team_memberships::ended_at,
+            team_memberships::moved_by,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(team_id, team_name, started_at, ended_at, moved_by)| TeamStint {
+                team_id,
+                team_name,
+                started_at,
+                ended_at,
+                moved_by,
+            },
+        )
+        .collect())
+}
+
+/// Lock the member's row for the rest of the transaction; 404 when not of the organisation.
+async fn lock_member(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<(String, Option<Uuid>, Option<DateTime<Utc>>)> {
+    members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(id))
+        .select((members::role, members::team_id, members::deactivated_at))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("member"))
+}
+
+/// Move a member to another team: the current stint ends, a new one starts.
+pub async fn move_to_team(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    team_id: Uuid,
+    by: Uuid,
+) -> AppResult<()> {
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (_, current, _) = lock_member(conn, org, member_id).await?;
+        check_team_open(conn, org, team_id).await?;
+        if current == Some(team_id) {
+            return Err(AppError::Conflict {
+                detail: "the member is already in that team".into(),
+                extra: Some(serde_json::json!({ "team_id": team_id })),
+            });
+        }
+        let now = Utc::now();
+        diesel::update(
+            team_memberships::table
+                .filter(team_memberships::organisation_id.eq(org))
+                .filter(team_memberships::member_id.eq(member_id))
+                .filter(team_memberships::ended_at.is_null()),
+        )
+        .set(team_memberships::ended_at.eq(now))
+        .execute(conn)
+        .await?;
+        diesel::insert_into(team_memberships::table)
+            .values((
+                team_memberships::organisation_id.eq(org),
+                team_memberships::member_id.eq(member_id),
+                team_memberships::team_id.eq(team_id),
+                team_memberships::started_at.eq(now),
+                team_memberships::moved_by.eq(by),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member_id)),
+        )
+        .set((members::team_id.eq(team_id), members::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Refuse to leave the organisation without an active admin. Locks every active admin row,
+/// so two admins demoting each other at once cannot both succeed.
+async fn ensure_other_admin(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+) -> AppResult<()> {
+    let admins: Vec<Uuid> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::role.eq(Role::Admin.as_str()))
+        .filter(members::deactivated_at.is_null())
+        .select(members::id)
+        .for_update()
+        .load(conn)
+        .await?;
+    if admins.iter().all(|a| *a == member_id) && admins.contains(&member_id) {
+        return Err(AppError::conflict(
+            "this is the organisation's last active admin; make someone else admin first",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn set_role(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    role: Role,
+) -> AppResult<()> {
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (current, _, _) = lock_member(conn, org, member_id).await?;
+        if current == role.as_str() {
+            return Ok(());
+        }
+        if current == Role::Admin.as_str() {
+            ensure_other_admin(conn, org, member_id).await?;
+        }
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member_id)),
+        )
+        .set((
+            members::role.eq(role.as_str()),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid) -> AppResult<()> {
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (role, _, deactivated_at) = lock_member(conn, org, member_id).await?;
+        if deactivated_at.is_some() {
+            return Err(AppError::Conflict {
+                detail: "the member is already deactivated".into(),
+                extra: Some(serde_json::json!({ "deactivated_at": deactivated_at })),
+            });
+        }
+        if role == Role::Admin.as_str() {
+            ensure_other_admin(conn, org, member_id).await?;
+        }
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member_id)),
+        )
+        .set((
+            members::deactivated_at.eq(Utc::now()),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        sessions::revoke_all(conn, org, member_id, None, "member deactivated").await?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn reactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid) -> AppResult<()> {
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let (_, _, deactivated_at) = lock_member(conn, org, member_id).await?;
+        if deactivated_at.is_none() {
+            return Err(AppError::conflict("the member is active"));
+        }
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member_id)),
+        )
+        .set((
+            members::deactivated_at.eq(None::<DateTime<Utc>>),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    display_name: Option<String>,
+    email: Option<String>,
+) -> AppResult<()> {
+    let n = diesel::update(
+        members::table
+            .filter(members::organisation_id.eq(org))
+            .filter(members::id.eq(member_id)),
+    )
+    .set((
+        display_name.map(|v| members::display_name.eq(v)),
+        email.clone().map(|v| members::email.eq(v)),
+        members::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await
+    .map_err(|e| match AppError::from(e) {
+        AppError::Conflict { .. } => AppError::conflict(format!(
+            "a member with email {} already exists in your organisation",
+            email.unwrap_or_default()
+        )),
+        other => other,
+    })?;
+    if n == 0 {
+        return Err(AppError::not_found("member"));
+    }
+    Ok(())
+}

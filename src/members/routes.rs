@@ -1,0 +1,490 @@
+//! Member endpoints and `GET /api/v1/me`.
+
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::queries::{self, ListFilter};
+use super::{CreatedMember, Invite, Member, MemberDetail, NewMember};
+use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
+use crate::db::Db;
+use crate::error::{AppResult, FieldError};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::organisations::{self, Organisation};
+use crate::teams::{self, Team};
+use crate::validation;
+
+type Problem = crate::error::Problem;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMember {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    /// An initial password. Without one, the response carries an invite token instead.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMember {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveMember {
+    pub team_id: Uuid,
+}
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberFilter {
+    /// Only members of this team.
+    pub team_id: Option<String>,
+    /// Only members with this role: employee, team_lead, hr, admin.
+    pub role: Option<String>,
+    /// `active` (default: can log in or invited), `deactivated`, or `all`.
+    pub status: Option<String>,
+    /// Name contains this text (and, for admins and HR, email), case-insensitive.
+    pub q: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Whether `viewer` may see `member_id`'s email address.
+fn reveals_email(viewer: &Caller, member_id: Uuid) -> bool {
+    viewer.is_any(&[Role::Admin, Role::Hr]) || viewer.member_id == member_id
+}
+
+/// Create a member (admins), with an initial password or an invite token.
+#[utoipa::path(
+    post, path = "/api/v1/members", tag = "members",
+    security(("bearer" = [])),
+    request_body = CreateMember,
+    responses(
+        (status = 201, body = CreatedMember),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken, or the team is archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members", data = "<body>")]
+pub async fn create(
+    db: &State<Db>,
+    policy: &State<AuthPolicy>,
+    admin: Admin,
+    body: JsonBody<CreateMember>,
+) -> AppResult<(Status, Json<CreatedMember>)> {
+    let req = body.0;
+    let mut errors = Vec::new();
+    let email = validation::email("email", &req.email, &mut errors);
+    let display_name = validation::text("display_name", &req.display_name, 120, &mut errors);
+    if let Some(p) = &req.password {
+        validation::password("password", p, Some(&email), &mut errors);
+    }
+    check(errors)?;
+    let password_hash = match req.password {
+        Some(p) => Some(passwords::hash(p).await?),
+        None => None,
+    };
+    let mut conn = db.conn().await?;
+    let org = admin.organisation_id;
+    let new = NewMember {
+        email,
+        display_name,
+        role: req.role,
+        team_id: req.team_id,
+        password_hash,
+    };
+    let invited = new.password_hash.is_none();
+    let id = queries::create(&mut conn, org, new, Some(admin.member_id)).await?;
+    let invite = if invited {
+        Some(queries::issue_invite(&mut conn, org, id, policy.invite_ttl).await?)
+    } else {
+        None
+    };
+    let member = queries::load(&mut conn, org, id, true).await?;
+    tracing::info!(organisation_id = %org, member_id = %id, by = %admin.member_id, "member created");
+    Ok((
+        Status::Created,
+        Json(CreatedMember {
+            member,
+            invite_expires_at: invite.as_ref().map(|i| i.invite_expires_at),
+            invite_token: invite.map(|i| i.invite_token),
+        }),
+    ))
+}
+
+/// List members by name, filtered and paginated (any member; emails for admins and HR only).
+#[utoipa::path(
+    get, path = "/api/v1/members", tag = "members",
+    security(("bearer" = [])),
+    params(MemberFilter),
+    responses(
+        (status = 200, body = Page<Member>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/members?<filter..>")]
+pub async fn list(
+    db: &State<Db>,
+    caller: Caller,
+    filter: MemberFilter,
+) -> AppResult<Json<Page<Member>>> {
+    let mut errors = Vec::new();
+    let limit = page_limit(filter.limit.as_deref(), &mut errors);
+    let cursor = Cursor::decode(filter.cursor.as_deref(), &mut errors);
+    let team_id = filter
+        .team_id
+        .as_deref()
+        .and_then(|t| match Uuid::parse_str(t) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(FieldError::new("team_id", "must be a team id (UUID)"));
+                None
+            }
+        });
+    let role = filter
+        .role
+        .as_deref()
+        .and_then(|r| match r.parse::<Role>() {
+            Ok(role) => Some(role),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        });
+    let deactivated = match filter.status.as_deref() {
+        None | Some("active") => Some(false),
+        Some("deactivated") => Some(true),
+        Some("all") => None,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "status",
+                "must be active, deactivated or all",
+            ));
+            None
+        }
+    };
+    let search = filter
+        .q
+        .map(|q| q.trim().to_string())
+        .filter(|q| !q.is_empty());
+    if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        errors.push(FieldError::new("q", "must be at most 100 characters"));
+    }
+    check(errors)?;
+    let staff = caller.is_any(&[Role::Admin, Role::Hr]);
+    let mut conn = db.conn().await?;
+    let rows = queries::list(
+        &mut conn,
+        caller.organisation_id,
+        ListFilter {
+            team_id,
+            role,
+            deactivated,
+            search,
+            limit,
+            cursor,
+        },
+        staff,
+    )
+    .await?;
+    let members = rows
+        .into_iter()
+        .map(|row| {
+            let reveal = staff || row.id() == caller.member_id;
+            row.into_member(reveal)
+        })
+        .collect::<AppResult<Vec<Member>>>()?;
+    Ok(Json(Page::from_rows(members, limit, |m: &Member| Cursor {
+        key: m.display_name.to_lowercase(),
+        id: m.id,
+    })))
+}
+
+/// A member with their team history (any member; email for admins, HR and themself).
+#[utoipa::path(
+    get, path = "/api/v1/members/{id}", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, body = MemberDetail),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/members/<id>")]
+pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<MemberDetail>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    let member = queries::load(
+        &mut conn,
+        caller.organisation_id,
+        id,
+        reveals_email(&caller, id),
+    )
+    .await?;
+    let team_history = queries::team_history(&mut conn, caller.organisation_id, id).await?;
+    Ok(Json(MemberDetail {
+        member,
+        team_history,
+    }))
+}
+
+/// Change a member's name or email (admins).
+#[utoipa::path(
+    patch, path = "/api/v1/members/{id}", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    request_body = UpdateMember,
+    responses(
+        (status = 200, body = Member),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::patch("/api/v1/members/<id>", data = "<body>")]
+pub async fn update(
+    db: &State<Db>,
+    admin: Admin,
+    id: &str,
+    body: JsonBody<UpdateMember>,
+) -> AppResult<Json<Member>> {
+    let id = path_id(id, "member")?;
+    let req = body.0;
+    let mut errors = Vec::new();
+    let display_name = req
+        .display_name
+        .map(|n| validation::text("display_name", &n, 120, &mut errors));
+    let email = req
+        .email
+        .map(|e| validation::email("email", &e, &mut errors));
+    check(errors)?;
+    let mut conn = db.conn().await?;
+    queries::update_profile(&mut conn, admin.organisation_id, id, display_name, email).await?;
+    Ok(Json(
+        queries::load(&mut conn, admin.organisation_id, id, true).await?,
+    ))
+}
+
+/// Change a member's role (admins). The last active admin cannot be demoted.
+#[utoipa::path(
+    put, path = "/api/v1/members/{id}/role", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    request_body = ChangeRole,
+    responses(
+        (status = 200, body = Member),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave the organisation without an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::put("/api/v1/members/<id>/role", data = "<body>")]
+pub async fn change_role(
+    db: &State<Db>,
+    admin: Admin,
+    id: &str,
+    body: JsonBody<ChangeRole>,
+) -> AppResult<Json<Member>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    queries::set_role(&mut conn, admin.organisation_id, id, body.0.role).await?;
+    tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, role = %body.0.role, by = %admin.member_id, "role changed");
+    Ok(Json(
+        queries::load(&mut conn, admin.organisation_id, id, true).await?,
+    ))
+}
+
+/// Move a member to another team (admins). The team history keeps the previous stint.
+#[utoipa::path(
+    post, path = "/api/v1/members/{id}/move", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    request_body = MoveMember,
+    responses(
+        (status = 200, body = MemberDetail),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already in that team, or the team is archived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No such team in the organisation", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members/<id>/move", data = "<body>")]
+pub async fn move_member(
+    db: &State<Db>,
+    admin: Admin,
+    id: &str,
+    body: JsonBody<MoveMember>,
+) -> AppResult<Json<MemberDetail>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    queries::move_to_team(
+        &mut conn,
+        admin.organisation_id,
+        id,
+        body.0.team_id,
+        admin.member_id,
+    )
+    .await?;
+    let member = queries::load(&mut conn, admin.organisation_id, id, true).await?;
+    let team_history = queries::team_history(&mut conn, admin.organisation_id, id).await?;
+    Ok(Json(MemberDetail {
+        member,
+        team_history,
+    }))
+}
+
+/// Deactivate a member (admins): they can no longer log in and their sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/members/{id}/deactivate", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, body = Member),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already deactivated, or the last admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members/<id>/deactivate")]
+pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    queries::deactivate(&mut conn, admin.organisation_id, id).await?;
+    tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, by = %admin.member_id, "member deactivated");
+    Ok(Json(
+        queries::load(&mut conn, admin.organisation_id, id, true).await?,
+    ))
+}
+
+/// Reactivate a deactivated member (admins).
+#[utoipa::path(
+    post, path = "/api/v1/members/{id}/reactivate", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, body = Member),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The member is active", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members/<id>/reactivate")]
+pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    queries::reactivate(&mut conn, admin.organisation_id, id).await?;
+    Ok(Json(
+        queries::load(&mut conn, admin.organisation_id, id, true).await?,
+    ))
+}
+
+/// Issue a fresh invite token (admins): for members who lost theirs or forgot their password.
+/// Earlier unused invites of the member stop working.
+#[utoipa::path(
+    post, path = "/api/v1/members/{id}/invite", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 201, body = Invite),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The member is deactivated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members/<id>/invite")]
+pub async fn invite(
+    db: &State<Db>,
+    policy: &State<AuthPolicy>,
+    admin: Admin,
+    id: &str,
+) -> AppResult<(Status, Json<Invite>)> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    let member = queries::load(&mut conn, admin.organisation_id, id, true).await?;
+    if member.deactivated_at.is_some() {
+        return Err(crate::error::AppError::conflict(
+            "the member is deactivated; reactivate them first",
+        ));
+    }
+    let invite =
+        queries::issue_invite(&mut conn, admin.organisation_id, id, policy.invite_ttl).await?;
+    Ok((Status::Created, Json(invite)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub member: Member,
+    pub team: Option<Team>,
+    pub organisation: Organisation,
+}
+
+/// The caller's profile, team and organisation.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/me")]
+pub async fn me(db: &State<Db>, caller: Caller) -> AppResult<Json<Me>> {
+    let mut conn = db.conn().await?;
+    let member = queries::load(&mut conn, caller.organisation_id, caller.member_id, true).await?;
+    let team = match member.team_id {
+        Some(t) => Some(teams::find(&mut conn, caller.organisation_id, t).await?),
+        None => None,
+    };
+    let organisation = organisations::find(&mut conn, caller.organisation_id).await?;
+    Ok(Json(Me {
+        member,
+        team,
+        organisation,
+    }))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        create,
+        list,
+        show,
+        update,
+        change_role,
+        move_member,
+        deactivate,
+        reactivate,
+        invite,
+        me
+    ]
+}

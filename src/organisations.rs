@@ -1,0 +1,149 @@
+//! Organisations (tenants) and their settings.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+use crate::http::{JsonBody, check};
+use crate::schema::organisations;
+use crate::validation;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = organisations)]
+pub struct Organisation {
+    pub id: Uuid,
+    /// What members type at login.
+    pub slug: String,
+    pub name: String,
+    /// IANA time zone: periods such as "this week" are computed in it.
+    pub time_zone: String,
+    /// With mandate on, initiatives are approved on submission.
+    pub mandate: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganisation {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub time_zone: Option<String>,
+    pub mandate: Option<bool>,
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisation> {
+    organisations::table
+        .find(id)
+        .select(Organisation::as_select())
+        .first(conn)
+        .await
+        .map_err(AppError::from)
+}
+
+/// Create an organisation (bootstrap, demo). Validates like the API does.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+    name: &str,
+    time_zone: &str,
+) -> AppResult<Organisation> {
+    let mut errors = Vec::new();
+    let slug = validation::slug("organisation", slug, &mut errors);
+    let name = validation::text("name", name, 200, &mut errors);
+    let time_zone = validation::time_zone("time_zone", time_zone, &mut errors);
+    check(errors)?;
+    diesel::insert_into(organisations::table)
+        .values((
+            organisations::slug.eq(slug),
+            organisations::name.eq(name),
+            organisations::time_zone.eq(time_zone),
+        ))
+        .returning(Organisation::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict { .. } => {
+                AppError::conflict("an organisation with this slug already exists")
+            }
+            other => other,
+        })
+}
+
+/// The caller's organisation.
+#[utoipa::path(
+    get, path = "/api/v1/organisation", tag = "organisation",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Organisation),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/organisation")]
+pub async fn show(db: &State<Db>, caller: Caller) -> AppResult<Json<Organisation>> {
+    let mut conn = db.conn().await?;
+    Ok(Json(find(&mut conn, caller.organisation_id).await?))
+}
+
+/// Change the organisation's settings (admins). Absent fields are left as they are.
+#[utoipa::path(
+    patch, path = "/api/v1/organisation", tag = "organisation",
+    security(("bearer" = [])),
+    request_body = UpdateOrganisation,
+    responses(
+        (status = 200, body = Organisation),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::patch("/api/v1/organisation", data = "<body>")]
+pub async fn update(
+    db: &State<Db>,
+    admin: Admin,
+    body: JsonBody<UpdateOrganisation>,
+) -> AppResult<Json<Organisation>> {
+    let req = body.0;
+    let mut errors = Vec::new();
+    let name = req
+        .name
+        .map(|n| validation::text("name", &n, 200, &mut errors));
+    let slug = req.slug.map(|s| validation::slug("slug", &s, &mut errors));
+    let time_zone = req
+        .time_zone
+        .map(|t| validation::time_zone("time_zone", &t, &mut errors));
+    check(errors)?;
+    let mut conn = db.conn().await?;
+    let updated = diesel::update(organisations::table.find(admin.organisation_id))
+        .set((
+            name.map(|v| organisations::name.eq(v)),
+            slug.map(|v| organisations::slug.eq(v)),
+            time_zone.map(|v| organisations::time_zone.eq(v)),
+            req.mandate.map(|v| organisations::mandate.eq(v)),
+            organisations::updated_at.eq(Utc::now()),
+        ))
+        .returning(Organisation::as_returning())
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict { .. } => {
+                AppError::conflict("another organisation already uses this slug")
+            }
+            other => other,
+        })?;
+    tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "organisation settings changed");
+    Ok(Json(updated))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![show, update]
+}

@@ -1,0 +1,220 @@
+//! Domain values that are valid once constructed. Each parser takes the field name so that the
+//! problem document can say which input was wrong.
+
+use crate::error::FieldError;
+
+/// Trimmed text of bounded length.
+pub fn text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let value = raw.trim();
+    if value.is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    } else if value.chars().any(|c| c.is_control()) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    value.to_string()
+}
+
+/// An email address, lower-cased. Deliberately permissive (RFC 5322 is larger than any regex):
+/// one `@`, something on each side, a dot in the domain, no spaces.
+pub fn email(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let value = raw.trim().to_lowercase();
+    let valid = value.len() <= 254
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match value.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if !valid {
+        errors.push(FieldError::new(
+            field,
+            "must be an email address such as ana@example.com",
+        ));
+    }
+    value
+}
+
+/// An organisation slug: what people type at login, so short and URL-safe.
+pub fn slug(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let value = raw.trim().to_string();
+    let valid = (1..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if !valid {
+        errors.push(FieldError::new(
+            field,
+            "must be 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen",
+        ));
+    }
+    value
+}
+
+/// An IANA time zone name such as `Europe/Oslo`.
+pub fn time_zone(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let value = raw.trim();
+    match value.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz.name().to_string(),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an IANA time zone name such as Europe/Oslo or UTC",
+            ));
+            value.to_string()
+        }
+    }
+}
+
+pub const MIN_PASSWORD_LENGTH: usize = 12;
+pub const MAX_PASSWORD_LENGTH: usize = 256;
+
+/// NIST SP 800-63B: length over composition rules, and refuse the obviously guessable.
+pub fn password(field: &str, raw: &str, email: Option<&str>, errors: &mut Vec<FieldError>) {
+    let len = raw.chars().count();
+    let lower = raw.to_lowercase();
+    let message = if len < MIN_PASSWORD_LENGTH {
+        Some(format!(
+            "is too short: use at least {MIN_PASSWORD_LENGTH} characters (a few words make a strong one)"
+        ))
+    } else if len > MAX_PASSWORD_LENGTH {
+        Some(format!("must be at most {MAX_PASSWORD_LENGTH} characters"))
+    } else if raw.chars().all(|c| raw.starts_with(c)) {
+        Some("is too weak: it repeats one character".to_string())
+    } else if COMMON_PASSWORDS.iter().any(|p| lower.contains(p)) && distinct_chars(raw) < 8 {
+        Some("is too weak: it is built on a commonly used password".to_string())
+    } else if email.is_some_and(|e| {
+        let local = e.split('@').next().unwrap_or(e);
+        !local.is_empty() && lower.contains(&local.to_lowercase()) && distinct_chars(raw) < 10
+    }) {
+        Some("is too weak: it contains your email address".to_string())
+    } else if is_sequence(raw) {
+        Some("is too weak: it is a keyboard or number sequence".to_string())
+    } else {
+        None
+    };
+    if let Some(m) = message {
+        errors.push(FieldError::new(field, m));
+    }
+}
+
+fn distinct_chars(s: &str) -> usize {
+    let mut chars: Vec<char> = s.chars().collect();
+    chars.sort_unstable();
+    chars.dedup();
+    chars.len()
+}
+
+fn is_sequence(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.len() >= 2
+        && (bytes.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
+            || bytes.windows(2).all(|w| w[1] == w[0].wrapping_sub(1)))
+}
+
+const COMMON_PASSWORDS: &[&str] = &[
+    "password", "passw0rd", "123456", "qwerty", "letmein", "welcome", "iloveyou", "admin",
+    "abc123", "monkey", "dragon", "sunshine", "football", "changeme", "secret",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(f: impl FnOnce(&mut Vec<FieldError>)) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        f(&mut e);
+        e
+    }
+
+    #[test]
+    fn emails() {
+        assert!(
+            errs(|e| {
+                email("email", " Ana@Example.COM ", e);
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            errs(|e| {
+                email("email", "ana", e);
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            errs(|e| {
+                email("email", "ana@localhost", e);
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            errs(|e| {
+                email("email", "a b@x.io", e);
+            })
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(errs(|e| password("p", "correct horse battery", None, e)).is_empty());
+        assert_eq!(errs(|e| password("p", "short", None, e)).len(), 1);
+        assert_eq!(errs(|e| password("p", "aaaaaaaaaaaaaaa", None, e)).len(), 1);
+        assert_eq!(errs(|e| password("p", "password1234", None, e)).len(), 1);
+        assert_eq!(errs(|e| password("p", "123456789012", None, e)).len(), 1);
+    }
+
+    #[test]
+    fn slugs_and_zones() {
+        assert!(
+            errs(|e| {
+                slug("slug", "acme-cx", e);
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            errs(|e| {
+                slug("slug", "-acme", e);
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            errs(|e| {
+                slug("slug", "Acme", e);
+            })
+            .len(),
+            1
+        );
+        assert!(
+            errs(|e| {
+                time_zone("tz", "Europe/Oslo", e);
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            errs(|e| {
+                time_zone("tz", "Mars/Olympus", e);
+            })
+            .len(),
+            1
+        );
+    }
+}
