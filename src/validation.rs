@@ -95,13 +95,13 @@ pub fn password(field: &str, raw: &str, email: Option<&str>, errors: &mut Vec<Fi
         Some(format!("must be at most {MAX_PASSWORD_LENGTH} characters"))
     } else if raw.chars().all(|c| raw.starts_with(c)) {
         Some("is too weak: it repeats one character".to_string())
-    } else if COMMON_PASSWORDS.iter().any(|p| lower.contains(p)) && distinct_chars(raw) < 8 {
+    } else if residue(&lower, COMMON_PASSWORDS.iter().copied()) < 6 {
         Some("is too weak: it is built on a commonly used password".to_string())
     } else if email.is_some_and(|e| {
-        let local = e.split('@').next().unwrap_or(e);
-        !local.is_empty() && lower.contains(&local.to_lowercase()) && distinct_chars(raw) < 10
+        let local = e.split('@').next().unwrap_or(e).to_lowercase();
+        local.len() >= 3 && residue(&lower, std::iter::once(local.as_str())) < 6
     }) {
-        Some("is too weak: it contains your email address".to_string())
+        Some("is too weak: it is built on your email address".to_string())
     } else if is_sequence(raw) {
         Some("is too weak: it is a keyboard or number sequence".to_string())
     } else {
@@ -112,18 +112,32 @@ pub fn password(field: &str, raw: &str, email: Option<&str>, errors: &mut Vec<Fi
     }
 }
 
-fn distinct_chars(s: &str) -> usize {
-    let mut chars: Vec<char> = s.chars().collect();
-    chars.sort_unstable();
-    chars.dedup();
-    chars.len()
+/// How many characters are left once the guessable words are taken out: "password2024" leaves
+/// four, which is what an attacker's word list plus a few guesses covers.
+fn residue<'a>(password: &str, words: impl Iterator<Item = &'a str>) -> usize {
+    let mut rest = password.to_string();
+    for w in words {
+        rest = rest.replace(w, "");
+    }
+    rest.chars().count()
 }
 
+/// "abcdef...", "987654..." or "1234567890" (one wrap-around allowed).
 fn is_sequence(s: &str) -> bool {
     let bytes = s.as_bytes();
-    bytes.len() >= 2
-        && (bytes.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
-            || bytes.windows(2).all(|w| w[1] == w[0].wrapping_sub(1)))
+    if bytes.len() < 2 {
+        return false;
+    }
+    let steps = bytes.len() - 1;
+    let up = bytes
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    let down = bytes
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_sub(1))
+        .count();
+    up + 1 >= steps || down + 1 >= steps
 }
 
 const COMMON_PASSWORDS: &[&str] = &[

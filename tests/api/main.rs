@@ -1,0 +1,8 @@
+//! Integration tests: one binary (one link) with a module per area of the API.
+
+#![allow(dead_code)]
+
+mod common;
+
+mod auth;
+mod platform;

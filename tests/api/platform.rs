@@ -1,0 +1,187 @@
+//! Health, the OpenAPI document, the reference page, catchers and request ids.
+
+use std::collections::BTreeSet;
+
+use rocket::http::{Header, Method, Status};
+use serde_json::Value;
+
+use crate::common::*;
+
+#[rocket::async_test]
+async fn health_probes_answer() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/health/live").dispatch().await).await;
+    assert_eq!(r.status, Status::Ok);
+    assert_eq!(r.body["status"], "ok");
+    let r = read(app.client.get("/health/ready").dispatch().await).await;
+    assert_eq!(r.status, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn readiness_fails_with_a_problem_when_the_database_is_gone() {
+    let db = TestDb::new().await;
+    let mut figment = figment_for(&db);
+    figment = frontline::config::with_override(
+        figment,
+        "database_url",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+    );
+    let client = rocket::local::asynchronous::Client::tracked(frontline::rocket(figment).unwrap())
+        .await
+        .unwrap();
+    let r = read(client.get("/health/ready").dispatch().await).await;
+    r.problem(503);
+    let r = read(client.get("/health/live").dispatch().await).await;
+    assert_eq!(r.status, Status::Ok);
+}
+
+fn openapi_path(rocket_path: &str) -> String {
+    let path = rocket_path.split('?').next().unwrap_or(rocket_path);
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('<') && seg.ends_with('>') {
+                format!("{{{}}}", seg.trim_matches(|c| c == '<' || c == '>'))
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[rocket::async_test]
+async fn the_openapi_document_lists_exactly_the_mounted_routes() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/api/v1/openapi.json").dispatch().await).await;
+    assert_eq!(r.status, Status::Ok);
+    let doc = r.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "post", "put", "patch", "delete"].contains(&k.as_str()))
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let mounted: BTreeSet<(String, String)> = app
+        .client
+        .rocket()
+        .routes()
+        .map(|route| {
+            (
+                route.method.to_string(),
+                openapi_path(&route.uri.to_string()),
+            )
+        })
+        .collect();
+    let undocumented: Vec<_> = mounted.difference(&documented).collect();
+    let unmounted: Vec<_> = documented.difference(&mounted).collect();
+    assert!(
+        undocumented.is_empty(),
+        "mounted but not documented: {undocumented:?}"
+    );
+    assert!(
+        unmounted.is_empty(),
+        "documented but not mounted: {unmounted:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn the_cli_document_is_the_served_document() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/api/v1/openapi.json").dispatch().await).await;
+    let cli: Value =
+        serde_json::from_str(&frontline::openapi::document().to_pretty_json().unwrap()).unwrap();
+    assert_eq!(r.body, cli);
+}
+
+#[rocket::async_test]
+async fn every_protected_operation_refuses_anonymous_callers() {
+    let app = TestApp::new().await;
+    let doc = frontline::openapi::document();
+    let doc: Value = serde_json::to_value(&doc).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let path = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let body = matches!(method, Method::Post | Method::Put | Method::Patch)
+                .then(|| serde_json::json!({}));
+            let r = app.request(method, &path, None, body).await;
+            assert_eq!(
+                r.status,
+                Status::Unauthorized,
+                "{method} {path}: {}",
+                r.text
+            );
+            r.problem(401);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} protected operations found");
+}
+
+#[rocket::async_test]
+async fn the_reference_page_is_html_and_explains_problem_types() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/docs").dispatch().await).await;
+    assert_eq!(r.status, Status::Ok);
+    assert_eq!(r.content_type.as_deref(), Some("text/html"));
+    assert!(r.text.contains("/api/v1/auth/login"));
+    assert!(r.text.contains("id=\"problem-validation\""));
+}
+
+#[rocket::async_test]
+async fn unknown_routes_are_problem_documents() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/api/v1/nothing-here").dispatch().await).await;
+    let body = r.problem(404);
+    assert_eq!(body["instance"], "/api/v1/nothing-here");
+    assert!(body["request_id"].is_string());
+}
+
+#[rocket::async_test]
+async fn every_response_carries_a_request_id_and_honours_a_sane_incoming_one() {
+    let app = TestApp::new().await;
+    let r = read(app.client.get("/health/live").dispatch().await).await;
+    let generated = r.header("X-Request-Id").unwrap().to_string();
+    assert_eq!(generated.len(), 36);
+    let r = read(
+        app.client
+            .get("/health/live")
+            .header(Header::new("X-Request-Id", "abc-123"))
+            .dispatch()
+            .await,
+    )
+    .await;
+    assert_eq!(r.header("X-Request-Id"), Some("abc-123"));
+    let r = read(
+        app.client
+            .get("/nope")
+            .header(Header::new("X-Request-Id", "bad id with spaces\u{7f}"))
+            .dispatch()
+            .await,
+    )
+    .await;
+    let id = r.header("X-Request-Id").unwrap();
+    assert_ne!(id, "bad id with spaces\u{7f}");
+    assert_eq!(r.body["request_id"], id);
+}
+
+#[rocket::async_test]
+async fn the_service_refuses_to_start_without_a_usable_jwt_key() {
+    let db = TestDb::new().await;
+    let figment = frontline::config::with_override(figment_for(&db), "jwt_secret", "too-short");
+    let err = frontline::rocket(figment)
+        .err()
+        .expect("a short key is refused");
+    assert!(err.to_string().contains("32 bytes"), "{err}");
+}
