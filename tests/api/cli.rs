@@ -1,0 +1,173 @@
+//! The `frontline` binary's subcommands, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::common::*;
+
+fn frontline(db: &TestDb, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontline"));
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &db.url)
+        .env_remove("FRONTLINE_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary runs");
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[rocket::async_test]
+async fn bootstrap_creates_an_organisation_whose_admin_can_log_in() {
+    let app = TestApp::new().await;
+    let out = frontline(
+        &app.db,
+        &[
+            "bootstrap",
+            "--organisation",
+            "acme",
+            "--name",
+            "Acme CX",
+            "--admin-email",
+            "Boss@Acme.example",
+            "--time-zone",
+            "Europe/Oslo",
+        ],
+        Some("a strong admin passphrase\n"),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = app
+        .login("acme", "boss@acme.example", "a strong admin passphrase")
+        .await;
+    let token = r.ok()["access_token"].as_str().unwrap().to_string();
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(me.ok()["role"], "admin");
+    assert_eq!(me.body["organisation"]["time_zone"], "Europe/Oslo");
+
+    // The same slug again is refused, with a message, not a panic.
+    let out = frontline(
+        &app.db,
+        &[
+            "bootstrap",
+            "--organisation",
+            "acme",
+            "--name",
+            "Again",
+            "--admin-email",
+            "x@acme.example",
+        ],
+        None,
+        &[("FRONTLINE_ADMIN_PASSWORD", "another strong passphrase")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
+
+#[rocket::async_test]
+async fn bootstrap_refuses_weak_passwords_and_bad_input() {
+    let app = TestApp::new().await;
+    let out = frontline(
+        &app.db,
+        &[
+            "bootstrap",
+            "--organisation",
+            "acme",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "boss@acme.example",
+        ],
+        None,
+        &[("FRONTLINE_ADMIN_PASSWORD", "short")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("admin_password"), "{}", stderr(&out));
+    let out = frontline(
+        &app.db,
+        &[
+            "bootstrap",
+            "--organisation",
+            "Not A Slug",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "boss@acme.example",
+        ],
+        None,
+        &[("FRONTLINE_ADMIN_PASSWORD", "a strong admin passphrase")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("organisation"), "{}", stderr(&out));
+    let out = frontline(
+        &app.db,
+        &[
+            "bootstrap",
+            "--organisation",
+            "acme",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "boss@acme.example",
+        ],
+        Some(""),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("FRONTLINE_ADMIN_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[rocket::async_test]
+async fn demo_loads_once_and_its_logins_work() {
+    let app = TestApp::new().await;
+    let first = frontline(&app.db, &["demo"], None, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("admin@demo.example"));
+    let second = frontline(&app.db, &["demo"], None, &[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stderr(&second).contains("already loaded"));
+    let r = app
+        .login(
+            "demo",
+            "lead.care@demo.example",
+            frontline::provisioning::DEMO_PASSWORD,
+        )
+        .await;
+    let token = r.ok()["access_token"].as_str().unwrap().to_string();
+    let teams = app.get("/api/v1/teams", &token).await;
+    assert_eq!(teams.ok()["items"].as_array().unwrap().len(), 3);
+}
+
+#[rocket::async_test]
+async fn migrate_is_idempotent_and_openapi_needs_no_database() {
+    let app = TestApp::new().await;
+    let out = frontline(&app.db, &["migrate"], None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("up to date"));
+    let out = frontline(
+        &app.db,
+        &["openapi"],
+        None,
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+    );
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
