@@ -13,7 +13,25 @@ use crate::error::{AppError, ErrorSlot, FieldError};
 
 /// A JSON request body. Unlike `rocket::serde::json::Json`, a failure names the offending field
 /// in a problem document: unknown fields, missing fields and wrong types all say where.
-pub struct JsonBody<T>(pub T);
+/// The second field fingerprints the request (path and canonical JSON) for `Idempotency-Key`.
+pub struct JsonBody<T>(pub T, pub Fingerprint);
+
+/// SHA-256 of a request's path and canonical body: two requests with the same fingerprint
+/// ask for the same thing, whatever their whitespace or key order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(path: &str, body: &serde_json::Value) -> Fingerprint {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(path.as_bytes());
+        h.update([0]);
+        // serde_json's map is ordered by key, so serialising a parsed value is canonical.
+        h.update(serde_json::to_vec(body).unwrap_or_default());
+        Fingerprint(h.finalize().into())
+    }
+}
 
 #[rocket::async_trait]
 impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
@@ -21,13 +39,16 @@ impl<'r, T: DeserializeOwned> FromData<'r> for JsonBody<T> {
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         match parse_body(req, data).await {
-            Ok(value) => data::Outcome::Success(JsonBody(value)),
+            Ok((value, fingerprint)) => data::Outcome::Success(JsonBody(value, fingerprint)),
             Err(e) => data::Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e)),
         }
     }
 }
 
-async fn parse_body<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<T, AppError> {
+async fn parse_body<T: DeserializeOwned>(
+    req: &Request<'_>,
+    data: Data<'_>,
+) -> Result<(T, Fingerprint), AppError> {
     if let Some(ct) = req.content_type()
         && !(ct.is_json() || ct.sub().as_str().ends_with("+json"))
     {
@@ -54,7 +75,11 @@ async fn parse_body<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> R
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
     de.end()
         .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    let canonical: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok((
+        value,
+        Fingerprint::of(req.uri().path().as_str(), &canonical),
+    ))
 }
 
 fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> AppError {

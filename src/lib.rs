@@ -9,15 +9,21 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
+pub mod initiatives;
+pub mod ledger;
 pub mod members;
 pub mod openapi;
 pub mod organisations;
+pub mod periods;
 pub mod provisioning;
+pub mod recognition;
 pub mod schema;
 pub mod sql;
 pub mod teams;
 pub mod telemetry;
 pub mod validation;
+pub mod vocabulary;
 
 use std::time::Duration;
 
@@ -103,6 +109,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         organisations::routes(),
         teams::routes(),
         members::routes(),
+        ledger::routes(),
+        initiatives::routes(),
+        recognition::routes(),
     ] {
         rocket = rocket.mount("/", routes);
     }

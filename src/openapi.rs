@@ -58,6 +58,18 @@ impl Modify for BearerAuth {
         crate::members::routes::reactivate,
         crate::members::routes::invite,
         crate::members::routes::me,
+        crate::ledger::routes::my_points,
+        crate::ledger::routes::member_points,
+        crate::ledger::routes::reverse,
+        crate::ledger::routes::adjust,
+        crate::ledger::rules::show,
+        crate::ledger::rules::update,
+        crate::recognition::routes::create,
+        crate::recognition::routes::feed,
+        crate::recognition::routes::show,
+        crate::recognition::routes::react,
+        crate::recognition::routes::unreact,
+        crate::recognition::routes::set_budget,
         openapi_json,
         docs,
     ),
@@ -67,13 +79,19 @@ impl Modify for BearerAuth {
         (name = "organisation", description = "The caller's organisation and its settings"),
         (name = "teams", description = "Teams and their leads"),
         (name = "members", description = "Members, roles and team moves"),
+        (name = "initiatives", description = "Wins: log, approve, implement and measure customer-experience initiatives"),
+        (name = "recognition", description = "Recognise colleagues; the feed; reactions; team leads' budgets"),
+        (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "operations", description = "Health probes and this documentation"),
     )
 )]
 pub struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    // Domain modules with many operations keep their own path list beside their handlers.
+    doc.merge(crate::initiatives::InitiativesApi::openapi());
+    doc
 }
 
 /// This document.

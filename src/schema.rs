@@ -1,6 +1,117 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    giving_balances (organisation_id, member_id, kind, period_start) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        kind -> Text,
+        period_start -> Date,
+        granted -> Int4,
+        spent -> Int4,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (organisation_id, member_id, key) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        response_status -> Int2,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    initiative_comments (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        initiative_id -> Uuid,
+        author_id -> Uuid,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    initiative_contributors (initiative_id, member_id) {
+        organisation_id -> Uuid,
+        initiative_id -> Uuid,
+        member_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    initiative_events (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        initiative_id -> Uuid,
+        actor_id -> Uuid,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    initiatives (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        author_id -> Uuid,
+        team_id -> Nullable<Uuid>,
+        title -> Text,
+        description -> Text,
+        dimension -> Text,
+        channel -> Text,
+        journey_stage -> Text,
+        customer_value -> Int2,
+        organisation_value -> Int2,
+        ease -> Int2,
+        priority -> Nullable<Int2>,
+        customer_reference -> Nullable<Text>,
+        status -> Text,
+        outcome_kpi -> Nullable<Text>,
+        outcome_unit -> Nullable<Text>,
+        outcome_baseline -> Nullable<Float8>,
+        outcome_result -> Nullable<Float8>,
+        outcome_measured_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lead_budgets (organisation_id, member_id) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        monthly_points -> Int4,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        member_id -> Uuid,
+        team_id -> Nullable<Uuid>,
+        points -> Int4,
+        reason -> Text,
+        source_type -> Nullable<Text>,
+        source_id -> Nullable<Uuid>,
+        dimension -> Nullable<Text>,
+        note -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        reverses -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     member_invites (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -36,6 +147,56 @@ diesel::table! {
         mandate -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    point_rules (organisation_id) {
+        organisation_id -> Uuid,
+        initiative_submitted -> Int4,
+        initiative_approved -> Int4,
+        initiative_implemented -> Int4,
+        initiative_measured -> Int4,
+        contributor -> Int4,
+        peer_monthly_allowance -> Int4,
+        peer_daily_cap_per_recipient -> Int4,
+        lead_monthly_budget -> Int4,
+        max_points_per_recognition -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recognition_reactions (recognition_id, member_id, kind) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        member_id -> Uuid,
+        kind -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recognition_recipients (recognition_id, member_id) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        member_id -> Uuid,
+        team_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recognitions (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        giver_id -> Uuid,
+        kind -> Text,
+        message -> Text,
+        points_each -> Int4,
+        dimension -> Nullable<Text>,
+        initiative_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -87,17 +248,41 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(giving_balances -> organisations (organisation_id));
+diesel::joinable!(idempotency_keys -> organisations (organisation_id));
+diesel::joinable!(initiative_comments -> organisations (organisation_id));
+diesel::joinable!(initiative_contributors -> organisations (organisation_id));
+diesel::joinable!(initiative_events -> organisations (organisation_id));
+diesel::joinable!(initiatives -> organisations (organisation_id));
+diesel::joinable!(lead_budgets -> organisations (organisation_id));
+diesel::joinable!(ledger_entries -> organisations (organisation_id));
 diesel::joinable!(member_invites -> organisations (organisation_id));
 diesel::joinable!(members -> organisations (organisation_id));
+diesel::joinable!(point_rules -> organisations (organisation_id));
+diesel::joinable!(recognition_reactions -> organisations (organisation_id));
+diesel::joinable!(recognition_recipients -> organisations (organisation_id));
+diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
 diesel::joinable!(team_memberships -> organisations (organisation_id));
 diesel::joinable!(teams -> organisations (organisation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    giving_balances,
+    idempotency_keys,
+    initiative_comments,
+    initiative_contributors,
+    initiative_events,
+    initiatives,
+    lead_budgets,
+    ledger_entries,
     member_invites,
     members,
     organisations,
+    point_rules,
+    recognition_reactions,
+    recognition_recipients,
+    recognitions,
     refresh_tokens,
     sessions,
     team_memberships,

@@ -6,4 +6,6 @@ mod common;
 
 mod auth;
 mod cli;
+mod ledger;
 mod platform;
+mod recognition;

@@ -1,0 +1,16 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER initiative_events_append_only ON initiative_events;
+DROP TABLE ledger_entries;
+DROP FUNCTION refuse_change();
+DROP TABLE giving_balances;
+DROP TABLE recognition_reactions;
+DROP TABLE recognition_recipients;
+DROP TABLE recognitions;
+DROP TABLE initiative_comments;
+DROP TABLE initiative_events;
+DROP TABLE initiative_contributors;
+DROP TABLE initiatives;
+DROP TABLE lead_budgets;
+DROP TRIGGER organisations_point_rules ON organisations;
+DROP FUNCTION point_rules_for_new_organisation();
+DROP TABLE point_rules;

@@ -1,0 +1,356 @@
+//! Ledger endpoints: my points, a member's points, reversals and adjustments.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{Credit, Entry, EntryRow, Reason, SourceType, balance, record, rules};
+use crate::auth::{Admin, Caller, Role};
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{Cursor, JsonBody, check, page_limit, path_id};
+use crate::idempotency::{self, IdempotencyKey, Replayable};
+use crate::recognition::giving::{self, Allowance};
+use crate::schema::{ledger_entries, members};
+use crate::{organisations, periods, validation};
+
+type Problem = crate::error::Problem;
+
+/// A member's points: balance, what they may still give, and their ledger, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Points {
+    pub member_id: Uuid,
+    /// The sum of every ledger entry of the member.
+    pub balance: i64,
+    /// This period's giving allowance (peers) or budget (team leads); absent for admins, who
+    /// give without a budget.
+    pub allowance: Option<Allowance>,
+    /// One page of the member's ledger, newest first.
+    pub entries: Vec<Entry>,
+    /// Pass as `cursor` for the next page of entries.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> Cursor {
+    Cursor {
+        key: at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        id,
+    }
+}
+
+pub fn cursor_time(c: &Cursor, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(&c.key) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this API returned",
+            ));
+            None
+        }
+    }
+}
+
+async fn points_of(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    role: Role,
+    params: PageParams,
+) -> AppResult<Points> {
+    let mut errors = Vec::new();
+    let limit = page_limit(params.limit.as_deref(), &mut errors);
+    let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
+    let after = cursor
+        .as_ref()
+        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+    check(errors)?;
+    let organisation = organisations::find(conn, org).await?;
+    let rules = rules::load(conn, org).await?;
+    let tz = periods::parse_tz(&organisation.time_zone);
+    let allowance = giving::current(conn, org, member, role, tz, &rules).await?;
+    let balance = balance(conn, org, member).await?;
+    let mut query = ledger_entries::table
+        .filter(ledger_entries::organisation_id.eq(org))
+        .filter(ledger_entries::member_id.eq(member))
+        .order((ledger_entries::created_at.desc(), ledger_entries::id.desc()))
+        .limit(limit + 1)
+        .select(EntryRow::as_select())
+        .into_boxed();
+    if let Some((t, id)) = after {
+        query = query.filter(
+            ledger_entries::created_at
+                .lt(t)
+                .or(ledger_entries::created_at
+                    .eq(t)
+                    .and(ledger_entries::id.lt(id))),
+        );
+    }
+    let rows: Vec<EntryRow> = query.load(conn).await?;
+    let mut entries = rows
+        .into_iter()
+        .map(EntryRow::into_entry)
+        .collect::<AppResult<Vec<_>>>()?;
+    let next_cursor = if entries.len() as i64 > limit {
+        entries.truncate(limit as usize);
+        entries
+            .last()
+            .map(|e| time_cursor(e.created_at, e.id).encode())
+    } else {
+        None
+    };
+    Ok(Points {
+        member_id: member,
+        balance,
+        allowance,
+        entries,
+        next_cursor,
+    })
+}
+
+/// The caller's balance, giving allowance left this period, and ledger.
+#[utoipa::path(
+    get, path = "/api/v1/me/points", tag = "ledger",
+    security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, body = Points),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/me/points?<params..>")]
+pub async fn my_points(
+    db: &State<Db>,
+    caller: Caller,
+    params: PageParams,
+) -> AppResult<Json<Points>> {
+    let mut conn = db.conn().await?;
+    Ok(Json(
+        points_of(
+            &mut conn,
+            caller.organisation_id,
+            caller.member_id,
+            caller.role,
+            params,
+        )
+        .await?,
+    ))
+}
+
+/// A member's points (admins, HR, the member's team lead, and the member).
+#[utoipa::path(
+    get, path = "/api/v1/members/{id}/points", tag = "ledger",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id"), PageParams),
+    responses(
+        (status = 200, body = Points),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/members/<id>/points?<params..>")]
+pub async fn member_points(
+    db: &State<Db>,
+    caller: Caller,
+    id: &str,
+    params: PageParams,
+) -> AppResult<Json<Points>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    let (role, team): (String, Option<Uuid>) = members::table
+        .filter(members::organisation_id.eq(caller.organisation_id))
+        .filter(members::id.eq(id))
+        .select((members::role, members::team_id))
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("member"))?;
+    let allowed = caller.member_id == id
+        || caller.is_any(&[Role::Admin, Role::Hr])
+        || (caller.is(Role::TeamLead) && team.is_some() && team == caller.team_id);
+    if !allowed {
+        return Err(AppError::Forbidden(
+            "only admins, HR, the member's team lead and the member may see their points".into(),
+        ));
+    }
+    let role: Role = role
+        .parse()
+        .map_err(|_| AppError::internal("unknown role in database"))?;
+    Ok(Json(
+        points_of(&mut conn, caller.organisation_id, id, role, params).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseEntry {
+    /// Why the entry is cancelled; kept on the reversing entry.
+    pub reason: String,
+}
+
+/// Cancel a ledger entry with a reversing entry (admins). Each entry can be reversed once;
+/// reversals themselves cannot be reversed (make an adjustment instead).
+/// Accepts `Idempotency-Key`.
+#[utoipa::path(
+    post, path = "/api/v1/ledger/{id}/reverse", tag = "ledger",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Ledger entry id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response"),
+    ),
+    request_body = ReverseEntry,
+    responses(
+        (status = 201, description = "The reversing entry", body = Entry),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already reversed, or a reversal", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/ledger/<id>/reverse", data = "<body>")]
+pub async fn reverse(
+    db: &State<Db>,
+    admin: Admin,
+    key: IdempotencyKey,
+    id: &str,
+    body: JsonBody<ReverseEntry>,
+) -> AppResult<Replayable> {
+    let id = path_id(id, "ledger entry")?;
+    let mut errors = Vec::new();
+    let reason = validation::text("reason", &body.0.reason, 1000, &mut errors);
+    check(errors)?;
+    let org = admin.organisation_id;
+    let by = admin.member_id;
+    let mut conn = db.conn().await?;
+    idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
+        Box::pin(async move {
+            let entry: EntryRow = ledger_entries::table
+                .filter(ledger_entries::organisation_id.eq(org))
+                .filter(ledger_entries::id.eq(id))
+                .select(EntryRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| AppError::not_found("ledger entry"))?;
+            if entry.reverses.is_some() {
+                return Err(AppError::conflict(
+                    "this entry is itself a reversal; make an adjustment instead",
+                ));
+            }
+            let mut credit = Credit::new(entry.member_id, -entry.points, Reason::Reversal)
+                .source(SourceType::LedgerEntry, entry.id);
+            credit.dimension = entry
+                .dimension
+                .as_deref()
+                .and_then(|d| crate::vocabulary::Dimension::parse_field(d, "dimension").ok());
+            credit.note = Some(reason);
+            credit.created_by = Some(by);
+            credit.reverses = Some(entry.id);
+            let created = record(conn, org, vec![credit]).await.map_err(|e| match e {
+                AppError::Conflict { .. } => AppError::Conflict {
+                    detail: "this entry has already been reversed".into(),
+                    extra: Some(serde_json::json!({ "entry_id": id })),
+                },
+                other => other,
+            })?;
+            let entry = created
+                .into_iter()
+                .next()
+                .ok_or_else(|| AppError::internal("reversal not written"))?;
+            tracing::info!(organisation_id = %org, by = %by, entry = %id, "ledger entry reversed");
+            Replayable::new(Status::Created, &entry)
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    pub member_id: Uuid,
+    /// Non-zero; negative takes points away.
+    pub points: i32,
+    /// Why; kept on the entry.
+    pub reason: String,
+}
+
+/// Credit or debit a member by hand (admins), with a reason. Accepts `Idempotency-Key`.
+#[utoipa::path(
+    post, path = "/api/v1/ledger/adjustments", tag = "ledger",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+    request_body = Adjustment,
+    responses(
+        (status = 201, body = Entry),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input, or no such member", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/ledger/adjustments", data = "<body>")]
+pub async fn adjust(
+    db: &State<Db>,
+    admin: Admin,
+    key: IdempotencyKey,
+    body: JsonBody<Adjustment>,
+) -> AppResult<Replayable> {
+    let req = body.0;
+    let mut errors = Vec::new();
+    let reason = validation::text("reason", &req.reason, 1000, &mut errors);
+    if req.points == 0 || req.points.abs() > 1_000_000 {
+        errors.push(FieldError::new(
+            "points",
+            "must be non-zero and at most 1000000 either way",
+        ));
+    }
+    check(errors)?;
+    let org = admin.organisation_id;
+    let by = admin.member_id;
+    let mut conn = db.conn().await?;
+    idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
+        Box::pin(async move {
+            let mut credit = Credit::new(req.member_id, req.points, Reason::Adjustment);
+            credit.note = Some(reason);
+            credit.created_by = Some(by);
+            let entry = record(conn, org, vec![credit])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| AppError::internal("adjustment not written"))?;
+            tracing::info!(organisation_id = %org, by = %by, member = %req.member_id, points = req.points, "ledger adjustment");
+            Replayable::new(Status::Created, &entry)
+        })
+    })
+    .await
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        my_points,
+        member_points,
+        reverse,
+        adjust,
+        rules::show,
+        rules::update
+    ]
+}

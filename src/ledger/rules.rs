@@ -1,0 +1,201 @@
+//! Point rules and giving budgets: organisation settings with sensible defaults.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{JsonBody, check};
+use crate::schema::point_rules;
+
+type Problem = crate::error::Problem;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = point_rules)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct PointRules {
+    /// Points to the author when an initiative is submitted.
+    pub initiative_submitted: i32,
+    /// Points to the author when it is approved (on submission, with mandate on).
+    pub initiative_approved: i32,
+    /// Points to the author when it is implemented.
+    pub initiative_implemented: i32,
+    /// Points to the author when its outcome is measured.
+    pub initiative_measured: i32,
+    /// Points to each contributor at approval, implementation and measurement.
+    pub contributor: i32,
+    /// What each member may give peers per calendar month (organisation time zone).
+    pub peer_monthly_allowance: i32,
+    /// The most one member may give one peer per day.
+    pub peer_daily_cap_per_recipient: i32,
+    /// Each team lead's monthly recognition budget, unless set for the lead.
+    pub lead_monthly_budget: i32,
+    /// The most points a recognition may carry per recipient.
+    pub max_points_per_recognition: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePointRules {
+    pub initiative_submitted: Option<i32>,
+    pub initiative_approved: Option<i32>,
+    pub initiative_implemented: Option<i32>,
+    pub initiative_measured: Option<i32>,
+    pub contributor: Option<i32>,
+    pub peer_monthly_allowance: Option<i32>,
+    pub peer_daily_cap_per_recipient: Option<i32>,
+    pub lead_monthly_budget: Option<i32>,
+    pub max_points_per_recognition: Option<i32>,
+}
+
+pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRules> {
+    point_rules::table
+        .find(org)
+        .select(PointRules::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::internal("organisation has no point rules"))
+}
+
+/// The organisation's point rules (any member: knowing the rules is part of the game).
+#[utoipa::path(
+    get, path = "/api/v1/organisation/point-rules", tag = "ledger",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PointRules),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/organisation/point-rules")]
+pub async fn show(db: &State<Db>, caller: Caller) -> AppResult<Json<PointRules>> {
+    let mut conn = db.conn().await?;
+    Ok(Json(load(&mut conn, caller.organisation_id).await?))
+}
+
+fn bounded(
+    field: &str,
+    v: Option<i32>,
+    min: i32,
+    max: i32,
+    errors: &mut Vec<FieldError>,
+) -> Option<i32> {
+    if let Some(n) = v
+        && !(min..=max).contains(&n)
+    {
+        errors.push(FieldError::new(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    v
+}
+
+/// Change point rules and budgets (admins). Absent fields are left as they are. Changes apply
+/// to points granted from now on; the ledger keeps what was granted before.
+#[utoipa::path(
+    patch, path = "/api/v1/organisation/point-rules", tag = "ledger",
+    security(("bearer" = [])),
+    request_body = UpdatePointRules,
+    responses(
+        (status = 200, body = PointRules),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::patch("/api/v1/organisation/point-rules", data = "<body>")]
+pub async fn update(
+    db: &State<Db>,
+    admin: Admin,
+    body: JsonBody<UpdatePointRules>,
+) -> AppResult<Json<PointRules>> {
+    let r = body.0;
+    let mut e = Vec::new();
+    let values = (
+        bounded(
+            "initiative_submitted",
+            r.initiative_submitted,
+            0,
+            10_000,
+            &mut e,
+        )
+        .map(|v| point_rules::initiative_submitted.eq(v)),
+        bounded(
+            "initiative_approved",
+            r.initiative_approved,
+            0,
+            10_000,
+            &mut e,
+        )
+        .map(|v| point_rules::initiative_approved.eq(v)),
+        bounded(
+            "initiative_implemented",
+            r.initiative_implemented,
+            0,
+            10_000,
+            &mut e,
+        )
+        .map(|v| point_rules::initiative_implemented.eq(v)),
+        bounded(
+            "initiative_measured",
+            r.initiative_measured,
+            0,
+            10_000,
+            &mut e,
+        )
+        .map(|v| point_rules::initiative_measured.eq(v)),
+        bounded("contributor", r.contributor, 0, 10_000, &mut e)
+            .map(|v| point_rules::contributor.eq(v)),
+        bounded(
+            "peer_monthly_allowance",
+            r.peer_monthly_allowance,
+            0,
+            1_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::peer_monthly_allowance.eq(v)),
+        bounded(
+            "peer_daily_cap_per_recipient",
+            r.peer_daily_cap_per_recipient,
+            0,
+            1_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::peer_daily_cap_per_recipient.eq(v)),
+        bounded(
+            "lead_monthly_budget",
+            r.lead_monthly_budget,
+            0,
+            10_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::lead_monthly_budget.eq(v)),
+        bounded(
+            "max_points_per_recognition",
+            r.max_points_per_recognition,
+            1,
+            1_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::max_points_per_recognition.eq(v)),
+        point_rules::updated_at.eq(Utc::now()),
+    );
+    check(e)?;
+    let mut conn = db.conn().await?;
+    let rules = diesel::update(point_rules::table.find(admin.organisation_id))
+        .set(values)
+        .returning(PointRules::as_returning())
+        .get_result(&mut conn)
+        .await?;
+    tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "point rules changed");
+    Ok(Json(rules))
+}

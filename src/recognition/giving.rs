@@ -1,0 +1,223 @@
+//! Giving allowances (peers) and budgets (team leads): what a member may still give this month.
+//!
+//! `giving_balances` holds one row per giver, kind and month. Spending is a single conditional
+//! UPDATE (`spent + cost <= granted`) that takes the row's lock, so concurrent recognitions by
+//! one giver serialise on it and the balance can never go below zero, however many race.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::ledger::rules::PointRules;
+use crate::periods;
+use crate::schema::{giving_balances, lead_budgets};
+
+/// Which pot a recognition is paid from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GivingKind {
+    /// A member's monthly allowance for recognising peers.
+    Peer,
+    /// A team lead's monthly recognition budget.
+    Lead,
+    /// Admins recognise without a budget.
+    Admin,
+}
+
+impl GivingKind {
+    pub fn for_role(role: Role) -> GivingKind {
+        match role {
+            Role::Admin => GivingKind::Admin,
+            Role::TeamLead => GivingKind::Lead,
+            Role::Employee | Role::Hr => GivingKind::Peer,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GivingKind::Peer => "peer",
+            GivingKind::Lead => "lead",
+            GivingKind::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GivingKind> {
+        [GivingKind::Peer, GivingKind::Lead, GivingKind::Admin]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What is left of an allowance or budget in the current period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Allowance {
+    pub kind: GivingKind,
+    /// First day of the period (a calendar month in the organisation's time zone).
+    pub period_start: NaiveDate,
+    /// When the next period starts.
+    pub resets_at: DateTime<Utc>,
+    pub granted: i32,
+    pub spent: i32,
+    pub remaining: i32,
+}
+
+/// This period's grant for a giver: the rule, or a lead's own budget.
+async fn grant(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    kind: GivingKind,
+    rules: &PointRules,
+) -> AppResult<i32> {
+    Ok(match kind {
+        GivingKind::Peer => rules.peer_monthly_allowance,
+        GivingKind::Lead => lead_budgets::table
+            .filter(lead_budgets::organisation_id.eq(org))
+            .filter(lead_budgets::member_id.eq(member))
+            .select(lead_budgets::monthly_points)
+            .first::<i32>(conn)
+            .await
+            .optional()?
+            .unwrap_or(rules.lead_monthly_budget),
+        GivingKind::Admin => i32::MAX,
+    })
+}
+
+/// The allowance a member with `role` has this period (none for admins: they are unbudgeted).
+pub async fn current(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    role: Role,
+    tz: chrono_tz::Tz,
+    rules: &PointRules,
+) -> AppResult<Option<Allowance>> {
+    let kind = GivingKind::for_role(role);
+    if kind == GivingKind::Admin {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let (period_start, _, resets_at) = periods::month_bounds(tz, now);
+    let granted = grant(conn, org, member, kind, rules).await?;
+    let spent: i32 = giving_balances::table
+        .filter(giving_balances::organisation_id.eq(org))
+        .filter(giving_balances::member_id.eq(member))
+        .filter(giving_balances::kind.eq(kind.as_str()))
+        .filter(giving_balances::period_start.eq(period_start))
+        .select(giving_balances::spent)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0);
+    Ok(Some(Allowance {
+        kind,
+        period_start,
+        resets_at,
+        granted,
+        spent,
+        remaining: (granted - spent).max(0),
+    }))
+}
+
+/// Take `cost` from the giver's pot for this period, or refuse with 409 and what is left.
+/// Must run inside the recognition's transaction: the row lock it takes is what serialises
+/// a giver's concurrent recognitions.
+pub async fn spend(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    kind: GivingKind,
+    cost: i64,
+    tz: chrono_tz::Tz,
+    rules: &PointRules,
+) -> AppResult<()> {
+    if kind == GivingKind::Admin {
+        return Ok(());
+    }
+    let (period_start, _, resets_at) = periods::month_bounds(tz, Utc::now());
+    let granted = grant(conn, org, member, kind, rules).await?;
+    let what = match kind {
+        GivingKind::Peer => "monthly giving allowance",
+        _ => "monthly recognition budget",
+    };
+    let cost = i32::try_from(cost)
+        .ok()
+        .filter(|c| *c <= granted)
+        .ok_or_else(|| AppError::Conflict {
+            detail: format!(
+                "this recognition costs more than your whole {what} ({granted} points)"
+            ),
+            extra: Some(serde_json::json!({ "granted": granted })),
+        })?;
+    diesel::insert_into(giving_balances::table)
+        .values((
+            giving_balances::organisation_id.eq(org),
+            giving_balances::member_id.eq(member),
+            giving_balances::kind.eq(kind.as_str()),
+            giving_balances::period_start.eq(period_start),
+            giving_balances::granted.eq(granted),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    let key = giving_balances::table
+        .filter(giving_balances::organisation_id.eq(org))
+        .filter(giving_balances::member_id.eq(member))
+        .filter(giving_balances::kind.eq(kind.as_str()))
+        .filter(giving_balances::period_start.eq(period_start));
+    let updated = diesel::update(key.filter((giving_balances::spent + cost).le(granted)))
+        .set((
+            giving_balances::spent.eq(giving_balances::spent + cost),
+            giving_balances::granted.eq(granted),
+        ))
+        .execute(conn)
+        .await?;
+    if updated == 0 {
+        let spent: i32 = key.select(giving_balances::spent).first(conn).await?;
+        let remaining = (granted - spent).max(0);
+        return Err(AppError::Conflict {
+            detail: format!(
+                "not enough left of your {what}: {remaining} of {granted} points remain until {}",
+                resets_at.to_rfc3339()
+            ),
+            extra: Some(serde_json::json!({
+                "remaining": remaining,
+                "granted": granted,
+                "resets_at": resets_at,
+            })),
+        });
+    }
+    Ok(())
+}
+
+/// Set a team lead's own monthly budget (admins).
+pub async fn set_lead_budget(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    points: i32,
+    by: Uuid,
+) -> AppResult<()> {
+    diesel::insert_into(lead_budgets::table)
+        .values((
+            lead_budgets::organisation_id.eq(org),
+            lead_budgets::member_id.eq(member),
+            lead_budgets::monthly_points.eq(points),
+            lead_budgets::updated_by.eq(by),
+        ))
+        .on_conflict((lead_budgets::organisation_id, lead_budgets::member_id))
+        .do_update()
+        .set((
+            lead_budgets::monthly_points.eq(points),
+            lead_budgets::updated_by.eq(by),
+            lead_budgets::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
