@@ -75,6 +75,26 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
                 rocket
             },
         ))
+        .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
+            Box::pin(async move {
+                // Stored responses to Idempotency-Key retries are kept for a week, then purged.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                        loop {
+                            tick.tick().await;
+                            if let Ok(mut conn) = db.conn().await {
+                                match idempotency::purge_expired(&mut conn).await {
+                                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+                                    Ok(_) => {}
+                                    Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+                                }
+                            }
+                        }
+                    });
+                }
+            })
+        }))
         .register("/", rocket::catchers![catch_all]);
     if run_migrations {
         rocket = rocket.attach(AdHoc::try_on_ignite(

@@ -91,7 +91,48 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     // Domain modules with many operations keep their own path list beside their handlers.
     doc.merge(crate::initiatives::InitiativesApi::openapi());
+    describe_responses(&mut doc);
     doc
+}
+
+/// OpenAPI requires unique operation ids and a description on every response; fill the
+/// descriptions a handler left out with the status's meaning, so handlers list only what is
+/// worth saying.
+fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            // utoipa names operations after their functions (`show`, `list`); qualify them by
+            // tag so they are unique, as OpenAPI requires (`teams_show`, `members_list`).
+            if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), op.operation_id.as_ref())
+                && !id.starts_with(&format!("{tag}_"))
+            {
+                op.operation_id = Some(format!("{tag}_{id}"));
+            }
+            for (code, response) in op.responses.responses.iter_mut() {
+                if let RefOr::T(r) = response
+                    && r.description.trim().is_empty()
+                {
+                    r.description = code
+                        .parse::<u16>()
+                        .ok()
+                        .map(rocket::http::Status::new)
+                        .map(|s| match s.code {
+                            400..=599 => problem_kind(s).1.to_string(),
+                            _ => s.reason().unwrap_or("Success").to_string(),
+                        })
+                        .unwrap_or_else(|| "Response".to_string());
+                }
+            }
+        }
+    }
 }
 
 /// This document.

@@ -18,10 +18,8 @@ fn frontline(db: &TestDb, args: &[&str], stdin: Option<&str>, env: &[(&str, &str
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("the binary runs");
-    if let Some(mut pipe) = child.stdin.take() {
-        if let Some(input) = stdin {
-            pipe.write_all(input.as_bytes()).unwrap();
-        }
+    if let (Some(mut pipe), Some(input)) = (child.stdin.take(), stdin) {
+        pipe.write_all(input.as_bytes()).unwrap();
     }
     child.wait_with_output().unwrap()
 }

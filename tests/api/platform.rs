@@ -180,8 +180,8 @@ async fn every_response_carries_a_request_id_and_honours_a_sane_incoming_one() {
 async fn the_service_refuses_to_start_without_a_usable_jwt_key() {
     let db = TestDb::new().await;
     let figment = frontline::config::with_override(figment_for(&db), "jwt_secret", "too-short");
-    let err = frontline::rocket(figment)
-        .err()
-        .expect("a short key is refused");
+    let Err(err) = frontline::rocket(figment) else {
+        panic!("a short key is refused")
+    };
     assert!(err.to_string().contains("32 bytes"), "{err}");
 }
