@@ -85,9 +85,14 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
                             tick.tick().await;
                             if let Ok(mut conn) = db.conn().await {
                                 match idempotency::purge_expired(&mut conn).await {
-                                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+                                    Ok(n) if n > 0 => tracing::info!(
+                                        purged = n,
+                                        "expired idempotency keys purged"
+                                    ),
                                     Ok(_) => {}
-                                    Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "idempotency key purge failed")
+                                    }
                                 }
                             }
                         }

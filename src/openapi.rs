@@ -111,8 +111,10 @@ fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
         for op in ops.into_iter().flatten() {
             // utoipa names operations after their functions (`show`, `list`); qualify them by
             // tag so they are unique, as OpenAPI requires (`teams_show`, `members_list`).
-            if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), op.operation_id.as_ref())
-                && !id.starts_with(&format!("{tag}_"))
+            if let (Some(tag), Some(id)) = (
+                op.tags.as_ref().and_then(|t| t.first()),
+                op.operation_id.as_ref(),
+            ) && !id.starts_with(&format!("{tag}_"))
             {
                 op.operation_id = Some(format!("{tag}_{id}"));
             }
