@@ -71,11 +71,13 @@ async fn parse_body<T: DeserializeOwned>(
     if bytes.is_empty() {
         return Err(AppError::BadRequest("a JSON body is required".into()));
     }
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
-    de.end()
+    // Parse the syntax first (a 400 for malformed JSON), then map the value onto the type: read
+    // straight from bytes, serde reports some type mismatches (a number for an enum) as syntax
+    // errors, and those deserve a 422 naming the field.
+    let canonical: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
-    let canonical: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let value: T =
+        serde_path_to_error::deserialize(canonical.clone()).map_err(|e| body_error(&e))?;
     Ok((
         value,
         Fingerprint::of(req.uri().path().as_str(), &canonical),

@@ -172,14 +172,16 @@ pub async fn list(
     if let Some(c) = cursor {
         query = query.filter(
             lower(teams::name)
-                .gt(c.key.clone())
-                .or(lower(teams::name).eq(c.key).and(teams::id.gt(c.id))),
+                .gt(lower(c.key.clone()))
+                .or(lower(teams::name).eq(lower(c.key)).and(teams::id.gt(c.id))),
         );
     }
     let mut conn = db.conn().await?;
     let rows = query.load(&mut conn).await?;
     Ok(Json(Page::from_rows(rows, limit, |t: &Team| Cursor {
-        key: t.name.to_lowercase(),
+        // The name as stored: SQL lower-cases both sides, so the keyset agrees with the ORDER
+        // BY whatever the script (Rust's and PostgreSQL's case maps differ, e.g. for İ and Σ).
+        key: t.name.clone(),
         id: t.id,
     })))
 }

@@ -140,9 +140,9 @@ pub async fn list(
     if let Some(c) = filter.cursor {
         query = query.filter(
             lower(members::display_name)
-                .gt(c.key.clone())
+                .gt(lower(c.key.clone()))
                 .or(lower(members::display_name)
-                    .eq(c.key)
+                    .eq(lower(c.key))
                     .and(members::id.gt(c.id))),
         );
     }
@@ -376,10 +376,13 @@ async fn ensure_other_admin(
     org: Uuid,
     member_id: Uuid,
 ) -> AppResult<()> {
+    // Only admins who can log in count: an invited admin who never set a password cannot
+    // administer anything.
     let admins: Vec<Uuid> = members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::role.eq(Role::Admin.as_str()))
         .filter(members::deactivated_at.is_null())
+        .filter(members::password_hash.is_not_null())
         .select(members::id)
         .for_update()
         .load(conn)
@@ -446,6 +449,16 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid
         .execute(conn)
         .await?;
         sessions::revoke_all(conn, org, member_id, None, "member deactivated").await?;
+        // Pending invites die with the account; an admin issues a new one after reactivation.
+        diesel::update(
+            member_invites::table
+                .filter(member_invites::organisation_id.eq(org))
+                .filter(member_invites::member_id.eq(member_id))
+                .filter(member_invites::used_at.is_null()),
+        )
+        .set(member_invites::expires_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
         Ok(())
     })
     .await
@@ -453,10 +466,36 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid
 
 pub async fn reactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
-        let (_, _, deactivated_at) = lock_member(conn, org, member_id).await?;
+        let (_, team, deactivated_at) = lock_member(conn, org, member_id).await?;
         if deactivated_at.is_none() {
             return Err(AppError::conflict("the member is active"));
         }
+        let now = Utc::now();
+        // Their team may have been archived while they were away: they come back without a
+        // team (the stint ends) rather than as a live member of a team that no longer exists.
+        let team_archived = match team {
+            Some(t) => {
+                teams::table
+                    .filter(teams::organisation_id.eq(org))
+                    .filter(teams::id.eq(t))
+                    .select(teams::archived_at.is_not_null())
+                    .first::<bool>(conn)
+                    .await?
+            }
+            None => false,
+        };
+        if team_archived {
+            diesel::update(
+                team_memberships::table
+                    .filter(team_memberships::organisation_id.eq(org))
+                    .filter(team_memberships::member_id.eq(member_id))
+                    .filter(team_memberships::ended_at.is_null()),
+            )
+            .set(team_memberships::ended_at.eq(now))
+            .execute(conn)
+            .await?;
+        }
+        let team = if team_archived { None } else { team };
         diesel::update(
             members::table
                 .filter(members::organisation_id.eq(org))
@@ -464,7 +503,8 @@ pub async fn reactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid
         )
         .set((
             members::deactivated_at.eq(None::<DateTime<Utc>>),
-            members::updated_at.eq(Utc::now()),
+            members::team_id.eq(team),
+            members::updated_at.eq(now),
         ))
         .execute(conn)
         .await?;

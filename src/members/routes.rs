@@ -216,7 +216,7 @@ pub async fn list(
         })
         .collect::<AppResult<Vec<Member>>>()?;
     Ok(Json(Page::from_rows(members, limit, |m: &Member| Cursor {
-        key: m.display_name.to_lowercase(),
+        key: m.display_name.clone(),
         id: m.id,
     })))
 }

@@ -285,6 +285,7 @@ pub fn figment_for(db: &TestDb) -> Figment {
     let f = frontline::config::with_override(f, "database_url", &db.url);
     let f = frontline::config::with_override(f, "run_migrations", false);
     let f = frontline::config::with_override(f, "db_pool_size", 12);
+    let f = frontline::config::with_override(f, "log_level", "off");
     frontline::config::with_override(f, "jwt_secret", "test-secret-test-secret-test-secret-0123")
 }
 

@@ -7,5 +7,8 @@ mod common;
 mod auth;
 mod cli;
 mod ledger;
+mod members;
+mod organisation;
 mod platform;
 mod recognition;
+mod teams;

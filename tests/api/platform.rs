@@ -111,7 +111,18 @@ async fn every_protected_operation_refuses_anonymous_callers() {
             if op.get("security").is_none() {
                 continue;
             }
-            let path = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+            // Any value will do for path parameters: authentication comes first.
+            let path: String = path
+                .split('/')
+                .map(|seg| {
+                    if seg.starts_with('{') {
+                        "00000000-0000-4000-8000-000000000000"
+                    } else {
+                        seg
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
             let method: Method = method.to_uppercase().parse().unwrap();
             let body = matches!(method, Method::Post | Method::Put | Method::Patch)
                 .then(|| serde_json::json!({}));
