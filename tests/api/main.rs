@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod initiatives;
 mod ledger;
 mod members;
 mod organisation;

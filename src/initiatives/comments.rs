@@ -1,0 +1,177 @@
+//! Comments on an initiative: team leads coach, peers cheer. Any member of the organisation.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::routes::long_text;
+use super::{Comment, MemberRef, queries};
+use crate::auth::Caller;
+use crate::db::Db;
+use crate::error::{AppResult, FieldError};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::ledger::routes::{cursor_time, time_cursor};
+use crate::schema::{initiative_comments, members};
+
+type Problem = crate::error::Problem;
+
+pub const MAX_BODY: usize = 5000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// 1-5000 characters; line breaks allowed.
+    pub body: String,
+}
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommentPage {
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+type Row = (Uuid, Uuid, String, String, DateTime<Utc>);
+
+fn comment((id, author_id, display_name, body, created_at): Row) -> Comment {
+    Comment {
+        id,
+        author: MemberRef {
+            id: author_id,
+            display_name,
+        },
+        body,
+        created_at,
+    }
+}
+
+macro_rules! comments_with_author {
+    () => {
+        initiative_comments::table
+            .inner_join(
+                members::table.on(members::id
+                    .eq(initiative_comments::author_id)
+                    .and(members::organisation_id.eq(initiative_comments::organisation_id))),
+            )
+            .select((
+                initiative_comments::id,
+                members::id,
+                members::display_name,
+                initiative_comments::body,
+                initiative_comments::created_at,
+            ))
+    };
+}
+
+async fn load(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Comment> {
+    let row: Row = comments_with_author!()
+        .filter(initiative_comments::organisation_id.eq(org))
+        .filter(initiative_comments::id.eq(id))
+        .first(conn)
+        .await?;
+    Ok(comment(row))
+}
+
+/// Comment on an initiative (any member of the organisation).
+#[utoipa::path(
+    post, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Initiative id")),
+    request_body = NewComment,
+    responses(
+        (status = 201, body = Comment),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/initiatives/<id>/comments", data = "<body>")]
+pub async fn create(
+    db: &State<Db>,
+    caller: Caller,
+    id: &str,
+    body: JsonBody<NewComment>,
+) -> AppResult<(Status, Json<Comment>)> {
+    let id = path_id(id, "initiative")?;
+    let mut errors = Vec::new();
+    let text = long_text("body", &body.0.body, MAX_BODY, true, &mut errors);
+    check(errors)?;
+    let org = caller.organisation_id;
+    let mut conn = db.conn().await?;
+    queries::ensure_exists(&mut conn, org, id).await?;
+    let comment_id: Uuid = diesel::insert_into(initiative_comments::table)
+        .values((
+            initiative_comments::organisation_id.eq(org),
+            initiative_comments::initiative_id.eq(id),
+            initiative_comments::author_id.eq(caller.member_id),
+            initiative_comments::body.eq(&text),
+        ))
+        .returning(initiative_comments::id)
+        .get_result(&mut conn)
+        .await?;
+    Ok((
+        Status::Created,
+        Json(load(&mut conn, org, comment_id).await?),
+    ))
+}
+
+/// An initiative's comments, oldest first, paginated (any member of the organisation).
+#[utoipa::path(
+    get, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Initiative id"), CommentPage),
+    responses(
+        (status = 200, body = Page<Comment>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/initiatives/<id>/comments?<page..>")]
+pub async fn list(
+    db: &State<Db>,
+    caller: Caller,
+    id: &str,
+    page: CommentPage,
+) -> AppResult<Json<Page<Comment>>> {
+    let id = path_id(id, "initiative")?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let limit = page_limit(page.limit.as_deref(), &mut errors);
+    let cursor = Cursor::decode(page.cursor.as_deref(), &mut errors);
+    let after = cursor
+        .as_ref()
+        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+    check(errors)?;
+    let org = caller.organisation_id;
+    let mut conn = db.conn().await?;
+    queries::ensure_exists(&mut conn, org, id).await?;
+    let mut query = comments_with_author!()
+        .filter(initiative_comments::organisation_id.eq(org))
+        .filter(initiative_comments::initiative_id.eq(id))
+        .order((initiative_comments::created_at, initiative_comments::id))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some((t, after_id)) = after {
+        query = query.filter(
+            initiative_comments::created_at
+                .gt(t)
+                .or(initiative_comments::created_at
+                    .eq(t)
+                    .and(initiative_comments::id.gt(after_id))),
+        );
+    }
+    let rows: Vec<Row> = query.load(&mut conn).await?;
+    let items = rows.into_iter().map(comment).collect();
+    Ok(Json(Page::from_rows(items, limit, |c: &Comment| {
+        time_cursor(c.created_at, c.id)
+    })))
+}

@@ -1,0 +1,466 @@
+//! Creating, editing and moving an initiative through its statuses.
+//!
+//! Each function runs inside the caller's transaction. Status changes lock the initiative row
+//! first (`SELECT ... FOR UPDATE`) and check the status under the lock, so of two concurrent
+//! approvals one waits for the other, finds the initiative approved, and answers 409: points
+//! are granted once. The points of a change are ledger entries written in the same
+//! transaction as the change, so they exist exactly when the change does.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::queries::{self, InitiativeRow, NewEvent};
+use super::{EventKind, Initiative, InitiativeStatus};
+use crate::auth::{Caller, Role};
+use crate::error::{AppError, AppResult};
+use crate::http::check;
+use crate::ledger::{self, Credit, Reason, SourceType, rules};
+use crate::organisations;
+use crate::schema::initiatives;
+use crate::vocabulary::{Channel, Dimension, JourneyStage};
+
+/// A validated new initiative.
+#[derive(Debug, Clone)]
+pub struct NewInitiative {
+    pub title: String,
+    pub description: String,
+    pub dimension: Dimension,
+    pub channel: Channel,
+    pub journey_stage: JourneyStage,
+    pub customer_value: i16,
+    pub organisation_value: i16,
+    pub ease: i16,
+    pub customer_reference: Option<String>,
+    pub contributors: Vec<Uuid>,
+}
+
+/// The note on the approval event written when the mandate approves on submission.
+pub const MANDATE_NOTE: &str = "approved on submission (mandate)";
+
+/// Submit an initiative as `author` (their current team becomes its team). With the
+/// organisation's mandate on it is approved on submission: two events, and the submitted,
+/// approved and contributor entries at once.
+pub async fn submit(
+    conn: &mut AsyncPgConnection,
+    author: &Caller,
+    new: NewInitiative,
+) -> AppResult<Initiative> {
+    let org = author.organisation_id;
+    let mut errors = Vec::new();
+    queries::check_contributors(conn, org, author.member_id, &new.contributors, &mut errors)
+        .await?;
+    check(errors)?;
+    let mandate = organisations::find(conn, org).await?.mandate;
+    let rules = rules::load(conn, org).await?;
+    let status = if mandate {
+        InitiativeStatus::Approved
+    } else {
+        InitiativeStatus::Submitted
+    };
+    let id: Uuid = diesel::insert_into(initiatives::table)
+        .values((
+            initiatives::organisation_id.eq(org),
+            initiatives::author_id.eq(author.member_id),
+            initiatives::team_id.eq(author.team_id),
+            initiatives::title.eq(&new.title),
+            initiatives::description.eq(&new.description),
+            initiatives::dimension.eq(new.dimension.as_str()),
+            initiatives::channel.eq(new.channel.as_str()),
+            initiatives::journey_stage.eq(new.journey_stage.as_str()),
+            initiatives::customer_value.eq(new.customer_value),
+            initiatives::organisation_value.eq(new.organisation_value),
+            initiatives::ease.eq(new.ease),
+            initiatives::customer_reference.eq(&new.customer_reference),
+            initiatives::status.eq(status.as_str()),
+        ))
+        .returning(initiatives::id)
+        .get_result(conn)
+        .await?;
+    queries::set_contributors(conn, org, id, &new.contributors).await?;
+    queries::add_event(
+        conn,
+        org,
+        id,
+        NewEvent {
+            actor: author.member_id,
+            kind: EventKind::Submitted,
+            from: None,
+            to: Some(InitiativeStatus::Submitted),
+            note: None,
+        },
+    )
+    .await?;
+    let source = |member, points, reason| {
+        Credit::new(member, points, reason)
+            .source(SourceType::Initiative, id)
+            .dimension(Some(new.dimension))
+    };
+    let mut credits = vec![source(
+        author.member_id,
+        rules.initiative_submitted,
+        Reason::InitiativeSubmitted,
+    )];
+    if mandate {
+        queries::add_event(
+            conn,
+            org,
+            id,
+            NewEvent {
+                actor: author.member_id,
+                kind: EventKind::Approved,
+                from: Some(InitiativeStatus::Submitted),
+                to: Some(InitiativeStatus::Approved),
+                note: Some(MANDATE_NOTE),
+            },
+        )
+        .await?;
+        credits.push(source(
+            author.member_id,
+            rules.initiative_approved,
+            Reason::InitiativeApproved,
+        ));
+        for c in &new.contributors {
+            credits.push(source(
+                *c,
+                rules.contributor,
+                Reason::InitiativeContribution,
+            ));
+        }
+    }
+    ledger::record(conn, org, credits).await?;
+    tracing::info!(organisation_id = %org, initiative = %id, by = %author.member_id, %status, "initiative submitted");
+    queries::load(conn, org, id).await
+}
+
+/// A validated edit: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub dimension: Option<Dimension>,
+    pub channel: Option<Channel>,
+    pub journey_stage: Option<JourneyStage>,
+    pub customer_value: Option<i16>,
+    pub organisation_value: Option<i16>,
+    pub ease: Option<i16>,
+    /// `Some(None)` clears it.
+    pub customer_reference: Option<Option<String>>,
+    /// Replaces the contributors.
+    pub contributors: Option<Vec<Uuid>>,
+}
+
+impl Edit {
+    /// The names of the fields this edit sets, for the timeline.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("title", self.title.is_some()),
+            ("description", self.description.is_some()),
+            ("dimension", self.dimension.is_some()),
+            ("channel", self.channel.is_some()),
+            ("journey_stage", self.journey_stage.is_some()),
+            ("customer_value", self.customer_value.is_some()),
+            ("organisation_value", self.organisation_value.is_some()),
+            ("ease", self.ease.is_some()),
+            ("customer_reference", self.customer_reference.is_some()),
+            ("contributors", self.contributors.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// Edit an initiative: its author only, and only while it is submitted. History after that
+/// is not rewritten.
+pub async fn edit(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    edit: Edit,
+) -> AppResult<Initiative> {
+    let org = caller.organisation_id;
+    let row = queries::lock(conn, org, id).await?;
+    if row.author_id != caller.member_id {
+        return Err(AppError::Forbidden(
+            "only the author may edit an initiative".into(),
+        ));
+    }
+    let status = row.status()?;
+    if status != InitiativeStatus::Submitted {
+        return Err(conflict(
+            status,
+            format!(
+                "this initiative is {status}; only a submitted initiative can be edited, and its history stays as it is"
+            ),
+        ));
+    }
+    if let Some(contributors) = &edit.contributors {
+        let mut errors = Vec::new();
+        queries::check_contributors(conn, org, caller.member_id, contributors, &mut errors).await?;
+        check(errors)?;
+    }
+    let changed = edit.fields().join(", ");
+    diesel::update(
+        initiatives::table
+            .filter(initiatives::organisation_id.eq(org))
+            .filter(initiatives::id.eq(id)),
+    )
+    .set((
+        edit.title.as_ref().map(|v| initiatives::title.eq(v)),
+        edit.description
+            .as_ref()
+            .map(|v| initiatives::description.eq(v)),
+        edit.dimension
+            .map(|v| initiatives::dimension.eq(v.as_str())),
+        edit.channel.map(|v| initiatives::channel.eq(v.as_str())),
+        edit.journey_stage
+            .map(|v| initiatives::journey_stage.eq(v.as_str())),
+        edit.customer_value
+            .map(|v| initiatives::customer_value.eq(v)),
+        edit.organisation_value
+            .map(|v| initiatives::organisation_value.eq(v)),
+        edit.ease.map(|v| initiatives::ease.eq(v)),
+        edit.customer_reference
+            .as_ref()
+            .map(|v| initiatives::customer_reference.eq(v.as_deref())),
+        initiatives::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    if let Some(contributors) = &edit.contributors {
+        queries::set_contributors(conn, org, id, contributors).await?;
+    }
+    queries::add_event(
+        conn,
+        org,
+        id,
+        NewEvent {
+            actor: caller.member_id,
+            kind: EventKind::Edited,
+            from: Some(status),
+            to: Some(status),
+            note: Some(&format!("changed {changed}")),
+        },
+    )
+    .await?;
+    queries::load(conn, org, id).await
+}
+
+/// A validated outcome to record.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub kpi: String,
+    pub unit: String,
+    pub baseline: f64,
+    pub result: f64,
+    pub measured_at: DateTime<Utc>,
+}
+
+/// A status change.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    Approve {
+        note: Option<String>,
+    },
+    Decline {
+        reason: String,
+    },
+    Implement {
+        note: Option<String>,
+    },
+    Measure {
+        outcome: Measurement,
+        note: Option<String>,
+    },
+}
+
+impl Transition {
+    fn kind(&self) -> EventKind {
+        match self {
+            Transition::Approve { .. } => EventKind::Approved,
+            Transition::Decline { .. } => EventKind::Declined,
+            Transition::Implement { .. } => EventKind::Implemented,
+            Transition::Measure { .. } => EventKind::Measured,
+        }
+    }
+
+    /// The status it starts from and the one it leads to.
+    fn statuses(&self) -> (InitiativeStatus, InitiativeStatus) {
+        match self {
+            Transition::Approve { .. } => (InitiativeStatus::Submitted, InitiativeStatus::Approved),
+            Transition::Decline { .. } => (InitiativeStatus::Submitted, InitiativeStatus::Declined),
+            Transition::Implement { .. } => {
+                (InitiativeStatus::Approved, InitiativeStatus::Implemented)
+            }
+            Transition::Measure { .. } => {
+                (InitiativeStatus::Implemented, InitiativeStatus::Measured)
+            }
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            Transition::Approve { .. } => "approved",
+            Transition::Decline { .. } => "declined",
+            Transition::Implement { .. } => "marked implemented",
+            Transition::Measure { .. } => "measured",
+        }
+    }
+
+    fn note(&self) -> Option<&str> {
+        match self {
+            Transition::Approve { note }
+            | Transition::Implement { note }
+            | Transition::Measure { note, .. } => note.as_deref(),
+            Transition::Decline { reason } => Some(reason),
+        }
+    }
+
+    /// The author's points for it, and whether contributors are credited too.
+    fn points(&self, rules: &rules::PointRules) -> Option<(i32, Reason)> {
+        match self {
+            Transition::Approve { .. } => {
+                Some((rules.initiative_approved, Reason::InitiativeApproved))
+            }
+            Transition::Decline { .. } => None,
+            Transition::Implement { .. } => {
+                Some((rules.initiative_implemented, Reason::InitiativeImplemented))
+            }
+            Transition::Measure { .. } => {
+                Some((rules.initiative_measured, Reason::InitiativeMeasured))
+            }
+        }
+    }
+}
+
+/// Whether `caller` leads the initiative's team (the team it was submitted from).
+fn leads_its_team(caller: &Caller, row: &InitiativeRow) -> bool {
+    caller.is(Role::TeamLead) && row.team_id.is_some() && caller.team_id == row.team_id
+}
+
+/// Who may make `t` on `row`: approve and decline take a lead of its team (not on their own
+/// initiative) or an admin; implement and measure take the author, a lead of its team, or an
+/// admin.
+fn authorise(caller: &Caller, row: &InitiativeRow, t: &Transition) -> AppResult<()> {
+    if caller.is(Role::Admin) {
+        return Ok(());
+    }
+    match t {
+        Transition::Approve { .. } | Transition::Decline { .. } => {
+            if !leads_its_team(caller, row) {
+                Err(AppError::Forbidden(
+                    "only a team lead of the initiative's team, or an admin, may approve or decline it".into(),
+                ))
+            } else if row.author_id == caller.member_id {
+                Err(AppError::Forbidden(
+                    "you cannot approve or decline your own initiative; another lead of your team or an admin can".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Transition::Implement { .. } | Transition::Measure { .. } => {
+            if row.author_id == caller.member_id || leads_its_team(caller, row) {
+                Ok(())
+            } else {
+                Err(AppError::Forbidden(
+                    "only the author, a team lead of the initiative's team, or an admin may do this".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn conflict(current: InitiativeStatus, detail: String) -> AppError {
+    AppError::Conflict {
+        detail,
+        extra: Some(json!({ "current_status": current })),
+    }
+}
+
+/// Make a status change, with its event and points, under the row lock.
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    t: Transition,
+) -> AppResult<Initiative> {
+    let org = caller.organisation_id;
+    let row = queries::lock(conn, org, id).await?;
+    authorise(caller, &row, &t)?;
+    let current = row.status()?;
+    let (from, to) = t.statuses();
+    if current != from {
+        return Err(conflict(
+            current,
+            format!(
+                "this initiative is {current}; only a {from} initiative can be {}",
+                t.verb()
+            ),
+        ));
+    }
+    let target = initiatives::table
+        .filter(initiatives::organisation_id.eq(org))
+        .filter(initiatives::id.eq(id));
+    let now = Utc::now();
+    match &t {
+        Transition::Measure { outcome, .. } => {
+            diesel::update(target)
+                .set((
+                    initiatives::status.eq(to.as_str()),
+                    initiatives::outcome_kpi.eq(&outcome.kpi),
+                    initiatives::outcome_unit.eq(&outcome.unit),
+                    initiatives::outcome_baseline.eq(outcome.baseline),
+                    initiatives::outcome_result.eq(outcome.result),
+                    initiatives::outcome_measured_at.eq(outcome.measured_at),
+                    initiatives::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        _ => {
+            diesel::update(target)
+                .set((
+                    initiatives::status.eq(to.as_str()),
+                    initiatives::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+    }
+    queries::add_event(
+        conn,
+        org,
+        id,
+        NewEvent {
+            actor: caller.member_id,
+            kind: t.kind(),
+            from: Some(from),
+            to: Some(to),
+            note: t.note(),
+        },
+    )
+    .await?;
+    let rules = rules::load(conn, org).await?;
+    if let Some((points, reason)) = t.points(&rules) {
+        let dimension = Some(row.dimension()?);
+        let mut credits = vec![
+            Credit::new(row.author_id, points, reason)
+                .source(SourceType::Initiative, id)
+                .dimension(dimension),
+        ];
+        for c in queries::contributor_ids(conn, org, id).await? {
+            credits.push(
+                Credit::new(c, rules.contributor, Reason::InitiativeContribution)
+                    .source(SourceType::Initiative, id)
+                    .dimension(dimension),
+            );
+        }
+        ledger::record(conn, org, credits).await?;
+    }
+    tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, "initiative status changed");
+    queries::load(conn, org, id).await
+}
