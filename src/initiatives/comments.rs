@@ -83,7 +83,7 @@ async fn load(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Co
 
 /// Comment on an initiative (any member of the organisation).
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives",
+    post, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives", operation_id = "add_comment",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id")),
     request_body = NewComment,
@@ -126,7 +126,7 @@ pub async fn create(
 
 /// An initiative's comments, oldest first, paginated (any member of the organisation).
 #[utoipa::path(
-    get, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives",
+    get, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives", operation_id = "list_comments",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id"), CommentPage),
     responses(

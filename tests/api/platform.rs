@@ -91,6 +91,29 @@ async fn the_openapi_document_lists_exactly_the_mounted_routes() {
     );
 }
 
+#[test]
+fn operation_ids_are_unique_and_every_response_is_described() {
+    let doc: Value = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(
+                seen.insert(id.clone()),
+                "operationId {id} of {method} {path} is not unique"
+            );
+            for (code, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {code} has no description"
+                );
+            }
+        }
+    }
+}
+
 #[rocket::async_test]
 async fn the_cli_document_is_the_served_document() {
     let app = TestApp::new().await;
