@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod initiatives;
+pub mod leaderboards;
 pub mod ledger;
 pub mod members;
 pub mod openapi;
@@ -135,6 +136,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         teams::routes(),
         members::routes(),
         ledger::routes(),
+        leaderboards::routes(),
         initiatives::routes(),
         recognition::routes(),
     ] {

@@ -70,6 +70,8 @@ impl Modify for BearerAuth {
         crate::recognition::routes::react,
         crate::recognition::routes::unreact,
         crate::recognition::routes::set_budget,
+        crate::leaderboards::routes::member_board,
+        crate::leaderboards::routes::team_board,
         openapi_json,
         docs,
     ),
@@ -81,6 +83,7 @@ impl Modify for BearerAuth {
         (name = "members", description = "Members, roles and team moves"),
         (name = "initiatives", description = "Wins: log, approve, implement and measure customer-experience initiatives"),
         (name = "recognition", description = "Recognise colleagues; the feed; reactions; team leads' budgets"),
+        (name = "leaderboards", description = "Where members and teams stand, by period and CX dimension"),
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "operations", description = "Health probes and this documentation"),
     )

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rocket::State;
 use rocket::serde::json::Json;
 use serde::{Deserialize, Serialize};
@@ -123,23 +123,38 @@ pub async fn update(
         .map(|t| validation::time_zone("time_zone", &t, &mut errors));
     check(errors)?;
     let mut conn = db.conn().await?;
-    let updated = diesel::update(organisations::table.find(admin.organisation_id))
-        .set((
-            name.map(|v| organisations::name.eq(v)),
-            slug.map(|v| organisations::slug.eq(v)),
-            time_zone.map(|v| organisations::time_zone.eq(v)),
-            req.mandate.map(|v| organisations::mandate.eq(v)),
-            organisations::updated_at.eq(Utc::now()),
-        ))
-        .returning(Organisation::as_returning())
-        .get_result(&mut conn)
-        .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Conflict { .. } => {
-                AppError::conflict("another organisation already uses this slug")
+    let org = admin.organisation_id;
+    let updated = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            let before = find(conn, org).await?;
+            let updated = diesel::update(organisations::table.find(org))
+                .set((
+                    name.map(|v| organisations::name.eq(v)),
+                    slug.map(|v| organisations::slug.eq(v)),
+                    time_zone.map(|v| organisations::time_zone.eq(v)),
+                    req.mandate.map(|v| organisations::mandate.eq(v)),
+                    organisations::updated_at.eq(Utc::now()),
+                ))
+                .returning(Organisation::as_returning())
+                .get_result(conn)
+                .await
+                .map_err(|e| match AppError::from(e) {
+                    AppError::Conflict { .. } => {
+                        AppError::conflict("another organisation already uses this slug")
+                    }
+                    other => other,
+                })?;
+            // Periods are computed in the organisation's time zone: a new zone moves period
+            // boundaries, so the boards are recomputed from the ledger.
+            if before.time_zone != updated.time_zone {
+                diesel::sql_query("SELECT rebuild_boards($1)")
+                    .bind::<diesel::sql_types::Uuid, _>(org)
+                    .execute(conn)
+                    .await?;
             }
-            other => other,
-        })?;
+            Ok(updated)
+        })
+        .await?;
     tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "organisation settings changed");
     Ok(Json(updated))
 }

@@ -124,6 +124,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_period_points (organisation_id, period, period_start, dimension, member_id) {
+        organisation_id -> Uuid,
+        period -> Text,
+        period_start -> Date,
+        dimension -> Text,
+        member_id -> Uuid,
+        points -> Int8,
+        reached_at -> Timestamptz,
+        team_id -> Nullable<Uuid>,
+        listed -> Bool,
+    }
+}
+
+diesel::table! {
+    member_points_histogram (organisation_id, period, period_start, dimension, points) {
+        organisation_id -> Uuid,
+        period -> Text,
+        period_start -> Date,
+        dimension -> Text,
+        points -> Int8,
+        members -> Int4,
+    }
+}
+
+diesel::table! {
     members (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -238,6 +263,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    team_period_points (organisation_id, period, period_start, dimension, team_id) {
+        organisation_id -> Uuid,
+        period -> Text,
+        period_start -> Date,
+        dimension -> Text,
+        team_id -> Uuid,
+        points -> Int8,
+        reached_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    team_sizes (organisation_id, team_id) {
+        organisation_id -> Uuid,
+        team_id -> Uuid,
+        active_members -> Int4,
+    }
+}
+
+diesel::table! {
     teams (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -257,6 +302,8 @@ diesel::joinable!(initiatives -> organisations (organisation_id));
 diesel::joinable!(lead_budgets -> organisations (organisation_id));
 diesel::joinable!(ledger_entries -> organisations (organisation_id));
 diesel::joinable!(member_invites -> organisations (organisation_id));
+diesel::joinable!(member_period_points -> organisations (organisation_id));
+diesel::joinable!(member_points_histogram -> organisations (organisation_id));
 diesel::joinable!(members -> organisations (organisation_id));
 diesel::joinable!(point_rules -> organisations (organisation_id));
 diesel::joinable!(recognition_reactions -> organisations (organisation_id));
@@ -265,6 +312,8 @@ diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
 diesel::joinable!(team_memberships -> organisations (organisation_id));
+diesel::joinable!(team_period_points -> organisations (organisation_id));
+diesel::joinable!(team_sizes -> organisations (organisation_id));
 diesel::joinable!(teams -> organisations (organisation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -277,6 +326,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_budgets,
     ledger_entries,
     member_invites,
+    member_period_points,
+    member_points_histogram,
     members,
     organisations,
     point_rules,
@@ -286,5 +337,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     sessions,
     team_memberships,
+    team_period_points,
+    team_sizes,
     teams,
 );

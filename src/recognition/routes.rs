@@ -124,7 +124,7 @@ pub async fn create(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn give(
+pub async fn give(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,

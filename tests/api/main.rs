@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod cli;
 mod initiatives;
+mod leaderboards;
 mod ledger;
 mod members;
 mod organisation;

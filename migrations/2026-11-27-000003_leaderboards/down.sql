@@ -1,0 +1,12 @@
+DROP FUNCTION rebuild_boards(uuid);
+DROP TRIGGER members_boards ON members;
+DROP FUNCTION members_to_boards();
+DROP TRIGGER ledger_entries_boards ON ledger_entries;
+DROP FUNCTION ledger_entries_to_boards();
+DROP FUNCTION board_periods(timestamp);
+DROP TRIGGER teams_team_sizes ON teams;
+DROP FUNCTION team_sizes_for_new_team();
+DROP TABLE team_sizes;
+DROP TABLE team_period_points;
+DROP TABLE member_points_histogram;
+DROP TABLE member_period_points;

@@ -1,0 +1,404 @@
+//! `GET /api/v1/leaderboards/members` and `GET /api/v1/leaderboards/teams`.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::serde::json::Json;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::queries::{self, Board};
+use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
+use crate::auth::Caller;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::check;
+use crate::schema::{members, teams};
+use crate::vocabulary::Dimension;
+use crate::{organisations, periods};
+
+type Problem = crate::error::Problem;
+
+pub const MAX_LIMIT: i64 = 100;
+pub const MAX_AROUND: i64 = 50;
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BoardParams {
+    /// `organisation` (default) or `team` (members board only).
+    pub scope: Option<String>,
+    /// With `scope=team`: the team (default: the caller's).
+    pub team_id: Option<String>,
+    /// `week`, `month` (default), `quarter`, `year`, `all`, or a past period: `2026-W47`,
+    /// `2026-11`, `2026-Q4`, `2026`. Periods follow the organisation's time zone.
+    pub period: Option<String>,
+    /// Only points earned in one CX dimension.
+    pub dimension: Option<String>,
+    /// Top N, 1-100 (default 10).
+    pub limit: Option<String>,
+    /// Also return the caller's neighbours: N above and N below (0-50, default 0).
+    pub around_me: Option<String>,
+    /// Teams board only: `total` (default) or `per_member` (points per active member).
+    pub metric: Option<String>,
+}
+
+fn number(
+    field: &str,
+    raw: Option<&str>,
+    default: i64,
+    min: i64,
+    max: i64,
+    errors: &mut Vec<FieldError>,
+) -> i64 {
+    match raw {
+        None => default,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be a whole number from {min} to {max}"),
+                ));
+                default
+            }
+        },
+    }
+}
+
+struct Parsed {
+    scope: Scope,
+    team_id: Option<Uuid>,
+    period: period::Period,
+    dimension: Option<Dimension>,
+    limit: i64,
+    around: i64,
+    metric: TeamMetric,
+}
+
+async fn parse(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    p: &BoardParams,
+) -> AppResult<Parsed> {
+    let organisation = organisations::find(conn, caller.organisation_id).await?;
+    let tz = periods::parse_tz(&organisation.time_zone);
+    let mut errors = Vec::new();
+    let scope = match p.scope.as_deref() {
+        None | Some("organisation") => Scope::Organisation,
+        Some("team") => Scope::Team,
+        Some(_) => {
+            errors.push(FieldError::new("scope", "must be team or organisation"));
+            Scope::Organisation
+        }
+    };
+    let team_id = p.team_id.as_deref().and_then(|t| match Uuid::parse_str(t) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push(FieldError::new("team_id", "must be a team id (UUID)"));
+            None
+        }
+    });
+    let period = period::parse(p.period.as_deref(), tz, Utc::now())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let dimension = p.dimension.as_deref().and_then(|d| {
+        Dimension::parse_field(d, "dimension")
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    let limit = number("limit", p.limit.as_deref(), 10, 1, MAX_LIMIT, &mut errors);
+    let around = number(
+        "around_me",
+        p.around_me.as_deref(),
+        0,
+        0,
+        MAX_AROUND,
+        &mut errors,
+    );
+    let metric = match p.metric.as_deref() {
+        None | Some("total") => TeamMetric::Total,
+        Some("per_member") => TeamMetric::PerMember,
+        Some(_) => {
+            errors.push(FieldError::new("metric", "must be total or per_member"));
+            TeamMetric::Total
+        }
+    };
+    check(errors)?;
+    let period = period.ok_or_else(|| AppError::invalid("period", "is not a period"))?;
+    Ok(Parsed {
+        scope,
+        team_id,
+        period,
+        dimension,
+        limit,
+        around,
+        metric,
+    })
+}
+
+fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
+    Board {
+        org,
+        period: p.period.kind.as_str(),
+        start: p.period.storage_start(),
+        dimension: p
+            .dimension
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
+        team,
+    }
+}
+
+/// Members ranked by points in a period, in the organisation or one team. The answer always
+/// includes the caller's own rank and points.
+#[utoipa::path(
+    get, path = "/api/v1/leaderboards/members", tag = "leaderboards",
+    security(("bearer" = [])),
+    params(BoardParams),
+    responses(
+        (status = 200, body = MemberBoard),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/leaderboards/members?<params..>")]
+pub async fn member_board(
+    db: &State<Db>,
+    caller: Caller,
+    params: BoardParams,
+) -> AppResult<Json<MemberBoard>> {
+    let mut conn = db.conn().await?;
+    let p = parse(&mut conn, &caller, &params).await?;
+    let org = caller.organisation_id;
+    let team = match p.scope {
+        Scope::Organisation => None,
+        Scope::Team => {
+            let team = p
+                .team_id
+                .or(caller.team_id)
+                .ok_or_else(|| AppError::invalid("team_id", "you are not in a team: name one"))?;
+            let exists: i64 = teams::table
+                .filter(teams::organisation_id.eq(org))
+                .filter(teams::id.eq(team))
+                .count()
+                .get_result(&mut conn)
+                .await?;
+            if exists == 0 {
+                return Err(AppError::not_found("team"));
+            }
+            Some(team)
+        }
+    };
+    let b = board(org, &p, team);
+    let top_rows = queries::top_members(&mut conn, &b, p.limit).await?;
+    let top = queries::ranked(&mut conn, &b, top_rows, Some(1)).await?;
+    let my_row = queries::member_row(&mut conn, &b, caller.member_id).await?;
+    let me = match &my_row {
+        Some(row) => {
+            let rank = queries::member_rank(&mut conn, &b, row.points).await?;
+            MemberStanding {
+                rank,
+                member_id: row.member_id,
+                display_name: row.display_name.clone(),
+                team_id: row.team_id,
+                points: row.points,
+                reached_at: Some(row.reached_at),
+            }
+        }
+        None => {
+            let (display_name, team_id): (String, Option<Uuid>) = members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(caller.member_id))
+                .select((members::display_name, members::team_id))
+                .first(&mut conn)
+                .await?;
+            MemberStanding {
+                rank: queries::member_rank(&mut conn, &b, 0).await?,
+                member_id: caller.member_id,
+                display_name,
+                team_id,
+                points: 0,
+                reached_at: None,
+            }
+        }
+    };
+    let around_me = if p.around > 0 {
+        let (above, below) =
+            queries::member_neighbours(&mut conn, &b, my_row.as_ref(), p.around).await?;
+        let mut window = queries::ranked(&mut conn, &b, above, None).await?;
+        window.push(me.clone());
+        let below = match <[_]>::first(&below) {
+            Some(first) => {
+                let first_rank = if first.points == me.points {
+                    me.rank
+                } else {
+                    queries::member_rank(&mut conn, &b, first.points).await?
+                };
+                queries::ranked(&mut conn, &b, below, Some(first_rank)).await?
+            }
+            None => Vec::new(),
+        };
+        window.extend(below);
+        Some(window)
+    } else {
+        None
+    };
+    let ranked_members = queries::ranked_members(&mut conn, &b).await?;
+    Ok(Json(MemberBoard {
+        scope: p.scope,
+        team_id: team,
+        period: p.period,
+        dimension: p.dimension,
+        ranked_members,
+        top,
+        me,
+        around_me,
+    }))
+}
+
+/// Teams ranked by points in a period: total, or per active member. Points count for the team
+/// a member was in when they earned them. The answer includes the caller's team.
+#[utoipa::path(
+    get, path = "/api/v1/leaderboards/teams", tag = "leaderboards",
+    security(("bearer" = [])),
+    params(BoardParams),
+    responses(
+        (status = 200, body = TeamBoard),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/leaderboards/teams?<params..>")]
+pub async fn team_board(
+    db: &State<Db>,
+    caller: Caller,
+    params: BoardParams,
+) -> AppResult<Json<TeamBoard>> {
+    let mut conn = db.conn().await?;
+    let p = parse(&mut conn, &caller, &params).await?;
+    if p.scope == Scope::Team {
+        return Err(AppError::invalid(
+            "scope",
+            "the teams board compares teams across the organisation: use scope=organisation",
+        ));
+    }
+    let org = caller.organisation_id;
+    let b = board(org, &p, None);
+    let mine = caller.team_id;
+    let (top, my_team, around_my_team) = match p.metric {
+        TeamMetric::PerMember => {
+            let rows = queries::teams_per_member(&mut conn, &b, p.limit, mine, p.around).await?;
+            let my_position = rows
+                .iter()
+                .find(|r| Some(r.team_id) == mine)
+                .map(|r| r.position);
+            let top: Vec<TeamStanding> = rows
+                .iter()
+                .filter(|r| r.position <= p.limit)
+                .cloned()
+                .map(|r| r.standing())
+                .collect();
+            let around = match (my_position, p.around > 0) {
+                (Some(pos), true) => Some(
+                    rows.iter()
+                        .filter(|r| (r.position - pos).abs() <= p.around)
+                        .cloned()
+                        .map(|r| r.standing())
+                        .collect(),
+                ),
+                _ => None,
+            };
+            let my_team = rows
+                .into_iter()
+                .find(|r| Some(r.team_id) == mine)
+                .map(|r| r.standing());
+            (top, my_team, around)
+        }
+        TeamMetric::Total => {
+            let top_rows = queries::top_teams(&mut conn, &b, p.limit).await?;
+            let top = queries::ranked_team_rows(&mut conn, &b, top_rows, Some(1)).await?;
+            let my_row = match mine {
+                Some(t) => queries::team_row(&mut conn, &b, t).await?,
+                None => None,
+            };
+            match my_row {
+                Some(row) => {
+                    let rank = queries::team_rank(&mut conn, &b, row.points).await?;
+                    let around = if p.around > 0 {
+                        let (above, below) =
+                            queries::team_neighbours(&mut conn, &b, &row, p.around).await?;
+                        let mut w = queries::ranked_team_rows(&mut conn, &b, above, None).await?;
+                        let mut me = row.clone();
+                        me.rank = rank;
+                        w.push(me.standing());
+                        w.extend(queries::ranked_team_rows(&mut conn, &b, below, None).await?);
+                        Some(w)
+                    } else {
+                        None
+                    };
+                    let mut me = row;
+                    me.rank = rank;
+                    (top, Some(me.standing()), around)
+                }
+                None => (top, None, None),
+            }
+        }
+    };
+    // The caller's team without points in the period still shows, at the bottom.
+    let my_team = match (my_team, mine) {
+        (Some(t), _) => Some(t),
+        (None, Some(team)) => {
+            let live: Option<(String, Option<chrono::DateTime<Utc>>)> = teams::table
+                .filter(teams::organisation_id.eq(org))
+                .filter(teams::id.eq(team))
+                .select((teams::name, teams::archived_at))
+                .first(&mut conn)
+                .await
+                .optional()?;
+            match live {
+                Some((name, None)) => {
+                    let size: i32 = crate::schema::team_sizes::table
+                        .filter(crate::schema::team_sizes::organisation_id.eq(org))
+                        .filter(crate::schema::team_sizes::team_id.eq(team))
+                        .select(crate::schema::team_sizes::active_members)
+                        .first(&mut conn)
+                        .await
+                        .optional()?
+                        .unwrap_or(0);
+                    let rank = match p.metric {
+                        TeamMetric::Total => queries::team_rank(&mut conn, &b, 0).await?,
+                        TeamMetric::PerMember => queries::ranked_teams(&mut conn, &b).await? + 1,
+                    };
+                    Some(TeamStanding {
+                        rank,
+                        team_id: team,
+                        name,
+                        points: 0,
+                        active_members: size,
+                        points_per_member: 0.0,
+                        reached_at: None,
+                    })
+                }
+                _ => None,
+            }
+        }
+        (None, None) => None,
+    };
+    let ranked_teams = queries::ranked_teams(&mut conn, &b).await?;
+    Ok(Json(TeamBoard {
+        period: p.period,
+        dimension: p.dimension,
+        metric: p.metric,
+        ranked_teams,
+        top,
+        my_team,
+        around_my_team,
+    }))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![member_board, team_board]
+}
