@@ -153,6 +153,129 @@ async fn demo_loads_once_and_its_logins_work() {
     assert_eq!(teams.ok()["items"].as_array().unwrap().len(), 3);
 }
 
+async fn demo_login(app: &TestApp, email: &str) -> String {
+    let r = app
+        .login("demo", email, frontline::provisioning::DEMO_PASSWORD)
+        .await;
+    r.ok()["access_token"].as_str().unwrap().to_string()
+}
+
+/// Every page of a list, following `next_cursor` (`key` names the page's array).
+async fn all_pages(app: &TestApp, path: &str, key: &str, token: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit=200&cursor={c}"),
+            None => format!("{path}{sep}limit=200"),
+        };
+        let page = app.get(&url, token).await;
+        items.extend(page.ok()[key].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return items,
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn demo_has_activity_and_every_balance_is_its_ledger() {
+    let app = TestApp::new().await;
+    let out = frontline(&app.db, &["demo"], None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let admin = demo_login(&app, "admin@demo.example").await;
+
+    // A dozen wins, in every status and every CX dimension, some measured, some with help
+    // from other teams, some commented on.
+    let wins = all_pages(
+        &app,
+        "/api/v1/initiatives?scope=organisation",
+        "items",
+        &admin,
+    )
+    .await;
+    assert!(wins.len() >= 12, "{} wins", wins.len());
+    let has = |field: &str, value: &str| wins.iter().any(|w| w[field] == value);
+    for status in [
+        "submitted",
+        "approved",
+        "declined",
+        "implemented",
+        "measured",
+    ] {
+        assert!(has("status", status), "no {status} win in the demo");
+    }
+    for dimension in [
+        "trust",
+        "problem_solving",
+        "time_and_effort",
+        "expectations",
+        "personalisation",
+        "empathy",
+    ] {
+        assert!(
+            has("dimension", dimension),
+            "no {dimension} win in the demo"
+        );
+    }
+    let measured = wins.iter().find(|w| w["status"] == "measured").unwrap();
+    assert!(measured["outcome"]["kpi"].is_string(), "{measured}");
+    let mut cross_team = 0;
+    let mut comments = 0;
+    for w in &wins {
+        let id = w["id"].as_str().unwrap();
+        let detail = app.get(&format!("/api/v1/initiatives/{id}"), &admin).await;
+        let detail = detail.ok();
+        comments += detail["comment_count"].as_i64().unwrap();
+        if w["status"] == "declined" {
+            let declined = detail["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "declined")
+                .unwrap();
+            assert!(declined["note"].is_string(), "a decline has a reason");
+        }
+        if !detail["contributors"].as_array().unwrap().is_empty() {
+            cross_team += 1;
+        }
+    }
+    assert!(cross_team >= 2, "{cross_team} wins with contributors");
+    assert!(comments >= 3, "{comments} comments");
+
+    // Recognitions in the feed: from leads, peers and the admin, some for a win, some to several.
+    let feed = all_pages(&app, "/api/v1/recognitions", "items", &admin).await;
+    assert!(feed.len() >= 12, "{} recognitions", feed.len());
+    for kind in ["lead", "peer", "admin"] {
+        assert!(
+            feed.iter().any(|r| r["kind"] == kind),
+            "no {kind} recognition"
+        );
+    }
+    assert!(feed.iter().any(|r| r["initiative_id"].is_string()));
+    assert!(
+        feed.iter()
+            .any(|r| r["recipients"].as_array().unwrap().len() > 1)
+    );
+
+    // Every demo member's balance is the sum of their ledger, and somebody has points.
+    let members = all_pages(&app, "/api/v1/members", "items", &admin).await;
+    assert_eq!(members.len(), 11);
+    let mut total = 0;
+    for m in &members {
+        let email = m["email"].as_str().unwrap();
+        let token = demo_login(&app, email).await;
+        let first = app.get("/api/v1/me/points", &token).await;
+        let balance = first.ok()["balance"].as_i64().unwrap();
+        let entries = all_pages(&app, "/api/v1/me/points", "entries", &token).await;
+        let sum: i64 = entries.iter().map(|e| e["points"].as_i64().unwrap()).sum();
+        assert_eq!(balance, sum, "{email}: balance {balance}, ledger {sum}");
+        total += balance;
+    }
+    assert!(total > 0);
+}
+
 #[rocket::async_test]
 async fn migrate_is_idempotent_and_openapi_needs_no_database() {
     let app = TestApp::new().await;
