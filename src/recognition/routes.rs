@@ -68,37 +68,7 @@ pub async fn create(
     body: JsonBody<CreateRecognition>,
 ) -> AppResult<Replayable> {
     let req = body.0;
-    let mut errors = Vec::new();
-    let message = validation::text("message", &req.message, 2000, &mut errors);
-    if req.recipients.is_empty() {
-        errors.push(FieldError::new(
-            "recipients",
-            "name at least one member to recognise",
-        ));
-    } else if req.recipients.len() > MAX_RECIPIENTS {
-        errors.push(FieldError::new(
-            "recipients",
-            format!("at most {MAX_RECIPIENTS} members at once"),
-        ));
-    }
-    let mut seen = HashSet::new();
-    for (i, r) in req.recipients.iter().enumerate() {
-        if *r == caller.member_id {
-            errors.push(FieldError::new(
-                format!("recipients[{i}]"),
-                "you cannot recognise yourself",
-            ));
-        } else if !seen.insert(*r) {
-            errors.push(FieldError::new(
-                format!("recipients[{i}]"),
-                "is listed twice",
-            ));
-        }
-    }
-    if req.points < 1 {
-        errors.push(FieldError::new("points", "must be at least 1"));
-    }
-    check(errors)?;
+    let message = req.message;
     let mut conn = db.conn().await?;
     let org = caller.organisation_id;
     let giver = caller.member_id;
@@ -135,6 +105,39 @@ pub async fn give(
     dimension: Option<Dimension>,
     initiative_id: Option<Uuid>,
 ) -> AppResult<Uuid> {
+    // Every rule is checked here, not in the handler, so no caller (the demo, a future
+    // import) can skip one.
+    let mut errors = Vec::new();
+    let message = validation::text("message", &message, 2000, &mut errors);
+    if recipients.is_empty() {
+        errors.push(FieldError::new(
+            "recipients",
+            "name at least one member to recognise",
+        ));
+    } else if recipients.len() > MAX_RECIPIENTS {
+        errors.push(FieldError::new(
+            "recipients",
+            format!("at most {MAX_RECIPIENTS} members at once"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in recipients.iter().enumerate() {
+        if *r == giver {
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "you cannot recognise yourself",
+            ));
+        } else if !seen.insert(*r) {
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "is listed twice",
+            ));
+        }
+    }
+    if points < 1 {
+        errors.push(FieldError::new("points", "must be at least 1"));
+    }
+    check(errors)?;
     let rules = rules::load(conn, org).await?;
     let mut errors = Vec::new();
     if points > rules.max_points_per_recognition {
