@@ -7,7 +7,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -122,6 +122,43 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
     })
     .await
     .map_err(|e| format!("migration task failed: {e}"))?
+}
+
+/// A unit of work that can run more than once (see [`transaction`]).
+pub type Work<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = AppResult<T>> + Send + 'c>>;
+
+/// How often a transaction that lost a race (deadlock, serialization failure) is replayed.
+pub const CONTENTION_RETRIES: u32 = 5;
+
+/// Run `work` in a transaction, replaying it when it loses a race with concurrent writers:
+/// points-granting writes touch shared board rows, and PostgreSQL may abort one of two
+/// transactions that lock them in opposite orders. Replaying is safe because the aborted
+/// transaction left nothing behind.
+pub async fn transaction<T, F>(conn: &mut AsyncPgConnection, work: F) -> AppResult<T>
+where
+    T: Send,
+    F: for<'c> Fn(&'c mut AsyncPgConnection) -> Work<'c, T> + Send + Sync,
+{
+    use diesel_async::AsyncConnection;
+    let mut attempt = 0;
+    loop {
+        let result = conn
+            .transaction::<_, AppError, _>(async |conn| work(conn).await)
+            .await;
+        match result {
+            Err(AppError::Contention(why)) if attempt < CONTENTION_RETRIES => {
+                attempt += 1;
+                tracing::debug!(attempt, %why, "transaction lost a race; replaying");
+                let jitter = u64::from(rand::random::<u8>() % 20);
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    5 * u64::from(attempt) + jitter,
+                ))
+                .await;
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

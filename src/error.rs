@@ -65,6 +65,10 @@ pub enum AppError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// Lost a race with concurrent writers (deadlock, serialization failure). Transactions
+    /// that can be replayed are retried before this reaches a client.
+    #[error("{0}")]
+    Contention(String),
     /// Something that is our fault. The message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -101,7 +105,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => Status::UnsupportedMediaType,
             AppError::Validation(_) => Status::UnprocessableEntity,
             AppError::TooManyRequests { .. } => Status::TooManyRequests,
-            AppError::Unavailable(_) => Status::ServiceUnavailable,
+            AppError::Unavailable(_) | AppError::Contention(_) => Status::ServiceUnavailable,
             AppError::Internal(_) => Status::InternalServerError,
         }
     }
@@ -136,6 +140,7 @@ impl AppError {
                 retry_after_secs, ..
             } => problem.retry_after = Some(*retry_after_secs),
             AppError::Conflict { extra, .. } => problem.extra = extra.clone(),
+            AppError::Contention(_) => problem.retry_after = Some(1),
             _ => {}
         }
         problem
@@ -216,6 +221,7 @@ impl<'r> Responder<'r, 'static> for AppError {
             AppError::TooManyRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            AppError::Contention(_) => Some(1),
             _ => None,
         };
         let problem = self.to_problem(
@@ -308,9 +314,13 @@ impl From<DieselError> for AppError {
                     DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                         AppError::invalid(friendly_constraint(&constraint), "value not allowed")
                     }
-                    DatabaseErrorKind::SerializationFailure => {
-                        AppError::conflict("a concurrent change got in the way; retry the request")
-                    }
+                    DatabaseErrorKind::SerializationFailure => AppError::Contention(
+                        "a concurrent change got in the way; retry the request".into(),
+                    ),
+                    // PostgreSQL's 40P01; diesel has no kind of its own for it.
+                    _ if info.message().contains("deadlock detected") => AppError::Contention(
+                        "a concurrent change got in the way; retry the request".into(),
+                    ),
                     _ => AppError::Internal(format!("database error: {}", info.message())),
                 }
             }

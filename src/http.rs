@@ -134,6 +134,7 @@ impl AppError {
                 retry_after_secs: *retry_after_secs,
             },
             AppError::Unavailable(s) => AppError::Unavailable(s.clone()),
+            AppError::Contention(s) => AppError::Contention(s.clone()),
             AppError::Internal(s) => AppError::Internal(s.clone()),
         }
     }

@@ -5,12 +5,10 @@
 //! response and replays it; if the first rolled back, the second proceeds as if it were first.
 //! So a key creates at most one effect, however many retries race.
 
-use std::future::Future;
 use std::io::Cursor;
-use std::pin::Pin;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
@@ -77,9 +75,11 @@ impl<'r> Responder<'r, 'static> for Replayable {
     }
 }
 
-pub type Work<'c> = Pin<Box<dyn Future<Output = AppResult<Replayable>> + Send + 'c>>;
+pub type Work<'c> = crate::db::Work<'c, Replayable>;
 
-/// Run `work` at most once per (caller, key). Without a key it simply runs.
+/// Run `work` at most once per (caller, key). Without a key it simply runs. Either way it runs
+/// in a transaction that is replayed if it loses a race with concurrent writers, so `work` may
+/// be called more than once (only one call's effects ever commit).
 pub async fn once<F>(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
@@ -88,71 +88,78 @@ pub async fn once<F>(
     work: F,
 ) -> AppResult<Replayable>
 where
-    F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> Work<'c> + Send,
+    F: for<'c> Fn(&'c mut AsyncPgConnection) -> Work<'c> + Send + Sync + 'static,
 {
-    let Some(key) = key.0.clone() else {
-        return conn
-            .transaction::<_, AppError, _>(async move |conn| work(conn).await)
-            .await;
-    };
+    let work = std::sync::Arc::new(work);
+    let key = key.0.clone();
     let org = caller.organisation_id;
     let member = caller.member_id;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        let claimed = diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::organisation_id.eq(org),
-                idempotency_keys::member_id.eq(member),
-                idempotency_keys::key.eq(&key),
-                idempotency_keys::request_hash.eq(fingerprint.0.to_vec()),
-                idempotency_keys::response_status.eq(0i16),
-                idempotency_keys::response_body.eq(serde_json::Value::Null),
+    crate::db::transaction(conn, move |conn| {
+        let work = work.clone();
+        let key = key.clone();
+        Box::pin(async move {
+            let Some(key) = key else {
+                return work(conn).await;
+            };
+            let claimed = diesel::insert_into(idempotency_keys::table)
+                .values((
+                    idempotency_keys::organisation_id.eq(org),
+                    idempotency_keys::member_id.eq(member),
+                    idempotency_keys::key.eq(&key),
+                    idempotency_keys::request_hash.eq(fingerprint.0.to_vec()),
+                    idempotency_keys::response_status.eq(0i16),
+                    idempotency_keys::response_body.eq(serde_json::Value::Null),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if claimed == 0 {
+                let (hash, status, body): (Vec<u8>, i16, serde_json::Value) =
+                    idempotency_keys::table
+                        .filter(idempotency_keys::organisation_id.eq(org))
+                        .filter(idempotency_keys::member_id.eq(member))
+                        .filter(idempotency_keys::key.eq(&key))
+                        .select((
+                            idempotency_keys::request_hash,
+                            idempotency_keys::response_status,
+                            idempotency_keys::response_body,
+                        ))
+                        .first(conn)
+                        .await?;
+                if hash != fingerprint.0 {
+                    return Err(AppError::invalid(
+                        "Idempotency-Key",
+                        "was already used for a different request; use a new key for a new request",
+                    ));
+                }
+                let status = u16::try_from(status)
+                    .ok()
+                    .and_then(Status::from_code)
+                    .ok_or_else(|| {
+                        AppError::internal("stored idempotent response has no status")
+                    })?;
+                return Ok(Replayable {
+                    status,
+                    body,
+                    replayed: true,
+                });
+            }
+            let response = work(conn).await?;
+            diesel::update(
+                idempotency_keys::table
+                    .filter(idempotency_keys::organisation_id.eq(org))
+                    .filter(idempotency_keys::member_id.eq(member))
+                    .filter(idempotency_keys::key.eq(&key)),
+            )
+            .set((
+                idempotency_keys::response_status
+                    .eq(i16::try_from(response.status.code).unwrap_or(200)),
+                idempotency_keys::response_body.eq(&response.body),
             ))
-            .on_conflict_do_nothing()
             .execute(conn)
             .await?;
-        if claimed == 0 {
-            let (hash, status, body): (Vec<u8>, i16, serde_json::Value) = idempotency_keys::table
-                .filter(idempotency_keys::organisation_id.eq(org))
-                .filter(idempotency_keys::member_id.eq(member))
-                .filter(idempotency_keys::key.eq(&key))
-                .select((
-                    idempotency_keys::request_hash,
-                    idempotency_keys::response_status,
-                    idempotency_keys::response_body,
-                ))
-                .first(conn)
-                .await?;
-            if hash != fingerprint.0 {
-                return Err(AppError::invalid(
-                    "Idempotency-Key",
-                    "was already used for a different request; use a new key for a new request",
-                ));
-            }
-            let status = u16::try_from(status)
-                .ok()
-                .and_then(Status::from_code)
-                .ok_or_else(|| AppError::internal("stored idempotent response has no status"))?;
-            return Ok(Replayable {
-                status,
-                body,
-                replayed: true,
-            });
-        }
-        let response = work(conn).await?;
-        diesel::update(
-            idempotency_keys::table
-                .filter(idempotency_keys::organisation_id.eq(org))
-                .filter(idempotency_keys::member_id.eq(member))
-                .filter(idempotency_keys::key.eq(&key)),
-        )
-        .set((
-            idempotency_keys::response_status
-                .eq(i16::try_from(response.status.code).unwrap_or(200)),
-            idempotency_keys::response_body.eq(&response.body),
-        ))
-        .execute(conn)
-        .await?;
-        Ok(response)
+            Ok(response)
+        })
     })
     .await
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gamification;
 pub mod health;
 pub mod http;
 pub mod idempotency;
@@ -137,6 +138,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         members::routes(),
         ledger::routes(),
         leaderboards::routes(),
+        gamification::routes(),
         initiatives::routes(),
         recognition::routes(),
     ] {

@@ -72,6 +72,13 @@ impl Modify for BearerAuth {
         crate::recognition::routes::set_budget,
         crate::leaderboards::routes::member_board,
         crate::leaderboards::routes::team_board,
+        crate::gamification::routes::list_badges,
+        crate::gamification::routes::create_badge,
+        crate::gamification::routes::update_badge,
+        crate::gamification::routes::member_badges,
+        crate::gamification::routes::show_levels,
+        crate::gamification::routes::set_levels,
+        crate::gamification::routes::my_progress,
         openapi_json,
         docs,
     ),
@@ -83,6 +90,7 @@ impl Modify for BearerAuth {
         (name = "members", description = "Members, roles and team moves"),
         (name = "initiatives", description = "Wins: log, approve, implement and measure customer-experience initiatives"),
         (name = "recognition", description = "Recognise colleagues; the feed; reactions; team leads' budgets"),
+        (name = "gamification", description = "Badges, levels, streaks, challenges and my progress"),
         (name = "leaderboards", description = "Where members and teams stand, by period and CX dimension"),
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "operations", description = "Health probes and this documentation"),
@@ -94,6 +102,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     // Domain modules with many operations keep their own path list beside their handlers.
     doc.merge(crate::initiatives::InitiativesApi::openapi());
+    doc.merge(crate::gamification::challenges::ChallengesApi::openapi());
     describe_responses(&mut doc);
     doc
 }

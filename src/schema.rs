@@ -1,6 +1,44 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    badges (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        key -> Text,
+        name -> Text,
+        description -> Text,
+        criterion -> Text,
+        threshold -> Int4,
+        dimension -> Nullable<Text>,
+        points -> Int4,
+        active -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    challenges (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        title -> Text,
+        description -> Text,
+        scope -> Text,
+        team_id -> Nullable<Uuid>,
+        metric -> Text,
+        dimension -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        target -> Int4,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        reward_points -> Int4,
+        reward_badge_id -> Nullable<Uuid>,
+        created_by -> Uuid,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     giving_balances (organisation_id, member_id, kind, period_start) {
         organisation_id -> Uuid,
         member_id -> Uuid,
@@ -108,6 +146,23 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         reverses -> Nullable<Uuid>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    level_settings (organisation_id) {
+        organisation_id -> Uuid,
+        levels -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    member_badges (badge_id, member_id) {
+        organisation_id -> Uuid,
+        badge_id -> Uuid,
+        member_id -> Uuid,
+        awarded_at -> Timestamptz,
     }
 }
 
@@ -293,6 +348,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(badges -> organisations (organisation_id));
+diesel::joinable!(challenges -> organisations (organisation_id));
 diesel::joinable!(giving_balances -> organisations (organisation_id));
 diesel::joinable!(idempotency_keys -> organisations (organisation_id));
 diesel::joinable!(initiative_comments -> organisations (organisation_id));
@@ -301,6 +358,8 @@ diesel::joinable!(initiative_events -> organisations (organisation_id));
 diesel::joinable!(initiatives -> organisations (organisation_id));
 diesel::joinable!(lead_budgets -> organisations (organisation_id));
 diesel::joinable!(ledger_entries -> organisations (organisation_id));
+diesel::joinable!(level_settings -> organisations (organisation_id));
+diesel::joinable!(member_badges -> organisations (organisation_id));
 diesel::joinable!(member_invites -> organisations (organisation_id));
 diesel::joinable!(member_period_points -> organisations (organisation_id));
 diesel::joinable!(member_points_histogram -> organisations (organisation_id));
@@ -317,6 +376,8 @@ diesel::joinable!(team_sizes -> organisations (organisation_id));
 diesel::joinable!(teams -> organisations (organisation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    badges,
+    challenges,
     giving_balances,
     idempotency_keys,
     initiative_comments,
@@ -325,6 +386,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     initiatives,
     lead_budgets,
     ledger_entries,
+    level_settings,
+    member_badges,
     member_invites,
     member_period_points,
     member_points_histogram,

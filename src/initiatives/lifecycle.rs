@@ -131,6 +131,9 @@ pub async fn submit(
         }
     }
     ledger::record(conn, org, credits).await?;
+    let mut involved = vec![author.member_id];
+    involved.extend(new.contributors.iter().copied());
+    crate::gamification::after_activity(conn, org, &involved).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %author.member_id, %status, "initiative submitted");
     queries::load(conn, org, id).await
 }
@@ -461,6 +464,9 @@ pub async fn transition(
         }
         ledger::record(conn, org, credits).await?;
     }
+    let mut involved = vec![row.author_id];
+    involved.extend(queries::contributor_ids(conn, org, id).await?);
+    crate::gamification::after_activity(conn, org, &involved).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, "initiative status changed");
     queries::load(conn, org, id).await
 }

@@ -1,7 +1,6 @@
 //! Initiative endpoints: log a win, list, show, edit, and move it through its lifecycle.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use diesel_async::AsyncConnection;
 use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
@@ -457,6 +456,8 @@ pub async fn create(
     let mut conn = db.conn().await?;
     let author = caller.clone();
     idempotency::once(&mut conn, &caller, &key, body.1, move |conn| {
+        let author = author.clone();
+        let new = new.clone();
         Box::pin(async move {
             let initiative = lifecycle::submit(conn, &author, new).await?;
             Replayable::new(Status::Created, &initiative)
@@ -728,11 +729,12 @@ pub async fn edit(
         return Err(refuse(db, &caller, &contributors, errors).await);
     }
     let mut conn = db.conn().await?;
-    let initiative = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            lifecycle::edit(conn, &caller, id, edit).await
-        })
-        .await?;
+    let initiative = crate::db::transaction(&mut conn, move |conn| {
+        let caller = caller.clone();
+        let edit = edit.clone();
+        Box::pin(async move { lifecycle::edit(conn, &caller, id, edit).await })
+    })
+    .await?;
     Ok(Json(initiative))
 }
 
@@ -748,6 +750,8 @@ async fn transition_once(
     let mut conn = db.conn().await?;
     let actor = caller.clone();
     idempotency::once(&mut conn, &caller, &key, fingerprint, move |conn| {
+        let actor = actor.clone();
+        let t = t.clone();
         Box::pin(async move {
             let initiative = lifecycle::transition(conn, &actor, id, t).await?;
             Replayable::new(Status::Ok, &initiative)
@@ -819,11 +823,14 @@ pub async fn decline(
     let reason = long_text("reason", &body.0.reason, MAX_NOTE, true, &mut e);
     check(e)?;
     let mut conn = db.conn().await?;
-    let initiative = conn
-        .transaction::<_, AppError, _>(async move |conn| {
+    let initiative = crate::db::transaction(&mut conn, move |conn| {
+        let caller = caller.clone();
+        let reason = reason.clone();
+        Box::pin(async move {
             lifecycle::transition(conn, &caller, id, Transition::Decline { reason }).await
         })
-        .await?;
+    })
+    .await?;
     Ok(Json(initiative))
 }
 

@@ -34,6 +34,8 @@ pub enum Reason {
     InitiativeContribution,
     RecognitionReceived,
     Badge,
+    /// Reward for taking part in a completed challenge.
+    ChallengeReward,
     /// A manual correction by an admin.
     Adjustment,
     /// Cancels an earlier entry (see `reverses`).
@@ -41,7 +43,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::InitiativeSubmitted,
         Reason::InitiativeApproved,
         Reason::InitiativeImplemented,
@@ -49,6 +51,7 @@ impl Reason {
         Reason::InitiativeContribution,
         Reason::RecognitionReceived,
         Reason::Badge,
+        Reason::ChallengeReward,
         Reason::Adjustment,
         Reason::Reversal,
     ];
@@ -62,6 +65,7 @@ impl Reason {
             Reason::InitiativeContribution => "initiative_contribution",
             Reason::RecognitionReceived => "recognition_received",
             Reason::Badge => "badge",
+            Reason::ChallengeReward => "challenge_reward",
             Reason::Adjustment => "adjustment",
             Reason::Reversal => "reversal",
         }

@@ -243,6 +243,7 @@ pub async fn reverse(
     let by = admin.member_id;
     let mut conn = db.conn().await?;
     idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
+        let reason = reason.clone();
         Box::pin(async move {
             let entry: EntryRow = ledger_entries::table
                 .filter(ledger_entries::organisation_id.eq(org))
@@ -328,6 +329,7 @@ pub async fn adjust(
     let by = admin.member_id;
     let mut conn = db.conn().await?;
     idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
+        let reason = reason.clone();
         Box::pin(async move {
             let mut credit = Credit::new(req.member_id, req.points, Reason::Adjustment);
             credit.note = Some(reason);

@@ -32,7 +32,7 @@ type Problem = crate::error::Problem;
 
 pub const MAX_RECIPIENTS: usize = 50;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRecognition {
     /// Members to recognise (1-50, not yourself).
@@ -68,19 +68,20 @@ pub async fn create(
     body: JsonBody<CreateRecognition>,
 ) -> AppResult<Replayable> {
     let req = body.0;
-    let message = req.message;
     let mut conn = db.conn().await?;
     let org = caller.organisation_id;
     let giver = caller.member_id;
     let kind = GivingKind::for_role(caller.role);
     idempotency::once(&mut conn, &caller, &key, body.1, move |conn| {
+        let recipients = req.recipients.clone();
+        let message = req.message.clone();
         Box::pin(async move {
             let id = give(
                 conn,
                 org,
                 giver,
                 kind,
-                req.recipients,
+                recipients,
                 message,
                 req.points,
                 req.dimension,
@@ -268,6 +269,9 @@ pub async fn give(
         })
         .collect();
     ledger::record(conn, org, credits).await?;
+    let mut involved = recipients.clone();
+    involved.push(giver);
+    crate::gamification::after_activity(conn, org, &involved).await?;
     Ok(id)
 }
 

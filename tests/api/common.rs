@@ -469,3 +469,14 @@ pub async fn read(res: rocket::local::asynchronous::LocalResponse<'_>) -> Resp {
 pub fn id_of(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().expect("an id")).unwrap()
 }
+
+/// Switch off an organisation's badges, for tests that count the points of one activity alone.
+pub async fn without_badges(app: &TestApp, org: &Org) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.conn().await;
+    diesel::sql_query("UPDATE badges SET active = false WHERE organisation_id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(org.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,336 @@
+//! Badges: defined per organisation with a criterion over the data, awarded once, at the moment
+//! the criterion is met, with a ledger entry when the badge carries points.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::ledger::{self, Credit, Reason, SourceType};
+use crate::schema::{badges, member_badges, organisations};
+use crate::vocabulary::Dimension;
+
+/// What earns a badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// `threshold` approved initiatives (approved, implemented or measured); in `dimension`
+    /// only, when set.
+    InitiativesApproved,
+    /// `threshold` approved initiatives in one CX dimension (`dimension`, or any one).
+    InitiativesInOneDimension,
+    /// `threshold` initiatives with a measured outcome.
+    InitiativesMeasured,
+    /// Recognised `threshold` times.
+    RecognitionsReceived,
+    /// Recognised colleagues `threshold` times.
+    RecognitionsGiven,
+    /// Active `threshold` weeks in a row (see streaks).
+    WeeklyStreak,
+    /// Contributed to `threshold` approved initiatives of teams other than one's own.
+    CrossTeamContributions,
+    /// `threshold` lifetime points.
+    LifetimePoints,
+    /// Awarded by completing a challenge that names it.
+    Challenge,
+}
+
+impl Criterion {
+    pub const ALL: [Criterion; 9] = [
+        Criterion::InitiativesApproved,
+        Criterion::InitiativesInOneDimension,
+        Criterion::InitiativesMeasured,
+        Criterion::RecognitionsReceived,
+        Criterion::RecognitionsGiven,
+        Criterion::WeeklyStreak,
+        Criterion::CrossTeamContributions,
+        Criterion::LifetimePoints,
+        Criterion::Challenge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criterion::InitiativesApproved => "initiatives_approved",
+            Criterion::InitiativesInOneDimension => "initiatives_in_one_dimension",
+            Criterion::InitiativesMeasured => "initiatives_measured",
+            Criterion::RecognitionsReceived => "recognitions_received",
+            Criterion::RecognitionsGiven => "recognitions_given",
+            Criterion::WeeklyStreak => "weekly_streak",
+            Criterion::CrossTeamContributions => "cross_team_contributions",
+            Criterion::LifetimePoints => "lifetime_points",
+            Criterion::Challenge => "challenge",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Criterion> {
+        Criterion::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Badge {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub criterion: Criterion,
+    pub threshold: i32,
+    pub dimension: Option<Dimension>,
+    /// Points granted with the badge.
+    pub points: i32,
+    /// Inactive badges are no longer awarded; awarded ones stay.
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = badges)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct BadgeRow {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub criterion: String,
+    pub threshold: i32,
+    pub dimension: Option<String>,
+    pub points: i32,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl BadgeRow {
+    pub fn into_badge(self) -> AppResult<Badge> {
+        Ok(Badge {
+            criterion: Criterion::parse(&self.criterion).ok_or_else(|| {
+                AppError::internal(format!("unknown badge criterion {}", self.criterion))
+            })?,
+            dimension: self
+                .dimension
+                .as_deref()
+                .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
+            id: self.id,
+            key: self.key,
+            name: self.name,
+            description: self.description,
+            threshold: self.threshold,
+            points: self.points,
+            active: self.active,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A badge a member holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AwardedBadge {
+    #[serde(flatten)]
+    pub badge: Badge,
+    pub awarded_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct Counts {
+    #[diesel(sql_type = BigInt)]
+    approved: i64,
+    #[diesel(sql_type = BigInt)]
+    measured: i64,
+    #[diesel(sql_type = BigInt)]
+    received: i64,
+    #[diesel(sql_type = BigInt)]
+    given: i64,
+    #[diesel(sql_type = BigInt)]
+    cross_team: i64,
+    #[diesel(sql_type = BigInt)]
+    lifetime: i64,
+}
+
+#[derive(QueryableByName)]
+struct PerDimension {
+    #[diesel(sql_type = Nullable<Text>)]
+    dimension: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+const APPROVED: &str = "('approved', 'implemented', 'measured')";
+
+/// Award every badge `members` now qualify for and do not hold yet.
+pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid, members: &[Uuid]) -> AppResult<()> {
+    let candidates: Vec<BadgeRow> = badges::table
+        .filter(badges::organisation_id.eq(org))
+        .filter(badges::active.eq(true))
+        .filter(badges::criterion.ne(Criterion::Challenge.as_str()))
+        .select(BadgeRow::as_select())
+        .load(conn)
+        .await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut unique: Vec<Uuid> = members.to_vec();
+    unique.sort();
+    unique.dedup();
+    let held: HashSet<(Uuid, Uuid)> = member_badges::table
+        .filter(member_badges::organisation_id.eq(org))
+        .filter(member_badges::member_id.eq_any(&unique))
+        .select((member_badges::member_id, member_badges::badge_id))
+        .load::<(Uuid, Uuid)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut time_zone: Option<String> = None;
+    for member in unique {
+        let missing: Vec<&BadgeRow> = candidates
+            .iter()
+            .filter(|b| !held.contains(&(member, b.id)))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let counts: Counts = diesel::sql_query(format!(
+            "SELECT \
+               (SELECT count(*) FROM initiatives WHERE organisation_id = $1 AND author_id = $2 AND status IN {APPROVED}) AS approved, \
+               (SELECT count(*) FROM initiatives WHERE organisation_id = $1 AND author_id = $2 AND status = 'measured') AS measured, \
+               (SELECT count(*) FROM recognition_recipients WHERE organisation_id = $1 AND member_id = $2) AS received, \
+               (SELECT count(*) FROM recognitions WHERE organisation_id = $1 AND giver_id = $2) AS given, \
+               (SELECT count(*) FROM initiative_contributors c \
+                  JOIN initiatives i ON i.id = c.initiative_id AND i.organisation_id = c.organisation_id \
+                  JOIN members m ON m.id = c.member_id AND m.organisation_id = c.organisation_id \
+                  WHERE c.organisation_id = $1 AND c.member_id = $2 AND i.status IN {APPROVED} \
+                    AND i.team_id IS DISTINCT FROM m.team_id) AS cross_team, \
+               COALESCE((SELECT points FROM member_period_points WHERE organisation_id = $1 AND period = 'all' \
+                  AND period_start = DATE '1970-01-01' AND dimension = '' AND member_id = $2), 0) AS lifetime"
+        ))
+        .bind::<SqlUuid, _>(org)
+        .bind::<SqlUuid, _>(member)
+        .get_result(conn)
+        .await?;
+        let needs_dimensions = missing.iter().any(|b| {
+            b.criterion == Criterion::InitiativesInOneDimension.as_str()
+                || (b.criterion == Criterion::InitiativesApproved.as_str() && b.dimension.is_some())
+        });
+        let per_dimension: HashMap<String, i64> = if needs_dimensions {
+            diesel::sql_query(format!(
+                "SELECT dimension, count(*) AS n FROM initiatives \
+                 WHERE organisation_id = $1 AND author_id = $2 AND status IN {APPROVED} GROUP BY dimension"
+            ))
+            .bind::<SqlUuid, _>(org)
+            .bind::<SqlUuid, _>(member)
+            .load::<PerDimension>(conn)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.dimension.map(|d| (d, r.n)))
+            .collect()
+        } else {
+            HashMap::new()
+        };
+        let streak = if missing
+            .iter()
+            .any(|b| b.criterion == Criterion::WeeklyStreak.as_str())
+        {
+            let tz = match &time_zone {
+                Some(tz) => tz.clone(),
+                None => {
+                    let tz: String = organisations::table
+                        .find(org)
+                        .select(organisations::time_zone)
+                        .first(conn)
+                        .await?;
+                    time_zone = Some(tz.clone());
+                    tz
+                }
+            };
+            super::streaks::of(conn, org, member, &tz)
+                .await?
+                .current_weeks
+        } else {
+            0
+        };
+        for badge in missing {
+            let threshold = i64::from(badge.threshold);
+            let earned = match Criterion::parse(&badge.criterion) {
+                Some(Criterion::InitiativesApproved) => match &badge.dimension {
+                    Some(d) => per_dimension.get(d).copied().unwrap_or(0) >= threshold,
+                    None => counts.approved >= threshold,
+                },
+                Some(Criterion::InitiativesInOneDimension) => match &badge.dimension {
+                    Some(d) => per_dimension.get(d).copied().unwrap_or(0) >= threshold,
+                    None => per_dimension.values().any(|n| *n >= threshold),
+                },
+                Some(Criterion::InitiativesMeasured) => counts.measured >= threshold,
+                Some(Criterion::RecognitionsReceived) => counts.received >= threshold,
+                Some(Criterion::RecognitionsGiven) => counts.given >= threshold,
+                Some(Criterion::WeeklyStreak) => streak >= threshold,
+                Some(Criterion::CrossTeamContributions) => counts.cross_team >= threshold,
+                Some(Criterion::LifetimePoints) => counts.lifetime >= threshold,
+                Some(Criterion::Challenge) | None => false,
+            };
+            if earned {
+                award(conn, org, member, badge.id, badge.points).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Award a badge unless the member holds it; its points go to the ledger only when this call
+/// is the one that awarded it. Concurrent awards of one badge meet on the primary key.
+pub async fn award(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    badge: Uuid,
+    points: i32,
+) -> AppResult<bool> {
+    let inserted = diesel::insert_into(member_badges::table)
+        .values((
+            member_badges::organisation_id.eq(org),
+            member_badges::badge_id.eq(badge),
+            member_badges::member_id.eq(member),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 && points > 0 {
+        ledger::record(
+            conn,
+            org,
+            vec![Credit::new(member, points, Reason::Badge).source(SourceType::Badge, badge)],
+        )
+        .await?;
+    }
+    Ok(inserted == 1)
+}
+
+pub async fn of_member(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<Vec<AwardedBadge>> {
+    let rows: Vec<(BadgeRow, DateTime<Utc>)> = member_badges::table
+        .inner_join(
+            badges::table.on(badges::id
+                .eq(member_badges::badge_id)
+                .and(badges::organisation_id.eq(member_badges::organisation_id))),
+        )
+        .filter(member_badges::organisation_id.eq(org))
+        .filter(member_badges::member_id.eq(member))
+        .order((member_badges::awarded_at, badges::key))
+        .select((BadgeRow::as_select(), member_badges::awarded_at))
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(b, awarded_at)| {
+            Ok(AwardedBadge {
+                badge: b.into_badge()?,
+                awarded_at,
+            })
+        })
+        .collect()
+}

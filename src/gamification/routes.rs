@@ -1,0 +1,400 @@
+//! Badges, levels and `GET /api/v1/me/progress`.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use rocket::State;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::badges::{self, AwardedBadge, Badge, BadgeRow, Criterion};
+use super::challenges::{self, ChallengeProgress};
+use super::levels::{self, Level, LevelProgress};
+use super::streaks::{self, Streaks};
+use crate::auth::{Admin, Caller, Role};
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{JsonBody, check, path_id};
+use crate::ledger;
+use crate::schema::{badges as badges_table, level_settings, members};
+use crate::vocabulary::Dimension;
+use crate::{organisations, validation};
+
+type Problem = crate::error::Problem;
+
+/// The organisation's badges (any member; inactive ones for admins only).
+#[utoipa::path(
+    get, path = "/api/v1/badges", tag = "gamification",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Badge>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/badges")]
+pub async fn list_badges(db: &State<Db>, caller: Caller) -> AppResult<Json<Vec<Badge>>> {
+    let mut conn = db.conn().await?;
+    let mut query = badges_table::table
+        .filter(badges_table::organisation_id.eq(caller.organisation_id))
+        .order((badges_table::created_at, badges_table::key))
+        .select(BadgeRow::as_select())
+        .into_boxed();
+    if !caller.is(Role::Admin) {
+        query = query.filter(badges_table::active.eq(true));
+    }
+    let rows: Vec<BadgeRow> = query.load(&mut conn).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(BadgeRow::into_badge)
+            .collect::<AppResult<_>>()?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBadge {
+    /// A stable handle: lower-case letters, digits and underscores.
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub criterion: Criterion,
+    /// How many (initiatives, recognitions, weeks, points) it takes; 1 by default.
+    pub threshold: Option<i32>,
+    pub dimension: Option<Dimension>,
+    /// Points granted with it; 0 by default.
+    pub points: Option<i32>,
+}
+
+/// Define a badge (admins). Members who already qualify receive it with their next activity.
+#[utoipa::path(
+    post, path = "/api/v1/badges", tag = "gamification",
+    security(("bearer" = [])),
+    request_body = CreateBadge,
+    responses(
+        (status = 201, body = Badge),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/badges", data = "<body>")]
+pub async fn create_badge(
+    db: &State<Db>,
+    admin: Admin,
+    body: JsonBody<CreateBadge>,
+) -> AppResult<(Status, Json<Badge>)> {
+    let req = body.0;
+    let mut errors = Vec::new();
+    let key = req.key.trim().to_string();
+    if key.is_empty()
+        || key.len() > 64
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        errors.push(FieldError::new(
+            "key",
+            "must be 1-64 lower-case letters, digits or underscores",
+        ));
+    }
+    let name = validation::text("name", &req.name, 100, &mut errors);
+    let description = req
+        .description
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default();
+    if description.chars().count() > 500 {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 500 characters",
+        ));
+    }
+    let threshold = req.threshold.unwrap_or(1);
+    if !(1..=1_000_000).contains(&threshold) {
+        errors.push(FieldError::new(
+            "threshold",
+            "must be between 1 and 1000000",
+        ));
+    }
+    let points = req.points.unwrap_or(0);
+    if !(0..=100_000).contains(&points) {
+        errors.push(FieldError::new("points", "must be between 0 and 100000"));
+    }
+    if req.dimension.is_some()
+        && !matches!(
+            req.criterion,
+            Criterion::InitiativesApproved | Criterion::InitiativesInOneDimension
+        )
+    {
+        errors.push(FieldError::new(
+            "dimension",
+            "applies only to initiative criteria",
+        ));
+    }
+    check(errors)?;
+    let mut conn = db.conn().await?;
+    let row: BadgeRow = diesel::insert_into(badges_table::table)
+        .values((
+            badges_table::organisation_id.eq(admin.organisation_id),
+            badges_table::key.eq(&key),
+            badges_table::name.eq(name),
+            badges_table::description.eq(description),
+            badges_table::criterion.eq(req.criterion.as_str()),
+            badges_table::threshold.eq(threshold),
+            badges_table::dimension.eq(req.dimension.map(|d| d.as_str())),
+            badges_table::points.eq(points),
+        ))
+        .returning(BadgeRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict { .. } => {
+                AppError::conflict(format!("a badge with key {key} already exists"))
+            }
+            other => other,
+        })?;
+    Ok((Status::Created, Json(row.into_badge()?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBadge {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Applies to awards from now on.
+    pub points: Option<i32>,
+    /// Inactive badges are no longer awarded (awarded ones stay).
+    pub active: Option<bool>,
+}
+
+/// Change a badge (admins). Its criterion and threshold are fixed once defined, so holders
+/// and newcomers earned the same thing; define a new badge instead.
+#[utoipa::path(
+    patch, path = "/api/v1/badges/{id}", tag = "gamification",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Badge id")),
+    request_body = UpdateBadge,
+    responses(
+        (status = 200, body = Badge),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::patch("/api/v1/badges/<id>", data = "<body>")]
+pub async fn update_badge(
+    db: &State<Db>,
+    admin: Admin,
+    id: &str,
+    body: JsonBody<UpdateBadge>,
+) -> AppResult<Json<Badge>> {
+    let id = path_id(id, "badge")?;
+    let req = body.0;
+    let mut errors = Vec::new();
+    let name = req
+        .name
+        .map(|n| validation::text("name", &n, 100, &mut errors));
+    let description = req.description.map(|d| d.trim().to_string());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 500 characters",
+        ));
+    }
+    if req.points.is_some_and(|p| !(0..=100_000).contains(&p)) {
+        errors.push(FieldError::new("points", "must be between 0 and 100000"));
+    }
+    check(errors)?;
+    let mut conn = db.conn().await?;
+    let row: BadgeRow = diesel::update(
+        badges_table::table
+            .filter(badges_table::organisation_id.eq(admin.organisation_id))
+            .filter(badges_table::id.eq(id)),
+    )
+    .set((
+        name.map(|v| badges_table::name.eq(v)),
+        description.map(|v| badges_table::description.eq(v)),
+        req.points.map(|v| badges_table::points.eq(v)),
+        req.active.map(|v| badges_table::active.eq(v)),
+    ))
+    .returning(BadgeRow::as_returning())
+    .get_result(&mut conn)
+    .await
+    .optional()?
+    .ok_or_else(|| AppError::not_found("badge"))?;
+    Ok(Json(row.into_badge()?))
+}
+
+/// The badges a member holds, in the order they were earned (any member of the organisation).
+#[utoipa::path(
+    get, path = "/api/v1/members/{id}/badges", tag = "gamification",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, body = Vec<AwardedBadge>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/members/<id>/badges")]
+pub async fn member_badges(
+    db: &State<Db>,
+    caller: Caller,
+    id: &str,
+) -> AppResult<Json<Vec<AwardedBadge>>> {
+    let id = path_id(id, "member")?;
+    let mut conn = db.conn().await?;
+    let exists: i64 = members::table
+        .filter(members::organisation_id.eq(caller.organisation_id))
+        .filter(members::id.eq(id))
+        .count()
+        .get_result(&mut conn)
+        .await?;
+    if exists == 0 {
+        return Err(AppError::not_found("member"));
+    }
+    Ok(Json(
+        badges::of_member(&mut conn, caller.organisation_id, id).await?,
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Levels {
+    /// Ascending thresholds of lifetime points; the first at 0.
+    pub levels: Vec<Level>,
+}
+
+/// The organisation's levels (any member).
+#[utoipa::path(
+    get, path = "/api/v1/organisation/levels", tag = "gamification",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Levels),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/organisation/levels")]
+pub async fn show_levels(db: &State<Db>, caller: Caller) -> AppResult<Json<Levels>> {
+    let mut conn = db.conn().await?;
+    Ok(Json(Levels {
+        levels: levels::load(&mut conn, caller.organisation_id).await?,
+    }))
+}
+
+/// Replace the organisation's levels (admins).
+#[utoipa::path(
+    put, path = "/api/v1/organisation/levels", tag = "gamification",
+    security(("bearer" = [])),
+    request_body = Levels,
+    responses(
+        (status = 200, body = Levels),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::put("/api/v1/organisation/levels", data = "<body>")]
+pub async fn set_levels(
+    db: &State<Db>,
+    admin: Admin,
+    body: JsonBody<Levels>,
+) -> AppResult<Json<Levels>> {
+    let mut new = body.0.levels;
+    for l in &mut new {
+        l.name = l.name.trim().to_string();
+    }
+    levels::validate(&new).map_err(AppError::Validation)?;
+    let raw = serde_json::to_value(&new).map_err(AppError::internal)?;
+    let mut conn = db.conn().await?;
+    diesel::insert_into(level_settings::table)
+        .values((
+            level_settings::organisation_id.eq(admin.organisation_id),
+            level_settings::levels.eq(&raw),
+        ))
+        .on_conflict(level_settings::organisation_id)
+        .do_update()
+        .set((
+            level_settings::levels.eq(&raw),
+            level_settings::updated_at.eq(Utc::now()),
+        ))
+        .execute(&mut conn)
+        .await?;
+    Ok(Json(Levels { levels: new }))
+}
+
+/// The caller's progress: points, level, streaks, badges and running challenges.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Progress {
+    pub member_id: Uuid,
+    /// The caller's balance (the sum of their ledger).
+    pub balance: i64,
+    /// All-time points on the leaderboard, which levels are measured by.
+    pub lifetime_points: i64,
+    pub level: LevelProgress,
+    pub streaks: Streaks,
+    pub badges: Vec<AwardedBadge>,
+    pub challenges: Vec<ChallengeProgress>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/me/progress", tag = "gamification",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Progress),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/me/progress")]
+pub async fn my_progress(db: &State<Db>, caller: Caller) -> AppResult<Json<Progress>> {
+    let org = caller.organisation_id;
+    let me = caller.member_id;
+    let mut conn = db.conn().await?;
+    let organisation = organisations::find(&mut conn, org).await?;
+    let balance = ledger::balance(&mut conn, org, me).await?;
+    let lifetime: i64 = crate::schema::member_period_points::table
+        .filter(crate::schema::member_period_points::organisation_id.eq(org))
+        .filter(crate::schema::member_period_points::period.eq("all"))
+        .filter(
+            crate::schema::member_period_points::period_start
+                .eq(crate::leaderboards::period::ALL_TIME_START),
+        )
+        .filter(crate::schema::member_period_points::dimension.eq(""))
+        .filter(crate::schema::member_period_points::member_id.eq(me))
+        .select(crate::schema::member_period_points::points)
+        .first(&mut conn)
+        .await
+        .optional()?
+        .unwrap_or(0);
+    let levels = levels::load(&mut conn, org).await?;
+    Ok(Json(Progress {
+        member_id: me,
+        balance,
+        lifetime_points: lifetime,
+        level: levels::progress(&levels, lifetime),
+        streaks: streaks::of(&mut conn, org, me, &organisation.time_zone).await?,
+        badges: badges::of_member(&mut conn, org, me).await?,
+        challenges: challenges::active_for(&mut conn, org, me).await?,
+    }))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    let mut r = rocket::routes![
+        list_badges,
+        create_badge,
+        update_badge,
+        member_badges,
+        show_levels,
+        set_levels,
+        my_progress
+    ];
+    r.extend(challenges::routes());
+    r
+}

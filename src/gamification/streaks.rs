@@ -1,0 +1,144 @@
+//! Weekly streaks: consecutive weeks (organisation time zone, ISO weeks from Monday) with at
+//! least one approved initiative or one recognition given.
+
+use chrono::{Days, NaiveDate, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Date, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::AppResult;
+use crate::periods;
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Streaks {
+    /// Consecutive active weeks up to this week (or last week, while this one is young).
+    pub current_weeks: i64,
+    pub longest_weeks: i64,
+    /// Whether this week already counts.
+    pub active_this_week: bool,
+}
+
+#[derive(QueryableByName)]
+struct Week {
+    #[diesel(sql_type = Date)]
+    week: NaiveDate,
+}
+
+/// Active weeks of a member, newest first.
+pub async fn active_weeks(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    tz: &str,
+) -> AppResult<Vec<NaiveDate>> {
+    let rows: Vec<Week> = diesel::sql_query(
+        "SELECT DISTINCT date_trunc('week', t AT TIME ZONE $3)::date AS week FROM ( \
+             SELECT e.created_at AS t FROM initiative_events e \
+             JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
+             WHERE e.organisation_id = $1 AND i.author_id = $2 AND e.kind = 'approved' \
+             UNION ALL \
+             SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = $2 \
+         ) activity ORDER BY week DESC",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .bind::<Text, _>(tz)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|w| w.week).collect())
+}
+
+/// Streaks from active weeks (newest first) as of `this_week` (a Monday).
+pub fn compute(weeks: &[NaiveDate], this_week: NaiveDate) -> Streaks {
+    let week = Days::new(7);
+    let active_this_week = weeks.first() == Some(&this_week);
+    let mut current = 0;
+    // A streak is still alive on Monday morning: it may continue from last week.
+    let mut expected = if active_this_week {
+        this_week
+    } else {
+        this_week - week
+    };
+    for w in weeks {
+        if *w == expected {
+            current += 1;
+            expected = expected - week;
+        } else if *w < expected {
+            break;
+        }
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    let mut previous: Option<NaiveDate> = None;
+    for w in weeks {
+        run = match previous {
+            Some(p) if p - week == *w => run + 1,
+            _ => 1,
+        };
+        longest = longest.max(run);
+        previous = Some(*w);
+    }
+    Streaks {
+        current_weeks: current,
+        longest_weeks: longest,
+        active_this_week,
+    }
+}
+
+pub async fn of(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    tz_name: &str,
+) -> AppResult<Streaks> {
+    let weeks = active_weeks(conn, org, member, tz_name).await?;
+    let tz = periods::parse_tz(tz_name);
+    let today = periods::local_date(tz, Utc::now());
+    let this_week = today
+        - Days::new(u64::from(
+            chrono::Datelike::weekday(&today).num_days_from_monday(),
+        ));
+    Ok(compute(&weeks, this_week))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn streaks_run_across_the_year_boundary() {
+        // Mondays: 2026-12-21, 2026-12-28 (ISO 2026-W53), 2027-01-04 (2027-W01), 2027-01-11.
+        let weeks = [
+            d(2027, 1, 11),
+            d(2027, 1, 4),
+            d(2026, 12, 28),
+            d(2026, 12, 21),
+            d(2026, 11, 30),
+        ];
+        let s = compute(&weeks, d(2027, 1, 11));
+        assert_eq!(
+            s,
+            Streaks {
+                current_weeks: 4,
+                longest_weeks: 4,
+                active_this_week: true
+            }
+        );
+        // Early in the next week the streak is still alive, not yet extended.
+        let s = compute(&weeks, d(2027, 1, 18));
+        assert_eq!(s.current_weeks, 4);
+        assert!(!s.active_this_week);
+        // A missed week breaks it.
+        let s = compute(&weeks, d(2027, 1, 25));
+        assert_eq!(s.current_weeks, 0);
+        assert_eq!(s.longest_weeks, 4);
+        assert_eq!(compute(&[], d(2027, 1, 25)).longest_weeks, 0);
+    }
+}
