@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod gamification;
 mod initiatives;
 mod leaderboards;
 mod ledger;
