@@ -3,6 +3,8 @@
 //! `rocket()` builds the whole service from configuration; the binary, the tests and the
 //! benchmarks all call it, so what is tested is what runs.
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -139,6 +141,8 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         ledger::routes(),
         leaderboards::routes(),
         gamification::routes(),
+        audit::routes(),
+        api_keys::routes(),
         initiatives::routes(),
         recognition::routes(),
     ] {

@@ -79,6 +79,10 @@ impl Modify for BearerAuth {
         crate::gamification::routes::show_levels,
         crate::gamification::routes::set_levels,
         crate::gamification::routes::my_progress,
+        crate::audit::list,
+        crate::api_keys::create,
+        crate::api_keys::list,
+        crate::api_keys::revoke,
         openapi_json,
         docs,
     ),
@@ -93,6 +97,8 @@ impl Modify for BearerAuth {
         (name = "gamification", description = "Badges, levels, streaks, challenges and my progress"),
         (name = "leaderboards", description = "Where members and teams stand, by period and CX dimension"),
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
+        (name = "privacy", description = "My data, erasure, the audit log and API keys"),
+        (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
         (name = "operations", description = "Health probes and this documentation"),
     )
 )]

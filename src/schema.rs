@@ -1,6 +1,36 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_keys (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Bytea,
+        scopes -> Array<Nullable<Text>>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        at -> Timestamptz,
+        action -> Text,
+        actor_member_id -> Nullable<Uuid>,
+        actor_api_key_id -> Nullable<Uuid>,
+        subject_type -> Nullable<Text>,
+        subject_id -> Nullable<Uuid>,
+        details -> Jsonb,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     badges (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -215,6 +245,7 @@ diesel::table! {
         deactivated_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -227,6 +258,7 @@ diesel::table! {
         mandate -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        min_group_size -> Int4,
     }
 }
 
@@ -306,6 +338,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    team_kpis (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        team_id -> Uuid,
+        kpi -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        value -> Float8,
+        sample_size -> Nullable<Int4>,
+        note -> Nullable<Text>,
+        supersedes -> Nullable<Uuid>,
+        recorded_by -> Nullable<Uuid>,
+        recorded_by_key -> Nullable<Uuid>,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     team_memberships (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -348,6 +398,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_keys -> organisations (organisation_id));
+diesel::joinable!(audit_log -> organisations (organisation_id));
 diesel::joinable!(badges -> organisations (organisation_id));
 diesel::joinable!(challenges -> organisations (organisation_id));
 diesel::joinable!(giving_balances -> organisations (organisation_id));
@@ -370,12 +422,15 @@ diesel::joinable!(recognition_recipients -> organisations (organisation_id));
 diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
+diesel::joinable!(team_kpis -> organisations (organisation_id));
 diesel::joinable!(team_memberships -> organisations (organisation_id));
 diesel::joinable!(team_period_points -> organisations (organisation_id));
 diesel::joinable!(team_sizes -> organisations (organisation_id));
 diesel::joinable!(teams -> organisations (organisation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_log,
     badges,
     challenges,
     giving_balances,
@@ -399,6 +454,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recognitions,
     refresh_tokens,
     sessions,
+    team_kpis,
     team_memberships,
     team_period_points,
     team_sizes,

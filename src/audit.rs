@@ -1,0 +1,298 @@
+//! The audit log: exports, erasures, role changes, API-key use and point corrections, each
+//! with who, when and what. Append-only in the database.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Admin;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{Cursor, Page, check, page_limit};
+use crate::ledger::routes::{cursor_time, time_cursor};
+use crate::schema::audit_log;
+
+type Problem = crate::error::Problem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Export,
+    Erasure,
+    RoleChange,
+    MemberDeactivated,
+    MemberReactivated,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeyUsed,
+    PointReversal,
+    PointAdjustment,
+    PointRulesChanged,
+    KpiRecorded,
+    KpiCorrected,
+}
+
+impl Action {
+    pub const ALL: [Action; 13] = [
+        Action::Export,
+        Action::Erasure,
+        Action::RoleChange,
+        Action::MemberDeactivated,
+        Action::MemberReactivated,
+        Action::ApiKeyCreated,
+        Action::ApiKeyRevoked,
+        Action::ApiKeyUsed,
+        Action::PointReversal,
+        Action::PointAdjustment,
+        Action::PointRulesChanged,
+        Action::KpiRecorded,
+        Action::KpiCorrected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Export => "export",
+            Action::Erasure => "erasure",
+            Action::RoleChange => "role_change",
+            Action::MemberDeactivated => "member_deactivated",
+            Action::MemberReactivated => "member_reactivated",
+            Action::ApiKeyCreated => "api_key_created",
+            Action::ApiKeyRevoked => "api_key_revoked",
+            Action::ApiKeyUsed => "api_key_used",
+            Action::PointReversal => "point_reversal",
+            Action::PointAdjustment => "point_adjustment",
+            Action::PointRulesChanged => "point_rules_changed",
+            Action::KpiRecorded => "kpi_recorded",
+            Action::KpiCorrected => "kpi_corrected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Member(Uuid),
+    ApiKey(Uuid),
+}
+
+/// Append an entry. Call inside the transaction of the action, so an action and its audit
+/// entry commit together or not at all.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    actor: Actor,
+    action: Action,
+    subject: Option<(&str, Uuid)>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    let (member, key) = match actor {
+        Actor::Member(m) => (Some(m), None),
+        Actor::ApiKey(k) => (None, Some(k)),
+    };
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::organisation_id.eq(org),
+            audit_log::action.eq(action.as_str()),
+            audit_log::actor_member_id.eq(member),
+            audit_log::actor_api_key_id.eq(key),
+            audit_log::subject_type.eq(subject.map(|s| s.0)),
+            audit_log::subject_id.eq(subject.map(|s| s.1)),
+            audit_log::details.eq(details),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub action: Action,
+    /// The member who acted, when a member did.
+    pub actor_member_id: Option<Uuid>,
+    /// The API key that acted, when a machine client did.
+    pub actor_api_key_id: Option<Uuid>,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only actions by this member.
+    pub actor_id: Option<String>,
+    /// Only actions about this subject (a member, an API key, a ledger entry...).
+    pub subject_id: Option<String>,
+    /// From this instant (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// Until this instant (RFC 3339), exclusive.
+    pub to: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn uuid_param(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
+    raw.and_then(|r| {
+        Uuid::parse_str(r)
+            .map_err(|_| errors.push(FieldError::new(field, "must be an id (UUID)")))
+            .ok()
+    })
+}
+
+fn time_param(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    raw.and_then(|r| {
+        DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                errors.push(FieldError::new(
+                    field,
+                    "must be an RFC 3339 timestamp, e.g. 2026-11-01T00:00:00Z",
+                ))
+            })
+            .ok()
+    })
+}
+
+/// The audit log, newest first (admins).
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "privacy", operation_id = "list_audit_entries",
+    security(("bearer" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, body = Page<AuditEntry>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/audit?<params..>")]
+pub async fn list(
+    db: &State<Db>,
+    admin: Admin,
+    params: AuditParams,
+) -> AppResult<Json<Page<AuditEntry>>> {
+    let mut errors = Vec::new();
+    let limit = page_limit(params.limit.as_deref(), &mut errors);
+    let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
+    let after = cursor
+        .as_ref()
+        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+    let action = params.action.as_deref().and_then(|a| {
+        Action::parse(a)
+            .ok_or(())
+            .map_err(|_| errors.push(FieldError::new("action", "is not an audited action")))
+            .ok()
+    });
+    let actor = uuid_param("actor_id", params.actor_id.as_deref(), &mut errors);
+    let subject = uuid_param("subject_id", params.subject_id.as_deref(), &mut errors);
+    let from = time_param("from", params.from.as_deref(), &mut errors);
+    let to = time_param("to", params.to.as_deref(), &mut errors);
+    check(errors)?;
+    let mut query = audit_log::table
+        .filter(audit_log::organisation_id.eq(admin.organisation_id))
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(a) = action {
+        query = query.filter(audit_log::action.eq(a.as_str()));
+    }
+    if let Some(a) = actor {
+        query = query.filter(audit_log::actor_member_id.eq(a));
+    }
+    if let Some(s) = subject {
+        query = query.filter(audit_log::subject_id.eq(s));
+    }
+    if let Some(f) = from {
+        query = query.filter(audit_log::at.ge(f));
+    }
+    if let Some(t) = to {
+        query = query.filter(audit_log::at.lt(t));
+    }
+    if let Some((t, id)) = after {
+        query = query.filter(
+            audit_log::at
+                .lt(t)
+                .or(audit_log::at.eq(t).and(audit_log::id.lt(id))),
+        );
+    }
+    type Row = (
+        Uuid,
+        DateTime<Utc>,
+        String,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<String>,
+        Option<Uuid>,
+        serde_json::Value,
+    );
+    let mut conn = db.conn().await?;
+    let rows: Vec<Row> = query
+        .select((
+            audit_log::id,
+            audit_log::at,
+            audit_log::action,
+            audit_log::actor_member_id,
+            audit_log::actor_api_key_id,
+            audit_log::subject_type,
+            audit_log::subject_id,
+            audit_log::details,
+        ))
+        .load(&mut conn)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                at,
+                action,
+                actor_member_id,
+                actor_api_key_id,
+                subject_type,
+                subject_id,
+                details,
+            )| {
+                Ok(AuditEntry {
+                    id,
+                    at,
+                    action: Action::parse(&action).ok_or_else(|| {
+                        AppError::internal(format!("unknown audit action {action}"))
+                    })?,
+                    actor_member_id,
+                    actor_api_key_id,
+                    subject_type,
+                    subject_id,
+                    details,
+                })
+            },
+        )
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Json(Page::from_rows(items, limit, |e: &AuditEntry| {
+        time_cursor(e.at, e.id)
+    })))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![list]
+}
