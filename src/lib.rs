@@ -3,23 +3,27 @@
 //! `rocket()` builds the whole service from configuration; the binary, the tests and the
 //! benchmarks all call it, so what is tested is what runs.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod exports;
 pub mod gamification;
 pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod initiatives;
+pub mod kpis;
 pub mod leaderboards;
 pub mod ledger;
 pub mod members;
 pub mod openapi;
 pub mod organisations;
 pub mod periods;
+pub mod privacy;
 pub mod provisioning;
 pub mod recognition;
 pub mod schema;
@@ -142,7 +146,11 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         leaderboards::routes(),
         gamification::routes(),
         audit::routes(),
+        privacy::routes(),
         api_keys::routes(),
+        exports::routes(),
+        kpis::routes(),
+        analytics::routes(),
         initiatives::routes(),
         recognition::routes(),
     ] {

@@ -80,6 +80,8 @@ impl Modify for BearerAuth {
         crate::gamification::routes::set_levels,
         crate::gamification::routes::my_progress,
         crate::audit::list,
+        crate::privacy::my_data,
+        crate::privacy::erase,
         crate::api_keys::create,
         crate::api_keys::list,
         crate::api_keys::revoke,
@@ -109,6 +111,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     // Domain modules with many operations keep their own path list beside their handlers.
     doc.merge(crate::initiatives::InitiativesApi::openapi());
     doc.merge(crate::gamification::challenges::ChallengesApi::openapi());
+    doc.merge(crate::exports::ExportsApi::openapi());
+    doc.merge(crate::kpis::KpisApi::openapi());
+    doc.merge(crate::analytics::AnalyticsApi::openapi());
     describe_responses(&mut doc);
     doc
 }

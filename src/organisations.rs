@@ -27,6 +27,8 @@ pub struct Organisation {
     pub time_zone: String,
     /// With mandate on, initiatives are approved on submission.
     pub mandate: bool,
+    /// Pseudonymised exports suppress aggregates over fewer members than this.
+    pub min_group_size: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,6 +40,8 @@ pub struct UpdateOrganisation {
     pub slug: Option<String>,
     pub time_zone: Option<String>,
     pub mandate: Option<bool>,
+    /// 1-1000.
+    pub min_group_size: Option<i32>,
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisation> {
@@ -133,6 +137,8 @@ pub async fn update(
                     slug.map(|v| organisations::slug.eq(v)),
                     time_zone.map(|v| organisations::time_zone.eq(v)),
                     req.mandate.map(|v| organisations::mandate.eq(v)),
+                    req.min_group_size
+                        .map(|v| organisations::min_group_size.eq(v)),
                     organisations::updated_at.eq(Utc::now()),
                 ))
                 .returning(Organisation::as_returning())

@@ -278,6 +278,15 @@ pub async fn reverse(
                 .into_iter()
                 .next()
                 .ok_or_else(|| AppError::internal("reversal not written"))?;
+            crate::audit::record(
+                conn,
+                org,
+                crate::audit::Actor::Member(by),
+                crate::audit::Action::PointReversal,
+                Some(("ledger_entry", id)),
+                serde_json::json!({ "reversal": entry.id, "member_id": entry.member_id, "points": entry.points }),
+            )
+            .await?;
             tracing::info!(organisation_id = %org, by = %by, entry = %id, "ledger entry reversed");
             Replayable::new(Status::Created, &entry)
         })
@@ -339,6 +348,15 @@ pub async fn adjust(
                 .into_iter()
                 .next()
                 .ok_or_else(|| AppError::internal("adjustment not written"))?;
+            crate::audit::record(
+                conn,
+                org,
+                crate::audit::Actor::Member(by),
+                crate::audit::Action::PointAdjustment,
+                Some(("ledger_entry", entry.id)),
+                serde_json::json!({ "member_id": entry.member_id, "points": entry.points }),
+            )
+            .await?;
             tracing::info!(organisation_id = %org, by = %by, member = %req.member_id, points = req.points, "ledger adjustment");
             Replayable::new(Status::Created, &entry)
         })

@@ -42,7 +42,7 @@ pub struct PointRules {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePointRules {
     pub initiative_submitted: Option<i32>,
@@ -191,11 +191,30 @@ pub async fn update(
     );
     check(e)?;
     let mut conn = db.conn().await?;
-    let rules = diesel::update(point_rules::table.find(admin.organisation_id))
-        .set(values)
-        .returning(PointRules::as_returning())
-        .get_result(&mut conn)
-        .await?;
+    let org = admin.organisation_id;
+    let by = admin.member_id;
+    let changes = serde_json::to_value(&r).unwrap_or_default();
+    let rules = crate::db::transaction(&mut conn, move |conn| {
+        let changes = changes.clone();
+        Box::pin(async move {
+            let rules = diesel::update(point_rules::table.find(org))
+                .set(values)
+                .returning(PointRules::as_returning())
+                .get_result(conn)
+                .await?;
+            crate::audit::record(
+                conn,
+                org,
+                crate::audit::Actor::Member(by),
+                crate::audit::Action::PointRulesChanged,
+                None,
+                changes,
+            )
+            .await?;
+            Ok(rules)
+        })
+    })
+    .await?;
     tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "point rules changed");
     Ok(Json(rules))
 }

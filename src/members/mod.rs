@@ -22,6 +22,8 @@ pub enum MemberStatus {
     Invited,
     /// Can no longer log in; their history stays.
     Deactivated,
+    /// Personal data erased; only anonymous totals remain.
+    Erased,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -7,6 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{Invite, Member, MemberStatus, NewMember, TeamStint};
+use crate::audit::{self, Action, Actor};
 use crate::auth::{Role, sessions, tokens};
 use crate::error::{AppError, AppResult};
 use crate::http::Cursor;
@@ -30,6 +31,7 @@ pub struct MemberRow {
     #[diesel(select_expression_type = diesel::dsl::IsNotNull<members::password_hash>)]
     has_password: bool,
     deactivated_at: Option<DateTime<Utc>>,
+    erased_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -41,7 +43,9 @@ impl MemberRow {
             .role
             .parse::<Role>()
             .map_err(|_| AppError::internal(format!("unknown role in database: {}", self.role)))?;
-        let status = if self.deactivated_at.is_some() {
+        let status = if self.erased_at.is_some() {
+            MemberStatus::Erased
+        } else if self.deactivated_at.is_some() {
             MemberStatus::Deactivated
         } else if !self.has_password {
             MemberStatus::Invited
@@ -400,6 +404,7 @@ pub async fn set_role(
     org: Uuid,
     member_id: Uuid,
     role: Role,
+    by: Uuid,
 ) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (current, _, _) = lock_member(conn, org, member_id).await?;
@@ -420,12 +425,26 @@ pub async fn set_role(
         ))
         .execute(conn)
         .await?;
+        audit::record(
+            conn,
+            org,
+            Actor::Member(by),
+            Action::RoleChange,
+            Some(("member", member_id)),
+            serde_json::json!({ "from": current, "to": role.as_str() }),
+        )
+        .await?;
         Ok(())
     })
     .await
 }
 
-pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid) -> AppResult<()> {
+pub async fn deactivate(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    by: Uuid,
+) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (role, _, deactivated_at) = lock_member(conn, org, member_id).await?;
         if deactivated_at.is_some() {
@@ -449,6 +468,15 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid
         .execute(conn)
         .await?;
         sessions::revoke_all(conn, org, member_id, None, "member deactivated").await?;
+        audit::record(
+            conn,
+            org,
+            Actor::Member(by),
+            Action::MemberDeactivated,
+            Some(("member", member_id)),
+            serde_json::json!({}),
+        )
+        .await?;
         // Pending invites die with the account; an admin issues a new one after reactivation.
         diesel::update(
             member_invites::table
@@ -464,9 +492,28 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid
     .await
 }
 
-pub async fn reactivate(conn: &mut AsyncPgConnection, org: Uuid, member_id: Uuid) -> AppResult<()> {
+pub async fn reactivate(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    by: Uuid,
+) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (_, team, deactivated_at) = lock_member(conn, org, member_id).await?;
+        if is_erased(conn, org, member_id).await? {
+            return Err(AppError::conflict(
+                "this member was erased; erasure cannot be undone",
+            ));
+        }
+        audit::record(
+            conn,
+            org,
+            Actor::Member(by),
+            Action::MemberReactivated,
+            Some(("member", member_id)),
+            serde_json::json!({}),
+        )
+        .await?;
         if deactivated_at.is_none() {
             return Err(AppError::conflict("the member is active"));
         }
@@ -543,4 +590,19 @@ pub async fn update_profile(
         return Err(AppError::not_found("member"));
     }
     Ok(())
+}
+
+pub async fn is_erased(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+) -> AppResult<bool> {
+    Ok(members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(member_id))
+        .select(members::erased_at.is_not_null())
+        .first::<bool>(conn)
+        .await
+        .optional()?
+        .unwrap_or(false))
 }

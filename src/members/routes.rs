@@ -313,7 +313,14 @@ pub async fn change_role(
 ) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::set_role(&mut conn, admin.organisation_id, id, body.0.role).await?;
+    queries::set_role(
+        &mut conn,
+        admin.organisation_id,
+        id,
+        body.0.role,
+        admin.member_id,
+    )
+    .await?;
     tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, role = %body.0.role, by = %admin.member_id, "role changed");
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
@@ -377,7 +384,7 @@ pub async fn move_member(
 pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::deactivate(&mut conn, admin.organisation_id, id).await?;
+    queries::deactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
     tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, by = %admin.member_id, "member deactivated");
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
@@ -401,7 +408,7 @@ pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::reactivate(&mut conn, admin.organisation_id, id).await?;
+    queries::reactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))

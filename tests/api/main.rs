@@ -13,5 +13,6 @@ mod ledger;
 mod members;
 mod organisation;
 mod platform;
+mod privacy;
 mod recognition;
 mod teams;

@@ -1,0 +1,284 @@
+//! Privacy: a member's copy of everything Frontline holds about them, and erasure.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::{Jsonb, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::http::{ContentType, Header};
+use rocket::serde::json::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::{self, Action, Actor};
+use crate::auth::{Admin, Caller, Role, sessions};
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+use crate::http::path_id;
+
+use crate::schema::{
+    idempotency_keys, initiative_comments, initiatives, member_invites, members, recognitions,
+};
+
+type Problem = crate::error::Problem;
+
+#[derive(diesel::QueryableByName)]
+struct Doc {
+    #[diesel(sql_type = Jsonb)]
+    doc: serde_json::Value,
+}
+
+/// Everything held about a member, as one JSON document. One SQL statement, so the parts are
+/// consistent with each other.
+pub async fn export_member(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<serde_json::Value> {
+    let doc: Doc = diesel::sql_query(
+        "SELECT jsonb_build_object( \
+           'generated_at', now(), \
+           'profile', (SELECT to_jsonb(m) - 'password_hash' FROM members m WHERE m.organisation_id = $1 AND m.id = $2), \
+           'organisation', (SELECT jsonb_build_object('id', o.id, 'slug', o.slug, 'name', o.name) FROM organisations o WHERE o.id = $1), \
+           'team_history', COALESCE((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.member_id = $2), '[]'), \
+           'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'created_at', s.created_at, 'last_used_at', s.last_used_at, 'expires_at', s.expires_at, 'revoked_at', s.revoked_at, 'revoked_reason', s.revoked_reason) ORDER BY s.created_at) FROM sessions s WHERE s.organisation_id = $1 AND s.member_id = $2), '[]'), \
+           'initiatives', COALESCE((SELECT jsonb_agg(to_jsonb(i) ORDER BY i.created_at) FROM initiatives i WHERE i.organisation_id = $1 AND i.author_id = $2), '[]'), \
+           'contributions', COALESCE((SELECT jsonb_agg(c.initiative_id) FROM initiative_contributors c WHERE c.organisation_id = $1 AND c.member_id = $2), '[]'), \
+           'initiative_events', COALESCE((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.created_at) FROM initiative_events e WHERE e.organisation_id = $1 AND e.actor_id = $2), '[]'), \
+           'comments', COALESCE((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.created_at) FROM initiative_comments c WHERE c.organisation_id = $1 AND c.author_id = $2), '[]'), \
+           'recognitions_given', COALESCE((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.created_at) FROM recognitions r WHERE r.organisation_id = $1 AND r.giver_id = $2), '[]'), \
+           'recognitions_received', COALESCE((SELECT jsonb_agg(jsonb_build_object('recognition_id', r.id, 'giver_id', r.giver_id, 'message', r.message, 'points_each', r.points_each, 'dimension', r.dimension, 'created_at', r.created_at) ORDER BY r.created_at) \
+                FROM recognition_recipients rr JOIN recognitions r ON r.id = rr.recognition_id WHERE rr.organisation_id = $1 AND rr.member_id = $2), '[]'), \
+           'reactions', COALESCE((SELECT jsonb_agg(to_jsonb(x) ORDER BY x.created_at) FROM recognition_reactions x WHERE x.organisation_id = $1 AND x.member_id = $2), '[]'), \
+           'ledger', COALESCE((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.member_id = $2), '[]'), \
+           'balance', (SELECT COALESCE(sum(points), 0) FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2), \
+           'giving_balances', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.period_start) FROM giving_balances g WHERE g.organisation_id = $1 AND g.member_id = $2), '[]'), \
+           'badges', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', b.key, 'name', b.name, 'awarded_at', mb.awarded_at) ORDER BY mb.awarded_at) \
+                FROM member_badges mb JOIN badges b ON b.id = mb.badge_id WHERE mb.organisation_id = $1 AND mb.member_id = $2), '[]'), \
+           'audit_entries_about_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'actor_member_id', a.actor_member_id) ORDER BY a.at) \
+                FROM audit_log a WHERE a.organisation_id = $1 AND a.subject_id = $2), '[]') \
+         ) AS doc",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .get_result(conn)
+    .await?;
+    Ok(doc.doc)
+}
+
+/// Everything Frontline holds about the caller, as one JSON document (GDPR article 15).
+#[utoipa::path(
+    get, path = "/api/v1/me/data", tag = "privacy", operation_id = "my_data",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Profile, team history, sessions, initiatives, comments, recognitions given and received, reactions, ledger, giving balances, badges, audit entries about the caller", content_type = "application/json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/me/data")]
+pub async fn my_data(db: &State<Db>, caller: Caller) -> AppResult<Download> {
+    let mut conn = db.conn().await?;
+    let doc = export_member(&mut conn, caller.organisation_id, caller.member_id).await?;
+    let body = serde_json::to_string_pretty(&doc).map_err(AppError::internal)?;
+    Ok(Download {
+        body: (ContentType::JSON, body),
+        disposition: Header::new(
+            "Content-Disposition",
+            "attachment; filename=\"frontline-my-data.json\"",
+        ),
+    })
+}
+
+/// A JSON document to save as a file.
+#[derive(rocket::Responder)]
+pub struct Download {
+    body: (ContentType, String),
+    disposition: Header<'static>,
+}
+
+pub const ERASED_NAME: &str = "Erased member";
+pub const ERASED_TEXT: &str = "[erased]";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erasure {
+    pub member_id: Uuid,
+    pub erased_at: chrono::DateTime<Utc>,
+}
+
+/// Erase a member (admins): name, email and password go; free text they wrote (initiatives,
+/// comments, recognition messages, timeline notes) is replaced; sessions and invites end.
+/// Ledger entries, team aggregates and others' leaderboards stay exactly as they were: the
+/// member's id remains as an anonymous key. Irreversible and audited.
+#[utoipa::path(
+    post, path = "/api/v1/members/{id}/erase", tag = "privacy", operation_id = "erase_member",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, body = Erasure),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already erased, or the last active admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/members/<id>/erase")]
+pub async fn erase(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Erasure>> {
+    let id = path_id(id, "member")?;
+    let org = admin.organisation_id;
+    let by = admin.member_id;
+    let mut conn = db.conn().await?;
+    let erased_at = crate::db::transaction(&mut conn, move |conn| {
+        Box::pin(async move { erase_member(conn, org, id, by).await })
+    })
+    .await?;
+    tracing::info!(organisation_id = %org, member_id = %id, by = %by, "member erased");
+    Ok(Json(Erasure {
+        member_id: id,
+        erased_at,
+    }))
+}
+
+pub async fn erase_member(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+    by: Uuid,
+) -> AppResult<chrono::DateTime<Utc>> {
+    type Row = (
+        String,
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+        Option<String>,
+    );
+    let row: Row = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(id))
+        .select((
+            members::role,
+            members::erased_at,
+            members::deactivated_at,
+            members::password_hash,
+        ))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("member"))?;
+    let (role, erased_at, deactivated_at, password_hash) = row;
+    if let Some(at) = erased_at {
+        return Err(AppError::Conflict {
+            detail: "this member is already erased".into(),
+            extra: Some(serde_json::json!({ "erased_at": at })),
+        });
+    }
+    if role == Role::Admin.as_str() && deactivated_at.is_none() && password_hash.is_some() {
+        // The same rule as demotion: never leave the organisation without an admin.
+        let others: i64 = members::table
+            .filter(members::organisation_id.eq(org))
+            .filter(members::role.eq(Role::Admin.as_str()))
+            .filter(members::deactivated_at.is_null())
+            .filter(members::password_hash.is_not_null())
+            .filter(members::id.ne(id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if others == 0 {
+            return Err(AppError::conflict(
+                "this is the organisation's last active admin; make someone else admin first",
+            ));
+        }
+    }
+    let now = Utc::now();
+    diesel::update(
+        members::table
+            .filter(members::organisation_id.eq(org))
+            .filter(members::id.eq(id)),
+    )
+    .set((
+        members::display_name.eq(ERASED_NAME),
+        members::email.eq(format!("erased-{}@erased.invalid", id.simple())),
+        members::password_hash.eq(None::<String>),
+        members::deactivated_at.eq(deactivated_at.unwrap_or(now)),
+        members::erased_at.eq(now),
+        members::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        initiatives::table
+            .filter(initiatives::organisation_id.eq(org))
+            .filter(initiatives::author_id.eq(id)),
+    )
+    .set((
+        initiatives::title.eq(ERASED_TEXT),
+        initiatives::description.eq(""),
+        initiatives::customer_reference.eq(None::<String>),
+    ))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        initiative_comments::table
+            .filter(initiative_comments::organisation_id.eq(org))
+            .filter(initiative_comments::author_id.eq(id)),
+    )
+    .set(initiative_comments::body.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        recognitions::table
+            .filter(recognitions::organisation_id.eq(org))
+            .filter(recognitions::giver_id.eq(id)),
+    )
+    .set(recognitions::message.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    // Timeline notes are append-only; the erasure is the one exception the trigger allows.
+    diesel::sql_query("SELECT set_config('frontline.erasure', 'on', true)")
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "UPDATE initiative_events SET note = CASE WHEN note IS NULL THEN NULL ELSE $3 END \
+         WHERE organisation_id = $1 AND actor_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Text, _>(ERASED_TEXT)
+    .execute(conn)
+    .await?;
+    diesel::sql_query("SELECT set_config('frontline.erasure', 'off', true)")
+        .execute(conn)
+        .await?;
+    // Stored responses to retried requests may quote what the member wrote.
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::organisation_id.eq(org))
+            .filter(idempotency_keys::member_id.eq(id)),
+    )
+    .execute(conn)
+    .await?;
+    diesel::update(
+        member_invites::table
+            .filter(member_invites::organisation_id.eq(org))
+            .filter(member_invites::member_id.eq(id))
+            .filter(member_invites::used_at.is_null()),
+    )
+    .set(member_invites::expires_at.eq(now))
+    .execute(conn)
+    .await?;
+    sessions::revoke_all(conn, org, id, None, "member erased").await?;
+    audit::record(
+        conn,
+        org,
+        Actor::Member(by),
+        Action::Erasure,
+        Some(("member", id)),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(now)
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![my_data, erase]
+}
