@@ -1,12 +1,27 @@
 //! Engagement analytics: participation, recognition reach, the initiatives funnel, points by dimension and channel, and KPI change beside engagement.
+//!
+//! Everything is aggregated in PostgreSQL, grouped by team, one query per family of metrics
+//! (members, participation, recognition reach, the funnel, points by dimension, points by
+//! channel, KPI change), each computing the organisation's total in the same pass with
+//! `GROUPING SETS`. The cost grows with the activity in the range, not with the number of teams
+//! times queries. The correlation across teams is computed here from the per-team figures.
+//! `docs/analytics.md` explains the definitions and the method.
+//!
+//! - `routes`: the endpoint, its parameters and the report's shape.
+//! - `queries`: the aggregates.
+//! - `stats`: Pearson's r.
+
+pub mod queries;
+pub mod routes;
+pub mod stats;
 
 use utoipa::OpenApi;
 
 /// This module's operations, merged into the service's OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(routes::engagement_report))]
 pub struct AnalyticsApi;
 
 pub fn routes() -> Vec<rocket::Route> {
-    Vec::new()
+    rocket::routes![routes::engagement_report]
 }

@@ -4,10 +4,12 @@
 
 mod common;
 
+mod analytics;
 mod auth;
 mod cli;
 mod gamification;
 mod initiatives;
+mod kpis;
 mod leaderboards;
 mod ledger;
 mod members;

@@ -1,0 +1,419 @@
+//! `GET /api/v1/analytics/engagement`: the report, its parameters and its shape.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::serde::json::Json;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::queries::{self, Breakdown, Funnel, KpiSpan, Range};
+use super::stats::{self, Undefined};
+use crate::auth::HrOrAdmin;
+use crate::db::Db;
+use crate::error::{AppResult, FieldError};
+use crate::http::check;
+use crate::kpis::routes::date;
+use crate::vocabulary::{Channel, Dimension};
+use crate::{organisations, periods, teams};
+
+type Problem = crate::error::Problem;
+
+/// The longest range, in days (two years, one of them leap).
+pub const MAX_RANGE_DAYS: i64 = 731;
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EngagementParams {
+    /// First day of the range (`YYYY-MM-DD`, in the organisation's time zone). Required.
+    pub from: Option<String>,
+    /// Day after the range (`YYYY-MM-DD`, exclusive); after `from`, at most 731 days later.
+    /// Required.
+    pub to: Option<String>,
+    /// Only this team in `teams` (archived teams too). The organisation's figures and the
+    /// correlations still cover every live team.
+    pub team_id: Option<String>,
+}
+
+/// Initiatives submitted in the range (a cohort), and how many of them have reached each
+/// later status by now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InitiativeFunnel {
+    pub submitted: i64,
+    /// Approved, whatever happened next (implemented and measured ones included).
+    pub approved: i64,
+    /// Implemented (measured ones included).
+    pub implemented: i64,
+    pub measured: i64,
+    pub declined: i64,
+}
+
+impl From<Funnel> for InitiativeFunnel {
+    fn from(f: Funnel) -> Self {
+        InitiativeFunnel {
+            submitted: f.submitted,
+            approved: f.approved,
+            implemented: f.implemented,
+            measured: f.measured,
+            declined: f.declined,
+        }
+    }
+}
+
+/// The engagement figures of a team or of the organisation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Engagement {
+    /// Active members now (not deactivated or erased). For the organisation: all of them,
+    /// with or without a team.
+    pub members: i64,
+    /// Of `members`, those with any activity in the range (an initiative submitted, a
+    /// recognition given or received, points earned). For a team: activity while in this
+    /// team.
+    pub participants: i64,
+    /// `participants / members`, 0-1; `null` without members.
+    pub participation_rate: Option<f64>,
+    /// Of `members`, those who received a recognition in the range (for a team: while in it).
+    pub recognised: i64,
+    /// `recognised / members`, 0-1; `null` without members.
+    pub recognition_reach: Option<f64>,
+    pub initiatives: InitiativeFunnel,
+    /// Net points of the ledger entries made in the range (reversals and debits subtract).
+    pub points: i64,
+    /// `points` by CX dimension; `none` for entries without one. Every key is present.
+    pub points_by_dimension: BTreeMap<String, i64>,
+    /// `points` by the channel of the initiative an entry came from; `other` for entries that
+    /// did not come from an initiative. Every key is present.
+    pub points_by_channel: BTreeMap<String, i64>,
+}
+
+/// A KPI value as the report shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KpiReading {
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub value: f64,
+    pub sample_size: Option<i32>,
+}
+
+/// One KPI of a team over the range: its first and last current values, by period start.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KpiChange {
+    pub kpi: String,
+    /// How many periods starting in the range have a value.
+    pub periods: i64,
+    pub first: KpiReading,
+    pub last: KpiReading,
+    /// `last.value - first.value`; `null` with a single period (no change to measure).
+    pub change: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TeamEngagement {
+    pub team_id: Uuid,
+    pub name: String,
+    /// Archived teams appear only when asked for with `team_id`.
+    pub archived: bool,
+    #[serde(flatten)]
+    pub engagement: Engagement,
+    /// Each KPI with a current value for a period starting in the range.
+    pub kpis: Vec<KpiChange>,
+}
+
+/// Pearson's r across the live teams between participation rate and a KPI's change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Correlation {
+    pub kpi: String,
+    /// The engagement measure correlated with the KPI's change: `participation_rate`.
+    pub with: String,
+    /// Teams with both a participation rate and a change of this KPI.
+    pub n: i64,
+    /// From -1 to 1; `null` when `n` < 3 or either variable is the same for every team.
+    pub r: Option<f64>,
+    /// Why `r` is null.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrganisationEngagement {
+    #[serde(flatten)]
+    pub engagement: Engagement,
+    /// One per KPI any live team has a value for in the range, by name.
+    pub correlations: Vec<Correlation>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EngagementReport {
+    /// First day of the range, in the organisation's time zone.
+    pub from: NaiveDate,
+    /// Day after the range (exclusive).
+    pub to: NaiveDate,
+    pub time_zone: String,
+    /// The range as instants: local midnight of `from` and of `to`.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub organisation: OrganisationEngagement,
+    /// Live teams by name (or only `team_id`'s).
+    pub teams: Vec<TeamEngagement>,
+}
+
+fn rate(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn complete(
+    found: Breakdown,
+    keys: impl Iterator<Item = &'static str>,
+    rest: &str,
+) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = keys.map(|k| (k.to_string(), 0)).collect();
+    out.insert(rest.to_string(), 0);
+    for (k, v) in found {
+        *out.entry(k).or_default() += v;
+    }
+    out
+}
+
+fn engagement(
+    members: i64,
+    participants: i64,
+    recognised: i64,
+    funnel: Funnel,
+    by_dimension: Breakdown,
+    by_channel: Breakdown,
+) -> Engagement {
+    let points = by_dimension.values().sum();
+    Engagement {
+        members,
+        participants,
+        participation_rate: rate(participants, members),
+        recognised,
+        recognition_reach: rate(recognised, members),
+        initiatives: funnel.into(),
+        points,
+        points_by_dimension: complete(
+            by_dimension,
+            Dimension::ALL.iter().map(|d| d.as_str()),
+            "none",
+        ),
+        points_by_channel: complete(by_channel, Channel::ALL.iter().map(|c| c.as_str()), "other"),
+    }
+}
+
+fn kpi_change(s: KpiSpan) -> KpiChange {
+    KpiChange {
+        change: (s.periods >= 2).then_some(s.last_value - s.first_value),
+        kpi: s.kpi,
+        periods: s.periods,
+        first: KpiReading {
+            period_start: s.first_start,
+            period_end: s.first_end,
+            value: s.first_value,
+            sample_size: s.first_sample,
+        },
+        last: KpiReading {
+            period_start: s.last_start,
+            period_end: s.last_end,
+            value: s.last_value,
+            sample_size: s.last_sample,
+        },
+    }
+}
+
+/// Pearson's r per KPI between the live teams' participation rate and the KPI's change.
+pub fn correlations(teams: &[TeamEngagement]) -> Vec<Correlation> {
+    let live: Vec<&TeamEngagement> = teams.iter().filter(|t| !t.archived).collect();
+    let names: BTreeSet<&str> = live
+        .iter()
+        .flat_map(|t| t.kpis.iter().map(|k| k.kpi.as_str()))
+        .collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let pairs: Vec<(f64, f64)> = live
+                .iter()
+                .filter_map(|t| {
+                    let x = t.engagement.participation_rate?;
+                    let y = t.kpis.iter().find(|k| k.kpi == name)?.change?;
+                    Some((x, y))
+                })
+                .collect();
+            let (r, note) = match stats::pearson(&pairs) {
+                Ok(r) => (Some(r), None),
+                Err(Undefined::TooFewPairs) => (
+                    None,
+                    Some(format!(
+                        "fewer than {} teams have both members and a change in {name} (values for \
+                         two or more periods in the range)",
+                        stats::MIN_PAIRS
+                    )),
+                ),
+                Err(Undefined::NoVarianceX) => (
+                    None,
+                    Some("every team has the same participation rate; r is undefined".to_string()),
+                ),
+                Err(Undefined::NoVarianceY) => (
+                    None,
+                    Some(format!(
+                        "every team has the same change in {name}; r is undefined"
+                    )),
+                ),
+            };
+            Correlation {
+                kpi: name.to_string(),
+                with: "participation_rate".to_string(),
+                n: pairs.len() as i64,
+                r,
+                note,
+            }
+        })
+        .collect()
+}
+
+/// Engagement analytics for a range (HR and admins): per live team and for the organisation,
+/// participation rate, recognition reach, the initiatives funnel, points by CX dimension and by
+/// channel, and each KPI's change beside the team's engagement, with the correlation across
+/// teams.
+///
+/// Method. A member participates when, in the range, they submitted an initiative, gave or
+/// received a recognition, or earned points (positive ledger entries other than adjustments and
+/// reversals); `participation_rate` = participating active members / active members now, and
+/// for a team only activity recorded for that team counts (the team stored with each row; for
+/// recognitions given, the giver's current team). `recognition_reach` = active members
+/// recognised in the range / active members. The funnel is the cohort of initiatives submitted
+/// in the range and how far each has got by now. Points are net ledger points of entries made in
+/// the range. A KPI's `change` = its last minus its first current value among periods starting
+/// in the range (by period start); null with one period. `correlations`: for each KPI, Pearson's
+/// product-moment r over the live teams that have both a participation rate and a change, r =
+/// sum(dx*dy) / sqrt(sum(dx^2) * sum(dy^2)); null with a note when fewer than 3 teams qualify or
+/// either variable does not vary. A correlation describes co-occurrence across teams, not cause
+/// and effect; with few teams it is fragile. See docs/analytics.md.
+#[utoipa::path(
+    get, path = "/api/v1/analytics/engagement", tag = "hr", operation_id = "engagement_analytics",
+    security(("bearer" = [])),
+    params(EngagementParams),
+    responses(
+        (status = 200, body = EngagementReport),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only HR and admins", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`team_id` is not a team of your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is missing or invalid; it is named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/analytics/engagement?<params..>")]
+pub async fn engagement_report(
+    db: &State<Db>,
+    caller: HrOrAdmin,
+    params: EngagementParams,
+) -> AppResult<Json<EngagementReport>> {
+    let mut e = Vec::new();
+    let from = match params.from.as_deref() {
+        None => {
+            e.push(FieldError::new("from", "is required (YYYY-MM-DD)"));
+            None
+        }
+        Some(d) => date("from", d, &mut e),
+    };
+    let to = match params.to.as_deref() {
+        None => {
+            e.push(FieldError::new("to", "is required (YYYY-MM-DD, exclusive)"));
+            None
+        }
+        Some(d) => date("to", d, &mut e),
+    };
+    if let (Some(f), Some(t)) = (from, to) {
+        if t <= f {
+            e.push(FieldError::new("to", "must be after from"));
+        } else if (t - f).num_days() > MAX_RANGE_DAYS {
+            e.push(FieldError::new(
+                "to",
+                format!("the range may span at most {MAX_RANGE_DAYS} days (about two years)"),
+            ));
+        }
+    }
+    let team_filter = params.team_id.as_deref().and_then(|raw| {
+        Uuid::parse_str(raw.trim())
+            .map_err(|_| e.push(FieldError::new("team_id", "must be an id (UUID)")))
+            .ok()
+    });
+    check(e)?;
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(crate::error::AppError::internal(
+            "validated range is incomplete",
+        ));
+    };
+
+    let org = caller.organisation_id;
+    let mut conn = db.conn().await?;
+    if let Some(team) = team_filter {
+        teams::find(&mut conn, org, team).await?;
+    }
+    let time_zone = organisations::find(&mut conn, org).await?.time_zone;
+    let tz = periods::parse_tz(&time_zone);
+    let range = Range {
+        org,
+        starts_at: periods::start_of_day(tz, from),
+        ends_at: periods::start_of_day(tz, to),
+        from,
+        to,
+    };
+
+    let team_rows = queries::teams(&mut conn, org, team_filter).await?;
+    let members = queries::members(&mut conn, org).await?;
+    let participants = queries::participants(&mut conn, &range).await?;
+    let recognised = queries::recognised(&mut conn, &range).await?;
+    let funnel = queries::funnel(&mut conn, &range).await?;
+    let by_dimension = queries::points_by_dimension(&mut conn, &range).await?;
+    let by_channel = queries::points_by_channel(&mut conn, &range).await?;
+    let mut kpis = queries::kpi_spans(&mut conn, &range).await?;
+
+    let all: Vec<TeamEngagement> = team_rows
+        .into_iter()
+        .map(|t| TeamEngagement {
+            engagement: engagement(
+                members.of(t.id),
+                participants.of(t.id),
+                recognised.of(t.id),
+                funnel.of(t.id),
+                by_dimension.of(t.id),
+                by_channel.of(t.id),
+            ),
+            kpis: kpis
+                .remove(&t.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(kpi_change)
+                .collect(),
+            team_id: t.id,
+            name: t.name,
+            archived: t.archived,
+        })
+        .collect();
+    let correlations = correlations(&all);
+    let organisation = OrganisationEngagement {
+        engagement: engagement(
+            members.organisation,
+            participants.organisation,
+            recognised.organisation,
+            funnel.organisation,
+            by_dimension.organisation,
+            by_channel.organisation,
+        ),
+        correlations,
+    };
+    let teams = match team_filter {
+        Some(id) => all.into_iter().filter(|t| t.team_id == id).collect(),
+        None => all,
+    };
+    Ok(Json(EngagementReport {
+        from,
+        to,
+        time_zone,
+        starts_at: range.starts_at,
+        ends_at: range.ends_at,
+        organisation,
+        teams,
+    }))
+}
