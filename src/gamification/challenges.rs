@@ -1,39 +1,1124 @@
-//! Challenges: time-boxed goals for a team or the organisation. (Being built.)
+//! Challenges: time-boxed goals for a team or the organisation ("20 empathy wins this month"),
+//! set by an admin (any scope) or a team lead (their own team), with live progress and a
+//! reward of points and a badge for everyone who took part, granted once on completion.
+//!
+//! What counts, over the window `[starts_at, ends_at)`:
+//! - `initiatives_submitted`: initiatives created; team scope: the team the author was in when
+//!   submitting (`initiatives.team_id`). Participants: their authors.
+//! - `initiatives_approved`: approvals (`initiative_events.kind = 'approved'`, each initiative
+//!   once); team: the initiative's team. Participants: the initiatives' authors.
+//! - `recognitions_given`: recognitions given; team scope: those whose giver was in the team when
+//!   giving (team membership history), as every other metric counts by the team at the time.
+//!   Participants: the givers.
+//! - `recognitions_received`: recognised members, one per recipient of a recognition; team: the
+//!   recipient's team when recognised. Participants: the recipients.
+//! - `points_earned`: the sum of positive ledger entries (reversals do not subtract);
+//!   team: the member's team when earned. Rewards of challenges (`challenge_reward` entries and
+//!   the points of challenge badges) never count. Participants: members with such entries.
+//!
+//! `dimension` narrows every metric to that CX dimension (of the initiative, the recognition or
+//! the ledger entry); `channel` applies to initiative metrics only.
+//!
+//! Completion happens inside the transaction of the activity that reaches the target
+//! ([`evaluate`], called by `gamification::after_activity`): the challenge row is locked, its
+//! `completed_at` re-checked, then set, and every participant (active members who contributed
+//! at least one counted event so far) gets `reward_points` (one `challenge_reward` ledger entry)
+//! and the reward badge. Exactly once however many requests race: the row lock and the
+//! `completed_at` check make it so. A transaction that finds the row locked skips it (the holder
+//! is completing it), so racing requests neither wait on each other nor deadlock there.
+//!
+//! A completion may be left for later, never lost: when concurrent activities only together
+//! reach the target (each seeing the others uncommitted), or when the rewards cannot lock the
+//! participants' leaderboard rows in time (see [`complete`]), the activity goes through and the
+//! challenge is completed by the next activity of the organisation, or by the next read of it
+//! (`GET /api/v1/challenges`, `.../{id}`, `/api/v1/me/progress`), which complete any started
+//! challenge whose window has counted enough.
 
-use diesel_async::AsyncPgConnection;
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rocket::State;
+use rocket::form::FromForm;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::error::AppResult;
+use super::badges::{self, Criterion};
+use crate::auth::{Caller, LeadOrAdmin, Role};
+use crate::db::{self, Db};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::ledger::{self, Credit, Reason, SourceType};
+use crate::schema::{badges as badges_table, challenges, members, teams};
+use crate::validation;
+use crate::vocabulary::{Channel, Dimension};
+
+type Problem = crate::error::Problem;
+
+pub const MAX_TITLE: usize = 200;
+pub const MAX_DESCRIPTION: usize = 2000;
+pub const MAX_TARGET: i64 = 10_000_000;
+pub const MAX_REWARD_POINTS: i64 = 100_000;
+
+/// Whose activity a challenge counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeScope {
+    /// One team's (`team_id`): activity credited to the team at the time.
+    Team,
+    /// Everyone's in the organisation.
+    Organisation,
+}
+
+impl ChallengeScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeScope::Team => "team",
+            ChallengeScope::Organisation => "organisation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChallengeScope> {
+        [ChallengeScope::Team, ChallengeScope::Organisation]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a challenge counts (see the module documentation for each one's exact meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Initiatives submitted in the window.
+    InitiativesSubmitted,
+    /// Initiatives approved in the window.
+    InitiativesApproved,
+    /// Recognitions given in the window.
+    RecognitionsGiven,
+    /// Recognitions received in the window (one per recipient).
+    RecognitionsReceived,
+    /// Points earned in the window (challenge rewards excluded).
+    PointsEarned,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::InitiativesSubmitted,
+        Metric::InitiativesApproved,
+        Metric::RecognitionsGiven,
+        Metric::RecognitionsReceived,
+        Metric::PointsEarned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::InitiativesSubmitted => "initiatives_submitted",
+            Metric::InitiativesApproved => "initiatives_approved",
+            Metric::RecognitionsGiven => "recognitions_given",
+            Metric::RecognitionsReceived => "recognitions_received",
+            Metric::PointsEarned => "points_earned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    fn about_initiatives(self) -> bool {
+        matches!(
+            self,
+            Metric::InitiativesSubmitted | Metric::InitiativesApproved
+        )
+    }
+}
+
+/// Where a challenge's window stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeStatus {
+    /// Starts later.
+    Upcoming,
+    /// Running: `starts_at <= now < ends_at` (completed or not).
+    Active,
+    /// Ended (completed or not).
+    Past,
+}
+
+impl ChallengeStatus {
+    fn parse(s: &str) -> Option<ChallengeStatus> {
+        match s {
+            "upcoming" => Some(ChallengeStatus::Upcoming),
+            "active" => Some(ChallengeStatus::Active),
+            "past" => Some(ChallengeStatus::Past),
+            _ => None,
+        }
+    }
+
+    fn at(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if now < starts_at {
+            ChallengeStatus::Upcoming
+        } else if now < ends_at {
+            ChallengeStatus::Active
+        } else {
+            ChallengeStatus::Past
+        }
+    }
+}
 
 /// A challenge with its live progress.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChallengeProgress {
     pub id: Uuid,
     pub title: String,
-    pub progress: i64,
+    pub description: String,
+    pub scope: ChallengeScope,
+    /// The team, for team challenges.
+    pub team_id: Option<Uuid>,
+    pub metric: Metric,
+    /// Only activity in this CX dimension counts.
+    pub dimension: Option<Dimension>,
+    /// Only initiatives from this channel count (initiative metrics).
+    pub channel: Option<Channel>,
+    /// What `progress` must reach.
     pub target: i64,
+    /// The window is `[starts_at, ends_at)`.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Granted to every participant on completion.
+    pub reward_points: i32,
+    /// Awarded to every participant on completion.
+    pub reward_badge_id: Option<Uuid>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub status: ChallengeStatus,
+    /// When the target was reached and the rewards granted; absent until then.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The metric over the window and scope, live: it keeps counting after completion until
+    /// the window ends, and may exceed `target`.
+    pub progress: i64,
+    /// `progress` as a percentage of `target`, capped at 100.
+    pub percent: i64,
+    /// Members who contributed at least one counted event so far.
+    pub participants: i64,
+    /// The caller's own share of `progress`.
+    pub contribution: i64,
 }
 
-/// Complete the organisation's running challenges whose target has been reached.
-pub async fn evaluate(_conn: &mut AsyncPgConnection, _org: Uuid) -> AppResult<()> {
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = challenges)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct ChallengeRow {
+    id: Uuid,
+    title: String,
+    description: String,
+    scope: String,
+    team_id: Option<Uuid>,
+    metric: String,
+    dimension: Option<String>,
+    channel: Option<String>,
+    target: i32,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    reward_points: i32,
+    reward_badge_id: Option<Uuid>,
+    created_by: Uuid,
+    completed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl ChallengeRow {
+    fn metric(&self) -> AppResult<Metric> {
+        Metric::parse(&self.metric)
+            .ok_or_else(|| AppError::internal(format!("unknown challenge metric {}", self.metric)))
+    }
+}
+
+/// A challenge's metric, now.
+#[derive(Debug, Default, Clone, Copy, QueryableByName)]
+struct Measure {
+    #[diesel(sql_type = BigInt)]
+    progress: i64,
+    #[diesel(sql_type = BigInt)]
+    participants: i64,
+    #[diesel(sql_type = BigInt)]
+    contribution: i64,
+}
+
+#[derive(QueryableByName)]
+struct MemberId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// How a metric is counted. Parameters: $1 organisation, $2 window start, $3 window end,
+/// $4 team (NULL: organisation), $5 dimension (NULL: any), $6 channel (NULL: any).
+struct MetricSql {
+    /// `FROM ... WHERE ...` over the organisation and the window.
+    from: &'static str,
+    team: &'static str,
+    dimension: &'static str,
+    channel: &'static str,
+    /// The member an event is credited to.
+    participant: &'static str,
+    /// The aggregate that is the progress.
+    value: &'static str,
+}
+
+fn metric_sql(metric: Metric) -> MetricSql {
+    match metric {
+        Metric::InitiativesSubmitted => MetricSql {
+            from: "FROM initiatives x \
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3",
+            team: "x.team_id = $4",
+            dimension: "x.dimension = $5",
+            channel: "x.channel = $6",
+            participant: "x.author_id",
+            value: "count(*)",
+        },
+        Metric::InitiativesApproved => MetricSql {
+            from: "FROM initiative_events e \
+                   JOIN initiatives x ON x.id = e.initiative_id AND x.organisation_id = e.organisation_id \
+                   WHERE e.organisation_id = $1 AND e.kind = 'approved' \
+                     AND e.created_at >= $2 AND e.created_at < $3",
+            team: "x.team_id = $4",
+            dimension: "x.dimension = $5",
+            channel: "x.channel = $6",
+            participant: "x.author_id",
+            value: "count(DISTINCT e.initiative_id)",
+        },
+        Metric::RecognitionsGiven => MetricSql {
+            from: "FROM recognitions x \
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3",
+            team: "EXISTS (SELECT 1 FROM team_memberships tm \
+                   WHERE tm.organisation_id = $1 AND tm.member_id = x.giver_id AND tm.team_id = $4 \
+                     AND tm.started_at <= x.created_at \
+                     AND (tm.ended_at IS NULL OR tm.ended_at > x.created_at))",
+            dimension: "x.dimension = $5",
+            channel: "TRUE",
+            participant: "x.giver_id",
+            value: "count(*)",
+        },
+        Metric::RecognitionsReceived => MetricSql {
+            from: "FROM recognition_recipients x \
+                   JOIN recognitions r ON r.id = x.recognition_id AND r.organisation_id = x.organisation_id \
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3",
+            team: "x.team_id = $4",
+            dimension: "r.dimension = $5",
+            channel: "TRUE",
+            participant: "x.member_id",
+            value: "count(*)",
+        },
+        Metric::PointsEarned => MetricSql {
+            from: "FROM ledger_entries x \
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
+                     AND x.points > 0 AND x.reason <> 'challenge_reward' \
+                     AND NOT (x.reason = 'badge' AND x.source_type = 'badge' AND x.source_id IN \
+                       (SELECT b.id FROM badges b WHERE b.organisation_id = $1 AND b.criterion = 'challenge'))",
+            team: "x.team_id = $4",
+            dimension: "x.dimension = $5",
+            channel: "TRUE",
+            participant: "x.member_id",
+            value: "sum(x.points)",
+        },
+    }
+}
+
+impl MetricSql {
+    fn filtered(&self) -> String {
+        format!(
+            "{} AND ($4::uuid IS NULL OR {}) AND ($5::text IS NULL OR {}) AND ($6::text IS NULL OR {})",
+            self.from, self.team, self.dimension, self.channel
+        )
+    }
+}
+
+/// Compute a challenge's progress, participants and `viewer`'s contribution.
+async fn measure(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    row: &ChallengeRow,
+    viewer: Option<Uuid>,
+) -> AppResult<Measure> {
+    let sql = metric_sql(row.metric()?);
+    let query = format!(
+        "SELECT COALESCE({value}, 0)::bigint AS progress, \
+                count(DISTINCT {participant}) AS participants, \
+                COALESCE({value} FILTER (WHERE {participant} = $7), 0)::bigint AS contribution \
+         {filtered}",
+        value = sql.value,
+        participant = sql.participant,
+        filtered = sql.filtered(),
+    );
+    Ok(diesel::sql_query(query)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Timestamptz, _>(row.starts_at)
+        .bind::<Timestamptz, _>(row.ends_at)
+        .bind::<Nullable<SqlUuid>, _>(row.team_id)
+        .bind::<Nullable<Text>, _>(row.dimension.as_deref())
+        .bind::<Nullable<Text>, _>(row.channel.as_deref())
+        .bind::<Nullable<SqlUuid>, _>(viewer)
+        .get_result(conn)
+        .await?)
+}
+
+/// Active members who contributed at least one counted event, in id order.
+async fn participants(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    row: &ChallengeRow,
+) -> AppResult<Vec<Uuid>> {
+    let sql = metric_sql(row.metric()?);
+    let query = format!(
+        "SELECT m.id FROM members m \
+         WHERE m.organisation_id = $1 AND m.deactivated_at IS NULL \
+           AND m.id IN (SELECT {participant} {filtered}) \
+         ORDER BY m.id",
+        participant = sql.participant,
+        filtered = sql.filtered(),
+    );
+    let rows: Vec<MemberId> = diesel::sql_query(query)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Timestamptz, _>(row.starts_at)
+        .bind::<Timestamptz, _>(row.ends_at)
+        .bind::<Nullable<SqlUuid>, _>(row.team_id)
+        .bind::<Nullable<Text>, _>(row.dimension.as_deref())
+        .bind::<Nullable<Text>, _>(row.channel.as_deref())
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// How long a completion waits for a lock on the rows its rewards touch (leaderboard rows of
+/// the participants, held by their in-flight activity) before it steps back.
+const REWARD_LOCK_TIMEOUT: &str = "250ms";
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Complete a challenge whose target is reached, once (see [`complete_now`]). Call inside a
+/// transaction; the completion runs in a savepoint of its own.
+///
+/// The activity's transaction already holds the leaderboard rows of its own points, and the
+/// rewards then take the participants' rows: against concurrent activity of the same members
+/// that order can deadlock. So the completion waits at most [`REWARD_LOCK_TIMEOUT`] for a lock;
+/// when it cannot have one (or is chosen to break a deadlock) it rolls back to its savepoint,
+/// the activity itself goes through, and the challenge stays uncompleted for the next activity
+/// or read to complete, with no request failing for it.
+async fn complete(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<bool> {
+    use diesel_async::AsyncConnection;
+    let attempt = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let previous: Setting = diesel::sql_query(
+                "SELECT current_setting('lock_timeout') AS value, \
+                        set_config('lock_timeout', $1, true) AS _set",
+            )
+            .bind::<Text, _>(REWARD_LOCK_TIMEOUT)
+            .get_result(conn)
+            .await?;
+            let done = complete_now(conn, org, id).await?;
+            diesel::sql_query("SELECT set_config('lock_timeout', $1, true) AS value")
+                .bind::<Text, _>(&previous.value)
+                .execute(conn)
+                .await?;
+            Ok(done)
+        })
+        .await;
+    match attempt {
+        Err(AppError::Contention(why)) => {
+            tracing::debug!(organisation_id = %org, challenge = %id, %why, "challenge completion deferred");
+            Ok(false)
+        }
+        Err(AppError::Internal(why)) if why.contains("lock timeout") => {
+            tracing::debug!(organisation_id = %org, challenge = %id, %why, "challenge completion deferred");
+            Ok(false)
+        }
+        other => other,
+    }
+}
+
+/// Lock the challenge row, re-check that it is not completed and that the target is reached,
+/// mark it, and reward every participant. `false` when there was nothing to do, or another
+/// transaction holds the row (it is completing it).
+async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<bool> {
+    let row: Option<ChallengeRow> = challenges::table
+        .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::id.eq(id))
+        .filter(challenges::completed_at.is_null())
+        .select(ChallengeRow::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let reached = measure(conn, org, &row, None).await?;
+    if reached.progress < i64::from(row.target) {
+        return Ok(false);
+    }
+    diesel::update(
+        challenges::table
+            .filter(challenges::organisation_id.eq(org))
+            .filter(challenges::id.eq(id)),
+    )
+    .set(challenges::completed_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    let rewarded = participants(conn, org, &row).await?;
+    if row.reward_points > 0 {
+        ledger::record(
+            conn,
+            org,
+            rewarded
+                .iter()
+                .map(|m| {
+                    Credit::new(*m, row.reward_points, Reason::ChallengeReward)
+                        .source(SourceType::Challenge, id)
+                })
+                .collect(),
+        )
+        .await?;
+    }
+    if let Some(badge) = row.reward_badge_id {
+        let points: Option<i32> = badges_table::table
+            .filter(badges_table::organisation_id.eq(org))
+            .filter(badges_table::id.eq(badge))
+            .filter(badges_table::active.eq(true))
+            .select(badges_table::points)
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(points) = points {
+            for member in &rewarded {
+                badges::award(conn, org, *member, badge, points).await?;
+            }
+        }
+    }
+    tracing::info!(
+        organisation_id = %org,
+        challenge = %id,
+        progress = reached.progress,
+        rewarded = rewarded.len(),
+        "challenge completed"
+    );
+    Ok(true)
+}
+
+/// Complete the organisation's running challenges whose target has been reached. Called inside
+/// the transaction of every activity; one indexed query when nothing is running.
+pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
+    let running: Vec<ChallengeRow> = challenges::table
+        .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::ends_at.gt(diesel::dsl::now))
+        .filter(challenges::starts_at.le(diesel::dsl::now))
+        .filter(challenges::completed_at.is_null())
+        .order(challenges::id)
+        .select(ChallengeRow::as_select())
+        .load(conn)
+        .await?;
+    for row in running {
+        let measured = measure(conn, org, &row, None).await?;
+        if measured.progress >= i64::from(row.target) {
+            complete(conn, org, row.id).await?;
+        }
+    }
     Ok(())
 }
 
-/// Running challenges that concern a member (their team's and the organisation's).
-pub async fn active_for(
-    _conn: &mut AsyncPgConnection,
-    _org: Uuid,
-    _member: Uuid,
-) -> AppResult<Vec<ChallengeProgress>> {
-    Ok(Vec::new())
+fn view(row: ChallengeRow, m: Measure, now: DateTime<Utc>) -> AppResult<ChallengeProgress> {
+    let metric = row.metric()?;
+    let scope = ChallengeScope::parse(&row.scope)
+        .ok_or_else(|| AppError::internal(format!("unknown challenge scope {}", row.scope)))?;
+    let target = i64::from(row.target);
+    Ok(ChallengeProgress {
+        status: ChallengeStatus::at(row.starts_at, row.ends_at, now),
+        percent: if target > 0 {
+            (m.progress.saturating_mul(100) / target).clamp(0, 100)
+        } else {
+            100
+        },
+        dimension: row
+            .dimension
+            .as_deref()
+            .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
+        channel: row
+            .channel
+            .as_deref()
+            .and_then(|c| Channel::parse_field(c, "channel").ok()),
+        id: row.id,
+        title: row.title,
+        description: row.description,
+        scope,
+        team_id: row.team_id,
+        metric,
+        target,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        reward_points: row.reward_points,
+        reward_badge_id: row.reward_badge_id,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+        progress: m.progress,
+        participants: m.participants,
+        contribution: m.contribution,
+    })
 }
 
+/// Views with live progress. A started, uncompleted challenge whose window has counted enough
+/// is completed on the way (see the module documentation: concurrent activities that only
+/// together reach a target leave it to the next activity or read).
+async fn views(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: Option<Uuid>,
+    rows: Vec<ChallengeRow>,
+) -> AppResult<Vec<ChallengeProgress>> {
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let m = if row.starts_at > now {
+            Measure::default()
+        } else {
+            measure(conn, org, &row, viewer).await?
+        };
+        if row.completed_at.is_none() && row.starts_at <= now && m.progress >= i64::from(row.target)
+        {
+            let id = row.id;
+            db::transaction(conn, move |c| Box::pin(complete(c, org, id))).await?;
+            row.completed_at = challenges::table
+                .filter(challenges::organisation_id.eq(org))
+                .filter(challenges::id.eq(id))
+                .select(challenges::completed_at)
+                .first(conn)
+                .await?;
+        }
+        out.push(view(row, m, now)?);
+    }
+    Ok(out)
+}
+
+/// Running challenges that concern a member (their team's and the organisation's), ending
+/// soonest first, with progress and the member's contribution.
+pub async fn active_for(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<Vec<ChallengeProgress>> {
+    let team: Option<Uuid> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(member))
+        .select(members::team_id)
+        .first(conn)
+        .await
+        .optional()?
+        .flatten();
+    let now = Utc::now();
+    let mut query = challenges::table
+        .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::ends_at.gt(now))
+        .filter(challenges::starts_at.le(now))
+        .order((challenges::ends_at.asc(), challenges::id.asc()))
+        .select(ChallengeRow::as_select())
+        .into_boxed();
+    query = match team {
+        Some(team) => query.filter(
+            challenges::scope
+                .eq(ChallengeScope::Organisation.as_str())
+                .or(challenges::team_id.eq(team)),
+        ),
+        None => query.filter(challenges::scope.eq(ChallengeScope::Organisation.as_str())),
+    };
+    let rows: Vec<ChallengeRow> = query.load(conn).await?;
+    views(conn, org, Some(member), rows).await
+}
+
+/// Set a challenge. Required: `title`, `scope`, `metric`, `target`, `ends_at`; all missing or
+/// invalid fields are reported at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChallenge {
+    /// 1-200 characters, e.g. "20 empathy wins this month".
+    #[schema(required = true, value_type = String)]
+    pub title: Option<String>,
+    /// Up to 2000 characters; line breaks allowed.
+    pub description: Option<String>,
+    /// `team` (with `team_id`) or `organisation`. Team leads: only `team`, their own.
+    #[schema(required = true, value_type = ChallengeScope)]
+    pub scope: Option<String>,
+    /// The team, with `scope` `team`.
+    #[schema(value_type = Option<Uuid>)]
+    pub team_id: Option<String>,
+    #[schema(required = true, value_type = Metric)]
+    pub metric: Option<String>,
+    /// Count only activity in this CX dimension.
+    #[schema(value_type = Option<Dimension>)]
+    pub dimension: Option<String>,
+    /// Count only initiatives from this channel (initiative metrics only).
+    #[schema(value_type = Option<Channel>)]
+    pub channel: Option<String>,
+    /// 1-10000000.
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 10000000)]
+    pub target: Option<i64>,
+    /// RFC 3339; now when absent. May lie in the past (activity since then counts).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub starts_at: Option<String>,
+    /// RFC 3339, exclusive; after `starts_at` and in the future.
+    #[schema(required = true, value_type = String, format = DateTime)]
+    pub ends_at: Option<String>,
+    /// Points for every participant on completion, 0-100000 (default 0).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000)]
+    pub reward_points: Option<i64>,
+    /// A badge of the organisation with criterion `challenge`, awarded to every participant.
+    #[schema(value_type = Option<Uuid>)]
+    pub reward_badge_id: Option<String>,
+}
+
+fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+    if value.is_none() {
+        errors.push(FieldError::new(field, "is required"));
+    }
+    value
+}
+
+fn uuid_field(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
+    raw.and_then(|r| match Uuid::parse_str(r.trim()) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push(FieldError::new(field, "must be an id (UUID)"));
+            None
+        }
+    })
+}
+
+fn timestamp(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(raw.trim()) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 timestamp such as 2026-12-01T00:00:00+01:00",
+            ));
+            None
+        }
+    }
+}
+
+/// Set a challenge (admins for any team or the organisation; team leads for their own team).
+/// Answers the challenge with its progress so far: a window that started in the past counts
+/// what happened since.
+#[utoipa::path(
+    post, path = "/api/v1/challenges", tag = "gamification", operation_id = "create_challenge",
+    security(("bearer" = [])),
+    request_body = CreateChallenge,
+    responses(
+        (status = 201, description = "Set", body = ChallengeProgress),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, or a team lead setting one for another team or the organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/challenges", data = "<body>")]
+pub async fn create_challenge(
+    db: &State<Db>,
+    caller: LeadOrAdmin,
+    body: JsonBody<CreateChallenge>,
+) -> AppResult<(Status, Json<ChallengeProgress>)> {
+    let req = body.0;
+    let org = caller.organisation_id;
+    let mut e = Vec::new();
+    let scope = required("scope", req.scope.as_deref(), &mut e).and_then(|s| {
+        let parsed = ChallengeScope::parse(s.trim());
+        if parsed.is_none() {
+            e.push(FieldError::new("scope", "must be team or organisation"));
+        }
+        parsed
+    });
+    let team_id = uuid_field("team_id", req.team_id.as_deref(), &mut e);
+    // Who may set what comes first: a team lead is told "not yours", not "invalid".
+    if caller.is(Role::TeamLead) {
+        let own = caller.team_id.is_some() && team_id == caller.team_id;
+        if scope == Some(ChallengeScope::Organisation) || (team_id.is_some() && !own) {
+            return Err(AppError::Forbidden(
+                "team leads may set challenges only for their own team".into(),
+            ));
+        }
+    }
+    let title = required("title", req.title, &mut e)
+        .map(|t| validation::text("title", &t, MAX_TITLE, &mut e));
+    let description = req
+        .description
+        .map(|d| {
+            crate::initiatives::routes::long_text("description", &d, MAX_DESCRIPTION, false, &mut e)
+        })
+        .unwrap_or_default();
+    match (scope, req.team_id.is_some()) {
+        (Some(ChallengeScope::Team), false) => {
+            e.push(FieldError::new("team_id", "is required with scope team"));
+        }
+        (Some(ChallengeScope::Organisation), true) => e.push(FieldError::new(
+            "team_id",
+            "applies only to scope team; leave it out for the organisation",
+        )),
+        _ => {}
+    }
+    let metric = required("metric", req.metric.as_deref(), &mut e).and_then(|m| {
+        let parsed = Metric::parse(m.trim());
+        if parsed.is_none() {
+            e.push(FieldError::new(
+                "metric",
+                format!(
+                    "must be one of {}",
+                    Metric::ALL.map(Metric::as_str).join(", ")
+                ),
+            ));
+        }
+        parsed
+    });
+    let dimension = req.dimension.as_deref().and_then(|d| {
+        Dimension::parse_field(d.trim(), "dimension")
+            .map_err(|x| e.push(x))
+            .ok()
+    });
+    let channel = req.channel.as_deref().and_then(|c| {
+        Channel::parse_field(c.trim(), "channel")
+            .map_err(|x| e.push(x))
+            .ok()
+    });
+    if req.channel.is_some() && metric.is_some_and(|m| !m.about_initiatives()) {
+        e.push(FieldError::new(
+            "channel",
+            "applies only to initiatives_submitted and initiatives_approved",
+        ));
+    }
+    let target = required("target", req.target, &mut e).and_then(|t| {
+        if (1..=MAX_TARGET).contains(&t) {
+            i32::try_from(t).ok()
+        } else {
+            e.push(FieldError::new(
+                "target",
+                format!("must be a whole number from 1 to {MAX_TARGET}"),
+            ));
+            None
+        }
+    });
+    let reward_points = match req.reward_points {
+        None => Some(0),
+        Some(p) if (0..=MAX_REWARD_POINTS).contains(&p) => i32::try_from(p).ok(),
+        Some(_) => {
+            e.push(FieldError::new(
+                "reward_points",
+                format!("must be a whole number from 0 to {MAX_REWARD_POINTS}"),
+            ));
+            None
+        }
+    };
+    let now = Utc::now();
+    let starts_at = match req.starts_at.as_deref() {
+        None => Some(now),
+        Some(raw) => timestamp("starts_at", raw, &mut e),
+    };
+    let ends_at = required("ends_at", req.ends_at.as_deref(), &mut e)
+        .and_then(|raw| timestamp("ends_at", raw, &mut e));
+    if let Some(end) = ends_at {
+        if end <= now {
+            e.push(FieldError::new(
+                "ends_at",
+                "must be in the future: a challenge cannot end before it is set",
+            ));
+        } else if starts_at.is_some_and(|start| end <= start) {
+            e.push(FieldError::new("ends_at", "must be after starts_at"));
+        }
+    }
+    let reward_badge_id = uuid_field("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
+
+    let mut conn = db.conn().await?;
+    if let Some(team) = team_id
+        && scope == Some(ChallengeScope::Team)
+    {
+        let archived: Option<Option<DateTime<Utc>>> = teams::table
+            .filter(teams::organisation_id.eq(org))
+            .filter(teams::id.eq(team))
+            .select(teams::archived_at)
+            .first(&mut conn)
+            .await
+            .optional()?;
+        match archived {
+            None => e.push(FieldError::new(
+                "team_id",
+                "no team with that id in your organisation",
+            )),
+            Some(Some(_)) => e.push(FieldError::new(
+                "team_id",
+                "that team is archived; choose a live team",
+            )),
+            Some(None) => {}
+        }
+    }
+    if let Some(badge) = reward_badge_id {
+        let found: Option<(String, bool)> = badges_table::table
+            .filter(badges_table::organisation_id.eq(org))
+            .filter(badges_table::id.eq(badge))
+            .select((badges_table::criterion, badges_table::active))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        match found {
+            None => e.push(FieldError::new(
+                "reward_badge_id",
+                "no badge with that id in your organisation",
+            )),
+            Some((criterion, _)) if criterion != Criterion::Challenge.as_str() => {
+                e.push(FieldError::new(
+                    "reward_badge_id",
+                    "must be a badge with criterion challenge (awarded only by challenges)",
+                ))
+            }
+            Some((_, false)) => e.push(FieldError::new(
+                "reward_badge_id",
+                "that badge is inactive; activate it or choose another",
+            )),
+            Some(_) => {}
+        }
+    }
+    check(e)?;
+    let (
+        Some(scope),
+        Some(title),
+        Some(metric),
+        Some(target),
+        Some(reward_points),
+        Some(starts_at),
+        Some(ends_at),
+    ) = (
+        scope,
+        title,
+        metric,
+        target,
+        reward_points,
+        starts_at,
+        ends_at,
+    )
+    else {
+        return Err(AppError::internal("validated challenge lacks a field"));
+    };
+    let row: ChallengeRow = diesel::insert_into(challenges::table)
+        .values((
+            challenges::organisation_id.eq(org),
+            challenges::title.eq(title),
+            challenges::description.eq(description),
+            challenges::scope.eq(scope.as_str()),
+            challenges::team_id.eq(team_id.filter(|_| scope == ChallengeScope::Team)),
+            challenges::metric.eq(metric.as_str()),
+            challenges::dimension.eq(dimension.map(|d| d.as_str())),
+            challenges::channel.eq(channel.map(|c| c.as_str())),
+            challenges::target.eq(target),
+            challenges::starts_at.eq(starts_at),
+            challenges::ends_at.eq(ends_at),
+            challenges::reward_points.eq(reward_points),
+            challenges::reward_badge_id.eq(reward_badge_id),
+            challenges::created_by.eq(caller.member_id),
+        ))
+        .returning(ChallengeRow::as_returning())
+        .get_result(&mut conn)
+        .await?;
+    tracing::info!(organisation_id = %org, challenge = %row.id, by = %caller.member_id, metric = %row.metric, "challenge set");
+    let mut created = views(&mut conn, org, Some(caller.member_id), vec![row]).await?;
+    let created = created
+        .pop()
+        .ok_or_else(|| AppError::internal("created challenge has no view"))?;
+    Ok((Status::Created, Json(created)))
+}
+
+#[derive(Debug, FromForm, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `active` (default: running now, ending soonest first), `upcoming` (starting soonest
+    /// first) or `past` (ended most recently first). Completed challenges stay in their
+    /// window's list.
+    pub status: Option<String>,
+    /// Only this team's challenges.
+    pub team_id: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page (with the same `status`).
+    pub cursor: Option<String>,
+}
+
+/// The organisation's challenges with live progress (any member), cursor-paginated.
+#[utoipa::path(
+    get, path = "/api/v1/challenges", tag = "gamification", operation_id = "list_challenges",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, body = Page<ChallengeProgress>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/challenges?<params..>")]
+pub async fn list_challenges(
+    db: &State<Db>,
+    caller: Caller,
+    params: ListParams,
+) -> AppResult<Json<Page<ChallengeProgress>>> {
+    let mut e = Vec::new();
+    let status = match params.status.as_deref().map(str::trim) {
+        None => Some(ChallengeStatus::Active),
+        Some(s) => {
+            let parsed = ChallengeStatus::parse(s);
+            if parsed.is_none() {
+                e.push(FieldError::new(
+                    "status",
+                    "must be active, upcoming or past",
+                ));
+            }
+            parsed
+        }
+    };
+    let team = uuid_field("team_id", params.team_id.as_deref(), &mut e);
+    let limit = page_limit(params.limit.as_deref(), &mut e);
+    let cursor = Cursor::decode(params.cursor.as_deref(), &mut e);
+    let after = cursor.as_ref().and_then(|c| {
+        DateTime::parse_from_rfc3339(&c.key)
+            .map(|t| (t.with_timezone(&Utc), c.id))
+            .map_err(|_| {
+                e.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned; start again without it",
+                ))
+            })
+            .ok()
+    });
+    check(e)?;
+    let Some(status) = status else {
+        return Err(AppError::internal("validated status missing"));
+    };
+    let org = caller.organisation_id;
+    let now = Utc::now();
+    let mut query = challenges::table
+        .filter(challenges::organisation_id.eq(org))
+        .select(ChallengeRow::as_select())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(team) = team {
+        query = query.filter(challenges::team_id.eq(team));
+    }
+    query = match status {
+        ChallengeStatus::Active => {
+            let q = query
+                .filter(challenges::starts_at.le(now))
+                .filter(challenges::ends_at.gt(now))
+                .order((challenges::ends_at.asc(), challenges::id.asc()));
+            match after {
+                Some((t, id)) => q.filter(
+                    challenges::ends_at
+                        .gt(t)
+                        .or(challenges::ends_at.eq(t).and(challenges::id.gt(id))),
+                ),
+                None => q,
+            }
+        }
+        ChallengeStatus::Upcoming => {
+            let q = query
+                .filter(challenges::starts_at.gt(now))
+                .order((challenges::starts_at.asc(), challenges::id.asc()));
+            match after {
+                Some((t, id)) => q.filter(
+                    challenges::starts_at
+                        .gt(t)
+                        .or(challenges::starts_at.eq(t).and(challenges::id.gt(id))),
+                ),
+                None => q,
+            }
+        }
+        ChallengeStatus::Past => {
+            let q = query
+                .filter(challenges::ends_at.le(now))
+                .order((challenges::ends_at.desc(), challenges::id.desc()));
+            match after {
+                Some((t, id)) => q.filter(
+                    challenges::ends_at
+                        .lt(t)
+                        .or(challenges::ends_at.eq(t).and(challenges::id.lt(id))),
+                ),
+                None => q,
+            }
+        }
+    };
+    let mut conn = db.conn().await?;
+    let mut rows: Vec<ChallengeRow> = query.load(&mut conn).await?;
+    // Only the page is measured; the extra row only tells that more exist.
+    let more = usize::try_from(limit).is_ok_and(|l| rows.len() > l);
+    let extra = if more { rows.pop() } else { None };
+    let mut items = views(&mut conn, org, Some(caller.member_id), rows).await?;
+    if let Some(row) = extra {
+        items.push(view(row, Measure::default(), now)?);
+    }
+    Ok(Json(Page::from_rows(
+        items,
+        limit,
+        |c: &ChallengeProgress| {
+            let key = match status {
+                ChallengeStatus::Upcoming => c.starts_at,
+                ChallengeStatus::Active | ChallengeStatus::Past => c.ends_at,
+            };
+            Cursor {
+                key: key.to_rfc3339_opts(SecondsFormat::Micros, true),
+                id: c.id,
+            }
+        },
+    )))
+}
+
+/// One challenge with its live progress (any member of the organisation).
+#[utoipa::path(
+    get, path = "/api/v1/challenges/{id}", tag = "gamification", operation_id = "show_challenge",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Challenge id")),
+    responses(
+        (status = 200, body = ChallengeProgress),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::get("/api/v1/challenges/<id>")]
+pub async fn show_challenge(
+    db: &State<Db>,
+    caller: Caller,
+    id: &str,
+) -> AppResult<Json<ChallengeProgress>> {
+    let id = path_id(id, "challenge")?;
+    let org = caller.organisation_id;
+    let mut conn = db.conn().await?;
+    let row: ChallengeRow = challenges::table
+        .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::id.eq(id))
+        .select(ChallengeRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("challenge"))?;
+    views(&mut conn, org, Some(caller.member_id), vec![row])
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| AppError::internal("challenge has no view"))
+}
+
+/// The challenges operations, merged into the service's OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(create_challenge, list_challenges, show_challenge))]
 pub struct ChallengesApi;
 
 pub fn routes() -> Vec<rocket::Route> {
-    Vec::new()
+    rocket::routes![create_challenge, list_challenges, show_challenge]
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod analytics;
 mod auth;
+mod challenges;
 mod cli;
 mod gamification;
 mod initiatives;
