@@ -1,0 +1,3 @@
+DROP INDEX initiative_events_org_kind_created_idx;
+DROP INDEX recognition_recipients_org_created_idx;
+DROP INDEX ledger_entries_org_created_idx;
