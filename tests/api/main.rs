@@ -8,6 +8,7 @@ mod analytics;
 mod auth;
 mod challenges;
 mod cli;
+mod exports;
 mod gamification;
 mod initiatives;
 mod kpis;

@@ -1,0 +1,413 @@
+//! The export's queries. Each works on one batch of members (or teams) for the whole range,
+//! grouped by period in the organisation's time zone, so memory is bounded by the batch.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Date, Double, Integer, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+type SqlUuid = diesel::sql_types::Uuid;
+
+/// What an export needs of the organisation.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OrgInfo {
+    #[diesel(sql_type = Text)]
+    pub slug: String,
+    #[diesel(sql_type = Text)]
+    pub time_zone: String,
+    #[diesel(sql_type = Integer)]
+    pub min_group_size: i32,
+}
+
+pub async fn organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<OrgInfo> {
+    Ok(
+        diesel::sql_query(
+            "SELECT slug, time_zone, min_group_size FROM organisations WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(org)
+        .get_result(conn)
+        .await?,
+    )
+}
+
+#[derive(Debug, QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+pub async fn team_exists(conn: &mut AsyncPgConnection, org: Uuid, team: Uuid) -> AppResult<bool> {
+    let found: Found =
+        diesel::sql_query("SELECT count(*) AS n FROM teams WHERE organisation_id = $1 AND id = $2")
+            .bind::<SqlUuid, _>(org)
+            .bind::<SqlUuid, _>(team)
+            .get_result(conn)
+            .await?;
+    Ok(found.n > 0)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MemberRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// The keyset's sort key, as the database orders it.
+    #[diesel(sql_type = Text)]
+    pub sort_name: String,
+    #[diesel(sql_type = Text)]
+    pub display_name: String,
+    #[diesel(sql_type = Text)]
+    pub email: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub team_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub team_name: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub deactivated_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// Where a keyset page starts: after `(name, id)` when ordered by name, after `id` otherwise,
+/// and never beyond `upto` (inclusive).
+#[derive(Debug, Clone)]
+pub struct Keyset {
+    pub by_name: bool,
+    pub after_name: String,
+    pub after_id: Uuid,
+    pub upto: Uuid,
+}
+
+const MEMBER_COLUMNS: &str = "m.id, lower(m.display_name) AS sort_name, m.display_name, m.email, m.team_id, t.name AS team_name, \
+     m.created_at, m.deactivated_at, m.erased_at \
+     FROM members m LEFT JOIN teams t ON t.organisation_id = m.organisation_id AND t.id = m.team_id";
+
+/// The next batch of members (of one team, if given).
+pub async fn members_page(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    team: Option<Uuid>,
+    keyset: &Keyset,
+    limit: i64,
+) -> AppResult<Vec<MemberRow>> {
+    let team_filter = if team.is_some() {
+        "AND m.team_id = $6"
+    } else {
+        "AND $6::uuid IS NULL"
+    };
+    let sql = if keyset.by_name {
+        format!(
+            "SELECT {MEMBER_COLUMNS} WHERE m.organisation_id = $1 {team_filter} \
+             AND (lower(m.display_name), m.id) > ($2, $3) AND $4::uuid IS NOT NULL \
+             ORDER BY lower(m.display_name), m.id LIMIT $5"
+        )
+    } else {
+        format!(
+            "SELECT {MEMBER_COLUMNS} WHERE m.organisation_id = $1 {team_filter} \
+             AND $2::text IS NOT NULL AND m.id > $3 AND m.id <= $4 \
+             ORDER BY m.id LIMIT $5"
+        )
+    };
+    Ok(diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Text, _>(&keyset.after_name)
+        .bind::<SqlUuid, _>(keyset.after_id)
+        .bind::<SqlUuid, _>(keyset.upto)
+        .bind::<BigInt, _>(limit)
+        .bind::<Nullable<SqlUuid>, _>(team)
+        .load(conn)
+        .await?)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TeamRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub sort_name: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+/// The next batch of teams by name (one team, if given), archived ones included.
+pub async fn teams_page(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    team: Option<Uuid>,
+    keyset: &Keyset,
+    limit: i64,
+) -> AppResult<Vec<TeamRow>> {
+    Ok(diesel::sql_query(
+        "SELECT t.id, lower(t.name) AS sort_name, t.name, t.created_at, t.archived_at FROM teams t \
+         WHERE t.organisation_id = $1 AND ($5::uuid IS NULL OR t.id = $5) \
+         AND (lower(t.name), t.id) > ($2, $3) \
+         ORDER BY lower(t.name), t.id LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Text, _>(&keyset.after_name)
+    .bind::<SqlUuid, _>(keyset.after_id)
+    .bind::<BigInt, _>(limit)
+    .bind::<Nullable<SqlUuid>, _>(team)
+    .load(conn)
+    .await?)
+}
+
+/// Counts of one member (or team) in one period.
+#[derive(Debug, Clone, Default, QueryableByName)]
+pub struct Activity {
+    /// The member or team.
+    #[diesel(sql_type = SqlUuid)]
+    pub subject: Uuid,
+    #[diesel(sql_type = Date)]
+    pub bucket: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    pub submitted: i64,
+    #[diesel(sql_type = BigInt)]
+    pub approved: i64,
+    #[diesel(sql_type = BigInt)]
+    pub implemented: i64,
+    #[diesel(sql_type = BigInt)]
+    pub measured: i64,
+    #[diesel(sql_type = BigInt)]
+    pub given: i64,
+    #[diesel(sql_type = BigInt)]
+    pub received: i64,
+    #[diesel(sql_type = BigInt)]
+    pub points: i64,
+    /// Ledger entries the member earned (not an admin's adjustment or reversal).
+    #[diesel(sql_type = BigInt)]
+    pub earning_entries: i64,
+    /// Distinct members with activity (team rows).
+    #[diesel(sql_type = BigInt)]
+    pub active_members: i64,
+}
+
+impl Activity {
+    pub fn active(&self) -> bool {
+        self.submitted
+            + self.approved
+            + self.implemented
+            + self.measured
+            + self.given
+            + self.received
+            + self.earning_entries
+            > 0
+    }
+}
+
+// Event kinds in the union below.
+// 1 submitted, 2 approved, 3 implemented, 4 measured, 5 given, 6 received,
+// 7 an earning ledger entry, 8 an adjustment or reversal (points, not activity).
+const AGGREGATE: &str = "SELECT subject, date_trunc($5, at AT TIME ZONE $6)::date AS bucket, \
+       count(*) FILTER (WHERE kind = 1) AS submitted, \
+       count(*) FILTER (WHERE kind = 2) AS approved, \
+       count(*) FILTER (WHERE kind = 3) AS implemented, \
+       count(*) FILTER (WHERE kind = 4) AS measured, \
+       count(*) FILTER (WHERE kind = 5) AS given, \
+       count(*) FILTER (WHERE kind = 6) AS received, \
+       coalesce(sum(points), 0)::bigint AS points, \
+       count(*) FILTER (WHERE kind = 7) AS earning_entries, \
+       count(DISTINCT member_id) FILTER (WHERE kind <> 8) AS active_members \
+     FROM ev GROUP BY 1, 2";
+
+const EVENT_KIND: &str = "CASE e.kind WHEN 'approved' THEN 2 WHEN 'implemented' THEN 3 ELSE 4 END";
+const LEDGER_KIND: &str = "CASE WHEN l.reason IN ('adjustment', 'reversal') THEN 8 ELSE 7 END";
+
+/// Activity of a batch of members, by their own id, per period.
+pub async fn member_activity(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    members: &[Uuid],
+    range: (DateTime<Utc>, DateTime<Utc>),
+    granularity: &str,
+    tz: &str,
+) -> AppResult<Vec<Activity>> {
+    let sql = format!(
+        "WITH ev AS ( \
+           SELECT i.author_id AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
+             FROM initiatives i \
+             WHERE i.organisation_id = $1 AND i.author_id = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
+           UNION ALL \
+           SELECT i.author_id, i.author_id, e.created_at, {EVENT_KIND}, 0 \
+             FROM initiatives i JOIN initiative_events e ON e.initiative_id = i.id AND e.organisation_id = i.organisation_id \
+             WHERE i.organisation_id = $1 AND i.author_id = ANY($2) \
+               AND e.kind IN ('approved', 'implemented', 'measured') AND e.created_at >= $3 AND e.created_at < $4 \
+           UNION ALL \
+           SELECT r.giver_id, r.giver_id, r.created_at, 5, 0 FROM recognitions r \
+             WHERE r.organisation_id = $1 AND r.giver_id = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
+           UNION ALL \
+           SELECT rr.member_id, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
+             WHERE rr.organisation_id = $1 AND rr.member_id = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
+           UNION ALL \
+           SELECT l.member_id, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
+             WHERE l.organisation_id = $1 AND l.member_id = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
+         ) {AGGREGATE}"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Array<SqlUuid>, _>(members)
+        .bind::<Timestamptz, _>(range.0)
+        .bind::<Timestamptz, _>(range.1)
+        .bind::<Text, _>(granularity)
+        .bind::<Text, _>(tz)
+        .load(conn)
+        .await?)
+}
+
+/// Activity of a batch of teams per period, each event counted for the team its member was in
+/// at the time: the initiative's team for initiatives and their events, the recipient's team
+/// as recorded for recognitions received, the ledger entry's team for points, and the giver's
+/// team stint at the moment of giving for recognitions given.
+pub async fn team_activity(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    teams: &[Uuid],
+    range: (DateTime<Utc>, DateTime<Utc>),
+    granularity: &str,
+    tz: &str,
+) -> AppResult<Vec<Activity>> {
+    let sql = format!(
+        "WITH ev AS ( \
+           SELECT i.team_id AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
+             FROM initiatives i \
+             WHERE i.organisation_id = $1 AND i.team_id = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
+           UNION ALL \
+           SELECT i.team_id, i.author_id, e.created_at, {EVENT_KIND}, 0 \
+             FROM initiatives i JOIN initiative_events e ON e.initiative_id = i.id AND e.organisation_id = i.organisation_id \
+             WHERE i.organisation_id = $1 AND i.team_id = ANY($2) \
+               AND e.kind IN ('approved', 'implemented', 'measured') AND e.created_at >= $3 AND e.created_at < $4 \
+           UNION ALL \
+           SELECT tm.team_id, r.giver_id, r.created_at, 5, 0 FROM recognitions r \
+             JOIN team_memberships tm ON tm.organisation_id = r.organisation_id AND tm.member_id = r.giver_id \
+              AND tm.started_at <= r.created_at AND (tm.ended_at IS NULL OR tm.ended_at > r.created_at) \
+             WHERE r.organisation_id = $1 AND tm.team_id = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
+           UNION ALL \
+           SELECT rr.team_id, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
+             WHERE rr.organisation_id = $1 AND rr.team_id = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
+           UNION ALL \
+           SELECT l.team_id, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
+             WHERE l.organisation_id = $1 AND l.team_id = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
+         ) {AGGREGATE}"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Array<SqlUuid>, _>(teams)
+        .bind::<Timestamptz, _>(range.0)
+        .bind::<Timestamptz, _>(range.1)
+        .bind::<Text, _>(granularity)
+        .bind::<Text, _>(tz)
+        .load(conn)
+        .await?)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Headcount {
+    #[diesel(sql_type = SqlUuid)]
+    pub team_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub bucket: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    pub members: i64,
+}
+
+/// Per team and period: the members who were in the team at some time during the period
+/// (by their team history) and not deactivated before it began.
+pub async fn team_headcounts(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    teams: &[Uuid],
+    buckets: &[(NaiveDate, DateTime<Utc>, DateTime<Utc>)],
+) -> AppResult<Vec<Headcount>> {
+    let starts: Vec<NaiveDate> = buckets.iter().map(|b| b.0).collect();
+    let start_ats: Vec<DateTime<Utc>> = buckets.iter().map(|b| b.1).collect();
+    let end_ats: Vec<DateTime<Utc>> = buckets.iter().map(|b| b.2).collect();
+    Ok(diesel::sql_query(
+        "SELECT tm.team_id, b.bucket, count(DISTINCT tm.member_id) AS members \
+         FROM unnest($3::date[], $4::timestamptz[], $5::timestamptz[]) AS b(bucket, s, e) \
+         JOIN team_memberships tm ON tm.organisation_id = $1 AND tm.team_id = ANY($2) \
+              AND tm.started_at < b.e AND (tm.ended_at IS NULL OR tm.ended_at > b.s) \
+         JOIN members m ON m.organisation_id = tm.organisation_id AND m.id = tm.member_id \
+              AND (m.deactivated_at IS NULL OR m.deactivated_at > b.s) \
+         GROUP BY 1, 2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Array<SqlUuid>, _>(teams)
+    .bind::<Array<Date>, _>(starts)
+    .bind::<Array<Timestamptz>, _>(start_ats)
+    .bind::<Array<Timestamptz>, _>(end_ats)
+    .load(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TeamSize {
+    #[diesel(sql_type = SqlUuid)]
+    pub team_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub members: i64,
+}
+
+/// The current number of active (not deactivated, not erased) members of each team.
+pub async fn current_team_sizes(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    teams: &[Uuid],
+) -> AppResult<Vec<TeamSize>> {
+    Ok(diesel::sql_query(
+        "SELECT team_id, count(*) AS members FROM members \
+         WHERE organisation_id = $1 AND team_id = ANY($2) \
+           AND deactivated_at IS NULL AND erased_at IS NULL \
+         GROUP BY team_id",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Array<SqlUuid>, _>(teams)
+    .load(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct KpiValue {
+    #[diesel(sql_type = SqlUuid)]
+    pub team_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub bucket: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub kpi: String,
+    #[diesel(sql_type = Double)]
+    pub value: f64,
+}
+
+/// Per team, period and KPI: the current value (not superseded by a correction) of the
+/// latest KPI period starting in the export period.
+pub async fn kpis(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    teams: &[Uuid],
+    range: (NaiveDate, NaiveDate),
+    granularity: &str,
+) -> AppResult<Vec<KpiValue>> {
+    Ok(diesel::sql_query(
+        "SELECT DISTINCT ON (k.team_id, bucket, k.kpi) \
+                k.team_id, date_trunc($5, k.period_start::timestamp)::date AS bucket, k.kpi, k.value \
+         FROM team_kpis k \
+         WHERE k.organisation_id = $1 AND k.team_id = ANY($2) \
+           AND k.period_start >= $3 AND k.period_start < $4 \
+           AND NOT EXISTS (SELECT 1 FROM team_kpis c WHERE c.supersedes = k.id) \
+         ORDER BY k.team_id, bucket, k.kpi, k.period_start DESC, k.recorded_at DESC, k.id DESC",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Array<SqlUuid>, _>(teams)
+    .bind::<Date, _>(range.0)
+    .bind::<Date, _>(range.1)
+    .bind::<Text, _>(granularity)
+    .load(conn)
+    .await?)
+}

@@ -1,0 +1,642 @@
+//! The export as a stream: batches of members (or teams) are read by keyset, aggregated for
+//! the whole range, encoded and sent before the next batch is read, so the server's memory
+//! stays flat however large the organisation. The stream owns a pooled connection and reads
+//! in one REPEATABLE READ, READ ONLY transaction: every batch sees the same snapshot.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use diesel_async::RunQueryDsl;
+use rocket::futures::stream::{self, Stream};
+use tokio::io::{AsyncRead, ReadBuf};
+use uuid::Uuid;
+
+use super::params::{Bucket, Format, GroupBy, Resolved};
+use super::queries::{self, Activity, Keyset, MemberRow, TeamRow};
+use super::render::{Cell, Encoder, Pseudonymiser};
+use crate::db::Conn;
+use crate::error::{AppError, AppResult};
+
+/// Bytes gathered before they are handed to the socket.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Members (or teams) times periods per batch: bounds the aggregates held at once.
+const BATCH_CELLS: usize = 20_000;
+const MAX_BATCH: usize = 1_000;
+const MIN_BATCH: usize = 10;
+
+/// What replaces the team of a member row when the team is smaller than the minimum group size
+/// (pseudonymised exports only).
+pub const SUPPRESSED: &str = "suppressed";
+/// What an erased member is called in an export that is not pseudonymised.
+pub const ERASED: &str = "erased member";
+
+pub const MEMBER_COLUMNS: &[&str] = &[
+    "period",
+    "period_start",
+    "period_end",
+    "member_id",
+    "display_name",
+    "email",
+    "team_id",
+    "team_name",
+    "initiatives_submitted",
+    "initiatives_approved",
+    "initiatives_implemented",
+    "initiatives_measured",
+    "recognitions_given",
+    "recognitions_received",
+    "points_earned",
+    "active",
+    "csat",
+    "nps",
+    "ces",
+    "fcr",
+    "other_kpis",
+];
+
+pub const PSEUDONYMISED_MEMBER_COLUMNS: &[&str] = &[
+    "period",
+    "period_start",
+    "period_end",
+    "pseudonym",
+    "team_id",
+    "team_name",
+    "initiatives_submitted",
+    "initiatives_approved",
+    "initiatives_implemented",
+    "initiatives_measured",
+    "recognitions_given",
+    "recognitions_received",
+    "points_earned",
+    "active",
+    "csat",
+    "nps",
+    "ces",
+    "fcr",
+    "other_kpis",
+];
+
+pub const TEAM_COLUMNS: &[&str] = &[
+    "period",
+    "period_start",
+    "period_end",
+    "team_id",
+    "team_name",
+    "members",
+    "active_members",
+    "initiatives_submitted",
+    "initiatives_approved",
+    "initiatives_implemented",
+    "initiatives_measured",
+    "recognitions_given",
+    "recognitions_received",
+    "points_earned",
+    "csat",
+    "nps",
+    "ces",
+    "fcr",
+    "other_kpis",
+];
+
+/// The KPIs named in their own columns; any other name goes to `other_kpis`.
+const KPI_COLUMNS: [&str; 4] = ["csat", "nps", "ces", "fcr"];
+
+/// What ends an export that failed after it started.
+pub fn failure_marker(format: Format) -> &'static [u8] {
+    match format {
+        Format::Csv => b"export failed before it was complete; retry it\r\n",
+        Format::Ndjson => b"{\"error\":\"export failed before it was complete; retry it\"}\n",
+        Format::Json => b"",
+    }
+}
+
+/// Everything fixed before the stream starts.
+pub struct Plan {
+    pub organisation_id: Uuid,
+    pub time_zone: String,
+    pub min_group_size: i64,
+    pub params: Resolved,
+}
+
+#[derive(Default)]
+struct KpiSet {
+    named: [Option<f64>; 4],
+    other: Vec<(String, f64)>,
+}
+
+impl KpiSet {
+    fn cells(set: Option<&KpiSet>, out: &mut Vec<Cell>) {
+        for i in 0..KPI_COLUMNS.len() {
+            out.push(
+                set.and_then(|s| s.named[i])
+                    .map(Cell::Float)
+                    .unwrap_or(Cell::Null),
+            );
+        }
+        out.push(Cell::Pairs(
+            set.map(|s| s.other.clone()).unwrap_or_default(),
+        ));
+    }
+}
+
+enum Subjects {
+    Members(Vec<MemberRow>),
+    Teams(Vec<TeamRow>),
+}
+
+/// One batch, with the cursor of the next row to emit.
+struct Batch {
+    subjects: Subjects,
+    activity: HashMap<(Uuid, usize), Activity>,
+    kpis: HashMap<(Uuid, usize), KpiSet>,
+    /// Team rows: members per (team, period).
+    headcount: HashMap<(Uuid, usize), i64>,
+    /// Member rows of a pseudonymised export: teams below the minimum group size.
+    small_teams: HashSet<Uuid>,
+    subject: usize,
+    bucket: usize,
+}
+
+pub struct Exporter {
+    conn: Option<Conn>,
+    /// False while the connection may be mid-transaction or mid-query: dropping the exporter
+    /// then closes the connection instead of returning it to the pool.
+    clean: bool,
+    started: bool,
+    done: bool,
+    plan: Plan,
+    encoder: Encoder,
+    pseudonymiser: Option<Pseudonymiser>,
+    /// Keyset ranges still to read, in order.
+    ranges: VecDeque<Keyset>,
+    batch: Option<Batch>,
+    batch_size: usize,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if !self.clean
+            && let Some(conn) = self.conn.take()
+        {
+            // A client that hangs up mid-export leaves the transaction open: close the
+            // connection (the server rolls back) rather than pool it.
+            drop(diesel_async::pooled_connection::deadpool::Object::take(
+                conn,
+            ));
+        }
+    }
+}
+
+impl Exporter {
+    pub fn new(conn: Conn, plan: Plan) -> Exporter {
+        let p = &plan.params;
+        let columns = match (p.group_by, p.pseudonymise) {
+            (GroupBy::Team, _) => TEAM_COLUMNS,
+            (GroupBy::Member, false) => MEMBER_COLUMNS,
+            (GroupBy::Member, true) => PSEUDONYMISED_MEMBER_COLUMNS,
+        };
+        let encoder = Encoder::new(p.format, columns, p.bom);
+        let pseudonymise_members = p.pseudonymise && p.group_by == GroupBy::Member;
+        let pseudonymiser = pseudonymise_members.then(Pseudonymiser::new);
+        // Member rows of a pseudonymised export are read by id from a random point (and
+        // shuffled within each batch), so two exports do not list members in the same order.
+        let ranges: VecDeque<Keyset> = if pseudonymise_members {
+            let pivot = Uuid::from_bytes(rand::random());
+            VecDeque::from([
+                Keyset {
+                    by_name: false,
+                    after_name: String::new(),
+                    after_id: pivot,
+                    upto: Uuid::max(),
+                },
+                Keyset {
+                    by_name: false,
+                    after_name: String::new(),
+                    after_id: Uuid::nil(),
+                    upto: pivot,
+                },
+            ])
+        } else {
+            VecDeque::from([Keyset {
+                by_name: true,
+                after_name: String::new(),
+                after_id: Uuid::nil(),
+                upto: Uuid::max(),
+            }])
+        };
+        let batch_size = (BATCH_CELLS / p.buckets.len().max(1)).clamp(MIN_BATCH, MAX_BATCH);
+        Exporter {
+            conn: Some(conn),
+            clean: true,
+            started: false,
+            done: false,
+            plan,
+            encoder,
+            pseudonymiser,
+            ranges,
+            batch: None,
+            batch_size,
+        }
+    }
+
+    /// The response body: chunks of at least 64 KiB (the last may be smaller).
+    ///
+    /// A failure after the status was sent is logged and ends the body with a marker the
+    /// client can detect (Rocket 0.5 ends a streamed body cleanly whatever happens, so the
+    /// marker is what tells a short export from a complete one): CSV a last record of one
+    /// field, which a strict parser refuses; NDJSON a last line `{"error": ...}`; JSON an
+    /// array that is never closed.
+    pub fn into_stream(self) -> impl Stream<Item = io::Result<Vec<u8>>> + Send + 'static {
+        stream::unfold(Some(self), |state| async move {
+            let mut exporter = state?;
+            match exporter.next_chunk().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(exporter))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(
+                        organisation_id = %exporter.plan.organisation_id,
+                        rows = exporter.encoder.rows(),
+                        error = %e,
+                        "engagement export failed mid-stream"
+                    );
+                    let mut bytes = exporter.encoder.take().unwrap_or_default();
+                    bytes.extend_from_slice(failure_marker(exporter.plan.params.format));
+                    Some((Ok(bytes), None))
+                }
+            }
+        })
+    }
+
+    fn conn(&mut self) -> AppResult<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| AppError::internal("export connection already released"))
+    }
+
+    async fn next_chunk(&mut self) -> AppResult<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.started {
+            self.started = true;
+            self.clean = false;
+            diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(self.conn()?)
+                .await?;
+        }
+        loop {
+            if self.batch.is_some() {
+                self.emit()?;
+            }
+            if self.encoder.pending() >= CHUNK_BYTES {
+                return Ok(Some(self.encoder.take().map_err(AppError::internal)?));
+            }
+            if self.batch.is_none() && !self.load_batch().await? {
+                diesel::sql_query("COMMIT").execute(self.conn()?).await?;
+                self.clean = true;
+                self.done = true;
+                tracing::info!(
+                    organisation_id = %self.plan.organisation_id,
+                    rows = self.encoder.rows(),
+                    "engagement export streamed"
+                );
+                return Ok(Some(self.encoder.finish().map_err(AppError::internal)?));
+            }
+        }
+    }
+
+    /// Read the next batch; false when there is none left.
+    async fn load_batch(&mut self) -> AppResult<bool> {
+        loop {
+            let Some(keyset) = self.ranges.front().cloned() else {
+                return Ok(false);
+            };
+            let org = self.plan.organisation_id;
+            let team = self.plan.params.team;
+            let limit = self.batch_size as i64;
+            let subjects = match self.plan.params.group_by {
+                GroupBy::Member => Subjects::Members(
+                    queries::members_page(self.conn()?, org, team, &keyset, limit).await?,
+                ),
+                GroupBy::Team => Subjects::Teams(
+                    queries::teams_page(self.conn()?, org, team, &keyset, limit).await?,
+                ),
+            };
+            let (count, last) = match &subjects {
+                Subjects::Members(m) => (m.len(), m.last().map(|r| (r.sort_name.clone(), r.id))),
+                Subjects::Teams(t) => (t.len(), t.last().map(|r| (r.sort_name.clone(), r.id))),
+            };
+            match (last, count < self.batch_size) {
+                (_, true) => {
+                    self.ranges.pop_front();
+                }
+                (Some((name, id)), false) => {
+                    if let Some(k) = self.ranges.front_mut() {
+                        k.after_name = name;
+                        k.after_id = id;
+                    }
+                }
+                (None, false) => unreachable!("a full batch has a last row"),
+            }
+            if count == 0 {
+                continue;
+            }
+            self.batch = Some(self.aggregate(subjects).await?);
+            return Ok(true);
+        }
+    }
+
+    async fn aggregate(&mut self, mut subjects: Subjects) -> AppResult<Batch> {
+        let org = self.plan.organisation_id;
+        let p = &self.plan.params;
+        let buckets = p.buckets.clone();
+        let index: HashMap<chrono::NaiveDate, usize> = buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.start, i))
+            .collect();
+        let range_at = (
+            buckets
+                .as_slice()
+                .first()
+                .map(|b| b.start_at)
+                .unwrap_or_default(),
+            buckets
+                .as_slice()
+                .last()
+                .map(|b| b.end_at)
+                .unwrap_or_default(),
+        );
+        let range = (p.from, p.to);
+        let granularity = p.granularity.as_str();
+        let pseudonymise = p.pseudonymise;
+        let tz = self.plan.time_zone.clone();
+        let min_group_size = self.plan.min_group_size;
+        if let (Subjects::Members(members), Some(ps)) = (&mut subjects, &self.pseudonymiser) {
+            members.sort_by_cached_key(|m| ps.pseudonym(m.id));
+        }
+        let (ids, teams): (Vec<Uuid>, Vec<Uuid>) = match &subjects {
+            Subjects::Members(m) => {
+                let mut teams: Vec<Uuid> = m.iter().filter_map(|r| r.team_id).collect();
+                teams.sort_unstable();
+                teams.dedup();
+                (m.iter().map(|r| r.id).collect(), teams)
+            }
+            Subjects::Teams(t) => {
+                let ids: Vec<Uuid> = t.iter().map(|r| r.id).collect();
+                (ids.clone(), ids)
+            }
+        };
+        let conn = self.conn()?;
+        let activity_rows = match &subjects {
+            Subjects::Members(_) => {
+                queries::member_activity(conn, org, &ids, range_at, granularity, &tz).await?
+            }
+            Subjects::Teams(_) => {
+                queries::team_activity(conn, org, &ids, range_at, granularity, &tz).await?
+            }
+        };
+        let mut activity = HashMap::with_capacity(activity_rows.len());
+        for a in activity_rows {
+            if let Some(&i) = index.get(&a.bucket) {
+                activity.insert((a.subject, i), a);
+            }
+        }
+        let mut kpis: HashMap<(Uuid, usize), KpiSet> = HashMap::new();
+        if !teams.is_empty() {
+            for k in queries::kpis(conn, org, &teams, range, granularity).await? {
+                let Some(&i) = index.get(&k.bucket) else {
+                    continue;
+                };
+                let set = kpis.entry((k.team_id, i)).or_default();
+                match KPI_COLUMNS.iter().position(|c| *c == k.kpi) {
+                    Some(n) => set.named[n] = Some(k.value),
+                    // DISTINCT ON ... ORDER BY kpi: already sorted by name.
+                    None => set.other.push((k.kpi, k.value)),
+                }
+            }
+        }
+        let mut headcount = HashMap::new();
+        let mut small_teams = HashSet::new();
+        match &subjects {
+            Subjects::Teams(_) => {
+                let spans: Vec<_> = buckets
+                    .iter()
+                    .map(|b| (b.start, b.start_at, b.end_at))
+                    .collect();
+                for h in queries::team_headcounts(conn, org, &ids, &spans).await? {
+                    if let Some(&i) = index.get(&h.bucket) {
+                        headcount.insert((h.team_id, i), h.members);
+                    }
+                }
+            }
+            Subjects::Members(_) if pseudonymise && !teams.is_empty() => {
+                let sizes: HashMap<Uuid, i64> = queries::current_team_sizes(conn, org, &teams)
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.team_id, s.members))
+                    .collect();
+                for t in &teams {
+                    if sizes.get(t).copied().unwrap_or(0) < min_group_size {
+                        small_teams.insert(*t);
+                    }
+                }
+            }
+            Subjects::Members(_) => {}
+        }
+        Ok(Batch {
+            subjects,
+            activity,
+            kpis,
+            headcount,
+            small_teams,
+            subject: 0,
+            bucket: 0,
+        })
+    }
+
+    /// Encode rows of the current batch until a chunk is full or the batch is done.
+    fn emit(&mut self) -> AppResult<()> {
+        let Some(mut batch) = self.batch.take() else {
+            return Ok(());
+        };
+        let buckets = &self.plan.params.buckets;
+        let subjects = match &batch.subjects {
+            Subjects::Members(m) => m.len(),
+            Subjects::Teams(t) => t.len(),
+        };
+        let mut cells = Vec::with_capacity(MEMBER_COLUMNS.len());
+        while batch.subject < subjects {
+            while batch.bucket < buckets.len() {
+                let b = &buckets[batch.bucket];
+                cells.clear();
+                let row = match &batch.subjects {
+                    Subjects::Members(m) => {
+                        self.member_row(&batch, &m[batch.subject], batch.bucket, b, &mut cells)
+                    }
+                    Subjects::Teams(t) => {
+                        self.team_row(&batch, &t[batch.subject], batch.bucket, b, &mut cells)
+                    }
+                };
+                batch.bucket += 1;
+                if row {
+                    self.encoder.push(&cells).map_err(AppError::internal)?;
+                    if self.encoder.pending() >= CHUNK_BYTES {
+                        self.batch = Some(batch);
+                        return Ok(());
+                    }
+                }
+            }
+            batch.subject += 1;
+            batch.bucket = 0;
+        }
+        Ok(())
+    }
+
+    fn period_cells(b: &Bucket, out: &mut Vec<Cell>) {
+        out.push(Cell::Text(b.label.clone()));
+        out.push(Cell::Text(b.start.to_string()));
+        out.push(Cell::Text(b.end.to_string()));
+    }
+
+    fn count_cells(a: Option<&Activity>, out: &mut Vec<Cell>) {
+        let a = a.cloned().unwrap_or_default();
+        for n in [
+            a.submitted,
+            a.approved,
+            a.implemented,
+            a.measured,
+            a.given,
+            a.received,
+            a.points,
+        ] {
+            out.push(Cell::Int(n));
+        }
+    }
+
+    /// The cells of one member row; false when the member has no row in this period.
+    fn member_row(
+        &self,
+        batch: &Batch,
+        m: &MemberRow,
+        i: usize,
+        b: &Bucket,
+        out: &mut Vec<Cell>,
+    ) -> bool {
+        let activity = batch.activity.get(&(m.id, i));
+        let enrolled = m.created_at < b.end_at && m.deactivated_at.is_none_or(|d| d > b.start_at);
+        if !enrolled && activity.is_none() {
+            return false;
+        }
+        let suppressed = m.team_id.is_some_and(|t| batch.small_teams.contains(&t));
+        if suppressed && self.plan.params.team.is_some() {
+            // The filter itself names the team: no row can hide in a group.
+            return false;
+        }
+        Self::period_cells(b, out);
+        match &self.pseudonymiser {
+            Some(ps) => out.push(Cell::Text(ps.pseudonym(m.id))),
+            None if m.erased_at.is_some() => {
+                out.extend([Cell::Null, Cell::Text(ERASED.into()), Cell::Null]);
+            }
+            None => out.extend([
+                Cell::Text(m.id.to_string()),
+                Cell::Text(m.display_name.clone()),
+                Cell::Text(m.email.clone()),
+            ]),
+        }
+        if suppressed {
+            out.extend([Cell::Null, Cell::Text(SUPPRESSED.into())]);
+        } else {
+            out.push(
+                m.team_id
+                    .map(|t| Cell::Text(t.to_string()))
+                    .unwrap_or(Cell::Null),
+            );
+            out.push(m.team_name.clone().map(Cell::Text).unwrap_or(Cell::Null));
+        }
+        Self::count_cells(activity, out);
+        out.push(Cell::Bool(activity.is_some_and(Activity::active)));
+        let kpis = if suppressed {
+            None
+        } else {
+            m.team_id.and_then(|t| batch.kpis.get(&(t, i)))
+        };
+        KpiSet::cells(kpis, out);
+        true
+    }
+
+    /// The cells of one team row; false when the team has no row in this period.
+    fn team_row(
+        &self,
+        batch: &Batch,
+        t: &TeamRow,
+        i: usize,
+        b: &Bucket,
+        out: &mut Vec<Cell>,
+    ) -> bool {
+        let activity = batch.activity.get(&(t.id, i));
+        let members = batch.headcount.get(&(t.id, i)).copied().unwrap_or(0);
+        let live = t.created_at < b.end_at && t.archived_at.is_none_or(|a| a > b.start_at);
+        if !live && members == 0 && activity.is_none() {
+            return false;
+        }
+        if self.plan.params.pseudonymise && members < self.plan.min_group_size {
+            return false;
+        }
+        Self::period_cells(b, out);
+        out.push(Cell::Text(t.id.to_string()));
+        out.push(Cell::Text(t.name.clone()));
+        out.push(Cell::Int(members));
+        out.push(Cell::Int(activity.map(|a| a.active_members).unwrap_or(0)));
+        Self::count_cells(activity, out);
+        KpiSet::cells(batch.kpis.get(&(t.id, i)), out);
+        true
+    }
+}
+
+/// The streamed body as `AsyncRead`, which Rocket sends chunked.
+pub struct Body {
+    stream: Pin<Box<dyn Stream<Item = io::Result<Vec<u8>>> + Send>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Body {
+    pub fn new(stream: impl Stream<Item = io::Result<Vec<u8>>> + Send + 'static) -> Body {
+        Body {
+            stream: Box::pin(stream),
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl AsyncRead for Body {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if self.pos < self.buf.len() {
+                let n = out.remaining().min(self.buf.len() - self.pos);
+                let start = self.pos;
+                out.put_slice(&self.buf[start..start + n]);
+                self.pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            match self.stream.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    self.buf = bytes;
+                    self.pos = 0;
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
