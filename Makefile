@@ -1,0 +1,11 @@
+# Entry points; each target runs one script (see README.md and docs/benchmarks.md).
+.PHONY: dev test bench
+
+dev:
+	scripts/dev
+
+test:
+	scripts/test
+
+bench:
+	scripts/bench

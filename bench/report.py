@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Figures and target ratios of a scripts/bench run.
+
+  report.py line NAME JSON              one measurement, one line (progress output)
+  report.py summary RESULTS.jsonl ...   the table, the three ratios with PASS/FAIL; also writes
+                                        results.md and results.json next to RESULTS.jsonl
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+BOARDS = [
+    ("members-org-month", "members, organisation, month, around_me=5"),
+    ("members-org-all", "members, organisation, all, around_me=5"),
+    ("members-team-month", "members, own team, month, around_me=5"),
+    ("members-team-all", "members, own team, all, around_me=5"),
+    ("teams-month", "teams, month, around_me=2"),
+    ("teams-all", "teams, all, around_me=2"),
+]
+THROUGHPUT_TARGET = 0.5  # leaderboard req/s at 1M >= 0.5 x /health/live req/s
+P99_TARGET = 2.0         # leaderboard p99 at 1M <= 2 x p99 at 10k
+WRITE_TARGET = 0.5       # recognition req/s >= 0.5 x pgbench tx/s
+
+
+def line(name, figures):
+    f = json.loads(figures)
+    bad = f["non_2xx_3xx"] + f["socket_errors"]
+    errors = f"   ERRORS: {f['non_2xx_3xx']} non-2xx, {f['socket_errors']} socket" if bad else ""
+    print(f"[bench]   {name:<24} {f['rps']:10.1f} req/s   p50 {f['p50_ms']:8.2f} ms   "
+          f"p99 {f['p99_ms']:8.2f} ms   ({f['requests']} requests){errors}")
+
+
+def machine(pg_version):
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for l in f:
+                if l.startswith("model name"):
+                    model = l.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()[1].split()[1]
+    except Exception:
+        pass
+    return {
+        "cpu": model,
+        "nproc": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "postgresql": pg_version,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def ok(f):
+    return f is not None and f.get("non_2xx_3xx", 0) + f.get("socket_errors", 0) == 0
+
+
+def summary(a):
+    rows = {}
+    with open(a.results) as fh:
+        for l in fh:
+            if l.strip():
+                r = json.loads(l)
+                rows[r["name"]] = r
+    m = machine(a.pg_version)
+    out = []
+    w = out.append
+    w(f"Frontline benchmark, {m['date']}: wrk -t{a.threads} -c{a.connections}, {a.duration} s per figure "
+      f"after {a.warmup} s of warm-up")
+    w(f"machine: {m['cpu']}, {m['nproc']} CPUs, {m['memory']} RAM, kernel {m['kernel']}; {m['postgresql']}")
+    w(f"seeded: {a.sizes}")
+    if a.quick:
+        w("QUICK MODE (--quick): the large organisation is small; these ratios are NOT the targets' figures")
+    w("")
+    hdr = (f"{'request':<42}|{'10k members':^32}|{'1M members':^32}|{'1M / health':>12}{'p99 1M/10k':>11}")
+    sub = (f"{'':<42}|{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'load':>6} |{'req/s':>9}{'p50 ms':>8}"
+           f"{'p99 ms':>8}{'load':>6} |{'(req/s)':>12}")
+    w(hdr)
+    w(sub)
+    w("-" * len(hdr))
+
+    def cell(r):
+        if r is None:
+            return f"{'-':>9}{'-':>8}{'-':>8}{'-':>6} |"
+        flag = " " if ok(r) else "!"
+        return f"{r['rps']:>8.0f}{flag}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r.get('load1', 0):>6.1f} |"
+
+    health1m = rows.get("1m/health-live")
+    items = [("health-live", "GET /health/live"), ("me", "GET /api/v1/me (auth guard, no board)")] + \
+        [(k, d) for k, d in BOARDS]
+    for key, desc in items:
+        r10, r1m = rows.get(f"10k/{key}"), rows.get(f"1m/{key}")
+        extra = ""
+        if key not in ("health-live",) and ok(r1m) and ok(health1m):
+            extra += f"{r1m['rps'] / health1m['rps']:>12.3f}"
+            if ok(r10) and key != "me":
+                extra += f"{r1m['p99_ms'] / r10['p99_ms']:>11.2f}"
+        w(f"{desc:<42}|{cell(r10)}{cell(r1m)}{extra}")
+    w("")
+    rec, pgb = rows.get("1m/recognition"), rows.get("1m/pgbench-recognition")
+    if rec:
+        w(f"{'recognition: POST /api/v1/recognitions':<42}|{'':>32}|{cell(rec)}")
+    if pgb:
+        w(f"{'recognition: pgbench, the same statements':<42}|{'':>32}|{pgb['tps']:>8.0f} "
+          f"{pgb['latency_avg_ms']:>8.2f}{'(avg)':>8}{pgb.get('load1', 0):>6.1f} |  {pgb['failed']} failed")
+    w("  ('!' after req/s: some responses were errors; the figure does not count)")
+    w("")
+
+    verdicts = []
+    health = rows.get("1m/health-live")
+    # 1. throughput
+    worst = None
+    for key, _ in BOARDS:
+        r = rows.get(f"1m/{key}")
+        if r is None or not ok(health) or not ok(r):
+            worst = ("n/a", key)
+            break
+        ratio = r["rps"] / health["rps"]
+        if worst is None or ratio < worst[0]:
+            worst = (ratio, key)
+    verdicts.append(("leaderboard throughput at 1M >= 0.5 x /health/live", worst, lambda v: v >= THROUGHPUT_TARGET))
+    # 2. p99 growth
+    worst = None
+    for key, _ in BOARDS:
+        r1, r0 = rows.get(f"1m/{key}"), rows.get(f"10k/{key}")
+        if not (ok(r1) and ok(r0)):
+            worst = ("n/a", key)
+            break
+        ratio = r1["p99_ms"] / r0["p99_ms"]
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, key)
+    verdicts.append(("leaderboard p99 at 1M <= 2 x p99 at 10k", worst, lambda v: v <= P99_TARGET))
+    # 3. writes
+    if ok(rec) and pgb and pgb["failed"] == 0:
+        verdicts.append(("recognition throughput >= 0.5 x pgbench", (rec["rps"] / pgb["tps"], "recognition"),
+                         lambda v: v >= WRITE_TARGET))
+    else:
+        verdicts.append(("recognition throughput >= 0.5 x pgbench", ("n/a", "recognition"), None))
+
+    w("Targets (ratios measured in this run):")
+    passed = 0
+    for i, (what, (value, where), test) in enumerate(verdicts, 1):
+        if value == "n/a" or test is None:
+            verdict, shown = "FAIL (not measured)", "n/a"
+        else:
+            verdict, shown = ("PASS" if test(value) else "FAIL"), f"{value:.3f}"
+            passed += verdict == "PASS"
+        worst_of = f" (worst: {where})" if where != "recognition" else ""
+        w(f"  {i}. {what:<55} {shown:>7}{worst_of:<24} {verdict}")
+    w(f"  {passed} of {len(verdicts)} targets met")
+    text = "\n".join(out)
+    print("\n" + "=" * 100 + "\n" + text + "\n" + "=" * 100)
+
+    base = os.path.dirname(os.path.abspath(a.results))
+    with open(os.path.join(base, "results.md"), "w") as f:
+        f.write("```\n" + text + "\n```\n")
+    with open(os.path.join(base, "results.json"), "w") as f:
+        json.dump({"machine": m, "settings": {"threads": a.threads, "connections": a.connections,
+                   "duration_s": a.duration, "warmup_s": a.warmup},
+                   "figures": rows,
+                   "targets": [{"target": what, "value": value, "worst": where,
+                                "pass": (test(value) if test and value != "n/a" else False)}
+                               for what, (value, where), test in verdicts]}, f, indent=2)
+    print(f"[bench] figures written to {base}/results.md and results.json")
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "line":
+        line(sys.argv[2], sys.argv[3])
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["summary"])
+    ap.add_argument("results")
+    ap.add_argument("--pg-version", default="PostgreSQL ?")
+    ap.add_argument("--connections", type=int)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--duration", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--sizes", default="")
+    ap.add_argument("--quick", action="store_true")
+    summary(ap.parse_args())
+
+
+if __name__ == "__main__":
+    main()
