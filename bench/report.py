@@ -60,6 +60,11 @@ def machine(pg_version):
     }
 
 
+def _other(r):
+    v = r.get("other_cpu_pct")
+    return "-" if v is None else f"{v}%"
+
+
 def ok(f):
     return f is not None and f.get("non_2xx_3xx", 0) + f.get("socket_errors", 0) == 0
 
@@ -82,8 +87,8 @@ def summary(a):
         w("QUICK MODE (--quick): the large organisation is small; these ratios are NOT the targets' figures")
     w("")
     hdr = (f"{'request':<42}|{'10k members':^32}|{'1M members':^32}|{'1M / health':>12}{'p99 1M/10k':>11}")
-    sub = (f"{'':<42}|{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'load':>6} |{'req/s':>9}{'p50 ms':>8}"
-           f"{'p99 ms':>8}{'load':>6} |{'(req/s)':>12}")
+    sub = (f"{'':<42}|{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'other':>6} |{'req/s':>9}{'p50 ms':>8}"
+           f"{'p99 ms':>8}{'other':>6} |{'(req/s)':>12}")
     w(hdr)
     w(sub)
     w("-" * len(hdr))
@@ -92,7 +97,7 @@ def summary(a):
         if r is None:
             return f"{'-':>9}{'-':>8}{'-':>8}{'-':>6} |"
         flag = " " if ok(r) else "!"
-        return f"{r['rps']:>8.0f}{flag}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r.get('load1', 0):>6.1f} |"
+        return f"{r['rps']:>8.0f}{flag}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{_other(r):>6} |"
 
     health1m = rows.get("1m/health-live")
     items = [("health-live", "GET /health/live"), ("me", "GET /api/v1/me (auth guard, no board)")] + \
@@ -111,8 +116,9 @@ def summary(a):
         w(f"{'recognition: POST /api/v1/recognitions':<42}|{'':>32}|{cell(rec)}")
     if pgb:
         w(f"{'recognition: pgbench, the same statements':<42}|{'':>32}|{pgb['tps']:>8.0f} "
-          f"{pgb['latency_avg_ms']:>8.2f}{'(avg)':>8}{pgb.get('load1', 0):>6.1f} |  {pgb['failed']} failed")
-    w("  ('!' after req/s: some responses were errors; the figure does not count)")
+          f"{pgb['latency_avg_ms']:>8.2f}{'(avg)':>8}{_other(pgb):>6} |  {pgb['failed']} failed")
+    w("  ('!' after req/s: some responses were errors; the figure does not count."
+      " other: % of the machine's CPU busy in the second before the figure, i.e. other programs)")
     w("")
 
     verdicts = []
