@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::ledger::{self, Credit, Reason, SourceType};
+use crate::ledger::{Credit, Reason, SourceType};
 use crate::schema::{badges, member_badges, organisations};
 use crate::vocabulary::Dimension;
 
@@ -161,8 +161,15 @@ struct PerDimension {
 
 const APPROVED: &str = "('approved', 'implemented', 'measured')";
 
-/// Award every badge `members` now qualify for and do not hold yet.
-pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid, members: &[Uuid]) -> AppResult<()> {
+/// Award every badge `members` now qualify for and do not hold yet, counting `pending`: the
+/// activity's credits, not yet in the ledger. Returns the badges' own credits, for the caller
+/// to write with the activity's in one ledger statement.
+pub async fn evaluate(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    members: &[Uuid],
+    pending: &[Credit],
+) -> AppResult<Vec<Credit>> {
     let candidates: Vec<BadgeRow> = badges::table
         .filter(badges::organisation_id.eq(org))
         .filter(badges::active.eq(true))
@@ -171,8 +178,9 @@ pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid, members: &[Uuid])
         .load(conn)
         .await?;
     if candidates.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut earned_credits = Vec::new();
     let mut unique: Vec<Uuid> = members.to_vec();
     unique.sort();
     unique.dedup();
@@ -268,26 +276,34 @@ pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid, members: &[Uuid])
                 Some(Criterion::RecognitionsGiven) => counts.given >= threshold,
                 Some(Criterion::WeeklyStreak) => streak >= threshold,
                 Some(Criterion::CrossTeamContributions) => counts.cross_team >= threshold,
-                Some(Criterion::LifetimePoints) => counts.lifetime >= threshold,
+                Some(Criterion::LifetimePoints) => {
+                    let pending_points: i64 = pending
+                        .iter()
+                        .filter(|c| c.member_id == member)
+                        .map(|c| i64::from(c.points))
+                        .sum();
+                    counts.lifetime + pending_points >= threshold
+                }
                 Some(Criterion::Challenge) | None => false,
             };
             if earned {
-                award(conn, org, member, badge.id, badge.points).await?;
+                earned_credits.extend(award(conn, org, member, badge.id, badge.points).await?);
             }
         }
     }
-    Ok(())
+    Ok(earned_credits)
 }
 
-/// Award a badge unless the member holds it; its points go to the ledger only when this call
-/// is the one that awarded it. Concurrent awards of one badge meet on the primary key.
+/// Award a badge unless the member holds it. Returns the credit for its points when this call
+/// is the one that awarded it (concurrent awards of one badge meet on the primary key); the
+/// caller writes it with the rest of its transaction's points.
 pub async fn award(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member: Uuid,
     badge: Uuid,
     points: i32,
-) -> AppResult<bool> {
+) -> AppResult<Option<Credit>> {
     let inserted = diesel::insert_into(member_badges::table)
         .values((
             member_badges::organisation_id.eq(org),
@@ -297,15 +313,8 @@ pub async fn award(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    if inserted == 1 && points > 0 {
-        ledger::record(
-            conn,
-            org,
-            vec![Credit::new(member, points, Reason::Badge).source(SourceType::Badge, badge)],
-        )
-        .await?;
-    }
-    Ok(inserted == 1)
+    Ok((inserted == 1 && points > 0)
+        .then(|| Credit::new(member, points, Reason::Badge).source(SourceType::Badge, badge)))
 }
 
 pub async fn of_member(

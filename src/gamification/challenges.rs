@@ -20,7 +20,7 @@
 //! the ledger entry); `channel` applies to initiative metrics only.
 //!
 //! Completion happens inside the transaction of the activity that reaches the target
-//! ([`evaluate`], called by `gamification::after_activity`): the challenge row is locked, its
+//! ([`evaluate`], called by `gamification::settle`): the challenge row is locked, its
 //! `completed_at` re-checked, then set, and every participant (active members who contributed
 //! at least one counted event so far) gets `reward_points` (one `challenge_reward` ledger entry)
 //! and the reward badge. Exactly once however many requests race: the row lock and the
@@ -472,19 +472,13 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
     .execute(conn)
     .await?;
     let rewarded = participants(conn, org, &row).await?;
+    // Rewards and badge points go to the ledger in one statement, as every activity's do.
+    let mut credits: Vec<Credit> = Vec::new();
     if row.reward_points > 0 {
-        ledger::record(
-            conn,
-            org,
-            rewarded
-                .iter()
-                .map(|m| {
-                    Credit::new(*m, row.reward_points, Reason::ChallengeReward)
-                        .source(SourceType::Challenge, id)
-                })
-                .collect(),
-        )
-        .await?;
+        credits.extend(rewarded.iter().map(|m| {
+            Credit::new(*m, row.reward_points, Reason::ChallengeReward)
+                .source(SourceType::Challenge, id)
+        }));
     }
     if let Some(badge) = row.reward_badge_id {
         let points: Option<i32> = badges_table::table
@@ -497,10 +491,11 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
             .optional()?;
         if let Some(points) = points {
             for member in &rewarded {
-                badges::award(conn, org, *member, badge, points).await?;
+                credits.extend(badges::award(conn, org, *member, badge, points).await?);
             }
         }
     }
+    ledger::record(conn, org, credits).await?;
     tracing::info!(
         organisation_id = %org,
         challenge = %id,

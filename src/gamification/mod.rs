@@ -1,7 +1,7 @@
 //! Gamification: badges, levels, weekly streaks and challenges, rewarding behaviour over time.
 //!
 //! Everything is evaluated inside the transaction of the activity that may earn it
-//! ([`after_activity`]), so a badge or a completed challenge is there as soon as the request
+//! ([`settle`]), so a badge or a completed challenge is there as soon as the request
 //! that earned it has answered, and awarded exactly once however many requests race.
 
 pub mod badges;
@@ -14,17 +14,27 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::ledger::{self, Credit};
 
 pub use routes::routes;
 
-/// Evaluate what `members`' latest activity may have earned: badges, and progress of the
-/// organisation's running challenges. Call inside the activity's transaction.
-pub async fn after_activity(
+/// Write an activity's points and what the activity earned, inside its transaction: the
+/// badges `involved` members now qualify for, then the organisation's running challenges.
+///
+/// The activity's credits and the badges' go to the ledger in one statement. Two ledger
+/// statements in one transaction lock leaderboard rows in two rounds, and two such
+/// transactions deadlock each other under load; one statement takes its locks in key order.
+pub async fn settle(
     conn: &mut AsyncPgConnection,
     org: Uuid,
-    members: &[Uuid],
+    involved: &[Uuid],
+    mut credits: Vec<Credit>,
 ) -> AppResult<()> {
+    let earned = badges::evaluate(conn, org, involved, &credits).await?;
+    credits.extend(earned);
+    ledger::record(conn, org, credits).await?;
+    // Challenges measure the ledger, so they come after the write; a completion (rare) writes
+    // its rewards in a statement of its own, under a lock timeout.
     challenges::evaluate(conn, org).await?;
-    badges::evaluate(conn, org, members).await?;
     Ok(())
 }

@@ -16,8 +16,9 @@ use super::queries::{self, InitiativeRow, NewEvent};
 use super::{EventKind, Initiative, InitiativeStatus};
 use crate::auth::{Caller, Role};
 use crate::error::{AppError, AppResult};
+use crate::gamification;
 use crate::http::check;
-use crate::ledger::{self, Credit, Reason, SourceType, rules};
+use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::organisations;
 use crate::schema::initiatives;
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
@@ -130,10 +131,9 @@ pub async fn submit(
             ));
         }
     }
-    ledger::record(conn, org, credits).await?;
     let mut involved = vec![author.member_id];
     involved.extend(new.contributors.iter().copied());
-    crate::gamification::after_activity(conn, org, &involved).await?;
+    gamification::settle(conn, org, &involved, credits).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %author.member_id, %status, "initiative submitted");
     queries::load(conn, org, id).await
 }
@@ -448,25 +448,26 @@ pub async fn transition(
     )
     .await?;
     let rules = rules::load(conn, org).await?;
+    let contributors = queries::contributor_ids(conn, org, id).await?;
+    let mut credits = Vec::new();
     if let Some((points, reason)) = t.points(&rules) {
         let dimension = Some(row.dimension()?);
-        let mut credits = vec![
+        credits.push(
             Credit::new(row.author_id, points, reason)
                 .source(SourceType::Initiative, id)
                 .dimension(dimension),
-        ];
-        for c in queries::contributor_ids(conn, org, id).await? {
+        );
+        for c in &contributors {
             credits.push(
-                Credit::new(c, rules.contributor, Reason::InitiativeContribution)
+                Credit::new(*c, rules.contributor, Reason::InitiativeContribution)
                     .source(SourceType::Initiative, id)
                     .dimension(dimension),
             );
         }
-        ledger::record(conn, org, credits).await?;
     }
     let mut involved = vec![row.author_id];
-    involved.extend(queries::contributor_ids(conn, org, id).await?);
-    crate::gamification::after_activity(conn, org, &involved).await?;
+    involved.extend(contributors);
+    gamification::settle(conn, org, &involved, credits).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, "initiative status changed");
     queries::load(conn, org, id).await
 }

@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
 use crate::ledger::routes::{cursor_time, time_cursor};
-use crate::ledger::{self, Credit, Reason, SourceType, rules};
+use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::schema::{
     initiatives, members, recognition_reactions, recognition_recipients, recognitions,
 };
@@ -268,10 +268,9 @@ pub async fn give(
                 .dimension(dimension)
         })
         .collect();
-    ledger::record(conn, org, credits).await?;
     let mut involved = recipients.clone();
     involved.push(giver);
-    crate::gamification::after_activity(conn, org, &involved).await?;
+    crate::gamification::settle(conn, org, &involved, credits).await?;
     Ok(id)
 }
 
