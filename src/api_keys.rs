@@ -378,8 +378,14 @@ macro_rules! principal_guard {
             type Error = AppError;
             async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
                 match principal(req, $scope, &[Role::Hr, Role::Admin]).await {
-                    Ok(p) => Outcome::Success($name(p)),
-                    Err(e) => Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e)),
+                    Ok(p) => {
+                        crate::read_cache::authenticated(req, p.organisation_id);
+                        Outcome::Success($name(p))
+                    }
+                    Err(e) => {
+                        crate::read_cache::refused(req);
+                        Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e))
+                    }
                 }
             }
         }

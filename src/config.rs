@@ -62,6 +62,15 @@ pub struct Settings {
     pub login_max_failures_per_address: u32,
     #[serde(default = "defaults::login_failure_window_secs")]
     pub login_failure_window_secs: u64,
+    /// How long a cached read (a token's session, an organisation's settings, a leaderboard
+    /// answer) may be served when nothing in this process wrote to its organisation since it
+    /// was read: the bound on staleness after writes made elsewhere (another instance, the
+    /// CLI, SQL). 0 turns the cache off.
+    #[serde(default = "defaults::read_cache_ttl_ms")]
+    pub read_cache_ttl_ms: u64,
+    /// Memory for cached leaderboard answers, in MiB.
+    #[serde(default = "defaults::read_cache_mib")]
+    pub read_cache_mib: u64,
 }
 
 mod defaults {
@@ -91,6 +100,12 @@ mod defaults {
     }
     pub fn login_failure_window_secs() -> u64 {
         15 * 60
+    }
+    pub fn read_cache_ttl_ms() -> u64 {
+        2000
+    }
+    pub fn read_cache_mib() -> u64 {
+        64
     }
 }
 

@@ -2,8 +2,10 @@
 
 use diesel::prelude::*;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -21,7 +23,13 @@ pub struct Db {
 
 impl Db {
     pub fn new(url: &str, size: usize) -> Result<Self, String> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        // Connections are not pinged on checkout (the default costs a round trip per request):
+        // a connection that broke is found by its next query, which fails that one request,
+        // and diesel-async then keeps it out of the pool.
+        let mut config = ManagerConfig::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)
             .max_size(size)
             .wait_timeout(Some(std::time::Duration::from_secs(10)))

@@ -230,3 +230,23 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), AppError> {
         Err(AppError::Validation(errors))
     }
 }
+
+/// A JSON answer already serialised (served from the read cache).
+pub struct RawJson(pub std::sync::Arc<[u8]>);
+
+impl RawJson {
+    pub fn of<T: Serialize>(value: &T) -> Result<RawJson, AppError> {
+        serde_json::to_vec(value)
+            .map(|bytes| RawJson(bytes.into()))
+            .map_err(|e| AppError::internal(format!("cannot serialise an answer: {e}")))
+    }
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for RawJson {
+    fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
+        rocket::Response::build()
+            .header(rocket::http::ContentType::JSON)
+            .sized_body(self.0.len(), std::io::Cursor::new(self.0))
+            .ok()
+    }
+}

@@ -25,6 +25,7 @@ pub mod organisations;
 pub mod periods;
 pub mod privacy;
 pub mod provisioning;
+pub mod read_cache;
 pub mod recognition;
 pub mod schema;
 pub mod sql;
@@ -69,13 +70,19 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     };
     let limiter = LoginLimiter::new(Duration::from_secs(settings.login_failure_window_secs));
     let run_migrations = settings.run_migrations;
+    let read_cache = read_cache::ReadCache::new(
+        Duration::from_millis(settings.read_cache_ttl_ms),
+        settings.read_cache_mib.saturating_mul(1 << 20),
+    );
 
     let mut rocket = rocket::custom(figment)
         .manage(db)
         .manage(jwt)
         .manage(policy)
         .manage(limiter)
+        .manage(read_cache)
         .attach(telemetry::RequestLog)
+        .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_ignite(
             "password hasher warm-up",
             |rocket| async {

@@ -13,6 +13,7 @@ use crate::auth::{Admin, Caller};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, check};
+use crate::read_cache::{self, ReadCache};
 use crate::schema::organisations;
 use crate::validation;
 
@@ -51,6 +52,23 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisat
         .first(conn)
         .await
         .map_err(AppError::from)
+}
+
+/// The organisation's settings through the read cache: hot read paths (leaderboards) need the
+/// time zone on every request, and it changes only through this API.
+pub async fn cached(
+    db: &Db,
+    cache: &ReadCache,
+    id: Uuid,
+) -> AppResult<std::sync::Arc<Organisation>> {
+    if let Some(org) = cache.organisations.get(&id) {
+        return Ok(org);
+    }
+    let mark = read_cache::mark();
+    let mut conn = db.conn().await?;
+    let org = std::sync::Arc::new(find(&mut conn, id).await?);
+    cache.organisations.put(id, id, mark, org.clone());
+    Ok(org)
 }
 
 /// Create an organisation (bootstrap, demo). Validates like the API does.

@@ -10,9 +10,10 @@ use rocket::request::{FromRequest, Outcome, Request};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::auth::tokens::JwtKeys;
+use crate::auth::tokens::{Claims, JwtKeys};
 use crate::db::Db;
 use crate::error::{AppError, ErrorSlot};
+use crate::read_cache::{self, ReadCache, SessionView};
 use crate::schema::{members, sessions};
 
 /// The authenticated member making the request, as the database knows them right now.
@@ -53,15 +54,51 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .succeeded()
         .ok_or_else(|| AppError::internal("JWT keys are not managed"))?;
     let claims = keys.verify(token)?;
+    let cache = req
+        .guard::<&State<ReadCache>>()
+        .await
+        .succeeded()
+        .ok_or_else(|| AppError::internal("read cache is not managed"))?;
+    let key = (claims.sid, claims.sub, claims.org);
+    let session = match cache.sessions.get(&key) {
+        Some(session) => session,
+        None => {
+            let mark = read_cache::mark();
+            let session = read_session(req, &claims).await?;
+            cache.sessions.put(key, claims.org, mark, session.clone());
+            session
+        }
+    };
+    let ended = || AppError::Unauthorized("this session has ended; log in again".into());
+    if session.deactivated {
+        return Err(AppError::Unauthorized("this account is deactivated".into()));
+    }
+    if session.revoked || session.expires_at <= Utc::now() {
+        return Err(ended());
+    }
+    let SessionView { role, team_id, .. } = session;
+    let role = role
+        .parse::<Role>()
+        .map_err(|_| AppError::internal(format!("unknown role in database: {role}")))?;
+    Ok(Caller {
+        member_id: claims.sub,
+        organisation_id: claims.org,
+        role,
+        team_id,
+        session_id: claims.sid,
+    })
+}
+
+/// The member and the session the token belongs to, both of the token's organisation, in one
+/// round trip. Role and deactivation are read fresh (or from a cache entry that any write to
+/// the organisation invalidates), so they bite immediately.
+async fn read_session(req: &Request<'_>, claims: &Claims) -> Result<SessionView, AppError> {
     let db = req
         .guard::<&State<Db>>()
         .await
         .succeeded()
         .ok_or_else(|| AppError::internal("database pool is not managed"))?;
     let mut conn = db.conn().await?;
-
-    // One round trip: the member and the session the token belongs to, both of the token's
-    // organisation. Role and deactivation are read fresh, so they bite immediately.
     type Row = (
         String,
         Option<Uuid>,
@@ -88,23 +125,14 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .first(&mut conn)
         .await
         .optional()?;
-    let ended = || AppError::Unauthorized("this session has ended; log in again".into());
-    let (role, team_id, deactivated_at, revoked_at, expires_at) = row.ok_or_else(ended)?;
-    if deactivated_at.is_some() {
-        return Err(AppError::Unauthorized("this account is deactivated".into()));
-    }
-    if revoked_at.is_some() || expires_at <= Utc::now() {
-        return Err(ended());
-    }
-    let role = role
-        .parse::<Role>()
-        .map_err(|_| AppError::internal(format!("unknown role in database: {role}")))?;
-    Ok(Caller {
-        member_id: claims.sub,
-        organisation_id: claims.org,
+    let (role, team_id, deactivated_at, revoked_at, expires_at) =
+        row.ok_or_else(|| AppError::Unauthorized("this session has ended; log in again".into()))?;
+    Ok(SessionView {
         role,
         team_id,
-        session_id: claims.sid,
+        deactivated: deactivated_at.is_some(),
+        revoked: revoked_at.is_some(),
+        expires_at,
     })
 }
 
@@ -118,8 +146,12 @@ impl<'r> FromRequest<'r> for Caller {
             .local_cache_async(async { authenticate(req).await })
             .await;
         match result {
-            Ok(caller) => Outcome::Success(caller.clone()),
+            Ok(caller) => {
+                read_cache::authenticated(req, caller.organisation_id);
+                Outcome::Success(caller.clone())
+            }
             Err(e) => {
+                read_cache::refused(req);
                 let e = e.clone_shallow();
                 Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e))
             }
@@ -131,6 +163,7 @@ async fn with_role(req: &Request<'_>, allowed: &[Role], what: &str) -> Outcome<C
     match Caller::from_request(req).await {
         Outcome::Success(caller) if caller.is_any(allowed) => Outcome::Success(caller),
         Outcome::Success(_) => {
+            read_cache::refused(req);
             let e = AppError::Forbidden(format!("only {what} may do this"));
             Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e))
         }

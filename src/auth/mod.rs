@@ -25,6 +25,7 @@ use tokens::JwtKeys;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{JsonBody, check};
+use crate::read_cache::WriteNote;
 use crate::schema::{member_invites, members, organisations};
 use crate::validation;
 
@@ -154,8 +155,11 @@ pub async fn login(
     limiter: &State<LoginLimiter>,
     policy: &State<AuthPolicy>,
     client: ClientAddr,
+    note: WriteNote<'_>,
     body: JsonBody<LoginRequest>,
 ) -> AppResult<Json<TokenResponse>> {
+    // A new session and failure counters: nothing a cached read holds.
+    note.nothing_cached();
     let req = body.0;
     let mut errors = Vec::new();
     let slug = req.organisation.trim().to_lowercase();
@@ -217,6 +221,7 @@ pub async fn login(
     }
     limiter.clear(&account_key);
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy.refresh_ttl).await?;
     tracing::info!(%member_id, organisation_id = %org, "login");
     Ok(Json(token_response(
@@ -247,6 +252,7 @@ pub async fn refresh(
     db: &State<Db>,
     keys: &State<JwtKeys>,
     policy: &State<AuthPolicy>,
+    note: WriteNote<'_>,
     body: JsonBody<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
     let presented = body.0.refresh_token;
@@ -257,7 +263,10 @@ pub async fn refresh(
         ));
     }
     let mut conn = db.conn().await?;
+    // A refused refresh may have revoked a session (a re-used token) of an organisation we
+    // do not learn here: then nothing is noted and every organisation's cache entries go.
     let r = sessions::rotate(&mut conn, presented.trim(), policy.refresh_ttl).await?;
+    note.organisation(r.organisation_id);
     Ok(Json(token_response(
         keys,
         r.member_id,
@@ -305,6 +314,7 @@ pub async fn accept_invite(
     db: &State<Db>,
     keys: &State<JwtKeys>,
     policy: &State<AuthPolicy>,
+    note: WriteNote<'_>,
     body: JsonBody<AcceptInviteRequest>,
 ) -> AppResult<Json<TokenResponse>> {
     let req = body.0;
@@ -364,6 +374,7 @@ pub async fn accept_invite(
     .execute(&mut conn)
     .await?;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy.refresh_ttl).await?;
     Ok(Json(token_response(
         keys,

@@ -587,7 +587,10 @@ async fn views(
         if row.completed_at.is_none() && row.starts_at <= now && m.progress >= i64::from(row.target)
         {
             let id = row.id;
-            db::transaction(conn, move |c| Box::pin(complete(c, org, id))).await?;
+            if db::transaction(conn, move |c| Box::pin(complete(c, org, id))).await? {
+                // Rewards went into the ledger during a read: cached boards must go.
+                crate::read_cache::wrote(Some(org));
+            }
             row.completed_at = challenges::table
                 .filter(challenges::organisation_id.eq(org))
                 .filter(challenges::id.eq(id))

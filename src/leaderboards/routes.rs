@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
-use rocket::serde::json::Json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -14,7 +13,8 @@ use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStand
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::check;
+use crate::http::{RawJson, check};
+use crate::read_cache::{self, ReadCache};
 use crate::schema::{members, teams};
 use crate::vocabulary::Dimension;
 use crate::{organisations, periods};
@@ -77,12 +77,7 @@ struct Parsed {
     metric: TeamMetric,
 }
 
-async fn parse(
-    conn: &mut diesel_async::AsyncPgConnection,
-    caller: &Caller,
-    p: &BoardParams,
-) -> AppResult<Parsed> {
-    let organisation = organisations::find(conn, caller.organisation_id).await?;
+fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResult<Parsed> {
     let tz = periods::parse_tz(&organisation.time_zone);
     let mut errors = Vec::new();
     let scope = match p.scope.as_deref() {
@@ -138,6 +133,55 @@ async fn parse(
     })
 }
 
+impl Parsed {
+    /// Everything a board answer depends on besides the data: the read cache's key.
+    fn cache_key(&self, board: &str, caller: &Caller) -> String {
+        format!(
+            "{board}|{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{}|{:?}",
+            caller.organisation_id,
+            caller.member_id,
+            caller.team_id,
+            self.scope,
+            self.team_id,
+            self.period.kind.as_str(),
+            self.period.storage_start(),
+            self.dimension.map(|d| d.as_str()).unwrap_or(""),
+            self.limit,
+            self.around,
+            self.metric,
+        )
+    }
+}
+
+/// Serve a board from the read cache, or compute it and store it with the clock read before
+/// any of its data was.
+async fn cached_board<T, F>(
+    db: &Db,
+    cache: &ReadCache,
+    caller: &Caller,
+    params: &BoardParams,
+    board: &str,
+    compute: F,
+) -> AppResult<RawJson>
+where
+    T: serde::Serialize,
+    F: AsyncFnOnce(&mut diesel_async::AsyncPgConnection, Parsed) -> AppResult<T>,
+{
+    let mark = read_cache::mark();
+    let organisation = organisations::cached(db, cache, caller.organisation_id).await?;
+    let p = parse(&organisation, params)?;
+    let key = p.cache_key(board, caller);
+    if let Some(answer) = cache.boards.get(&key) {
+        return Ok(RawJson(answer));
+    }
+    let mut conn = db.conn().await?;
+    let answer = RawJson::of(&compute(&mut conn, p).await?)?;
+    cache
+        .boards
+        .put(key, caller.organisation_id, mark, answer.0.clone());
+    Ok(answer)
+}
+
 fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
     Board {
         org,
@@ -167,11 +211,21 @@ fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
 #[rocket::get("/api/v1/leaderboards/members?<params..>")]
 pub async fn member_board(
     db: &State<Db>,
+    cache: &State<ReadCache>,
     caller: Caller,
     params: BoardParams,
-) -> AppResult<Json<MemberBoard>> {
-    let mut conn = db.conn().await?;
-    let p = parse(&mut conn, &caller, &params).await?;
+) -> AppResult<RawJson> {
+    cached_board(db, cache, &caller, &params, "members", async |conn, p| {
+        member_answer(conn, &caller, p).await
+    })
+    .await
+}
+
+async fn member_answer(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    p: Parsed,
+) -> AppResult<MemberBoard> {
     let org = caller.organisation_id;
     let team = match p.scope {
         Scope::Organisation => None,
@@ -184,7 +238,7 @@ pub async fn member_board(
                 .filter(teams::organisation_id.eq(org))
                 .filter(teams::id.eq(team))
                 .count()
-                .get_result(&mut conn)
+                .get_result(conn)
                 .await?;
             if exists == 0 {
                 return Err(AppError::not_found("team"));
@@ -193,12 +247,12 @@ pub async fn member_board(
         }
     };
     let b = board(org, &p, team);
-    let top_rows = queries::top_members(&mut conn, &b, p.limit).await?;
-    let top = queries::ranked(&mut conn, &b, top_rows, Some(1)).await?;
-    let my_row = queries::member_row(&mut conn, &b, caller.member_id).await?;
+    let top_rows = queries::top_members(conn, &b, p.limit).await?;
+    let top = queries::ranked(conn, &b, top_rows, Some(1)).await?;
+    let my_row = queries::member_row(conn, &b, caller.member_id).await?;
     let me = match &my_row {
         Some(row) => {
-            let rank = queries::member_rank(&mut conn, &b, row.points).await?;
+            let rank = queries::member_rank(conn, &b, row.points).await?;
             MemberStanding {
                 rank,
                 member_id: row.member_id,
@@ -213,10 +267,10 @@ pub async fn member_board(
                 .filter(members::organisation_id.eq(org))
                 .filter(members::id.eq(caller.member_id))
                 .select((members::display_name, members::team_id))
-                .first(&mut conn)
+                .first(conn)
                 .await?;
             MemberStanding {
-                rank: queries::member_rank(&mut conn, &b, 0).await?,
+                rank: queries::member_rank(conn, &b, 0).await?,
                 member_id: caller.member_id,
                 display_name,
                 team_id,
@@ -227,17 +281,17 @@ pub async fn member_board(
     };
     let around_me = if p.around > 0 {
         let (above, below) =
-            queries::member_neighbours(&mut conn, &b, my_row.as_ref(), p.around).await?;
-        let mut window = queries::ranked(&mut conn, &b, above, None).await?;
+            queries::member_neighbours(conn, &b, my_row.as_ref(), p.around).await?;
+        let mut window = queries::ranked(conn, &b, above, None).await?;
         window.push(me.clone());
         let below = match <[_]>::first(&below) {
             Some(first) => {
                 let first_rank = if first.points == me.points {
                     me.rank
                 } else {
-                    queries::member_rank(&mut conn, &b, first.points).await?
+                    queries::member_rank(conn, &b, first.points).await?
                 };
-                queries::ranked(&mut conn, &b, below, Some(first_rank)).await?
+                queries::ranked(conn, &b, below, Some(first_rank)).await?
             }
             None => Vec::new(),
         };
@@ -246,8 +300,8 @@ pub async fn member_board(
     } else {
         None
     };
-    let ranked_members = queries::ranked_members(&mut conn, &b).await?;
-    Ok(Json(MemberBoard {
+    let ranked_members = queries::ranked_members(conn, &b).await?;
+    Ok(MemberBoard {
         scope: p.scope,
         team_id: team,
         period: p.period,
@@ -256,7 +310,7 @@ pub async fn member_board(
         top,
         me,
         around_me,
-    }))
+    })
 }
 
 /// Teams ranked by points in a period: total, or per active member. Points count for the team
@@ -274,11 +328,21 @@ pub async fn member_board(
 #[rocket::get("/api/v1/leaderboards/teams?<params..>")]
 pub async fn team_board(
     db: &State<Db>,
+    cache: &State<ReadCache>,
     caller: Caller,
     params: BoardParams,
-) -> AppResult<Json<TeamBoard>> {
-    let mut conn = db.conn().await?;
-    let p = parse(&mut conn, &caller, &params).await?;
+) -> AppResult<RawJson> {
+    cached_board(db, cache, &caller, &params, "teams", async |conn, p| {
+        team_answer(conn, &caller, p).await
+    })
+    .await
+}
+
+async fn team_answer(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    p: Parsed,
+) -> AppResult<TeamBoard> {
     if p.scope == Scope::Team {
         return Err(AppError::invalid(
             "scope",
@@ -290,7 +354,7 @@ pub async fn team_board(
     let mine = caller.team_id;
     let (top, my_team, around_my_team) = match p.metric {
         TeamMetric::PerMember => {
-            let rows = queries::teams_per_member(&mut conn, &b, p.limit, mine, p.around).await?;
+            let rows = queries::teams_per_member(conn, &b, p.limit, mine, p.around).await?;
             let my_position = rows
                 .iter()
                 .find(|r| Some(r.team_id) == mine)
@@ -318,23 +382,23 @@ pub async fn team_board(
             (top, my_team, around)
         }
         TeamMetric::Total => {
-            let top_rows = queries::top_teams(&mut conn, &b, p.limit).await?;
-            let top = queries::ranked_team_rows(&mut conn, &b, top_rows, Some(1)).await?;
+            let top_rows = queries::top_teams(conn, &b, p.limit).await?;
+            let top = queries::ranked_team_rows(conn, &b, top_rows, Some(1)).await?;
             let my_row = match mine {
-                Some(t) => queries::team_row(&mut conn, &b, t).await?,
+                Some(t) => queries::team_row(conn, &b, t).await?,
                 None => None,
             };
             match my_row {
                 Some(row) => {
-                    let rank = queries::team_rank(&mut conn, &b, row.points).await?;
+                    let rank = queries::team_rank(conn, &b, row.points).await?;
                     let around = if p.around > 0 {
                         let (above, below) =
-                            queries::team_neighbours(&mut conn, &b, &row, p.around).await?;
-                        let mut w = queries::ranked_team_rows(&mut conn, &b, above, None).await?;
+                            queries::team_neighbours(conn, &b, &row, p.around).await?;
+                        let mut w = queries::ranked_team_rows(conn, &b, above, None).await?;
                         let mut me = row.clone();
                         me.rank = rank;
                         w.push(me.standing());
-                        w.extend(queries::ranked_team_rows(&mut conn, &b, below, None).await?);
+                        w.extend(queries::ranked_team_rows(conn, &b, below, None).await?);
                         Some(w)
                     } else {
                         None
@@ -355,7 +419,7 @@ pub async fn team_board(
                 .filter(teams::organisation_id.eq(org))
                 .filter(teams::id.eq(team))
                 .select((teams::name, teams::archived_at))
-                .first(&mut conn)
+                .first(conn)
                 .await
                 .optional()?;
             match live {
@@ -364,13 +428,13 @@ pub async fn team_board(
                         .filter(crate::schema::team_sizes::organisation_id.eq(org))
                         .filter(crate::schema::team_sizes::team_id.eq(team))
                         .select(crate::schema::team_sizes::active_members)
-                        .first(&mut conn)
+                        .first(conn)
                         .await
                         .optional()?
                         .unwrap_or(0);
                     let rank = match p.metric {
-                        TeamMetric::Total => queries::team_rank(&mut conn, &b, 0).await?,
-                        TeamMetric::PerMember => queries::ranked_teams(&mut conn, &b).await? + 1,
+                        TeamMetric::Total => queries::team_rank(conn, &b, 0).await?,
+                        TeamMetric::PerMember => queries::ranked_teams(conn, &b).await? + 1,
                     };
                     Some(TeamStanding {
                         rank,
@@ -387,8 +451,8 @@ pub async fn team_board(
         }
         (None, None) => None,
     };
-    let ranked_teams = queries::ranked_teams(&mut conn, &b).await?;
-    Ok(Json(TeamBoard {
+    let ranked_teams = queries::ranked_teams(conn, &b).await?;
+    Ok(TeamBoard {
         period: p.period,
         dimension: p.dimension,
         metric: p.metric,
@@ -396,7 +460,7 @@ pub async fn team_board(
         top,
         my_team,
         around_my_team,
-    }))
+    })
 }
 
 pub fn routes() -> Vec<rocket::Route> {

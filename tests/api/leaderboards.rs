@@ -537,3 +537,117 @@ async fn boards_kept_under_concurrent_writes_equal_a_rebuild_from_the_ledger() {
     assert_eq!(kept.1, rebuilt.1, "histogram");
     assert_eq!(kept.2, rebuilt.2, "team totals");
 }
+
+// ---- The read cache ----------------------------------------------------------------------
+
+/// Every answer below is read once before the change, so it is cached when the change lands.
+#[rocket::async_test]
+async fn cached_answers_change_the_moment_a_write_through_the_api_answers() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let care = app.team(&org, "Care").await;
+    let ana = app.member(&org, "Ana", Role::Employee, Some(care)).await;
+    let ben = app.member(&org, "Ben", Role::Employee, Some(care)).await;
+    let boards = [
+        "/api/v1/leaderboards/members",
+        "/api/v1/leaderboards/members?scope=team&around_me=2",
+        "/api/v1/leaderboards/teams?around_me=1",
+    ];
+    for path in boards {
+        app.get(path, &ben.token).await.ok();
+    }
+    app.post(
+        "/api/v1/recognitions",
+        &ben.token,
+        json!({ "recipients": [ana.id], "message": "thanks", "points": 25 }),
+    )
+    .await
+    .ok();
+    let r = app.get(boards[0], &ben.token).await;
+    assert_eq!(ranks(r.ok(), "top"), vec![("Ana".into(), 1, 25)]);
+    let r = app.get(boards[1], &ben.token).await;
+    assert_eq!(ranks(r.ok(), "around_me")[0], ("Ana".into(), 1, 25));
+    let r = app.get(boards[2], &ben.token).await;
+    assert_eq!(r.ok()["my_team"]["points"], 25);
+
+    // A role change and a deactivation bite on the next request, though the token's session
+    // was cached by the requests above.
+    app.put(
+        &format!("/api/v1/members/{}/role", ben.id),
+        &org.admin.token,
+        json!({ "role": "team_lead" }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.get("/api/v1/me", &ben.token).await.ok()["role"],
+        "team_lead"
+    );
+    app.post_empty(
+        &format!("/api/v1/members/{}/deactivate", ben.id),
+        &org.admin.token,
+    )
+    .await
+    .ok();
+    app.get(boards[0], &ben.token).await.problem(401);
+    let r = app.get(boards[0], &ana.token).await;
+    assert_eq!(r.ok()["ranked_members"], 1);
+}
+
+/// Writes that bypass this server (another instance, SQL) show once cached answers expire.
+#[rocket::async_test]
+async fn writes_made_elsewhere_show_within_the_time_to_live() {
+    let app =
+        TestApp::with(|f| frontline::config::with_override(f, "read_cache_ttl_ms", 1000)).await;
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    // Each round uses a board of its own (a dimension) and asks whether the write was hidden
+    // by the cached answer. A state-changing request elsewhere in this test process may
+    // invalidate every cached entry in between, so one hidden write out of several proves
+    // the cache; every write shows once the time to live has passed.
+    let dimensions = ["empathy", "trust", "expectations", "personalisation"];
+    let mut hidden = 0;
+    for dimension in dimensions {
+        let path = format!("/api/v1/leaderboards/members?period=all&dimension={dimension}");
+        assert!(ranks(app.get(&path, &ana.token).await.ok(), "top").is_empty());
+        entry(
+            &app,
+            org.id,
+            ana.id,
+            7,
+            "2026-01-10T12:00:00Z",
+            Some(dimension),
+        )
+        .await;
+        if ranks(app.get(&path, &ana.token).await.ok(), "top").is_empty() {
+            hidden += 1;
+        }
+    }
+    assert!(
+        hidden > 0,
+        "no cached answer hid a write made outside the server"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for dimension in dimensions {
+        let path = format!("/api/v1/leaderboards/members?period=all&dimension={dimension}");
+        assert_eq!(
+            ranks(app.get(&path, &ana.token).await.ok(), "top"),
+            vec![("Ana".into(), 1, 7)],
+            "{dimension}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn with_the_cache_off_every_read_sees_the_database() {
+    let app = TestApp::with(|f| frontline::config::with_override(f, "read_cache_ttl_ms", 0)).await;
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let path = "/api/v1/leaderboards/members?period=all";
+    assert!(ranks(app.get(path, &ana.token).await.ok(), "top").is_empty());
+    entry(&app, org.id, ana.id, 7, "2026-01-10T12:00:00Z", None).await;
+    assert_eq!(
+        ranks(app.get(path, &ana.token).await.ok(), "top"),
+        vec![("Ana".into(), 1, 7)]
+    );
+}

@@ -1,0 +1,353 @@
+//! A read cache for the hot read paths: the session behind an access token, an organisation's
+//! settings, and leaderboard answers.
+//!
+//! Leaderboards are read far more often than they change, and a board that has to look at
+//! the database costs several index scans; served from memory it costs a hash lookup. The
+//! promise that a point is on the board as soon as the request that created it has answered
+//! still holds, because of how entries are invalidated:
+//!
+//! - A process-wide write clock ticks after every write to an organisation: the
+//!   [`InvalidateOnWrite`] fairing ticks it when a state-changing request (POST, PUT, PATCH,
+//!   DELETE) has been handled, so after its transaction committed and before its response is
+//!   sent, for the caller's organisation (requests the authentication guards refused wrote
+//!   nothing; handlers without a caller say what they wrote with a [`WriteNote`], else every
+//!   organisation's entries go). Code that writes inside a safe request (completing a
+//!   challenge on a read) calls [`wrote`] itself.
+//! - A reader notes the clock ([`mark`]) before it reads the database and stores what it read
+//!   with that mark. An entry is served only while no write to its organisation has ticked
+//!   the clock past its mark: a write that committed before the read began is in the entry,
+//!   and any later write invalidates it.
+//! - Writes this process cannot see (another instance, the CLI, SQL) are bounded by the time
+//!   to live, `read_cache_ttl_ms` (2 s by default; 0 turns the cache off). A deployment of
+//!   several instances should set it to the staleness it accepts.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::Method;
+use rocket::{Request, Response};
+use uuid::Uuid;
+
+use crate::organisations::Organisation;
+
+/// The write clock. Process-wide, so any code that writes can tick it without being handed
+/// state; several servers in one process (the tests) only invalidate each other more often.
+struct Clock {
+    now: AtomicU64,
+    /// Last tick of a write whose organisation is unknown: it invalidates everything.
+    everyone: AtomicU64,
+    /// Last tick of a write per organisation.
+    organisations: RwLock<HashMap<Uuid, u64>>,
+}
+
+static CLOCK: LazyLock<Clock> = LazyLock::new(|| Clock {
+    now: AtomicU64::new(0),
+    everyone: AtomicU64::new(0),
+    organisations: RwLock::new(HashMap::new()),
+});
+
+/// The clock before a read: store what the read returns with this mark.
+pub fn mark() -> u64 {
+    CLOCK.now.load(Ordering::SeqCst)
+}
+
+/// A write to `organisation` (or to any, when `None`) has committed.
+pub fn wrote(organisation: Option<Uuid>) {
+    let tick = CLOCK.now.fetch_add(1, Ordering::SeqCst) + 1;
+    match organisation {
+        Some(org) => {
+            let mut map = CLOCK
+                .organisations
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let last = map.entry(org).or_insert(0);
+            *last = (*last).max(tick);
+        }
+        None => {
+            CLOCK.everyone.fetch_max(tick, Ordering::SeqCst);
+        }
+    }
+}
+
+/// No write to `organisation` has ticked the clock past `mark`.
+fn unchanged_since(organisation: Uuid, mark: u64) -> bool {
+    if CLOCK.everyone.load(Ordering::SeqCst) > mark {
+        return false;
+    }
+    let map = CLOCK
+        .organisations
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.get(&organisation).is_none_or(|&tick| tick <= mark)
+}
+
+#[derive(Clone)]
+struct Entry<V> {
+    organisation: Uuid,
+    mark: u64,
+    stored: Instant,
+    value: V,
+}
+
+/// Weighs an entry by the bytes it holds, so the cache's memory is bounded.
+#[derive(Clone)]
+struct Bytes;
+
+impl<K: Weigh, V: Weigh> quick_cache::Weighter<K, Entry<V>> for Bytes {
+    fn weight(&self, key: &K, entry: &Entry<V>) -> u64 {
+        (key.bytes() + entry.value.bytes() + 64) as u64
+    }
+}
+
+/// Approximate heap and inline size of a cached key or value.
+pub trait Weigh {
+    fn bytes(&self) -> usize;
+}
+
+impl Weigh for String {
+    fn bytes(&self) -> usize {
+        self.len() + 24
+    }
+}
+
+impl Weigh for Arc<[u8]> {
+    fn bytes(&self) -> usize {
+        self.len() + 16
+    }
+}
+
+/// One kind of cached read.
+pub struct Shelf<K, V> {
+    entries: Option<quick_cache::sync::Cache<K, Entry<V>, Bytes>>,
+    ttl: Duration,
+}
+
+impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
+    fn new(ttl: Duration, bytes: u64, typical_entry: u64) -> Self {
+        let entries = (!ttl.is_zero() && bytes > 0).then(|| {
+            let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
+            quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
+        });
+        Shelf { entries, ttl }
+    }
+
+    /// The value stored under `key`, unless its organisation was written to since it was read
+    /// or it is older than the time to live.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let entry = self.entries.as_ref()?.get(key)?;
+        (entry.stored.elapsed() < self.ttl && unchanged_since(entry.organisation, entry.mark))
+            .then_some(entry.value)
+    }
+
+    /// Store what was read after `mark` was taken.
+    pub fn put(&self, key: K, organisation: Uuid, mark: u64, value: V) {
+        if let Some(entries) = &self.entries {
+            entries.insert(
+                key,
+                Entry {
+                    organisation,
+                    mark,
+                    stored: Instant::now(),
+                    value,
+                },
+            );
+        }
+    }
+}
+
+/// The session row behind an access token, as the caller guard checks it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub role: String,
+    pub team_id: Option<Uuid>,
+    pub deactivated: bool,
+    pub revoked: bool,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Weigh for SessionView {
+    fn bytes(&self) -> usize {
+        96
+    }
+}
+
+/// (session, member, organisation) as the token names them.
+pub type SessionKey = (Uuid, Uuid, Uuid);
+
+impl Weigh for SessionKey {
+    fn bytes(&self) -> usize {
+        48
+    }
+}
+
+impl Weigh for Uuid {
+    fn bytes(&self) -> usize {
+        16
+    }
+}
+
+impl Weigh for Arc<Organisation> {
+    fn bytes(&self) -> usize {
+        256 + self.name.len() + self.slug.len() + self.time_zone.len()
+    }
+}
+
+/// The cache, held as Rocket state.
+pub struct ReadCache {
+    pub sessions: Shelf<SessionKey, SessionView>,
+    pub organisations: Shelf<Uuid, Arc<Organisation>>,
+    /// Serialised leaderboard answers, keyed by everything the answer depends on.
+    pub boards: Shelf<String, Arc<[u8]>>,
+}
+
+impl ReadCache {
+    pub fn new(ttl: Duration, board_bytes: u64) -> Self {
+        ReadCache {
+            sessions: Shelf::new(ttl, 16 << 20, 200),
+            organisations: Shelf::new(ttl, 1 << 20, 400),
+            boards: Shelf::new(ttl, board_bytes, 4096),
+        }
+    }
+
+    pub fn disabled() -> Self {
+        Self::new(Duration::ZERO, 0)
+    }
+}
+
+/// What a state-changing request may have changed, as far as cached reads care.
+#[derive(Debug, Clone, Copy)]
+enum Changed {
+    /// The handler did not run (authentication failed) or says it changed nothing cached.
+    Nothing,
+    Organisation(Uuid),
+}
+
+/// Request-local: set by the authentication guards (the caller's organisation, or nothing
+/// when they refuse the request) and by handlers without a caller through [`WriteNote`].
+#[derive(Default)]
+pub struct Noted(Mutex<Option<Changed>>);
+
+impl Noted {
+    fn set(&self, changed: Changed) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A later refusal by another guard does not hide an organisation already known.
+        if !matches!(
+            (*slot, changed),
+            (Some(Changed::Organisation(_)), Changed::Nothing)
+        ) {
+            *slot = Some(changed);
+        }
+    }
+}
+
+/// The request is authenticated for `organisation`: its writes are that organisation's.
+pub fn authenticated(req: &Request<'_>, organisation: Uuid) {
+    req.local_cache(Noted::default)
+        .set(Changed::Organisation(organisation));
+}
+
+/// The request was refused before its handler ran: it wrote nothing.
+pub fn refused(req: &Request<'_>) {
+    req.local_cache(Noted::default).set(Changed::Nothing);
+}
+
+/// For handlers without an authenticated caller (login, refresh, invites): say what the
+/// request changed, so that the fairing does not invalidate every organisation's entries.
+pub struct WriteNote<'r>(&'r Noted);
+
+impl WriteNote<'_> {
+    pub fn organisation(&self, organisation: Uuid) {
+        self.0.set(Changed::Organisation(organisation));
+    }
+
+    pub fn nothing_cached(&self) {
+        self.0.set(Changed::Nothing);
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for WriteNote<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, Self::Error> {
+        rocket::request::Outcome::Success(WriteNote(req.local_cache(Noted::default)))
+    }
+}
+
+/// Ticks the write clock after every state-changing request (see the module documentation).
+pub struct InvalidateOnWrite;
+
+#[rocket::async_trait]
+impl Fairing for InvalidateOnWrite {
+    fn info(&self) -> Info {
+        Info {
+            name: "read cache invalidation",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, _res: &mut Response<'r>) {
+        if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+            return;
+        }
+        let noted = *req
+            .local_cache(Noted::default)
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match noted {
+            Some(Changed::Nothing) => {}
+            Some(Changed::Organisation(org)) => wrote(Some(org)),
+            // Nobody said: assume it may have changed anything.
+            None => wrote(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
+        let cache = ReadCache::new(Duration::from_secs(60), 1 << 20);
+        let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
+        wrote(Some(org));
+        let before = mark();
+        cache
+            .boards
+            .put("board".into(), org, before, Arc::from(&b"{}"[..]));
+        assert!(cache.boards.get(&"board".to_string()).is_some());
+        wrote(Some(other));
+        assert!(
+            cache.boards.get(&"board".to_string()).is_some(),
+            "another organisation's write leaves it"
+        );
+        wrote(Some(org));
+        assert!(cache.boards.get(&"board".to_string()).is_none());
+        let after = mark();
+        cache
+            .boards
+            .put("board".into(), org, after, Arc::from(&b"{}"[..]));
+        assert!(cache.boards.get(&"board".to_string()).is_some());
+        wrote(None);
+        assert!(cache.boards.get(&"board".to_string()).is_none());
+    }
+
+    #[test]
+    fn a_zero_time_to_live_turns_it_off() {
+        let cache = ReadCache::disabled();
+        let org = Uuid::new_v4();
+        cache
+            .boards
+            .put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
+        assert!(cache.boards.get(&"board".to_string()).is_none());
+    }
+}
