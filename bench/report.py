@@ -25,6 +25,7 @@ BOARDS = [
 THROUGHPUT_TARGET = 0.5  # leaderboard req/s at 1M >= 0.5 x /health/live req/s
 P99_TARGET = 2.0         # leaderboard p99 at 1M <= 2 x p99 at 10k
 WRITE_TARGET = 0.5       # recognition req/s >= 0.5 x pgbench tx/s
+EXPORT_TARGET = 1.5      # export peak memory at 1M <= 1.5 x at 10k
 
 
 def line(name, figures):
@@ -110,6 +111,16 @@ def summary(a):
             if ok(r10) and key != "me":
                 extra += f"{r1m['p99_ms'] / r10['p99_ms']:>11.2f}"
         w(f"{desc:<42}|{cell(r10)}{cell(r1m)}{extra}")
+    if any(f"1m/cold-{k}" in rows or f"10k/cold-{k}" in rows for k, _ in BOARDS):
+        w(f"{'read cache off (FRONTLINE_READ_CACHE_TTL_MS=0):':<42}|{'':>32}|{'':>32}|")
+        for key, desc in BOARDS:
+            r10, r1m = rows.get(f"10k/cold-{key}"), rows.get(f"1m/cold-{key}")
+            extra = ""
+            if ok(r1m) and ok(health1m):
+                extra += f"{r1m['rps'] / health1m['rps']:>12.3f}"
+                if ok(r10):
+                    extra += f"{r1m['p99_ms'] / r10['p99_ms']:>11.2f}"
+            w(f"{'  ' + desc:<42}|{cell(r10)}{cell(r1m)}{extra}")
     w("")
     rec, pgb = rows.get("1m/recognition"), rows.get("1m/pgbench-recognition")
     if rec:
@@ -120,6 +131,16 @@ def summary(a):
     w("  ('!' after req/s: some responses were errors; the figure does not count."
       " other: % of the machine's CPU busy in the second before the figure, i.e. other programs)")
     w("")
+    exports = [(g, rows.get(f"10k/export-{g}"), rows.get(f"1m/export-{g}")) for g in ("member", "team")]
+    if any(r0 or r1 for _, r0, r1 in exports):
+        w("engagement export, 12 months by month, CSV (server peak memory = VmHWM during the export)")
+        w(f"{'':<42}|{'rows':>10}{'s':>8}{'rows/s':>10}{'MiB':>8}{'peak MiB':>10}")
+        for g, r0, r1 in exports:
+            for size, r in (("10k", r0), ("1M", r1)):
+                if r:
+                    w(f"{'  ' + size + ' members, per ' + g:<42}|{r['rows']:>10}{r['seconds']:>8.1f}"
+                      f"{r['rows_per_s']:>10.0f}{r['bytes'] / 2**20:>8.1f}{r['peak_kib'] / 1024:>10.1f}")
+        w("")
 
     verdicts = []
     health = rows.get("1m/health-live")
@@ -151,6 +172,17 @@ def summary(a):
                          lambda v: v >= WRITE_TARGET))
     else:
         verdicts.append(("recognition throughput >= 0.5 x pgbench", ("n/a", "recognition"), None))
+
+    # 4. export memory
+    worst = None
+    for g, r0, r1 in exports:
+        if not (r0 and r1 and r0["peak_kib"] > 0):
+            worst = ("n/a", f"export per {g}")
+            break
+        ratio = r1["peak_kib"] / r0["peak_kib"]
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, f"export per {g}")
+    verdicts.append(("export peak memory at 1M <= 1.5 x at 10k", worst, lambda v: v <= EXPORT_TARGET))
 
     w("Targets (ratios measured in this run):")
     passed = 0

@@ -325,20 +325,36 @@ const TEAM_BOARD: &str = "SELECT t.team_id, tm.name, t.points, t.reached_at, COA
     LEFT JOIN team_sizes s ON s.organisation_id = t.organisation_id AND s.team_id = t.team_id \
     WHERE t.organisation_id = $1 AND t.period = $2 AND t.period_start = $3 AND t.dimension = $4";
 
-/// The team board by points per active member: ranked over all the organisation's teams (a
-/// team count, not a member count: thousands at most).
-pub async fn teams_per_member(
+#[derive(QueryableByName, Debug, Clone)]
+pub struct TeamWindowRow {
+    #[diesel(embed)]
+    pub team: TeamRow,
+    /// Live teams on the board.
+    #[diesel(sql_type = BigInt)]
+    pub ranked: i64,
+}
+
+/// The team board in one statement: every live team of the board ranked by the metric (a team
+/// count, not a member count: thousands at most), keeping the top `limit` and the `around`
+/// teams either side of `mine`.
+pub async fn team_window(
     conn: &mut AsyncPgConnection,
     b: &Board,
+    metric: super::TeamMetric,
     limit: i64,
     mine: Option<Uuid>,
     around: i64,
-) -> AppResult<Vec<TeamRow>> {
+) -> AppResult<Vec<TeamWindowRow>> {
+    let value = match metric {
+        super::TeamMetric::Total => "points",
+        super::TeamMetric::PerMember => "ppm",
+    };
     let sql = format!(
         "WITH b AS ({TEAM_BOARD}), r AS ( \
-           SELECT b.*, rank() OVER (ORDER BY ppm DESC) AS rank, \
-                  row_number() OVER (ORDER BY ppm DESC, reached_at, team_id) AS position FROM b) \
-         SELECT team_id, name, points, reached_at, active_members, rank, position FROM r \
+           SELECT b.*, rank() OVER (ORDER BY {value} DESC) AS rank, \
+                  row_number() OVER (ORDER BY {value} DESC, reached_at, team_id) AS position, \
+                  count(*) OVER () AS ranked FROM b) \
+         SELECT team_id, name, points, reached_at, active_members, rank, position, ranked FROM r \
          WHERE position <= $5 OR abs(position - COALESCE((SELECT position FROM r WHERE team_id = $6), -1000000)) <= $7 \
          ORDER BY position"
     );
@@ -354,84 +370,7 @@ pub async fn teams_per_member(
         .await?)
 }
 
-/// The team board by total points: the top N from the board index, ranks by counting teams
-/// with more points.
-pub async fn top_teams(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    limit: i64,
-) -> AppResult<Vec<TeamRow>> {
-    let sql = format!(
-        "SELECT team_id, name, points, reached_at, active_members, 0::bigint AS rank, 0::bigint AS position FROM ({TEAM_BOARD}) b \
-         ORDER BY points DESC, reached_at, team_id LIMIT $5"
-    );
-    Ok(sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<BigInt, _>(limit)
-        .load(conn)
-        .await?)
-}
-
-pub async fn team_row(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    team: Uuid,
-) -> AppResult<Option<TeamRow>> {
-    let sql = format!(
-        "SELECT team_id, name, points, reached_at, active_members, 0::bigint AS rank, 0::bigint AS position FROM ({TEAM_BOARD}) b \
-         WHERE team_id = $5"
-    );
-    let mut rows: Vec<TeamRow> = sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<SqlUuid, _>(team)
-        .load(conn)
-        .await?;
-    Ok(rows.pop())
-}
-
-pub async fn team_neighbours(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    me: &TeamRow,
-    n: i64,
-) -> AppResult<(Vec<TeamRow>, Vec<TeamRow>)> {
-    let select = format!(
-        "SELECT team_id, name, points, reached_at, active_members, 0::bigint AS rank, 0::bigint AS position FROM ({TEAM_BOARD}) b"
-    );
-    let above = format!(
-        "{select} WHERE (points > $5 OR (points = $5 AND (reached_at, team_id) < ($6, $7))) \
-         ORDER BY points, reached_at DESC, team_id DESC LIMIT $8"
-    );
-    let below = format!(
-        "{select} WHERE (points < $5 OR (points = $5 AND (reached_at, team_id) > ($6, $7))) \
-         ORDER BY points DESC, reached_at, team_id LIMIT $8"
-    );
-    let mut run = async |sql: String| -> AppResult<Vec<TeamRow>> {
-        Ok(sql_query(sql)
-            .bind::<SqlUuid, _>(b.org)
-            .bind::<Text, _>(b.period)
-            .bind::<Date, _>(b.start)
-            .bind::<Text, _>(b.dimension.clone())
-            .bind::<BigInt, _>(me.points)
-            .bind::<diesel::sql_types::Timestamptz, _>(me.reached_at)
-            .bind::<SqlUuid, _>(me.team_id)
-            .bind::<BigInt, _>(n)
-            .load(conn)
-            .await?)
-    };
-    let mut up = run(above).await?;
-    up.reverse();
-    let down = run(below).await?;
-    Ok((up, down))
-}
-
-/// 1 + live teams with more than `points`; and how many share each value.
+/// 1 + live teams with more than `points`.
 pub async fn team_rank(conn: &mut AsyncPgConnection, b: &Board, points: i64) -> AppResult<i64> {
     let sql = format!("SELECT count(*) AS n FROM ({TEAM_BOARD}) b WHERE points > $5");
     let c: Count = sql_query(sql)
@@ -445,27 +384,6 @@ pub async fn team_rank(conn: &mut AsyncPgConnection, b: &Board, points: i64) -> 
     Ok(c.n + 1)
 }
 
-pub async fn team_ties(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    values: &[i64],
-) -> AppResult<HashMap<i64, i64>> {
-    let mut distinct = values.to_vec();
-    distinct.dedup();
-    let sql = format!(
-        "SELECT points, count(*) AS n FROM ({TEAM_BOARD}) b WHERE points = ANY($5) GROUP BY points"
-    );
-    let rows: Vec<Tie> = sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<Array<BigInt>, _>(distinct)
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(|t| (t.points, t.n)).collect())
-}
-
 pub async fn ranked_teams(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<i64> {
     let sql = format!("SELECT count(*) AS n FROM ({TEAM_BOARD}) b");
     let c: Count = sql_query(sql)
@@ -476,31 +394,4 @@ pub async fn ranked_teams(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<
         .get_result(conn)
         .await?;
     Ok(c.n)
-}
-
-/// Team rows in board order (total metric), with ranks.
-pub async fn ranked_team_rows(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    rows: Vec<TeamRow>,
-    first_rank: Option<i64>,
-) -> AppResult<Vec<TeamStanding>> {
-    let Some(first) = <[_]>::first(&rows) else {
-        return Ok(Vec::new());
-    };
-    let first_rank = match first_rank {
-        Some(r) => r,
-        None => team_rank(conn, b, first.points).await?,
-    };
-    let values: Vec<i64> = rows.iter().map(|r| r.points).collect();
-    let ties = team_ties(conn, b, &values).await?;
-    let ranks = assign_ranks(&values, first_rank, |v| ties.get(&v).copied().unwrap_or(1));
-    Ok(rows
-        .into_iter()
-        .zip(ranks)
-        .map(|(mut r, rank)| {
-            r.rank = rank;
-            r.standing()
-        })
-        .collect())
 }

@@ -352,65 +352,33 @@ async fn team_answer(
     let org = caller.organisation_id;
     let b = board(org, &p, None);
     let mine = caller.team_id;
-    let (top, my_team, around_my_team) = match p.metric {
-        TeamMetric::PerMember => {
-            let rows = queries::teams_per_member(conn, &b, p.limit, mine, p.around).await?;
-            let my_position = rows
-                .iter()
-                .find(|r| Some(r.team_id) == mine)
-                .map(|r| r.position);
-            let top: Vec<TeamStanding> = rows
-                .iter()
-                .filter(|r| r.position <= p.limit)
+    let window = queries::team_window(conn, &b, p.metric, p.limit, mine, p.around).await?;
+    let ranked_teams = <[_]>::first(&window).map_or(0, |r| r.ranked);
+    let rows: Vec<queries::TeamRow> = window.into_iter().map(|r| r.team).collect();
+    let my_position = rows
+        .iter()
+        .find(|r| Some(r.team_id) == mine)
+        .map(|r| r.position);
+    let top: Vec<TeamStanding> = rows
+        .iter()
+        .filter(|r| r.position <= p.limit)
+        .cloned()
+        .map(|r| r.standing())
+        .collect();
+    let around_my_team = match (my_position, p.around > 0) {
+        (Some(pos), true) => Some(
+            rows.iter()
+                .filter(|r| (r.position - pos).abs() <= p.around)
                 .cloned()
                 .map(|r| r.standing())
-                .collect();
-            let around = match (my_position, p.around > 0) {
-                (Some(pos), true) => Some(
-                    rows.iter()
-                        .filter(|r| (r.position - pos).abs() <= p.around)
-                        .cloned()
-                        .map(|r| r.standing())
-                        .collect(),
-                ),
-                _ => None,
-            };
-            let my_team = rows
-                .into_iter()
-                .find(|r| Some(r.team_id) == mine)
-                .map(|r| r.standing());
-            (top, my_team, around)
-        }
-        TeamMetric::Total => {
-            let top_rows = queries::top_teams(conn, &b, p.limit).await?;
-            let top = queries::ranked_team_rows(conn, &b, top_rows, Some(1)).await?;
-            let my_row = match mine {
-                Some(t) => queries::team_row(conn, &b, t).await?,
-                None => None,
-            };
-            match my_row {
-                Some(row) => {
-                    let rank = queries::team_rank(conn, &b, row.points).await?;
-                    let around = if p.around > 0 {
-                        let (above, below) =
-                            queries::team_neighbours(conn, &b, &row, p.around).await?;
-                        let mut w = queries::ranked_team_rows(conn, &b, above, None).await?;
-                        let mut me = row.clone();
-                        me.rank = rank;
-                        w.push(me.standing());
-                        w.extend(queries::ranked_team_rows(conn, &b, below, None).await?);
-                        Some(w)
-                    } else {
-                        None
-                    };
-                    let mut me = row;
-                    me.rank = rank;
-                    (top, Some(me.standing()), around)
-                }
-                None => (top, None, None),
-            }
-        }
+                .collect(),
+        ),
+        _ => None,
     };
+    let my_team = rows
+        .into_iter()
+        .find(|r| Some(r.team_id) == mine)
+        .map(|r| r.standing());
     // The caller's team without points in the period still shows, at the bottom.
     let my_team = match (my_team, mine) {
         (Some(t), _) => Some(t),
@@ -451,7 +419,6 @@ async fn team_answer(
         }
         (None, None) => None,
     };
-    let ranked_teams = queries::ranked_teams(conn, &b).await?;
     Ok(TeamBoard {
         period: p.period,
         dimension: p.dimension,
