@@ -93,31 +93,3 @@ pub struct TeamBoard {
     pub my_team: Option<TeamStanding>,
     pub around_my_team: Option<Vec<TeamStanding>>,
 }
-
-/// Standard competition ranks for rows already in board order, given the rank of the first
-/// row and, for each distinct value, how many members share it on the whole board.
-pub fn assign_ranks(values: &[i64], first_rank: i64, tied: impl Fn(i64) -> i64) -> Vec<i64> {
-    let mut ranks = Vec::with_capacity(values.len());
-    let mut rank = first_rank;
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 && values[i - 1] != *v {
-            rank += tied(values[i - 1]);
-        }
-        ranks.push(rank);
-    }
-    ranks
-}
-
-#[cfg(test)]
-mod tests {
-    use super::assign_ranks;
-
-    #[test]
-    fn ties_share_a_rank_and_the_next_rank_skips() {
-        // Board: 50, 40, 40, 30 -> 1, 2, 2, 4.
-        let counts = |v: i64| if v == 40 { 2 } else { 1 };
-        assert_eq!(assign_ranks(&[50, 40, 40, 30], 1, counts), vec![1, 2, 2, 4]);
-        // A window starting inside a tie group: the first row's rank comes from the board.
-        assert_eq!(assign_ranks(&[40, 30, 20], 2, counts), vec![2, 4, 5]);
-    }
-}

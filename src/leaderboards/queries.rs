@@ -2,15 +2,13 @@
 //! (organisation, period, period_start, dimension[, team]) in board order
 //! (points desc, reached_at, id), or a range sum over the board's histogram.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{Array, BigInt, Date, Integer, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Date, Integer, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{MemberStanding, TeamStanding, assign_ranks};
+use super::{MemberStanding, TeamStanding};
 use crate::error::AppResult;
 
 /// Which board: totals of one period and dimension, optionally within one team.
@@ -25,36 +23,11 @@ pub struct Board {
     pub team: Option<Uuid>,
 }
 
-#[derive(QueryableByName, Debug, Clone)]
-pub struct MemberRow {
-    #[diesel(sql_type = SqlUuid)]
-    pub member_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub display_name: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<SqlUuid>)]
-    pub team_id: Option<Uuid>,
-    #[diesel(sql_type = BigInt)]
-    pub points: i64,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-    pub reached_at: DateTime<Utc>,
-}
-
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
-
-#[derive(QueryableByName)]
-struct Tie {
-    #[diesel(sql_type = BigInt)]
-    points: i64,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-const MEMBER_COLUMNS: &str = "m.member_id, mem.display_name, m.team_id, m.points, m.reached_at \
-    FROM member_period_points m JOIN members mem ON mem.id = m.member_id";
 
 /// `WHERE` for a member board; `$1..$4` are the key, `$5` the team when scoped.
 fn member_where(board: &Board) -> &'static str {
@@ -75,205 +48,118 @@ macro_rules! bind_board {
     };
 }
 
-pub async fn top_members(
+/// A row of the member board answer: which part of it (`top`, `me`, `tie_above`, `above`,
+/// `tie_below`, `below`), the member, and their rank on the whole board.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct MemberWindowRow {
+    #[diesel(sql_type = Text)]
+    pub part: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub member_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub display_name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<SqlUuid>)]
+    pub team_id: Option<Uuid>,
+    #[diesel(sql_type = BigInt)]
+    pub points: i64,
+    /// Absent for a caller without points on the board.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub reached_at: Option<DateTime<Utc>>,
+    /// Standard competition rank: 1 + the listed members with more points.
+    #[diesel(sql_type = BigInt)]
+    pub rank: i64,
+    /// Listed members on the board.
+    #[diesel(sql_type = BigInt)]
+    pub ranked: i64,
+}
+
+impl MemberWindowRow {
+    pub fn standing(self) -> MemberStanding {
+        MemberStanding {
+            rank: self.rank,
+            member_id: self.member_id,
+            display_name: self.display_name,
+            team_id: self.team_id,
+            points: self.points,
+            reached_at: self.reached_at,
+        }
+    }
+}
+
+/// The member board in one statement and one round trip: the top `limit`, the caller (`$6`)
+/// and up to `around` members either side of them, each an index range scan on the board in
+/// board order, and their ranks, each a range sum over the board's histogram (organisation
+/// scope) or a count within the team (team scope). A caller without points is placed below
+/// everyone with points.
+pub async fn member_window(
     conn: &mut AsyncPgConnection,
     b: &Board,
+    me: Uuid,
     limit: i64,
-) -> AppResult<Vec<MemberRow>> {
+    around: i64,
+) -> AppResult<Vec<MemberWindowRow>> {
+    let w = member_where(b);
+    let cols = "m.member_id, m.team_id, m.points, m.reached_at";
+    let (rank, ranked) = if b.team.is_some() {
+        (
+            format!(
+                "(SELECT count(*) FROM member_period_points m WHERE {w} AND m.points > v.points)"
+            ),
+            format!("(SELECT count(*) FROM member_period_points m WHERE {w})"),
+        )
+    } else {
+        let h =
+            "h.organisation_id = $1 AND h.period = $2 AND h.period_start = $3 AND h.dimension = $4";
+        (
+            format!(
+                "(SELECT COALESCE(sum(h.members), 0) FROM member_points_histogram h WHERE {h} AND h.points > v.points)"
+            ),
+            format!(
+                "(SELECT COALESCE(sum(h.members), 0) FROM member_points_histogram h WHERE {h} AND $5::uuid IS NULL)"
+            ),
+        )
+    };
     let sql = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {} ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $6",
-        member_where(b)
+        "WITH me AS (SELECT {cols} FROM member_period_points m WHERE {w} AND m.member_id = $6), \
+         pos AS (SELECT COALESCE((SELECT points FROM me), 0) AS points, \
+                        COALESCE((SELECT reached_at FROM me), 'infinity'::timestamptz) AS reached_at, \
+                        COALESCE((SELECT member_id FROM me), 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) AS member_id, \
+                        EXISTS (SELECT 1 FROM me) AS listed), \
+         picked AS ( \
+           (SELECT 'top' AS part, {cols} FROM member_period_points m WHERE {w} \
+              ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $7) \
+           UNION ALL \
+           (SELECT 'me', {cols} FROM me m) \
+           UNION ALL \
+           (SELECT 'me', mem.id, mem.team_id, 0, NULL FROM members mem \
+              WHERE mem.organisation_id = $1 AND mem.id = $6 AND NOT EXISTS (SELECT 1 FROM me)) \
+           UNION ALL \
+           (SELECT 'tie_above', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 \
+              AND m.points = (SELECT points FROM pos) AND (m.reached_at, m.member_id) < ((SELECT reached_at FROM pos), (SELECT member_id FROM pos)) \
+              ORDER BY m.reached_at DESC, m.member_id DESC LIMIT $8) \
+           UNION ALL \
+           (SELECT 'above', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 \
+              AND m.points > (SELECT points FROM pos) \
+              ORDER BY m.points, m.reached_at DESC, m.member_id DESC LIMIT $8) \
+           UNION ALL \
+           (SELECT 'tie_below', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 AND (SELECT listed FROM pos) \
+              AND m.points = (SELECT points FROM pos) AND (m.reached_at, m.member_id) > ((SELECT reached_at FROM pos), (SELECT member_id FROM pos)) \
+              ORDER BY m.reached_at, m.member_id LIMIT $8) \
+           UNION ALL \
+           (SELECT 'below', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 AND (SELECT listed FROM pos) \
+              AND m.points < (SELECT points FROM pos) \
+              ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $8)), \
+         ranks AS (SELECT v.points, 1 + {rank} AS rank FROM (SELECT DISTINCT points FROM picked) v) \
+         SELECT p.part, p.member_id, mem.display_name, p.team_id, p.points, p.reached_at, \
+                r.rank::bigint AS rank, {ranked}::bigint AS ranked \
+         FROM picked p JOIN ranks r ON r.points = p.points JOIN members mem ON mem.id = p.member_id"
     );
     Ok(bind_board!(sql_query(sql), b)
+        .bind::<SqlUuid, _>(me)
         .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(around)
         .load(conn)
         .await?)
-}
-
-pub async fn member_row(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    member: Uuid,
-) -> AppResult<Option<MemberRow>> {
-    let sql = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {} AND m.member_id = $6",
-        member_where(b)
-    );
-    let mut rows: Vec<MemberRow> = bind_board!(sql_query(sql), b)
-        .bind::<SqlUuid, _>(member)
-        .load(conn)
-        .await?;
-    Ok(rows.pop())
-}
-
-/// Up to `n` members right above and right below a place on the board.
-pub async fn member_neighbours(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    me: Option<&MemberRow>,
-    n: i64,
-) -> AppResult<(Vec<MemberRow>, Vec<MemberRow>)> {
-    let w = member_where(b);
-    let (points, reached, id) = match me {
-        Some(r) => (r.points, r.reached_at, r.member_id),
-        // Not on the board: below everyone with points.
-        None => (0, DateTime::<Utc>::MAX_UTC, Uuid::max()),
-    };
-    let tie_above = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {w} AND m.points = $6 AND (m.reached_at, m.member_id) < ($7, $8) \
-         ORDER BY m.reached_at DESC, m.member_id DESC LIMIT $9"
-    );
-    let above = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {w} AND m.points > $6 AND $7::timestamptz IS NOT NULL AND $8::uuid IS NOT NULL \
-         ORDER BY m.points, m.reached_at DESC, m.member_id DESC LIMIT $9"
-    );
-    let tie_below = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {w} AND m.points = $6 AND (m.reached_at, m.member_id) > ($7, $8) \
-         ORDER BY m.reached_at, m.member_id LIMIT $9"
-    );
-    let below = format!(
-        "SELECT {MEMBER_COLUMNS} WHERE {w} AND m.points < $6 AND $7::timestamptz IS NOT NULL AND $8::uuid IS NOT NULL \
-         ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $9"
-    );
-    let mut run = async |sql: String| -> AppResult<Vec<MemberRow>> {
-        Ok(bind_board!(sql_query(sql), b)
-            .bind::<BigInt, _>(points)
-            .bind::<diesel::sql_types::Timestamptz, _>(reached)
-            .bind::<SqlUuid, _>(id)
-            .bind::<BigInt, _>(n)
-            .load(conn)
-            .await?)
-    };
-    // Nearest first, then reversed into board order.
-    let mut up = run(tie_above).await?;
-    if (up.len() as i64) < n {
-        up.extend(run(above).await?);
-    }
-    up.truncate(n as usize);
-    up.reverse();
-    let mut down = if me.is_some() {
-        run(tie_below).await?
-    } else {
-        Vec::new()
-    };
-    if me.is_some() && (down.len() as i64) < n {
-        down.extend(run(below).await?);
-    }
-    down.truncate(n as usize);
-    Ok((up, down))
-}
-
-/// 1 + the number of listed members with more than `points`.
-pub async fn member_rank(conn: &mut AsyncPgConnection, b: &Board, points: i64) -> AppResult<i64> {
-    let c: Count = if b.team.is_some() {
-        let sql = format!(
-            "SELECT count(*) AS n FROM member_period_points m WHERE {} AND m.points > $6",
-            member_where(b)
-        );
-        bind_board!(sql_query(sql), b)
-            .bind::<BigInt, _>(points)
-            .get_result(conn)
-            .await?
-    } else {
-        sql_query(
-            "SELECT COALESCE(sum(members), 0)::bigint AS n FROM member_points_histogram \
-             WHERE organisation_id = $1 AND period = $2 AND period_start = $3 AND dimension = $4 AND points > $5",
-        )
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<BigInt, _>(points)
-        .get_result(conn)
-        .await?
-    };
-    Ok(c.n + 1)
-}
-
-/// How many listed members share each of `values` on the whole board.
-pub async fn member_ties(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    values: &[i64],
-) -> AppResult<HashMap<i64, i64>> {
-    let mut distinct = values.to_vec();
-    distinct.dedup();
-    let rows: Vec<Tie> = if b.team.is_some() {
-        let sql = format!(
-            "SELECT m.points, count(*) AS n FROM member_period_points m WHERE {} AND m.points = ANY($6) GROUP BY m.points",
-            member_where(b)
-        );
-        bind_board!(sql_query(sql), b)
-            .bind::<Array<BigInt>, _>(distinct)
-            .load(conn)
-            .await?
-    } else {
-        sql_query(
-            "SELECT points, members::bigint AS n FROM member_points_histogram \
-             WHERE organisation_id = $1 AND period = $2 AND period_start = $3 AND dimension = $4 AND points = ANY($5)",
-        )
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<Array<BigInt>, _>(distinct)
-        .load(conn)
-        .await?
-    };
-    Ok(rows.into_iter().map(|t| (t.points, t.n)).collect())
-}
-
-pub async fn ranked_members(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<i64> {
-    let c: Count = if b.team.is_some() {
-        let sql = format!(
-            "SELECT count(*) AS n FROM member_period_points m WHERE {}",
-            member_where(b)
-        );
-        bind_board!(sql_query(sql), b).get_result(conn).await?
-    } else {
-        sql_query(
-            "SELECT COALESCE(sum(members), 0)::bigint AS n FROM member_points_histogram \
-             WHERE organisation_id = $1 AND period = $2 AND period_start = $3 AND dimension = $4",
-        )
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .get_result(conn)
-        .await?
-    };
-    Ok(c.n)
-}
-
-/// Rows in board order, with their ranks.
-pub async fn ranked(
-    conn: &mut AsyncPgConnection,
-    b: &Board,
-    rows: Vec<MemberRow>,
-    first_rank: Option<i64>,
-) -> AppResult<Vec<MemberStanding>> {
-    let Some(first) = <[_]>::first(&rows) else {
-        return Ok(Vec::new());
-    };
-    let first_rank = match first_rank {
-        Some(r) => r,
-        None => member_rank(conn, b, first.points).await?,
-    };
-    let values: Vec<i64> = rows.iter().map(|r| r.points).collect();
-    let ties = member_ties(conn, b, &values).await?;
-    let ranks = assign_ranks(&values, first_rank, |v| ties.get(&v).copied().unwrap_or(1));
-    Ok(rows
-        .into_iter()
-        .zip(ranks)
-        .map(|(r, rank)| MemberStanding {
-            rank,
-            member_id: r.member_id,
-            display_name: r.display_name,
-            team_id: r.team_id,
-            points: r.points,
-            reached_at: Some(r.reached_at),
-        })
-        .collect())
 }
 
 // ---- Teams ------------------------------------------------------------------------------

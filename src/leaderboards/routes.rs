@@ -15,7 +15,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check};
 use crate::read_cache::{self, ReadCache};
-use crate::schema::{members, teams};
+use crate::schema::teams;
 use crate::vocabulary::Dimension;
 use crate::{organisations, periods};
 
@@ -247,60 +247,48 @@ async fn member_answer(
         }
     };
     let b = board(org, &p, team);
-    let top_rows = queries::top_members(conn, &b, p.limit).await?;
-    let top = queries::ranked(conn, &b, top_rows, Some(1)).await?;
-    let my_row = queries::member_row(conn, &b, caller.member_id).await?;
-    let me = match &my_row {
-        Some(row) => {
-            let rank = queries::member_rank(conn, &b, row.points).await?;
-            MemberStanding {
-                rank,
-                member_id: row.member_id,
-                display_name: row.display_name.clone(),
-                team_id: row.team_id,
-                points: row.points,
-                reached_at: Some(row.reached_at),
-            }
+    let rows = queries::member_window(conn, &b, caller.member_id, p.limit, p.around).await?;
+    let ranked_members = <[_]>::first(&rows).map_or(0, |r| r.ranked);
+    let mut top = Vec::new();
+    let mut me = None;
+    let (mut tie_above, mut above, mut tie_below, mut below) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match row.part.as_str() {
+            "top" => top.push(row),
+            "me" => me = Some(row.standing()),
+            "tie_above" => tie_above.push(row),
+            "above" => above.push(row),
+            "tie_below" => tie_below.push(row),
+            _ => below.push(row),
         }
-        None => {
-            let (display_name, team_id): (String, Option<Uuid>) = members::table
-                .filter(members::organisation_id.eq(org))
-                .filter(members::id.eq(caller.member_id))
-                .select((members::display_name, members::team_id))
-                .first(conn)
-                .await?;
-            MemberStanding {
-                rank: queries::member_rank(conn, &b, 0).await?,
-                member_id: caller.member_id,
-                display_name,
-                team_id,
-                points: 0,
-                reached_at: None,
-            }
-        }
+    }
+    let me = me.ok_or_else(|| AppError::not_found("member"))?;
+    // Each part comes in the order of its index scan; the board's order is points desc, then
+    // who reached them first.
+    let board_order = |a: &queries::MemberWindowRow, b: &queries::MemberWindowRow| {
+        b.points
+            .cmp(&a.points)
+            .then(a.reached_at.cmp(&b.reached_at))
+            .then(a.member_id.cmp(&b.member_id))
     };
-    let around_me = if p.around > 0 {
-        let (above, below) =
-            queries::member_neighbours(conn, &b, my_row.as_ref(), p.around).await?;
-        let mut window = queries::ranked(conn, &b, above, None).await?;
+    top.sort_by(board_order);
+    let around_me = (p.around > 0).then(|| {
+        let n = p.around as usize;
+        // Nearest first: ties just above, then the next higher totals.
+        let mut up: Vec<_> = tie_above.into_iter().chain(above).collect();
+        up.sort_by(|a, b| board_order(b, a));
+        up.truncate(n);
+        up.reverse();
+        let mut down: Vec<_> = tie_below.into_iter().chain(below).collect();
+        down.sort_by(board_order);
+        down.truncate(n);
+        let mut window: Vec<MemberStanding> = up.into_iter().map(|r| r.standing()).collect();
         window.push(me.clone());
-        let below = match <[_]>::first(&below) {
-            Some(first) => {
-                let first_rank = if first.points == me.points {
-                    me.rank
-                } else {
-                    queries::member_rank(conn, &b, first.points).await?
-                };
-                queries::ranked(conn, &b, below, Some(first_rank)).await?
-            }
-            None => Vec::new(),
-        };
-        window.extend(below);
-        Some(window)
-    } else {
-        None
-    };
-    let ranked_members = queries::ranked_members(conn, &b).await?;
+        window.extend(down.into_iter().map(|r| r.standing()));
+        window
+    });
+    let top = top.into_iter().map(|r| r.standing()).collect();
     Ok(MemberBoard {
         scope: p.scope,
         team_id: team,
