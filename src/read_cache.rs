@@ -18,7 +18,8 @@
 //!   the clock past its mark: a write that committed before the read began is in the entry,
 //!   and any later write invalidates it.
 //! - Writes this process cannot see (another instance, the CLI, SQL) are bounded by the time
-//!   to live, `read_cache_ttl_ms` (2 s by default; 0 turns the cache off). A deployment of
+//!   to live, `read_cache_ttl_ms` (2 s by default; 0 turns the cache off; each entry lives
+//!   between half of it and all of it, so that entries read together do not expire together). A deployment of
 //!   several instances should set it to the staleness it accepts.
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use rocket::http::Method;
 use rocket::{Request, Response};
 use uuid::Uuid;
 
+use crate::leaderboards::queries::TeamRow;
 use crate::organisations::Organisation;
 
 /// The write clock. Process-wide, so any code that writes can tick it without being handed
@@ -89,7 +91,7 @@ fn unchanged_since(organisation: Uuid, mark: u64) -> bool {
 struct Entry<V> {
     organisation: Uuid,
     mark: u64,
-    stored: Instant,
+    expires: Instant,
     value: V,
 }
 
@@ -139,19 +141,23 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     /// or it is older than the time to live.
     pub fn get(&self, key: &K) -> Option<V> {
         let entry = self.entries.as_ref()?.get(key)?;
-        (entry.stored.elapsed() < self.ttl && unchanged_since(entry.organisation, entry.mark))
+        (Instant::now() < entry.expires && unchanged_since(entry.organisation, entry.mark))
             .then_some(entry.value)
     }
 
     /// Store what was read after `mark` was taken.
     pub fn put(&self, key: K, organisation: Uuid, mark: u64, value: V) {
         if let Some(entries) = &self.entries {
+            // Each entry lives between half the time to live and all of it: entries filled
+            // together (a server's first minute, a write that invalidated them all) would
+            // otherwise expire together and be read again all at once.
+            let life = self.ttl.mul_f64(0.5 + 0.5 * rand::random::<f64>());
             entries.insert(
                 key,
                 Entry {
                     organisation,
                     mark,
-                    stored: Instant::now(),
+                    expires: Instant::now() + life,
                     value,
                 },
             );
@@ -190,6 +196,15 @@ impl Weigh for Uuid {
     }
 }
 
+impl Weigh for Arc<Vec<TeamRow>> {
+    fn bytes(&self) -> usize {
+        self.iter()
+            .map(|r| std::mem::size_of::<TeamRow>() + r.name.len())
+            .sum::<usize>()
+            + 32
+    }
+}
+
 impl Weigh for Arc<Organisation> {
     fn bytes(&self) -> usize {
         256 + self.name.len() + self.slug.len() + self.time_zone.len()
@@ -202,6 +217,8 @@ pub struct ReadCache {
     pub organisations: Shelf<Uuid, Arc<Organisation>>,
     /// Serialised leaderboard answers, keyed by everything the answer depends on.
     pub boards: Shelf<String, Arc<[u8]>>,
+    /// Whole team rankings (every team of a board), shared by all callers.
+    pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
 }
 
 impl ReadCache {
@@ -210,6 +227,7 @@ impl ReadCache {
             sessions: Shelf::new(ttl, 16 << 20, 200),
             organisations: Shelf::new(ttl, 1 << 20, 400),
             boards: Shelf::new(ttl, board_bytes, 4096),
+            team_boards: Shelf::new(ttl, board_bytes / 2, 256 << 10),
         }
     }
 

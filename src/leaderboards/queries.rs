@@ -100,25 +100,27 @@ pub async fn member_window(
 ) -> AppResult<Vec<MemberWindowRow>> {
     let w = member_where(b);
     let cols = "m.member_id, m.team_id, m.points, m.reached_at";
-    let (rank, ranked) = if b.team.is_some() {
-        (
-            format!(
-                "(SELECT count(*) FROM member_period_points m WHERE {w} AND m.points > v.points)"
-            ),
-            format!("(SELECT count(*) FROM member_period_points m WHERE {w})"),
-        )
+    // Members counted over a condition on `h.points`: the histogram of the organisation's
+    // board, or the team's rows.
+    let (sum, src, hw) = if b.team.is_some() {
+        ("count(*)", "member_period_points", w.replace("m.", "h."))
     } else {
-        let h =
-            "h.organisation_id = $1 AND h.period = $2 AND h.period_start = $3 AND h.dimension = $4";
         (
-            format!(
-                "(SELECT COALESCE(sum(h.members), 0) FROM member_points_histogram h WHERE {h} AND h.points > v.points)"
-            ),
-            format!(
-                "(SELECT COALESCE(sum(h.members), 0) FROM member_points_histogram h WHERE {h} AND $5::uuid IS NULL)"
-            ),
+            "sum(h.members)",
+            "member_points_histogram",
+            "h.organisation_id = $1 AND h.period = $2 AND h.period_start = $3 AND h.dimension = $4 AND $5::uuid IS NULL".to_string(),
         )
     };
+    let count =
+        |cond: &str| format!("(SELECT COALESCE({sum}, 0) FROM {src} h WHERE {hw} AND {cond})");
+    // A rank is 1 + the members with more points. Summing that for every row would read the
+    // histogram from the top down to each row, so only the caller's rank is summed from the top
+    // (with the board's size, in the same scan); the neighbours' ranks are the caller's plus or
+    // minus the few members between them, and the top rows' are short sums from the top.
+    let me_points = "(SELECT points FROM pos)";
+    let top_rank = count("h.points > v.points");
+    let up_rank = count(&format!("h.points > {me_points} AND h.points <= v.points"));
+    let down_rank = count(&format!("h.points > v.points AND h.points <= {me_points}"));
     let sql = format!(
         "WITH me AS (SELECT {cols} FROM member_period_points m WHERE {w} AND m.member_id = $6), \
          pos AS (SELECT COALESCE((SELECT points FROM me), 0) AS points, \
@@ -149,9 +151,15 @@ pub async fn member_window(
            (SELECT 'below', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 AND (SELECT listed FROM pos) \
               AND m.points < (SELECT points FROM pos) \
               ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $8)), \
-         ranks AS (SELECT v.points, 1 + {rank} AS rank FROM (SELECT DISTINCT points FROM picked) v) \
+         counts AS (SELECT COALESCE({sum} FILTER (WHERE h.points > {me_points}), 0) AS above, \
+                           COALESCE({sum}, 0) AS total FROM {src} h WHERE {hw}), \
+         ranks AS (SELECT v.points, CASE \
+             WHEN v.top THEN 1 + {top_rank} \
+             WHEN v.points >= {me_points} THEN 1 + (SELECT above FROM counts) - {up_rank} \
+             ELSE 1 + (SELECT above FROM counts) + {down_rank} END AS rank \
+           FROM (SELECT points, bool_or(part = 'top') AS top FROM picked GROUP BY points) v) \
          SELECT p.part, p.member_id, mem.display_name, p.team_id, p.points, p.reached_at, \
-                r.rank::bigint AS rank, {ranked}::bigint AS ranked \
+                r.rank::bigint AS rank, (SELECT total FROM counts)::bigint AS ranked \
          FROM picked p JOIN ranks r ON r.points = p.points JOIN members mem ON mem.id = p.member_id"
     );
     Ok(bind_board!(sql_query(sql), b)

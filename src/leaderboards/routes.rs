@@ -320,14 +320,17 @@ pub async fn team_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
+    let mark = read_cache::mark();
     cached_board(db, cache, &caller, &params, "teams", async |conn, p| {
-        team_answer(conn, &caller, p).await
+        team_answer(conn, cache, mark, &caller, p).await
     })
     .await
 }
 
 async fn team_answer(
     conn: &mut diesel_async::AsyncPgConnection,
+    cache: &ReadCache,
+    mark: u64,
     caller: &Caller,
     p: Parsed,
 ) -> AppResult<TeamBoard> {
@@ -340,33 +343,55 @@ async fn team_answer(
     let org = caller.organisation_id;
     let b = board(org, &p, None);
     let mine = caller.team_id;
-    let window = queries::team_window(conn, &b, p.metric, p.limit, mine, p.around).await?;
-    let ranked_teams = <[_]>::first(&window).map_or(0, |r| r.ranked);
-    let rows: Vec<queries::TeamRow> = window.into_iter().map(|r| r.team).collect();
-    let my_position = rows
-        .iter()
-        .find(|r| Some(r.team_id) == mine)
-        .map(|r| r.position);
+    // The whole ranking (a team count, not a member count) is shared by every caller of the
+    // organisation; each answer is a slice of it.
+    let key = format!(
+        "{org}|{}|{}|{}|{:?}",
+        b.period, b.start, b.dimension, p.metric
+    );
+    let rows = match cache.team_boards.get(&key) {
+        Some(rows) => rows,
+        None => {
+            let rows: Vec<queries::TeamRow> =
+                queries::team_window(conn, &b, p.metric, i64::MAX, None, 0)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.team)
+                    .collect();
+            let rows = std::sync::Arc::new(rows);
+            cache.team_boards.put(key, org, mark, rows.clone());
+            rows
+        }
+    };
+    let ranked_teams = rows.len() as i64;
+    let limit = usize::try_from(p.limit).unwrap_or(0);
     let top: Vec<TeamStanding> = rows
         .iter()
-        .filter(|r| r.position <= p.limit)
+        .take(limit)
         .cloned()
         .map(|r| r.standing())
         .collect();
-    let around_my_team = match (my_position, p.around > 0) {
-        (Some(pos), true) => Some(
-            rows.iter()
-                .filter(|r| (r.position - pos).abs() <= p.around)
-                .cloned()
-                .map(|r| r.standing())
-                .collect(),
-        ),
+    let my_index = mine.and_then(|t| rows.iter().position(|r| r.team_id == t));
+    let around_my_team = match (my_index, p.around > 0) {
+        (Some(i), true) => {
+            let n = usize::try_from(p.around).unwrap_or(0);
+            let end = (i + n + 1).min(rows.len());
+            Some(
+                rows[i.saturating_sub(n)..end]
+                    .iter()
+                    .cloned()
+                    .map(|r| r.standing())
+                    .collect(),
+            )
+        }
         _ => None,
     };
-    let my_team = rows
-        .into_iter()
-        .find(|r| Some(r.team_id) == mine)
-        .map(|r| r.standing());
+    let my_team = my_index.map(|i| rows[i].clone().standing());
+    // Below every team with points (total), or below every team on the board (per member).
+    let rank_without_points = match p.metric {
+        TeamMetric::Total => 1 + rows.iter().filter(|r| r.points > 0).count() as i64,
+        TeamMetric::PerMember => ranked_teams + 1,
+    };
     // The caller's team without points in the period still shows, at the bottom.
     let my_team = match (my_team, mine) {
         (Some(t), _) => Some(t),
@@ -388,12 +413,8 @@ async fn team_answer(
                         .await
                         .optional()?
                         .unwrap_or(0);
-                    let rank = match p.metric {
-                        TeamMetric::Total => queries::team_rank(conn, &b, 0).await?,
-                        TeamMetric::PerMember => queries::ranked_teams(conn, &b).await? + 1,
-                    };
                     Some(TeamStanding {
-                        rank,
+                        rank: rank_without_points,
                         team_id: team,
                         name,
                         points: 0,

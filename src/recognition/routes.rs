@@ -76,7 +76,7 @@ pub async fn create(
         let recipients = req.recipients.clone();
         let message = req.message.clone();
         Box::pin(async move {
-            let id = give(
+            let (id, unsettled) = record(
                 conn,
                 org,
                 giver,
@@ -88,12 +88,17 @@ pub async fn create(
                 req.initiative_id,
             )
             .await?;
-            Replayable::new(Status::Created, &load(conn, org, giver, id).await?)
+            // The answer is read before the points are written: the ledger write locks
+            // leaderboard rows that concurrent recognitions share until commit, so it goes last.
+            let view = load(conn, org, giver, id).await?;
+            unsettled.settle(conn).await?;
+            Replayable::new(Status::Created, &view)
         })
     })
     .await
 }
 
+/// Recognise `recipients` on behalf of `giver`, points included. Checks every rule.
 #[allow(clippy::too_many_arguments)]
 pub async fn give(
     conn: &mut AsyncPgConnection,
@@ -106,6 +111,51 @@ pub async fn give(
     dimension: Option<Dimension>,
     initiative_id: Option<Uuid>,
 ) -> AppResult<Uuid> {
+    let (id, unsettled) = record(
+        conn,
+        org,
+        giver,
+        kind,
+        recipients,
+        message,
+        points,
+        dimension,
+        initiative_id,
+    )
+    .await?;
+    unsettled.settle(conn).await?;
+    Ok(id)
+}
+
+/// A recognition written, its points not yet: [`Unsettled::settle`] must follow in the same
+/// transaction.
+#[must_use = "the recipients' points are only written by settle"]
+pub struct Unsettled {
+    org: Uuid,
+    involved: Vec<Uuid>,
+    credits: Vec<Credit>,
+}
+
+impl Unsettled {
+    /// Write the recipients' points and what the recognition earned (badges, challenges).
+    pub async fn settle(self, conn: &mut AsyncPgConnection) -> AppResult<()> {
+        crate::gamification::settle(conn, self.org, &self.involved, self.credits).await
+    }
+}
+
+/// [`give`] without its points: everything is checked and written but the ledger entries.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    giver: Uuid,
+    kind: GivingKind,
+    recipients: Vec<Uuid>,
+    message: String,
+    points: i32,
+    dimension: Option<Dimension>,
+    initiative_id: Option<Uuid>,
+) -> AppResult<(Uuid, Unsettled)> {
     // Every rule is checked here, not in the handler, so no caller (the demo, a future
     // import) can skip one.
     let mut errors = Vec::new();
@@ -270,8 +320,14 @@ pub async fn give(
         .collect();
     let mut involved = recipients.clone();
     involved.push(giver);
-    crate::gamification::settle(conn, org, &involved, credits).await?;
-    Ok(id)
+    Ok((
+        id,
+        Unsettled {
+            org,
+            involved,
+            credits,
+        },
+    ))
 }
 
 #[derive(Debug, FromForm, IntoParams)]

@@ -651,3 +651,91 @@ async fn with_the_cache_off_every_read_sees_the_database() {
         vec![("Ana".into(), 1, 7)]
     );
 }
+
+/// Every rank and window on a board full of ties, against a count done here: a rank is 1 +
+/// the listed members with more points; `top` and `around_me` follow board order (points
+/// desc, then who got there first) with the caller in the middle of their window.
+#[rocket::async_test]
+async fn every_rank_and_window_matches_a_count_over_a_board_full_of_ties() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let care = app.team(&org, "Care").await;
+    let store = app.team(&org, "Store").await;
+    // (name, team, points): ties within and across teams; one member without points.
+    let spec: Vec<(String, Uuid, i32)> = (0..18)
+        .map(|i| {
+            let team = if i % 3 == 0 { store } else { care };
+            (
+                format!("M{i:02}"),
+                team,
+                [40, 30, 30, 20, 20, 20, 10, 5, 0][i % 9],
+            )
+        })
+        .collect();
+    let mut people = Vec::new();
+    for (name, team, points) in &spec {
+        let m = app.member(&org, name, Role::Employee, Some(*team)).await;
+        if *points > 0 {
+            grant(&app, &org, m.id, *points).await;
+        }
+        people.push((m, *team, *points));
+    }
+    let on_board = |team: Option<Uuid>| -> Vec<(String, i64)> {
+        // Grants went in the order of `spec`, so among equals the earlier one got there first.
+        let mut rows: Vec<(String, i64)> = spec
+            .iter()
+            .filter(|(_, t, p)| *p > 0 && team.is_none_or(|x| x == *t))
+            .map(|(n, _, p)| (n.clone(), i64::from(*p)))
+            .collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows
+    };
+    let rank_of = |rows: &[(String, i64)], points: i64| {
+        1 + rows.iter().filter(|(_, p)| *p > points).count() as i64
+    };
+    for (me, team, points) in people.iter().step_by(2) {
+        for (scope, rows) in [
+            ("organisation", on_board(None)),
+            ("team", on_board(Some(*team))),
+        ] {
+            let path = format!("/api/v1/leaderboards/members?scope={scope}&limit=4&around_me=3");
+            let r = app.get(&path, &me.token).await;
+            let board = r.ok();
+            let expected: Vec<(String, i64, i64)> = rows
+                .iter()
+                .map(|(n, p)| (n.clone(), rank_of(&rows, *p), *p))
+                .collect();
+            assert_eq!(
+                ranks(board, "top"),
+                expected[..4.min(expected.len())].to_vec(),
+                "{scope} top for {}",
+                me.id
+            );
+            assert_eq!(board["ranked_members"], rows.len() as i64, "{scope}");
+            let mine = i64::from(*points);
+            assert_eq!(board["me"]["rank"], rank_of(&rows, mine), "{scope} me");
+            let window = ranks(board, "around_me");
+            match expected
+                .iter()
+                .position(|(n, _, _)| *n == board["me"]["display_name"])
+            {
+                Some(i) => {
+                    let from = i.saturating_sub(3);
+                    let to = (i + 4).min(expected.len());
+                    assert_eq!(window, expected[from..to].to_vec(), "{scope} window");
+                }
+                None => {
+                    // Without points: the three lowest with points above, then the caller.
+                    let from = expected.len().saturating_sub(3);
+                    let mut want = expected[from..].to_vec();
+                    want.push((
+                        board["me"]["display_name"].as_str().unwrap().to_string(),
+                        rank_of(&rows, 0),
+                        0,
+                    ));
+                    assert_eq!(window, want, "{scope} window without points");
+                }
+            }
+        }
+    }
+}
