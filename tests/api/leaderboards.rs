@@ -687,7 +687,7 @@ async fn every_rank_and_window_matches_a_count_over_a_board_full_of_ties() {
             .filter(|(_, t, p)| *p > 0 && team.is_none_or(|x| x == *t))
             .map(|(n, _, p)| (n.clone(), i64::from(*p)))
             .collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         rows
     };
     let rank_of = |rows: &[(String, i64)], points: i64| {
