@@ -134,12 +134,13 @@ def summary(a):
     exports = [(g, rows.get(f"10k/export-{g}"), rows.get(f"1m/export-{g}")) for g in ("member", "team")]
     if any(r0 or r1 for _, r0, r1 in exports):
         w("engagement export, 12 months by month, CSV (server peak memory = VmHWM during the export)")
-        w(f"{'':<42}|{'rows':>10}{'s':>8}{'rows/s':>10}{'MiB':>8}{'peak MiB':>10}")
+        w(f"{'':<42}|{'rows':>10}{'s':>8}{'rows/s':>10}{'MiB':>8}{'start MiB':>10}{'peak MiB':>10}")
         for g, r0, r1 in exports:
             for size, r in (("10k", r0), ("1M", r1)):
                 if r:
                     w(f"{'  ' + size + ' members, per ' + g:<42}|{r['rows']:>10}{r['seconds']:>8.1f}"
-                      f"{r['rows_per_s']:>10.0f}{r['bytes'] / 2**20:>8.1f}{r['peak_kib'] / 1024:>10.1f}")
+                      f"{r['rows_per_s']:>10.0f}{r['bytes'] / 2**20:>8.1f}{r['rss_before_kib'] / 1024:>10.1f}"
+                      f"{r['peak_kib'] / 1024:>10.1f}")
         w("")
 
     verdicts = []
