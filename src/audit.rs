@@ -14,8 +14,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, Page, check, page_limit};
-use crate::ledger::routes::{cursor_time, time_cursor};
+use crate::http::{Cursor, Page, check, page_limit, time_param, uuid_param};
 use crate::schema::audit_log;
 
 type Problem = crate::error::Problem;
@@ -148,32 +147,6 @@ pub struct AuditParams {
     pub cursor: Option<String>,
 }
 
-fn uuid_param(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
-    raw.and_then(|r| {
-        Uuid::parse_str(r)
-            .map_err(|_| errors.push(FieldError::new(field, "must be an id (UUID)")))
-            .ok()
-    })
-}
-
-fn time_param(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> Option<DateTime<Utc>> {
-    raw.and_then(|r| {
-        DateTime::parse_from_rfc3339(r)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                errors.push(FieldError::new(
-                    field,
-                    "must be an RFC 3339 timestamp, e.g. 2026-11-01T00:00:00Z",
-                ))
-            })
-            .ok()
-    })
-}
-
 /// The audit log, newest first (admins).
 #[utoipa::path(
     get, path = "/api/v1/audit", tag = "privacy", operation_id = "list_audit_entries",
@@ -197,7 +170,7 @@ pub async fn list(
     let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
     let after = cursor
         .as_ref()
-        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
     let action = params.action.as_deref().and_then(|a| {
         Action::parse(a)
             .ok_or(())
@@ -289,7 +262,7 @@ pub async fn list(
         )
         .collect::<AppResult<Vec<_>>>()?;
     Ok(Json(Page::from_rows(items, limit, |e: &AuditEntry| {
-        time_cursor(e.at, e.id)
+        Cursor::at(e.at, e.id)
     })))
 }
 

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
-use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::error::{AppError, AppResult};
+use crate::http::{Cursor, JsonBody, Page, bool_param, check, page_limit, path_id};
 use crate::schema::{members, teams};
 use crate::sql::lower;
 use crate::validation;
@@ -151,9 +151,10 @@ pub async fn list(
     let mut errors = Vec::new();
     let limit = page_limit(filter.limit.as_deref(), &mut errors);
     let cursor = Cursor::decode(filter.cursor.as_deref(), &mut errors);
-    let include_archived = parse_bool(
+    let include_archived = bool_param(
         "include_archived",
         filter.include_archived.as_deref(),
+        false,
         &mut errors,
     );
     check(errors)?;
@@ -334,17 +335,6 @@ pub async fn archive(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<T
     .optional()?
     .ok_or_else(|| AppError::conflict("this team was archived meanwhile"))?;
     Ok(Json(team))
-}
-
-pub fn parse_bool(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> bool {
-    match raw {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") | Some("") => true,
-        Some(_) => {
-            errors.push(FieldError::new(field, "must be true or false"));
-            false
-        }
-    }
 }
 
 /// Escape `%`, `_` and `\` so user text matches literally in LIKE patterns.

@@ -15,7 +15,7 @@ use super::stats::{self, Undefined};
 use crate::auth::HrOrAdmin;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
-use crate::http::check;
+use crate::http::{check, uuid_param};
 use crate::kpis::routes::date;
 use crate::vocabulary::{Channel, Dimension};
 use crate::{organisations, periods, teams};
@@ -333,11 +333,7 @@ pub async fn engagement_report(
             ));
         }
     }
-    let team_filter = params.team_id.as_deref().and_then(|raw| {
-        Uuid::parse_str(raw.trim())
-            .map_err(|_| e.push(FieldError::new("team_id", "must be an id (UUID)")))
-            .ok()
-    });
+    let team_filter = uuid_param("team_id", params.team_id.as_deref(), &mut e);
     check(e)?;
     let (Some(from), Some(to)) = (from, to) else {
         return Err(crate::error::AppError::internal(

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use crate::error::FieldError;
+use crate::http::{bool_param, uuid_param};
 use crate::periods;
 
 /// The longest range one export may cover (before widening to whole periods).
@@ -215,18 +216,6 @@ pub struct Resolved {
     pub buckets: Vec<Bucket>,
 }
 
-fn parse_bool(field: &str, raw: Option<&str>, default: bool, errors: &mut Vec<FieldError>) -> bool {
-    match raw {
-        None => default,
-        Some("true") => true,
-        Some("false") => false,
-        Some(_) => {
-            errors.push(FieldError::new(field, "must be true or false"));
-            default
-        }
-    }
-}
-
 fn parse_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let raw = raw?;
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
@@ -277,13 +266,9 @@ pub fn resolve(
         }),
         None => accepted.first().copied().unwrap_or(Format::Csv),
     };
-    let team = raw.team.as_deref().and_then(|t| {
-        Uuid::parse_str(t)
-            .map_err(|_| errors.push(FieldError::new("team", "must be a team id (UUID)")))
-            .ok()
-    });
-    let pseudonymise = parse_bool("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
-    let bom = parse_bool("bom", raw.bom.as_deref(), true, errors);
+    let team = uuid_param("team", raw.team.as_deref(), errors);
+    let pseudonymise = bool_param("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
+    let bom = bool_param("bom", raw.bom.as_deref(), true, errors);
     if raw.bom.is_some() && format != Format::Csv {
         errors.push(FieldError::new("bom", "applies to CSV only"));
     }

@@ -50,7 +50,7 @@ use super::badges::{self, Criterion};
 use crate::auth::{Caller, LeadOrAdmin, Role};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_param, uuid_param};
 use crate::ledger::{self, Credit, Reason, SourceType};
 use crate::schema::{badges as badges_table, challenges, members, teams};
 use crate::validation;
@@ -686,29 +686,6 @@ fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> O
     value
 }
 
-fn uuid_field(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
-    raw.and_then(|r| match Uuid::parse_str(r.trim()) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.push(FieldError::new(field, "must be an id (UUID)"));
-            None
-        }
-    })
-}
-
-fn timestamp(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
-    match DateTime::parse_from_rfc3339(raw.trim()) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(FieldError::new(
-                field,
-                "must be an RFC 3339 timestamp such as 2026-12-01T00:00:00+01:00",
-            ));
-            None
-        }
-    }
-}
-
 /// Set a challenge (admins for any team or the organisation; team leads for their own team).
 /// Answers the challenge with its progress so far: a window that started in the past counts
 /// what happened since.
@@ -740,7 +717,7 @@ pub async fn create_challenge(
         }
         parsed
     });
-    let team_id = uuid_field("team_id", req.team_id.as_deref(), &mut e);
+    let team_id = uuid_param("team_id", req.team_id.as_deref(), &mut e);
     // Who may set what comes first: a team lead is told "not yours", not "invalid".
     if caller.is(Role::TeamLead) {
         let own = caller.team_id.is_some() && team_id == caller.team_id;
@@ -822,10 +799,10 @@ pub async fn create_challenge(
     let now = Utc::now();
     let starts_at = match req.starts_at.as_deref() {
         None => Some(now),
-        Some(raw) => timestamp("starts_at", raw, &mut e),
+        Some(raw) => time_param("starts_at", Some(raw), &mut e),
     };
     let ends_at = required("ends_at", req.ends_at.as_deref(), &mut e)
-        .and_then(|raw| timestamp("ends_at", raw, &mut e));
+        .and_then(|raw| time_param("ends_at", Some(raw), &mut e));
     if let Some(end) = ends_at {
         if end <= now {
             e.push(FieldError::new(
@@ -836,7 +813,7 @@ pub async fn create_challenge(
             e.push(FieldError::new("ends_at", "must be after starts_at"));
         }
     }
-    let reward_badge_id = uuid_field("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
+    let reward_badge_id = uuid_param("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
 
     let mut conn = db.conn().await?;
     if let Some(team) = team_id
@@ -982,7 +959,7 @@ pub async fn list_challenges(
             parsed
         }
     };
-    let team = uuid_field("team_id", params.team_id.as_deref(), &mut e);
+    let team = uuid_param("team_id", params.team_id.as_deref(), &mut e);
     let limit = page_limit(params.limit.as_deref(), &mut e);
     let cursor = Cursor::decode(params.cursor.as_deref(), &mut e);
     let after = cursor.as_ref().and_then(|c| {

@@ -17,7 +17,6 @@ use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
-use crate::ledger::routes::{cursor_time, time_cursor};
 use crate::schema::{initiative_comments, members};
 
 type Problem = crate::error::Problem;
@@ -149,7 +148,7 @@ pub async fn list(
     let cursor = Cursor::decode(page.cursor.as_deref(), &mut errors);
     let after = cursor
         .as_ref()
-        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
     check(errors)?;
     let org = caller.organisation_id;
     let mut conn = db.conn().await?;
@@ -172,6 +171,6 @@ pub async fn list(
     let rows: Vec<Row> = query.load(&mut conn).await?;
     let items = rows.into_iter().map(comment).collect();
     Ok(Json(Page::from_rows(items, limit, |c: &Comment| {
-        time_cursor(c.created_at, c.id)
+        Cursor::at(c.created_at, c.id)
     })))
 }

@@ -11,7 +11,6 @@ use super::{
 };
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::Cursor;
-use crate::ledger::routes::time_cursor;
 use crate::schema::{
     initiative_comments, initiative_contributors, initiative_events, initiatives, members,
 };
@@ -414,7 +413,7 @@ impl Sort {
     /// The cursor after `i` in this order.
     pub fn cursor_of(self, i: &Initiative) -> Cursor {
         match self {
-            Sort::Newest => time_cursor(i.created_at, i.id),
+            Sort::Newest => Cursor::at(i.created_at, i.id),
             Sort::Priority => Cursor {
                 key: format!(
                     "{}|{}",

@@ -15,7 +15,7 @@ use super::{Initiative, InitiativeDetail, InitiativeStatus};
 use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
 use crate::{organisations, periods, validation};
@@ -486,16 +486,6 @@ fn bound(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option
         "must be an RFC 3339 timestamp (2026-05-01T12:00:00Z) or a date (2026-05-01)",
     ));
     None
-}
-
-fn uuid_param(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
-    raw.and_then(|r| match Uuid::parse_str(r.trim()) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.push(FieldError::new(field, "must be an id (UUID)"));
-            None
-        }
-    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

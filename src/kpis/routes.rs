@@ -336,8 +336,12 @@ pub async fn list(
     {
         e.push(FieldError::new("to", "must be after from"));
     }
-    let include_history =
-        teams::parse_bool("include_history", params.include_history.as_deref(), &mut e);
+    let include_history = crate::http::bool_param(
+        "include_history",
+        params.include_history.as_deref(),
+        false,
+        &mut e,
+    );
     let limit = page_limit(params.limit.as_deref(), &mut e);
     let after =
         Cursor::decode(params.cursor.as_deref(), &mut e).and_then(|c| cursor_after(&c, &mut e));

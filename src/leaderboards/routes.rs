@@ -13,7 +13,7 @@ use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStand
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{RawJson, check};
+use crate::http::{RawJson, check, int_param, uuid_param};
 use crate::read_cache::{self, ReadCache};
 use crate::schema::teams;
 use crate::vocabulary::Dimension;
@@ -44,29 +44,6 @@ pub struct BoardParams {
     pub metric: Option<String>,
 }
 
-fn number(
-    field: &str,
-    raw: Option<&str>,
-    default: i64,
-    min: i64,
-    max: i64,
-    errors: &mut Vec<FieldError>,
-) -> i64 {
-    match raw {
-        None => default,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (min..=max).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must be a whole number from {min} to {max}"),
-                ));
-                default
-            }
-        },
-    }
-}
-
 struct Parsed {
     scope: Scope,
     team_id: Option<Uuid>,
@@ -88,13 +65,7 @@ fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResu
             Scope::Organisation
         }
     };
-    let team_id = p.team_id.as_deref().and_then(|t| match Uuid::parse_str(t) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.push(FieldError::new("team_id", "must be a team id (UUID)"));
-            None
-        }
-    });
+    let team_id = uuid_param("team_id", p.team_id.as_deref(), &mut errors);
     let period = period::parse(p.period.as_deref(), tz, Utc::now())
         .map_err(|e| errors.push(e))
         .ok();
@@ -103,13 +74,12 @@ fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResu
             .map_err(|e| errors.push(e))
             .ok()
     });
-    let limit = number("limit", p.limit.as_deref(), 10, 1, MAX_LIMIT, &mut errors);
-    let around = number(
+    let limit = int_param("limit", p.limit.as_deref(), 10, (1, MAX_LIMIT), &mut errors);
+    let around = int_param(
         "around_me",
         p.around_me.as_deref(),
         0,
-        0,
-        MAX_AROUND,
+        (0, MAX_AROUND),
         &mut errors,
     );
     let metric = match p.metric.as_deref() {

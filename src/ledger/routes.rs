@@ -1,6 +1,5 @@
 //! Ledger endpoints: my points, a member's points, reversals and adjustments.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
@@ -47,26 +46,6 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> Cursor {
-    Cursor {
-        key: at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        id,
-    }
-}
-
-pub fn cursor_time(c: &Cursor, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
-    match DateTime::parse_from_rfc3339(&c.key) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor this API returned",
-            ));
-            None
-        }
-    }
-}
-
 async fn points_of(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -79,7 +58,7 @@ async fn points_of(
     let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
     let after = cursor
         .as_ref()
-        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
+        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
     check(errors)?;
     let organisation = organisations::find(conn, org).await?;
     let rules = rules::load(conn, org).await?;
@@ -111,7 +90,7 @@ async fn points_of(
         entries.truncate(limit as usize);
         entries
             .last()
-            .map(|e| time_cursor(e.created_at, e.id).encode())
+            .map(|e| Cursor::at(e.created_at, e.id).encode())
     } else {
         None
     };

@@ -13,7 +13,7 @@ use super::{CreatedMember, Invite, Member, MemberDetail, NewMember};
 use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::organisations::{self, Organisation};
 use crate::teams::{self, Team};
 use crate::validation;
@@ -152,16 +152,7 @@ pub async fn list(
     let mut errors = Vec::new();
     let limit = page_limit(filter.limit.as_deref(), &mut errors);
     let cursor = Cursor::decode(filter.cursor.as_deref(), &mut errors);
-    let team_id = filter
-        .team_id
-        .as_deref()
-        .and_then(|t| match Uuid::parse_str(t) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errors.push(FieldError::new("team_id", "must be a team id (UUID)"));
-                None
-            }
-        });
+    let team_id = uuid_param("team_id", filter.team_id.as_deref(), &mut errors);
     let role = filter
         .role
         .as_deref()

@@ -18,9 +18,8 @@ use super::{ReactionKind, Recognition, RecognitionRow, load, views};
 use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
-use crate::ledger::routes::{cursor_time, time_cursor};
 use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::schema::{
     initiatives, members, recognition_reactions, recognition_recipients, recognitions,
@@ -343,16 +342,6 @@ pub struct FeedParams {
     pub cursor: Option<String>,
 }
 
-fn parse_uuid(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Uuid> {
-    raw.and_then(|r| match Uuid::parse_str(r) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.push(FieldError::new(field, "must be an id (UUID)"));
-            None
-        }
-    })
-}
-
 /// The recognition feed of the organisation, or of one team or member, newest first.
 #[utoipa::path(
     get, path = "/api/v1/recognitions", tag = "recognition",
@@ -375,9 +364,9 @@ pub async fn feed(
     let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
     let after = cursor
         .as_ref()
-        .and_then(|c| cursor_time(c, &mut errors).map(|t| (t, c.id)));
-    let team = parse_uuid("team_id", params.team_id.as_deref(), &mut errors);
-    let member = parse_uuid("member_id", params.member_id.as_deref(), &mut errors);
+        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
+    let team = uuid_param("team_id", params.team_id.as_deref(), &mut errors);
+    let member = uuid_param("member_id", params.member_id.as_deref(), &mut errors);
     check(errors)?;
     let org = caller.organisation_id;
     let mut query = recognitions::table
@@ -419,7 +408,7 @@ pub async fn feed(
     let rows: Vec<RecognitionRow> = query.load(&mut conn).await?;
     let items = views(&mut conn, org, caller.member_id, rows).await?;
     Ok(Json(Page::from_rows(items, limit, |r: &Recognition| {
-        time_cursor(r.created_at, r.id)
+        Cursor::at(r.created_at, r.id)
     })))
 }
 
