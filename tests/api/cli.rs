@@ -160,25 +160,6 @@ async fn demo_login(app: &TestApp, email: &str) -> String {
     r.ok()["access_token"].as_str().unwrap().to_string()
 }
 
-/// Every page of a list, following `next_cursor` (`key` names the page's array).
-async fn all_pages(app: &TestApp, path: &str, key: &str, token: &str) -> Vec<serde_json::Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit=200&cursor={c}"),
-            None => format!("{path}{sep}limit=200"),
-        };
-        let page = app.get(&url, token).await;
-        items.extend(page.ok()[key].as_array().unwrap().iter().cloned());
-        match page.body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return items,
-        }
-    }
-}
-
 #[rocket::async_test]
 async fn demo_has_activity_and_every_balance_is_its_ledger() {
     let app = TestApp::new().await;
@@ -190,11 +171,12 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
     // from other teams, some commented on.
     let wins = all_pages(
         &app,
-        "/api/v1/initiatives?scope=organisation",
+        "/api/v1/initiatives?scope=organisation&limit=200",
         "items",
         &admin,
     )
-    .await;
+    .await
+    .0;
     assert!(wins.len() >= 12, "{} wins", wins.len());
     let has = |field: &str, value: &str| wins.iter().any(|w| w[field] == value);
     for status in [
@@ -245,7 +227,9 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
     assert!(comments >= 3, "{comments} comments");
 
     // Recognitions in the feed: from leads, peers and the admin, some for a win, some to several.
-    let feed = all_pages(&app, "/api/v1/recognitions", "items", &admin).await;
+    let feed = all_pages(&app, "/api/v1/recognitions?limit=200", "items", &admin)
+        .await
+        .0;
     assert!(feed.len() >= 12, "{} recognitions", feed.len());
     for kind in ["lead", "peer", "admin"] {
         assert!(
@@ -260,7 +244,9 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
     );
 
     // Every demo member's balance is the sum of their ledger, and somebody has points.
-    let members = all_pages(&app, "/api/v1/members", "items", &admin).await;
+    let members = all_pages(&app, "/api/v1/members?limit=200", "items", &admin)
+        .await
+        .0;
     assert_eq!(members.len(), 11);
     let mut total = 0;
     for m in &members {
@@ -268,7 +254,9 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
         let token = demo_login(&app, email).await;
         let first = app.get("/api/v1/me/points", &token).await;
         let balance = first.ok()["balance"].as_i64().unwrap();
-        let entries = all_pages(&app, "/api/v1/me/points", "entries", &token).await;
+        let entries = all_pages(&app, "/api/v1/me/points?limit=200", "entries", &token)
+            .await
+            .0;
         let sum: i64 = entries.iter().map(|e| e["points"].as_i64().unwrap()).sum();
         assert_eq!(balance, sum, "{email}: balance {balance}, ledger {sum}");
         total += balance;

@@ -480,3 +480,54 @@ pub async fn without_badges(app: &TestApp, org: &Org) {
         .await
         .unwrap();
 }
+
+/// Every page of a cursor-paginated list at `path` (which may carry a query already),
+/// following `next_cursor` until it is absent: the pages' `key` arrays in order, and how many
+/// pages there were.
+pub async fn all_pages(app: &TestApp, path: &str, key: &str, token: &str) -> (Vec<Value>, usize) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_string(),
+        };
+        let r = app.get(&url, token).await;
+        let body = r.ok();
+        items.extend(
+            body[key]
+                .as_array()
+                .expect("a page has its list")
+                .iter()
+                .cloned(),
+        );
+        pages += 1;
+        assert!(pages < 100, "pagination of {path} never ends");
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert!(
+                    body["next_cursor"].is_null(),
+                    "next_cursor is absent on the last page"
+                );
+                return (items, pages);
+            }
+        }
+    }
+}
+
+/// Asserts `b` is the same problem as `a`: an id of another organisation must be
+/// indistinguishable from an id that does not exist.
+#[track_caller]
+pub fn same_problem(a: &Resp, b: &Resp) {
+    assert_eq!(a.status, b.status);
+    for key in ["type", "title", "status", "detail"] {
+        assert_eq!(
+            a.body[key], b.body[key],
+            "{key} differs: {} vs {}",
+            a.text, b.text
+        );
+    }
+}

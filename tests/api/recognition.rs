@@ -420,22 +420,11 @@ async fn the_feed_is_newest_first_paginated_and_filterable_by_team_and_member() 
         ids.push(r.ok()["id"].as_str().unwrap().to_string());
     }
     ids.reverse();
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/recognitions?limit=2&cursor={c}"),
-            None => "/api/v1/recognitions?limit=2".to_string(),
-        };
-        let page = app.get(&path, &ana.token).await;
-        for item in page.ok()["items"].as_array().unwrap() {
-            seen.push(item["id"].as_str().unwrap().to_string());
-        }
-        match page.body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let (items, _) = all_pages(&app, "/api/v1/recognitions?limit=2", "items", &ana.token).await;
+    let seen: Vec<String> = items
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(seen, ids, "newest first, every one once");
 
     let store_feed = app
