@@ -33,7 +33,7 @@ use rocket::http::Method;
 use rocket::{Request, Response};
 use uuid::Uuid;
 
-use crate::leaderboards::queries::TeamRow;
+use crate::leaderboards::queries::{Histogram, TeamRow};
 use crate::organisations::Organisation;
 
 /// The write clock. Process-wide, so any code that writes can tick it without being handed
@@ -126,6 +126,10 @@ impl Weigh for Arc<[u8]> {
 pub struct Shelf<K, V> {
     entries: Option<quick_cache::sync::Cache<K, Entry<V>, Bytes>>,
     ttl: Duration,
+    /// Loads of shared entries ([`Shelf::get_or_load`]) take the lock of their key's stripe,
+    /// so that one request reads the database while the others wait for it or, when the
+    /// entry only expired, are served the expiring one.
+    loading: [tokio::sync::Mutex<()>; 16],
 }
 
 impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
@@ -134,7 +138,58 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
             let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
             quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
         });
-        Shelf { entries, ttl }
+        Shelf {
+            entries,
+            ttl,
+            loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    fn stripe(&self, key: &K) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, RandomState};
+        static STRIPES: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+        &self.loading[(STRIPES.hash_one(key) % 16) as usize]
+    }
+
+    /// A value shared by many requests (a board's ranking or histogram), loaded by one of them
+    /// at a time. A value that was written to since it was read is never served; one that only
+    /// outlived its time to live is served to the others while one request reloads it.
+    pub async fn get_or_load<E>(
+        &self,
+        key: K,
+        organisation: Uuid,
+        load: impl AsyncFnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let Some(entries) = &self.entries else {
+            return load().await;
+        };
+        let stripe = self.stripe(&key);
+        let current = entries
+            .get(&key)
+            .filter(|e| unchanged_since(e.organisation, e.mark));
+        let _loading = match current {
+            Some(e) if Instant::now() < e.expires => return Ok(e.value),
+            Some(e) => match stripe.try_lock() {
+                Ok(guard) => guard,
+                // Another request is reloading it.
+                Err(_) => return Ok(e.value),
+            },
+            None => {
+                let guard = stripe.lock().await;
+                // Loaded by the request we waited for?
+                if let Some(e) = entries
+                    .get(&key)
+                    .filter(|e| unchanged_since(e.organisation, e.mark))
+                {
+                    return Ok(e.value);
+                }
+                guard
+            }
+        };
+        let at = mark();
+        let value = load().await?;
+        self.put(key, organisation, at, value.clone());
+        Ok(value)
     }
 
     /// The value stored under `key`, unless its organisation was written to since it was read
@@ -205,6 +260,12 @@ impl Weigh for Arc<Vec<TeamRow>> {
     }
 }
 
+impl Weigh for Arc<Histogram> {
+    fn bytes(&self) -> usize {
+        self.distinct() * 16 + 64
+    }
+}
+
 impl Weigh for Arc<Organisation> {
     fn bytes(&self) -> usize {
         256 + self.name.len() + self.slug.len() + self.time_zone.len()
@@ -219,6 +280,8 @@ pub struct ReadCache {
     pub boards: Shelf<String, Arc<[u8]>>,
     /// Whole team rankings (every team of a board), shared by all callers.
     pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
+    /// Member boards' histograms of totals (for ranks), shared by all callers.
+    pub histograms: Shelf<String, Arc<Histogram>>,
 }
 
 impl ReadCache {
@@ -228,6 +291,7 @@ impl ReadCache {
             organisations: Shelf::new(ttl, 1 << 20, 400),
             boards: Shelf::new(ttl, board_bytes, 4096),
             team_boards: Shelf::new(ttl, board_bytes / 2, 256 << 10),
+            histograms: Shelf::new(ttl, board_bytes / 2, 16 << 10),
         }
     }
 
@@ -357,6 +421,25 @@ mod tests {
         assert!(cache.boards.get(&"board".to_string()).is_some());
         wrote(None);
         assert!(cache.boards.get(&"board".to_string()).is_none());
+    }
+
+    #[tokio::test]
+    async fn shared_values_load_once_until_a_write() {
+        let cache = ReadCache::new(Duration::from_secs(60), 1 << 20);
+        let org = Uuid::new_v4();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = async || -> Result<Arc<Histogram>, ()> {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(Arc::new(Histogram::new(vec![(10, 2)])))
+        };
+        for _ in 0..3 {
+            let h = cache.histograms.get_or_load("b".into(), org, load).await;
+            assert_eq!(h.map(|h| h.members()), Ok(2));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        wrote(Some(org));
+        let _ = cache.histograms.get_or_load("b".into(), org, load).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -49,7 +49,7 @@ macro_rules! bind_board {
 }
 
 /// A row of the member board answer: which part of it (`top`, `me`, `tie_above`, `above`,
-/// `tie_below`, `below`), the member, and their rank on the whole board.
+/// `tie_below`, `below`) and the member.
 #[derive(QueryableByName, Debug, Clone)]
 pub struct MemberWindowRow {
     #[diesel(sql_type = Text)]
@@ -65,18 +65,12 @@ pub struct MemberWindowRow {
     /// Absent for a caller without points on the board.
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
     pub reached_at: Option<DateTime<Utc>>,
-    /// Standard competition rank: 1 + the listed members with more points.
-    #[diesel(sql_type = BigInt)]
-    pub rank: i64,
-    /// Listed members on the board.
-    #[diesel(sql_type = BigInt)]
-    pub ranked: i64,
 }
 
 impl MemberWindowRow {
-    pub fn standing(self) -> MemberStanding {
+    pub fn standing(self, histogram: &Histogram) -> MemberStanding {
         MemberStanding {
-            rank: self.rank,
+            rank: histogram.rank(self.points),
             member_id: self.member_id,
             display_name: self.display_name,
             team_id: self.team_id,
@@ -86,11 +80,10 @@ impl MemberWindowRow {
     }
 }
 
-/// The member board in one statement and one round trip: the top `limit`, the caller (`$6`)
-/// and up to `around` members either side of them, each an index range scan on the board in
-/// board order, and their ranks, each a range sum over the board's histogram (organisation
-/// scope) or a count within the team (team scope). A caller without points is placed below
-/// everyone with points.
+/// The rows of a member board answer in one statement: the top `limit`, the caller (`$6`) and
+/// up to `around` members either side of them, each an index range scan on the board in board
+/// order. A caller without points is placed below everyone with points. Ranks come from the
+/// board's [`Histogram`].
 pub async fn member_window(
     conn: &mut AsyncPgConnection,
     b: &Board,
@@ -100,27 +93,6 @@ pub async fn member_window(
 ) -> AppResult<Vec<MemberWindowRow>> {
     let w = member_where(b);
     let cols = "m.member_id, m.team_id, m.points, m.reached_at";
-    // Members counted over a condition on `h.points`: the histogram of the organisation's
-    // board, or the team's rows.
-    let (sum, src, hw) = if b.team.is_some() {
-        ("count(*)", "member_period_points", w.replace("m.", "h."))
-    } else {
-        (
-            "sum(h.members)",
-            "member_points_histogram",
-            "h.organisation_id = $1 AND h.period = $2 AND h.period_start = $3 AND h.dimension = $4 AND $5::uuid IS NULL".to_string(),
-        )
-    };
-    let count =
-        |cond: &str| format!("(SELECT COALESCE({sum}, 0) FROM {src} h WHERE {hw} AND {cond})");
-    // A rank is 1 + the members with more points. Summing that for every row would read the
-    // histogram from the top down to each row, so only the caller's rank is summed from the top
-    // (with the board's size, in the same scan); the neighbours' ranks are the caller's plus or
-    // minus the few members between them, and the top rows' are short sums from the top.
-    let me_points = "(SELECT points FROM pos)";
-    let top_rank = count("h.points > v.points");
-    let up_rank = count(&format!("h.points > {me_points} AND h.points <= v.points"));
-    let down_rank = count(&format!("h.points > v.points AND h.points <= {me_points}"));
     let sql = format!(
         "WITH me AS (SELECT {cols} FROM member_period_points m WHERE {w} AND m.member_id = $6), \
          pos AS (SELECT COALESCE((SELECT points FROM me), 0) AS points, \
@@ -150,17 +122,9 @@ pub async fn member_window(
            UNION ALL \
            (SELECT 'below', {cols} FROM member_period_points m WHERE {w} AND $8 > 0 AND (SELECT listed FROM pos) \
               AND m.points < (SELECT points FROM pos) \
-              ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $8)), \
-         counts AS (SELECT COALESCE({sum} FILTER (WHERE h.points > {me_points}), 0) AS above, \
-                           COALESCE({sum}, 0) AS total FROM {src} h WHERE {hw}), \
-         ranks AS (SELECT v.points, CASE \
-             WHEN v.top THEN 1 + {top_rank} \
-             WHEN v.points >= {me_points} THEN 1 + (SELECT above FROM counts) - {up_rank} \
-             ELSE 1 + (SELECT above FROM counts) + {down_rank} END AS rank \
-           FROM (SELECT points, bool_or(part = 'top') AS top FROM picked GROUP BY points) v) \
-         SELECT p.part, p.member_id, mem.display_name, p.team_id, p.points, p.reached_at, \
-                r.rank::bigint AS rank, (SELECT total FROM counts)::bigint AS ranked \
-         FROM picked p JOIN ranks r ON r.points = p.points JOIN members mem ON mem.id = p.member_id"
+              ORDER BY m.points DESC, m.reached_at, m.member_id LIMIT $8)) \
+         SELECT p.part, p.member_id, mem.display_name, p.team_id, p.points, p.reached_at \
+         FROM picked p JOIN members mem ON mem.id = p.member_id"
     );
     Ok(bind_board!(sql_query(sql), b)
         .bind::<SqlUuid, _>(me)
@@ -168,6 +132,92 @@ pub async fn member_window(
         .bind::<BigInt, _>(around)
         .load(conn)
         .await?)
+}
+
+/// How many listed members have each total on a board: a rank is 1 + the members with more
+/// points, found by binary search. An organisation's board has a few thousand distinct totals
+/// even at a million members (the trigger keeps them in `member_points_histogram`); a team's is
+/// counted from its rows.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Distinct totals, highest first.
+    points: Vec<i64>,
+    /// Members with at least `points[i]`.
+    through: Vec<i64>,
+}
+
+impl Histogram {
+    pub fn new(mut counts: Vec<(i64, i64)>) -> Histogram {
+        counts.sort_unstable_by_key(|&(points, _)| std::cmp::Reverse(points));
+        let mut through = Vec::with_capacity(counts.len());
+        let mut sum = 0;
+        for &(_, n) in &counts {
+            sum += n;
+            through.push(sum);
+        }
+        Histogram {
+            points: counts.into_iter().map(|(points, _)| points).collect(),
+            through,
+        }
+    }
+
+    /// Standard competition rank of a total: 1 + the members with more.
+    pub fn rank(&self, points: i64) -> i64 {
+        let above = self.points.partition_point(|&p| p > points);
+        1 + above.checked_sub(1).map_or(0, |i| self.through[i])
+    }
+
+    /// Listed members on the board.
+    pub fn members(&self) -> i64 {
+        self.through.last().copied().unwrap_or(0)
+    }
+
+    pub fn distinct(&self) -> usize {
+        self.points.len()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Bucket {
+    #[diesel(sql_type = BigInt)]
+    points: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+pub async fn histogram(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<Histogram> {
+    let sql = if b.team.is_some() {
+        format!(
+            "SELECT m.points, count(*) AS n FROM member_period_points m WHERE {} GROUP BY m.points",
+            member_where(b)
+        )
+    } else {
+        "SELECT points, members::bigint AS n FROM member_points_histogram \
+         WHERE organisation_id = $1 AND period = $2 AND period_start = $3 AND dimension = $4 \
+           AND members > 0 AND $5::uuid IS NULL"
+            .to_string()
+    };
+    let buckets: Vec<Bucket> = bind_board!(sql_query(sql), b).load(conn).await?;
+    Ok(Histogram::new(
+        buckets.into_iter().map(|b| (b.points, b.n)).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    #[test]
+    fn ranks_count_the_members_with_more_points() {
+        // Board: 50, 40, 40, 30 -> 1, 2, 2, 4; 0 points -> 5.
+        let h = Histogram::new(vec![(40, 2), (30, 1), (50, 1)]);
+        assert_eq!(
+            [50, 40, 30, 35, 0, 60].map(|p| h.rank(p)),
+            [1, 2, 4, 4, 5, 1]
+        );
+        assert_eq!(h.members(), 4);
+        assert_eq!(Histogram::default().rank(10), 1);
+    }
 }
 
 // ---- Teams ------------------------------------------------------------------------------

@@ -186,13 +186,14 @@ pub async fn member_board(
     params: BoardParams,
 ) -> AppResult<RawJson> {
     cached_board(db, cache, &caller, &params, "members", async |conn, p| {
-        member_answer(conn, &caller, p).await
+        member_answer(conn, cache, &caller, p).await
     })
     .await
 }
 
 async fn member_answer(
     conn: &mut diesel_async::AsyncPgConnection,
+    cache: &ReadCache,
     caller: &Caller,
     p: Parsed,
 ) -> AppResult<MemberBoard> {
@@ -218,7 +219,21 @@ async fn member_answer(
     };
     let b = board(org, &p, team);
     let rows = queries::member_window(conn, &b, caller.member_id, p.limit, p.around).await?;
-    let ranked_members = <[_]>::first(&rows).map_or(0, |r| r.ranked);
+    // Ranks come from the board's histogram, shared by every caller. Taken after the rows, so
+    // that a write which committed before they were read has also invalidated a histogram
+    // read before it (unless its request has not ticked the clock yet: then this answer,
+    // cached under an older mark, is dropped as soon as it does).
+    let key = format!(
+        "{org}|{}|{}|{}|{:?}",
+        b.period, b.start, b.dimension, b.team
+    );
+    let histogram = cache
+        .histograms
+        .get_or_load(key, org, async || {
+            queries::histogram(conn, &b).await.map(std::sync::Arc::new)
+        })
+        .await?;
+    let ranked_members = histogram.members();
     let mut top = Vec::new();
     let mut me = None;
     let (mut tie_above, mut above, mut tie_below, mut below) =
@@ -226,7 +241,7 @@ async fn member_answer(
     for row in rows {
         match row.part.as_str() {
             "top" => top.push(row),
-            "me" => me = Some(row.standing()),
+            "me" => me = Some(row.standing(&histogram)),
             "tie_above" => tie_above.push(row),
             "above" => above.push(row),
             "tie_below" => tie_below.push(row),
@@ -253,12 +268,13 @@ async fn member_answer(
         let mut down: Vec<_> = tie_below.into_iter().chain(below).collect();
         down.sort_by(board_order);
         down.truncate(n);
-        let mut window: Vec<MemberStanding> = up.into_iter().map(|r| r.standing()).collect();
+        let mut window: Vec<MemberStanding> =
+            up.into_iter().map(|r| r.standing(&histogram)).collect();
         window.push(me.clone());
-        window.extend(down.into_iter().map(|r| r.standing()));
+        window.extend(down.into_iter().map(|r| r.standing(&histogram)));
         window
     });
-    let top = top.into_iter().map(|r| r.standing()).collect();
+    let top = top.into_iter().map(|r| r.standing(&histogram)).collect();
     Ok(MemberBoard {
         scope: p.scope,
         team_id: team,
@@ -290,9 +306,8 @@ pub async fn team_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    let mark = read_cache::mark();
     cached_board(db, cache, &caller, &params, "teams", async |conn, p| {
-        team_answer(conn, cache, mark, &caller, p).await
+        team_answer(conn, cache, &caller, p).await
     })
     .await
 }
@@ -300,7 +315,6 @@ pub async fn team_board(
 async fn team_answer(
     conn: &mut diesel_async::AsyncPgConnection,
     cache: &ReadCache,
-    mark: u64,
     caller: &Caller,
     p: Parsed,
 ) -> AppResult<TeamBoard> {
@@ -319,20 +333,14 @@ async fn team_answer(
         "{org}|{}|{}|{}|{:?}",
         b.period, b.start, b.dimension, p.metric
     );
-    let rows = match cache.team_boards.get(&key) {
-        Some(rows) => rows,
-        None => {
-            let rows: Vec<queries::TeamRow> =
-                queries::team_window(conn, &b, p.metric, i64::MAX, None, 0)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.team)
-                    .collect();
-            let rows = std::sync::Arc::new(rows);
-            cache.team_boards.put(key, org, mark, rows.clone());
-            rows
-        }
-    };
+    let rows = cache
+        .team_boards
+        .get_or_load(key, org, async || {
+            queries::team_window(conn, &b, p.metric, i64::MAX, None, 0)
+                .await
+                .map(|rows| std::sync::Arc::new(rows.into_iter().map(|r| r.team).collect()))
+        })
+        .await?;
     let ranked_teams = rows.len() as i64;
     let limit = usize::try_from(p.limit).unwrap_or(0);
     let top: Vec<TeamStanding> = rows
