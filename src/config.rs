@@ -102,7 +102,7 @@ mod defaults {
         15 * 60
     }
     pub fn read_cache_ttl_ms() -> u64 {
-        2000
+        10_000
     }
     pub fn read_cache_mib() -> u64 {
         64

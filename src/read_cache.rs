@@ -18,7 +18,7 @@
 //!   the clock past its mark: a write that committed before the read began is in the entry,
 //!   and any later write invalidates it.
 //! - Writes this process cannot see (another instance, the CLI, SQL) are bounded by the time
-//!   to live, `read_cache_ttl_ms` (2 s by default; 0 turns the cache off; each entry lives
+//!   to live, `read_cache_ttl_ms` (10 s by default; 0 turns the cache off; each entry lives
 //!   between half of it and all of it, so that entries read together do not expire together). A deployment of
 //!   several instances should set it to the staleness it accepts.
 
