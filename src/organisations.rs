@@ -13,7 +13,7 @@ use crate::auth::{Admin, Caller};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, check};
-use crate::read_cache::{self, ReadCache};
+use crate::read_cache::ReadCache;
 use crate::schema::organisations;
 use crate::validation;
 
@@ -61,14 +61,13 @@ pub async fn cached(
     cache: &ReadCache,
     id: Uuid,
 ) -> AppResult<std::sync::Arc<Organisation>> {
-    if let Some(org) = cache.organisations.get(&id) {
-        return Ok(org);
-    }
-    let mark = read_cache::mark();
-    let mut conn = db.conn().await?;
-    let org = std::sync::Arc::new(find(&mut conn, id).await?);
-    cache.organisations.put(id, id, mark, org.clone());
-    Ok(org)
+    cache
+        .organisations
+        .get_or_load(id, id, async || {
+            let mut conn = db.conn().await?;
+            find(&mut conn, id).await.map(std::sync::Arc::new)
+        })
+        .await
 }
 
 /// Create an organisation (bootstrap, demo). Validates like the API does.

@@ -60,15 +60,10 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .succeeded()
         .ok_or_else(|| AppError::internal("read cache is not managed"))?;
     let key = (claims.sid, claims.sub, claims.org);
-    let session = match cache.sessions.get(&key) {
-        Some(session) => session,
-        None => {
-            let mark = read_cache::mark();
-            let session = read_session(req, &claims).await?;
-            cache.sessions.put(key, claims.org, mark, session.clone());
-            session
-        }
-    };
+    let session = cache
+        .sessions
+        .get_or_load(key, claims.org, async || read_session(req, &claims).await)
+        .await?;
     let ended = || AppError::Unauthorized("this session has ended; log in again".into());
     if session.deactivated {
         return Err(AppError::Unauthorized("this account is deactivated".into()));

@@ -23,12 +23,6 @@ pub struct Board {
     pub team: Option<Uuid>,
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// `WHERE` for a member board; `$1..$4` are the key, `$5` the team when scoped.
 fn member_where(board: &Board) -> &'static str {
     if board.team.is_some() {
@@ -269,73 +263,28 @@ const TEAM_BOARD: &str = "SELECT t.team_id, tm.name, t.points, t.reached_at, COA
     LEFT JOIN team_sizes s ON s.organisation_id = t.organisation_id AND s.team_id = t.team_id \
     WHERE t.organisation_id = $1 AND t.period = $2 AND t.period_start = $3 AND t.dimension = $4";
 
-#[derive(QueryableByName, Debug, Clone)]
-pub struct TeamWindowRow {
-    #[diesel(embed)]
-    pub team: TeamRow,
-    /// Live teams on the board.
-    #[diesel(sql_type = BigInt)]
-    pub ranked: i64,
-}
-
-/// The team board in one statement: every live team of the board ranked by the metric (a team
-/// count, not a member count: thousands at most), keeping the top `limit` and the `around`
-/// teams either side of `mine`.
-pub async fn team_window(
+/// Every live team of a board, ranked by the metric, in board order: a team count, not a
+/// member count (thousands at most), so it is read whole and shared by every caller.
+pub async fn team_ranking(
     conn: &mut AsyncPgConnection,
     b: &Board,
     metric: super::TeamMetric,
-    limit: i64,
-    mine: Option<Uuid>,
-    around: i64,
-) -> AppResult<Vec<TeamWindowRow>> {
+) -> AppResult<Vec<TeamRow>> {
     let value = match metric {
         super::TeamMetric::Total => "points",
         super::TeamMetric::PerMember => "ppm",
     };
     let sql = format!(
-        "WITH b AS ({TEAM_BOARD}), r AS ( \
-           SELECT b.*, rank() OVER (ORDER BY {value} DESC) AS rank, \
-                  row_number() OVER (ORDER BY {value} DESC, reached_at, team_id) AS position, \
-                  count(*) OVER () AS ranked FROM b) \
-         SELECT team_id, name, points, reached_at, active_members, rank, position, ranked FROM r \
-         WHERE position <= $5 OR abs(position - COALESCE((SELECT position FROM r WHERE team_id = $6), -1000000)) <= $7 \
-         ORDER BY position"
+        "SELECT team_id, name, points, reached_at, active_members, \
+                rank() OVER (ORDER BY {value} DESC) AS rank, \
+                row_number() OVER (ORDER BY {value} DESC, reached_at, team_id) AS position \
+         FROM ({TEAM_BOARD}) b ORDER BY position"
     );
     Ok(sql_query(sql)
         .bind::<SqlUuid, _>(b.org)
         .bind::<Text, _>(b.period)
         .bind::<Date, _>(b.start)
         .bind::<Text, _>(b.dimension.clone())
-        .bind::<BigInt, _>(limit)
-        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(mine)
-        .bind::<BigInt, _>(around)
         .load(conn)
         .await?)
-}
-
-/// 1 + live teams with more than `points`.
-pub async fn team_rank(conn: &mut AsyncPgConnection, b: &Board, points: i64) -> AppResult<i64> {
-    let sql = format!("SELECT count(*) AS n FROM ({TEAM_BOARD}) b WHERE points > $5");
-    let c: Count = sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .bind::<BigInt, _>(points)
-        .get_result(conn)
-        .await?;
-    Ok(c.n + 1)
-}
-
-pub async fn ranked_teams(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<i64> {
-    let sql = format!("SELECT count(*) AS n FROM ({TEAM_BOARD}) b");
-    let c: Count = sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .get_result(conn)
-        .await?;
-    Ok(c.n)
 }

@@ -339,9 +339,9 @@ async fn team_answer(
     let rows = cache
         .team_boards
         .get_or_load(key, org, async || {
-            queries::team_window(conn, &b, p.metric, i64::MAX, None, 0)
+            queries::team_ranking(conn, &b, p.metric)
                 .await
-                .map(|rows| std::sync::Arc::new(rows.into_iter().map(|r| r.team).collect()))
+                .map(std::sync::Arc::new)
         })
         .await?;
     let ranked_teams = rows.len() as i64;
