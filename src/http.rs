@@ -332,9 +332,13 @@ impl RawJson {
 
 impl<'r> rocket::response::Responder<'r, 'static> for RawJson {
     fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'static> {
+        let len = self.0.len();
         rocket::Response::build()
             .header(rocket::http::ContentType::JSON)
-            .sized_body(self.0.len(), std::io::Cursor::new(self.0))
+            .sized_body(len, std::io::Cursor::new(self.0))
+            // In one piece: Rocket hands a body to hyper in chunks of 4 KiB by default, each
+            // through a channel, and a board answer is a little more than that.
+            .max_chunk_size(len.max(1))
             .ok()
     }
 }

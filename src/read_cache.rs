@@ -34,6 +34,7 @@ use rocket::{Request, Response};
 use uuid::Uuid;
 
 use crate::leaderboards::queries::{Histogram, TeamRow};
+use crate::leaderboards::routes::BoardKey;
 use crate::organisations::Organisation;
 
 /// The write clock. Process-wide, so any code that writes can tick it without being handed
@@ -277,7 +278,7 @@ pub struct ReadCache {
     pub sessions: Shelf<SessionKey, SessionView>,
     pub organisations: Shelf<Uuid, Arc<Organisation>>,
     /// Serialised leaderboard answers, keyed by everything the answer depends on.
-    pub boards: Shelf<String, Arc<[u8]>>,
+    pub boards: Shelf<BoardKey, Arc<[u8]>>,
     /// Whole team rankings (every team of a board), shared by all callers.
     pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
     /// Member boards' histograms of totals (for ranks), shared by all callers.
@@ -399,28 +400,24 @@ mod tests {
 
     #[test]
     fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
-        let cache = ReadCache::new(Duration::from_secs(60), 1 << 20);
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(Duration::from_secs(60), 1 << 20, 64);
         let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
         wrote(Some(org));
         let before = mark();
-        cache
-            .boards
-            .put("board".into(), org, before, Arc::from(&b"{}"[..]));
-        assert!(cache.boards.get(&"board".to_string()).is_some());
+        shelf.put("board".into(), org, before, Arc::from(&b"{}"[..]));
+        assert!(shelf.get(&"board".to_string()).is_some());
         wrote(Some(other));
         assert!(
-            cache.boards.get(&"board".to_string()).is_some(),
+            shelf.get(&"board".to_string()).is_some(),
             "another organisation's write leaves it"
         );
         wrote(Some(org));
-        assert!(cache.boards.get(&"board".to_string()).is_none());
+        assert!(shelf.get(&"board".to_string()).is_none());
         let after = mark();
-        cache
-            .boards
-            .put("board".into(), org, after, Arc::from(&b"{}"[..]));
-        assert!(cache.boards.get(&"board".to_string()).is_some());
+        shelf.put("board".into(), org, after, Arc::from(&b"{}"[..]));
+        assert!(shelf.get(&"board".to_string()).is_some());
         wrote(None);
-        assert!(cache.boards.get(&"board".to_string()).is_none());
+        assert!(shelf.get(&"board".to_string()).is_none());
     }
 
     #[tokio::test]
@@ -444,11 +441,9 @@ mod tests {
 
     #[test]
     fn a_zero_time_to_live_turns_it_off() {
-        let cache = ReadCache::disabled();
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(Duration::ZERO, 1 << 20, 64);
         let org = Uuid::new_v4();
-        cache
-            .boards
-            .put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
-        assert!(cache.boards.get(&"board".to_string()).is_none());
+        shelf.put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
+        assert!(shelf.get(&"board".to_string()).is_none());
     }
 }

@@ -10,7 +10,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::auth::tokens::{Claims, JwtKeys};
+use crate::auth::tokens::{JwtKeys, TokenSubject};
 use crate::db::Db;
 use crate::error::{AppError, ErrorSlot};
 use crate::read_cache::{self, ReadCache, SessionView};
@@ -53,16 +53,18 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .await
         .succeeded()
         .ok_or_else(|| AppError::internal("JWT keys are not managed"))?;
-    let claims = keys.verify(token)?;
+    let token = keys.verify(token)?;
     let cache = req
         .guard::<&State<ReadCache>>()
         .await
         .succeeded()
         .ok_or_else(|| AppError::internal("read cache is not managed"))?;
-    let key = (claims.sid, claims.sub, claims.org);
+    let key = (token.session, token.member, token.organisation);
     let session = cache
         .sessions
-        .get_or_load(key, claims.org, async || read_session(req, &claims).await)
+        .get_or_load(key, token.organisation, async || {
+            read_session(req, &token).await
+        })
         .await?;
     let ended = || AppError::Unauthorized("this session has ended; log in again".into());
     if session.deactivated {
@@ -76,18 +78,18 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .parse::<Role>()
         .map_err(|_| AppError::internal(format!("unknown role in database: {role}")))?;
     Ok(Caller {
-        member_id: claims.sub,
-        organisation_id: claims.org,
+        member_id: token.member,
+        organisation_id: token.organisation,
         role,
         team_id,
-        session_id: claims.sid,
+        session_id: token.session,
     })
 }
 
 /// The member and the session the token belongs to, both of the token's organisation, in one
 /// round trip. Role and deactivation are read fresh (or from a cache entry that any write to
 /// the organisation invalidates), so they bite immediately.
-async fn read_session(req: &Request<'_>, claims: &Claims) -> Result<SessionView, AppError> {
+async fn read_session(req: &Request<'_>, token: &TokenSubject) -> Result<SessionView, AppError> {
     let db = req
         .guard::<&State<Db>>()
         .await
@@ -107,9 +109,9 @@ async fn read_session(req: &Request<'_>, claims: &Claims) -> Result<SessionView,
                 .eq(members::id)
                 .and(sessions::organisation_id.eq(members::organisation_id))),
         )
-        .filter(members::id.eq(claims.sub))
-        .filter(members::organisation_id.eq(claims.org))
-        .filter(sessions::id.eq(claims.sid))
+        .filter(members::id.eq(token.member))
+        .filter(members::organisation_id.eq(token.organisation))
+        .filter(sessions::id.eq(token.session))
         .select((
             members::role,
             members::team_id,

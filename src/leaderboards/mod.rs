@@ -19,7 +19,7 @@ use crate::vocabulary::Dimension;
 pub use period::{Period, PeriodKind};
 pub use routes::routes;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// One team: the caller's, or `team_id`.
@@ -29,7 +29,7 @@ pub enum Scope {
 }
 
 /// How teams are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TeamMetric {
     /// Total points earned by the team's members while in the team.

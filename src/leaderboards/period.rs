@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::error::FieldError;
 use crate::periods;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PeriodKind {
     Week,

@@ -103,23 +103,52 @@ fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResu
     })
 }
 
+/// Everything a board answer depends on besides the data: the read cache's key. A plain value
+/// rather than a formatted string, because it is built on every request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BoardKey {
+    board: BoardKind,
+    organisation: Uuid,
+    member: Uuid,
+    member_team: Option<Uuid>,
+    scope: Scope,
+    team_id: Option<Uuid>,
+    period: period::PeriodKind,
+    start: chrono::NaiveDate,
+    dimension: Option<Dimension>,
+    limit: i64,
+    around: i64,
+    metric: TeamMetric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BoardKind {
+    Members,
+    Teams,
+}
+
+impl read_cache::Weigh for BoardKey {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
 impl Parsed {
-    /// Everything a board answer depends on besides the data: the read cache's key.
-    fn cache_key(&self, board: &str, caller: &Caller) -> String {
-        format!(
-            "{board}|{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{}|{:?}",
-            caller.organisation_id,
-            caller.member_id,
-            caller.team_id,
-            self.scope,
-            self.team_id,
-            self.period.kind.as_str(),
-            self.period.storage_start(),
-            self.dimension.map(|d| d.as_str()).unwrap_or(""),
-            self.limit,
-            self.around,
-            self.metric,
-        )
+    fn cache_key(&self, board: BoardKind, caller: &Caller) -> BoardKey {
+        BoardKey {
+            board,
+            organisation: caller.organisation_id,
+            member: caller.member_id,
+            member_team: caller.team_id,
+            scope: self.scope,
+            team_id: self.team_id,
+            period: self.period.kind,
+            start: self.period.storage_start(),
+            dimension: self.dimension,
+            limit: self.limit,
+            around: self.around,
+            metric: self.metric,
+        }
     }
 }
 
@@ -130,7 +159,7 @@ async fn cached_board<T, F>(
     cache: &ReadCache,
     caller: &Caller,
     params: &BoardParams,
-    board: &str,
+    board: BoardKind,
     compute: F,
 ) -> AppResult<RawJson>
 where
@@ -185,9 +214,14 @@ pub async fn member_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, &caller, &params, "members", async |conn, p| {
-        member_answer(conn, cache, &caller, p).await
-    })
+    cached_board(
+        db,
+        cache,
+        &caller,
+        &params,
+        BoardKind::Members,
+        async |conn, p| member_answer(conn, cache, &caller, p).await,
+    )
     .await
 }
 
@@ -309,9 +343,14 @@ pub async fn team_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, &caller, &params, "teams", async |conn, p| {
-        team_answer(conn, cache, &caller, p).await
-    })
+    cached_board(
+        db,
+        cache,
+        &caller,
+        &params,
+        BoardKind::Teams,
+        async |conn, p| team_answer(conn, cache, &caller, p).await,
+    )
     .await
 }
 
