@@ -763,16 +763,19 @@ async fn demo_activity(conn: &mut AsyncPgConnection, org: Uuid, people: &People)
             .collect::<AppResult<Vec<_>>>()?;
         let initiative = k.initiative.map(win).transpose()?;
         conn.transaction::<_, AppError, _>(async move |conn| {
+            let new = recognition::CreateRecognition {
+                recipients,
+                message: k.message.to_string(),
+                points: k.points,
+                dimension: k.dimension,
+                initiative_id: initiative,
+            };
             recognition::give(
                 conn,
                 org,
                 giver.member_id,
                 GivingKind::for_role(giver.role),
-                recipients,
-                k.message.to_string(),
-                k.points,
-                k.dimension,
-                initiative,
+                &new,
             )
             .await
             .map(|_| ())

@@ -221,85 +221,70 @@ const AGGREGATE: &str = "SELECT subject, date_trunc($5, at AT TIME ZONE $6)::dat
 const EVENT_KIND: &str = "CASE e.kind WHEN 'approved' THEN 2 WHEN 'implemented' THEN 3 ELSE 4 END";
 const LEDGER_KIND: &str = "CASE WHEN l.reason IN ('adjustment', 'reversal') THEN 8 ELSE 7 END";
 
-/// Activity of a batch of members, by their own id, per period.
-pub async fn member_activity(
-    conn: &mut AsyncPgConnection,
-    org: Uuid,
-    members: &[Uuid],
-    range: (DateTime<Utc>, DateTime<Utc>),
-    granularity: &str,
-    tz: &str,
-) -> AppResult<Vec<Activity>> {
-    let sql = format!(
-        "WITH ev AS ( \
-           SELECT i.author_id AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
-             FROM initiatives i \
-             WHERE i.organisation_id = $1 AND i.author_id = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
-           UNION ALL \
-           SELECT i.author_id, i.author_id, e.created_at, {EVENT_KIND}, 0 \
-             FROM initiatives i JOIN initiative_events e ON e.initiative_id = i.id AND e.organisation_id = i.organisation_id \
-             WHERE i.organisation_id = $1 AND i.author_id = ANY($2) \
-               AND e.kind IN ('approved', 'implemented', 'measured') AND e.created_at >= $3 AND e.created_at < $4 \
-           UNION ALL \
-           SELECT r.giver_id, r.giver_id, r.created_at, 5, 0 FROM recognitions r \
-             WHERE r.organisation_id = $1 AND r.giver_id = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
-           UNION ALL \
-           SELECT rr.member_id, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
-             WHERE rr.organisation_id = $1 AND rr.member_id = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
-           UNION ALL \
-           SELECT l.member_id, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
-             WHERE l.organisation_id = $1 AND l.member_id = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
-         ) {AGGREGATE}"
-    );
-    Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(org)
-        .bind::<Array<SqlUuid>, _>(members)
-        .bind::<Timestamptz, _>(range.0)
-        .bind::<Timestamptz, _>(range.1)
-        .bind::<Text, _>(granularity)
-        .bind::<Text, _>(tz)
-        .load(conn)
-        .await?)
+/// Whose activity an export counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// Each member, by their own id.
+    Member,
+    /// Each team, every event counted for the team its member was in at the time: the
+    /// initiative's team for initiatives and their events, the recipient's team as recorded for
+    /// recognitions received, the ledger entry's team for points, and the giver's team stint
+    /// at the moment of giving for recognitions given.
+    Team,
 }
 
-/// Activity of a batch of teams per period, each event counted for the team its member was in
-/// at the time: the initiative's team for initiatives and their events, the recipient's team
-/// as recorded for recognitions received, the ledger entry's team for points, and the giver's
-/// team stint at the moment of giving for recognitions given.
-pub async fn team_activity(
+/// Activity of a batch of members or teams (`subjects`) per period.
+pub async fn activity(
     conn: &mut AsyncPgConnection,
     org: Uuid,
-    teams: &[Uuid],
+    by: By,
+    subjects: &[Uuid],
     range: (DateTime<Utc>, DateTime<Utc>),
     granularity: &str,
     tz: &str,
 ) -> AppResult<Vec<Activity>> {
+    // The subject column of each source, and for recognitions given what joins it.
+    let (author, giver, giver_join, recipient, earner) = match by {
+        By::Member => (
+            "i.author_id",
+            "r.giver_id",
+            "",
+            "rr.member_id",
+            "l.member_id",
+        ),
+        By::Team => (
+            "i.team_id",
+            "tm.team_id",
+            "JOIN team_memberships tm ON tm.organisation_id = r.organisation_id AND tm.member_id = r.giver_id \
+              AND tm.started_at <= r.created_at AND (tm.ended_at IS NULL OR tm.ended_at > r.created_at)",
+            "rr.team_id",
+            "l.team_id",
+        ),
+    };
     let sql = format!(
         "WITH ev AS ( \
-           SELECT i.team_id AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
+           SELECT {author} AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
              FROM initiatives i \
-             WHERE i.organisation_id = $1 AND i.team_id = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
+             WHERE i.organisation_id = $1 AND {author} = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
            UNION ALL \
-           SELECT i.team_id, i.author_id, e.created_at, {EVENT_KIND}, 0 \
+           SELECT {author}, i.author_id, e.created_at, {EVENT_KIND}, 0 \
              FROM initiatives i JOIN initiative_events e ON e.initiative_id = i.id AND e.organisation_id = i.organisation_id \
-             WHERE i.organisation_id = $1 AND i.team_id = ANY($2) \
+             WHERE i.organisation_id = $1 AND {author} = ANY($2) \
                AND e.kind IN ('approved', 'implemented', 'measured') AND e.created_at >= $3 AND e.created_at < $4 \
            UNION ALL \
-           SELECT tm.team_id, r.giver_id, r.created_at, 5, 0 FROM recognitions r \
-             JOIN team_memberships tm ON tm.organisation_id = r.organisation_id AND tm.member_id = r.giver_id \
-              AND tm.started_at <= r.created_at AND (tm.ended_at IS NULL OR tm.ended_at > r.created_at) \
-             WHERE r.organisation_id = $1 AND tm.team_id = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
+           SELECT {giver}, r.giver_id, r.created_at, 5, 0 FROM recognitions r {giver_join} \
+             WHERE r.organisation_id = $1 AND {giver} = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
            UNION ALL \
-           SELECT rr.team_id, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
-             WHERE rr.organisation_id = $1 AND rr.team_id = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
+           SELECT {recipient}, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
+             WHERE rr.organisation_id = $1 AND {recipient} = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
            UNION ALL \
-           SELECT l.team_id, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
-             WHERE l.organisation_id = $1 AND l.team_id = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
+           SELECT {earner}, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
+             WHERE l.organisation_id = $1 AND {earner} = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
          ) {AGGREGATE}"
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(org)
-        .bind::<Array<SqlUuid>, _>(teams)
+        .bind::<Array<SqlUuid>, _>(subjects)
         .bind::<Timestamptz, _>(range.0)
         .bind::<Timestamptz, _>(range.1)
         .bind::<Text, _>(granularity)

@@ -390,14 +390,12 @@ impl Exporter {
             }
         };
         let conn = self.conn()?;
-        let activity_rows = match &subjects {
-            Subjects::Members(_) => {
-                queries::member_activity(conn, org, &ids, range_at, granularity, &tz).await?
-            }
-            Subjects::Teams(_) => {
-                queries::team_activity(conn, org, &ids, range_at, granularity, &tz).await?
-            }
+        let by = match &subjects {
+            Subjects::Members(_) => queries::By::Member,
+            Subjects::Teams(_) => queries::By::Team,
         };
+        let activity_rows =
+            queries::activity(conn, org, by, &ids, range_at, granularity, &tz).await?;
         let mut activity = HashMap::with_capacity(activity_rows.len());
         for a in activity_rows {
             if let Some(&i) = index.get(&a.bucket) {

@@ -72,21 +72,9 @@ pub async fn create(
     let giver = caller.member_id;
     let kind = GivingKind::for_role(caller.role);
     idempotency::once(&mut conn, &caller, &key, body.1, move |conn| {
-        let recipients = req.recipients.clone();
-        let message = req.message.clone();
+        let req = req.clone();
         Box::pin(async move {
-            let (id, unsettled) = record(
-                conn,
-                org,
-                giver,
-                kind,
-                recipients,
-                message,
-                req.points,
-                req.dimension,
-                req.initiative_id,
-            )
-            .await?;
+            let (id, unsettled) = record(conn, org, giver, kind, &req).await?;
             // The answer is read before the points are written: the ledger write locks
             // leaderboard rows that concurrent recognitions share until commit, so it goes last.
             let view = load(conn, org, giver, id).await?;
@@ -97,31 +85,15 @@ pub async fn create(
     .await
 }
 
-/// Recognise `recipients` on behalf of `giver`, points included. Checks every rule.
-#[allow(clippy::too_many_arguments)]
+/// Recognise `new.recipients` on behalf of `giver`, points included. Checks every rule.
 pub async fn give(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     kind: GivingKind,
-    recipients: Vec<Uuid>,
-    message: String,
-    points: i32,
-    dimension: Option<Dimension>,
-    initiative_id: Option<Uuid>,
+    new: &CreateRecognition,
 ) -> AppResult<Uuid> {
-    let (id, unsettled) = record(
-        conn,
-        org,
-        giver,
-        kind,
-        recipients,
-        message,
-        points,
-        dimension,
-        initiative_id,
-    )
-    .await?;
+    let (id, unsettled) = record(conn, org, giver, kind, new).await?;
     unsettled.settle(conn).await?;
     Ok(id)
 }
@@ -143,22 +115,25 @@ impl Unsettled {
 }
 
 /// [`give`] without its points: everything is checked and written but the ledger entries.
-#[allow(clippy::too_many_arguments)]
 pub async fn record(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     kind: GivingKind,
-    recipients: Vec<Uuid>,
-    message: String,
-    points: i32,
-    dimension: Option<Dimension>,
-    initiative_id: Option<Uuid>,
+    new: &CreateRecognition,
 ) -> AppResult<(Uuid, Unsettled)> {
+    let CreateRecognition {
+        recipients,
+        message,
+        points,
+        dimension,
+        initiative_id,
+    } = new;
+    let (points, dimension, initiative_id) = (*points, *dimension, *initiative_id);
     // Every rule is checked here, not in the handler, so no caller (the demo, a future
     // import) can skip one.
     let mut errors = Vec::new();
-    let message = validation::text("message", &message, 2000, &mut errors);
+    let message = validation::text("message", message, 2000, &mut errors);
     if recipients.is_empty() {
         errors.push(FieldError::new(
             "recipients",
@@ -201,7 +176,7 @@ pub async fn record(
     }
     let active: HashSet<Uuid> = members::table
         .filter(members::organisation_id.eq(org))
-        .filter(members::id.eq_any(&recipients))
+        .filter(members::id.eq_any(recipients))
         .filter(members::deactivated_at.is_null())
         .select(members::id)
         .load::<Uuid>(conn)
@@ -251,11 +226,11 @@ pub async fn record(
             .filter(recognitions::kind.eq(GivingKind::Peer.as_str()))
             .filter(recognitions::created_at.ge(day_start))
             .filter(recognitions::created_at.lt(day_end))
-            .filter(recognition_recipients::member_id.eq_any(&recipients))
+            .filter(recognition_recipients::member_id.eq_any(recipients))
             .select((recognition_recipients::member_id, recognitions::points_each))
             .load(conn)
             .await?;
-        for r in &recipients {
+        for r in recipients {
             let today: i64 = given
                 .iter()
                 .filter(|(m, _)| m == r)
@@ -290,7 +265,7 @@ pub async fn record(
         .await?;
     let teams: Vec<(Uuid, Option<Uuid>)> = members::table
         .filter(members::organisation_id.eq(org))
-        .filter(members::id.eq_any(&recipients))
+        .filter(members::id.eq_any(recipients))
         .select((members::id, members::team_id))
         .load(conn)
         .await?;
