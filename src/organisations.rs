@@ -61,9 +61,10 @@ pub async fn cached(
     cache: &ReadCache,
     id: Uuid,
 ) -> AppResult<std::sync::Arc<Organisation>> {
+    let db = db.clone();
     cache
         .organisations
-        .get_or_load(id, id, async || {
+        .get_or_refresh(id, id, None, move || async move {
             let mut conn = db.conn().await?;
             find(&mut conn, id).await.map(std::sync::Arc::new)
         })

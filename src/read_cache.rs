@@ -123,14 +123,30 @@ impl Weigh for Arc<[u8]> {
     }
 }
 
-/// One kind of cached read.
-pub struct Shelf<K, V> {
+/// One kind of cached read. Clones share it, so that a refresh can outlive its request.
+pub struct Shelf<K, V>(Arc<ShelfInner<K, V>>);
+
+impl<K, V> Clone for Shelf<K, V> {
+    fn clone(&self) -> Self {
+        Shelf(Arc::clone(&self.0))
+    }
+}
+
+struct ShelfInner<K, V> {
     entries: Option<quick_cache::sync::Cache<K, Entry<V>, Bytes>>,
     ttl: Duration,
-    /// Loads of shared entries ([`Shelf::get_or_load`]) take the lock of their key's stripe,
-    /// so that one request reads the database while the others wait for it or, when the
-    /// entry only expired, are served the expiring one.
-    loading: [tokio::sync::Mutex<()>; 16],
+    /// Loads take the lock of their key's stripe, so that one of them reads the database
+    /// while the others wait for it or, when the entry only expired, are served the expiring
+    /// one.
+    loading: [Arc<tokio::sync::Mutex<()>>; 16],
+}
+
+/// Where a value that is not fresh comes from.
+enum Stale<V> {
+    /// Written to since it was read, or never read: load it before answering.
+    Missing,
+    /// Only older than its time to live: serve it while it is reloaded.
+    Expired(V),
 }
 
 impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
@@ -139,17 +155,49 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
             let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
             quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
         });
-        Shelf {
+        Shelf(Arc::new(ShelfInner {
             entries,
             ttl,
-            loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            loading: std::array::from_fn(|_| Arc::new(tokio::sync::Mutex::new(()))),
+        }))
+    }
+
+    fn stripe(&self, key: &K) -> &Arc<tokio::sync::Mutex<()>> {
+        use std::hash::{BuildHasher, RandomState};
+        static STRIPES: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+        &self.0.loading[(STRIPES.hash_one(key) % 16) as usize]
+    }
+
+    /// The entry under `key` if it is fresh, else what kind of stale it is.
+    fn lookup(&self, key: &K) -> Result<V, Stale<V>> {
+        let entries = self.0.entries.as_ref().ok_or(Stale::Missing)?;
+        match entries
+            .get(key)
+            .filter(|e| unchanged_since(e.organisation, e.mark))
+        {
+            Some(e) if Instant::now() < e.expires => Ok(e.value),
+            Some(e) => Err(Stale::Expired(e.value)),
+            None => Err(Stale::Missing),
         }
     }
 
-    fn stripe(&self, key: &K) -> &tokio::sync::Mutex<()> {
-        use std::hash::{BuildHasher, RandomState};
-        static STRIPES: LazyLock<RandomState> = LazyLock::new(RandomState::new);
-        &self.loading[(STRIPES.hash_one(key) % 16) as usize]
+    /// Wait for the stripe of `key`; then, unless the request waited for has stored it, load
+    /// it with the clock read before `since` (or now) and store it.
+    async fn load_now<E>(
+        &self,
+        key: K,
+        organisation: Uuid,
+        since: Option<u64>,
+        load: impl AsyncFnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let _loading = self.stripe(&key).lock().await;
+        if let Ok(value) = self.lookup(&key) {
+            return Ok(value);
+        }
+        let at = since.unwrap_or_else(mark);
+        let value = load().await?;
+        self.put(key, organisation, at, value.clone());
+        Ok(value)
     }
 
     /// A value shared by many requests (a board's ranking or histogram), loaded by one of them
@@ -161,53 +209,95 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         organisation: Uuid,
         load: impl AsyncFnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        let Some(entries) = &self.entries else {
+        if self.0.entries.is_none() {
             return load().await;
-        };
-        let stripe = self.stripe(&key);
-        let current = entries
-            .get(&key)
-            .filter(|e| unchanged_since(e.organisation, e.mark));
-        let _loading = match current {
-            Some(e) if Instant::now() < e.expires => return Ok(e.value),
-            Some(e) => match stripe.try_lock() {
-                Ok(guard) => guard,
-                // Another request is reloading it.
-                Err(_) => return Ok(e.value),
-            },
-            None => {
-                let guard = stripe.lock().await;
-                // Loaded by the request we waited for?
-                if let Some(e) = entries
-                    .get(&key)
-                    .filter(|e| unchanged_since(e.organisation, e.mark))
-                {
-                    return Ok(e.value);
-                }
-                guard
+        }
+        match self.lookup(&key) {
+            Ok(value) => Ok(value),
+            Err(Stale::Expired(value)) => {
+                let Ok(_loading) = self.stripe(&key).try_lock() else {
+                    // Another request is reloading it.
+                    return Ok(value);
+                };
+                let at = mark();
+                let value = load().await?;
+                self.put(key, organisation, at, value.clone());
+                Ok(value)
             }
-        };
-        let at = mark();
-        let value = load().await?;
-        self.put(key, organisation, at, value.clone());
-        Ok(value)
+            Err(Stale::Missing) => self.load_now(key, organisation, None, load).await,
+        }
+    }
+
+    /// Like [`Shelf::get_or_load`], but a value that only outlived its time to live is served
+    /// to every request, the one that noticed included, and reloaded in the background. For the
+    /// values on every request's path (sessions, organisation settings, board answers): the
+    /// time to live bounds writes made outside this process, and no request should wait on the
+    /// database for that (under load, the round trip of the request that reloaded was the
+    /// slowest 1% of board requests).
+    ///
+    /// `since` is the [`mark`] taken before the first read the value depends on, when that
+    /// happened before this call (e.g. the organisation's settings its key was computed from);
+    /// by default the mark is taken just before `load` runs.
+    pub async fn get_or_refresh<E, F, Fut>(
+        &self,
+        key: K,
+        organisation: Uuid,
+        since: Option<u64>,
+        load: F,
+    ) -> Result<V, E>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        E: std::fmt::Display + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        if self.0.entries.is_none() {
+            return load().await;
+        }
+        match self.lookup(&key) {
+            Ok(value) => Ok(value),
+            Err(Stale::Expired(value)) => {
+                // No lock: another request is reloading it already.
+                if let Ok(loading) = Arc::clone(self.stripe(&key)).try_lock_owned() {
+                    let shelf = self.clone();
+                    tokio::spawn(async move {
+                        let _loading = loading;
+                        let at = since.unwrap_or_else(mark);
+                        match load().await {
+                            Ok(value) => shelf.put(key, organisation, at, value),
+                            Err(e) => {
+                                // The next request loads it and answers with the error.
+                                tracing::warn!(error = %e, "read cache: a background refresh failed");
+                                if let Some(entries) = &shelf.0.entries {
+                                    entries.remove(&key);
+                                }
+                            }
+                        }
+                    });
+                }
+                Ok(value)
+            }
+            Err(Stale::Missing) => {
+                self.load_now(key, organisation, since, async move || load().await)
+                    .await
+            }
+        }
     }
 
     /// The value stored under `key`, unless its organisation was written to since it was read
     /// or it is older than the time to live.
     pub fn get(&self, key: &K) -> Option<V> {
-        let entry = self.entries.as_ref()?.get(key)?;
-        (Instant::now() < entry.expires && unchanged_since(entry.organisation, entry.mark))
-            .then_some(entry.value)
+        self.lookup(key).ok()
     }
 
     /// Store what was read after `mark` was taken.
     pub fn put(&self, key: K, organisation: Uuid, mark: u64, value: V) {
-        if let Some(entries) = &self.entries {
+        if let Some(entries) = &self.0.entries {
             // Each entry lives between half the time to live and all of it: entries filled
             // together (a server's first minute, a write that invalidated them all) would
             // otherwise expire together and be read again all at once.
-            let life = self.ttl.mul_f64(0.5 + 0.5 * rand::random::<f64>());
+            let life = self.0.ttl.mul_f64(0.5 + 0.5 * rand::random::<f64>());
             entries.insert(
                 key,
                 Entry {
@@ -273,7 +363,8 @@ impl Weigh for Arc<Organisation> {
     }
 }
 
-/// The cache, held as Rocket state.
+/// The cache, held as Rocket state. Clones share it.
+#[derive(Clone)]
 pub struct ReadCache {
     pub sessions: Shelf<SessionKey, SessionView>,
     pub organisations: Shelf<Uuid, Arc<Organisation>>,
@@ -398,8 +489,12 @@ impl Fairing for InvalidateOnWrite {
 mod tests {
     use super::*;
 
+    /// The write clock is process-wide: tests that tick it run one at a time.
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[test]
     fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
+        let _serial = SERIAL.blocking_lock();
         let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(Duration::from_secs(60), 1 << 20, 64);
         let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
         wrote(Some(org));
@@ -422,6 +517,7 @@ mod tests {
 
     #[tokio::test]
     async fn shared_values_load_once_until_a_write() {
+        let _serial = SERIAL.lock().await;
         let cache = ReadCache::new(Duration::from_secs(60), 1 << 20);
         let org = Uuid::new_v4();
         let loads = std::sync::atomic::AtomicUsize::new(0);
@@ -445,5 +541,44 @@ mod tests {
         let org = Uuid::new_v4();
         shelf.put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
         assert!(shelf.get(&"board".to_string()).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_value_is_served_while_it_is_refreshed_but_a_written_one_is_not() {
+        let _serial = SERIAL.lock().await;
+        let ttl = Duration::from_millis(200);
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(ttl, 1 << 20, 64);
+        let org = Uuid::new_v4();
+        let key = || "board".to_string();
+        let load = |v: &'static [u8]| move || async move { Ok::<_, String>(Arc::from(v)) };
+        let first = shelf.get_or_refresh(key(), org, None, load(b"1")).await;
+        assert_eq!(first.as_deref(), Ok(&b"1"[..]));
+        tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+        let expired = shelf.get_or_refresh(key(), org, None, load(b"2")).await;
+        assert_eq!(
+            expired.as_deref(),
+            Ok(&b"1"[..]),
+            "served at once, not waited for"
+        );
+        let mut refreshed = None;
+        for _ in 0..100 {
+            refreshed = shelf.get(&key());
+            if refreshed.as_deref() == Some(&b"2"[..]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            refreshed.as_deref(),
+            Some(&b"2"[..]),
+            "refreshed in the background"
+        );
+        wrote(Some(org));
+        let written = shelf.get_or_refresh(key(), org, None, load(b"3")).await;
+        assert_eq!(
+            written.as_deref(),
+            Ok(&b"3"[..]),
+            "after a write, loaded before answering"
+        );
     }
 }

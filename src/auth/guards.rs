@@ -59,11 +59,18 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .await
         .succeeded()
         .ok_or_else(|| AppError::internal("read cache is not managed"))?;
+    let db = req
+        .guard::<&State<Db>>()
+        .await
+        .succeeded()
+        .ok_or_else(|| AppError::internal("database pool is not managed"))?
+        .inner()
+        .clone();
     let key = (token.session, token.member, token.organisation);
     let session = cache
         .sessions
-        .get_or_load(key, token.organisation, async || {
-            read_session(req, &token).await
+        .get_or_refresh(key, token.organisation, None, move || {
+            read_session(db, token)
         })
         .await?;
     let ended = || AppError::Unauthorized("this session has ended; log in again".into());
@@ -89,12 +96,7 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
 /// The member and the session the token belongs to, both of the token's organisation, in one
 /// round trip. Role and deactivation are read fresh (or from a cache entry that any write to
 /// the organisation invalidates), so they bite immediately.
-async fn read_session(req: &Request<'_>, token: &TokenSubject) -> Result<SessionView, AppError> {
-    let db = req
-        .guard::<&State<Db>>()
-        .await
-        .succeeded()
-        .ok_or_else(|| AppError::internal("database pool is not managed"))?;
+async fn read_session(db: Db, token: TokenSubject) -> Result<SessionView, AppError> {
     let mut conn = db.conn().await?;
     type Row = (
         String,

@@ -153,32 +153,44 @@ impl Parsed {
 }
 
 /// Serve a board from the read cache, or compute it and store it with the clock read before
-/// any of its data was.
-async fn cached_board<T, F>(
+/// any of its data was (the organisation's settings included). An answer that only outlived
+/// its time to live is served while it is recomputed in the background
+/// ([`read_cache::Shelf::get_or_refresh`]): a caller's client sends its next requests while
+/// its answer is recomputed, and none of them waits on the database for it.
+async fn cached_board(
     db: &Db,
     cache: &ReadCache,
     caller: &Caller,
     params: &BoardParams,
     board: BoardKind,
-    compute: F,
-) -> AppResult<RawJson>
-where
-    T: serde::Serialize,
-    F: AsyncFnOnce(&mut diesel_async::AsyncPgConnection, Parsed) -> AppResult<T>,
-{
-    let mark = read_cache::mark();
+) -> AppResult<RawJson> {
+    let since = read_cache::mark();
     let organisation = organisations::cached(db, cache, caller.organisation_id).await?;
     let p = parse(&organisation, params)?;
     let key = p.cache_key(board, caller);
-    if let Some(answer) = cache.boards.get(&key) {
-        return Ok(RawJson(answer));
-    }
-    let mut conn = db.conn().await?;
-    let answer = RawJson::of(&compute(&mut conn, p).await?)?;
-    cache
+    let (db, cache_, caller_) = (db.clone(), cache.clone(), caller.clone());
+    let answer = cache
         .boards
-        .put(key, caller.organisation_id, mark, answer.0.clone());
-    Ok(answer)
+        .get_or_refresh(key, caller.organisation_id, Some(since), move || {
+            compute_board(db, cache_, caller_, p, board)
+        })
+        .await?;
+    Ok(RawJson(answer))
+}
+
+async fn compute_board(
+    db: Db,
+    cache: ReadCache,
+    caller: Caller,
+    p: Parsed,
+    board: BoardKind,
+) -> AppResult<std::sync::Arc<[u8]>> {
+    let mut conn = db.conn().await?;
+    let answer = match board {
+        BoardKind::Members => RawJson::of(&member_answer(&mut conn, &cache, &caller, p).await?),
+        BoardKind::Teams => RawJson::of(&team_answer(&mut conn, &cache, &caller, p).await?),
+    };
+    answer.map(|answer| answer.0)
 }
 
 fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
@@ -214,15 +226,7 @@ pub async fn member_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(
-        db,
-        cache,
-        &caller,
-        &params,
-        BoardKind::Members,
-        async |conn, p| member_answer(conn, cache, &caller, p).await,
-    )
-    .await
+    cached_board(db, cache, &caller, &params, BoardKind::Members).await
 }
 
 async fn member_answer(
@@ -343,15 +347,7 @@ pub async fn team_board(
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(
-        db,
-        cache,
-        &caller,
-        &params,
-        BoardKind::Teams,
-        async |conn, p| team_answer(conn, cache, &caller, p).await,
-    )
-    .await
+    cached_board(db, cache, &caller, &params, BoardKind::Teams).await
 }
 
 async fn team_answer(

@@ -594,7 +594,9 @@ async fn cached_answers_change_the_moment_a_write_through_the_api_answers() {
     assert_eq!(r.ok()["ranked_members"], 1);
 }
 
-/// Writes that bypass this server (another instance, SQL) show once cached answers expire.
+/// Writes that bypass this server (another instance, SQL) show once cached answers expire: the
+/// first request after that is answered from the expired entry while it is reloaded in the
+/// background, and the requests after the reload see the write.
 #[rocket::async_test]
 async fn writes_made_elsewhere_show_within_the_time_to_live() {
     let app =
@@ -630,11 +632,15 @@ async fn writes_made_elsewhere_show_within_the_time_to_live() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for dimension in dimensions {
         let path = format!("/api/v1/leaderboards/members?period=all&dimension={dimension}");
-        assert_eq!(
-            ranks(app.get(&path, &ana.token).await.ok(), "top"),
-            vec![("Ana".into(), 1, 7)],
-            "{dimension}"
-        );
+        let mut top = ranks(app.get(&path, &ana.token).await.ok(), "top");
+        for _ in 0..100 {
+            if !top.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            top = ranks(app.get(&path, &ana.token).await.ok(), "top");
+        }
+        assert_eq!(top, vec![("Ana".into(), 1, 7)], "{dimension}");
     }
 }
 
