@@ -1,5 +1,5 @@
 # Entry points; each target runs one script (see README.md and docs/benchmarks.md).
-.PHONY: dev test bench
+.PHONY: dev test bench profile
 
 dev:
 	scripts/dev
@@ -9,3 +9,6 @@ test:
 
 bench:
 	scripts/bench
+
+profile:
+	scripts/profile
