@@ -287,6 +287,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
 
     /// The value stored under `key`, unless its organisation was written to since it was read
     /// or it is older than the time to live.
+    #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<V> {
         self.lookup(key).ok()
     }

@@ -73,6 +73,17 @@ pub struct TeamFilter {
     pub cursor: Option<String>,
 }
 
+/// Whether the organisation has a team with this id (archived or not).
+pub async fn exists(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<bool> {
+    let found: i64 = teams::table
+        .filter(teams::organisation_id.eq(org))
+        .filter(teams::id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(found > 0)
+}
+
 /// Load a team of the organisation, or 404 (for ids of other organisations too).
 pub async fn find(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Team> {
     teams::table

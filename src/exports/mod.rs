@@ -227,7 +227,7 @@ pub async fn engagement(
     check(errors)?;
     let resolved = resolved.ok_or_else(|| AppError::internal("export parameters unresolved"))?;
     if let Some(team) = resolved.team
-        && !queries::team_exists(&mut conn, org, team).await?
+        && !crate::teams::exists(&mut conn, org, team).await?
     {
         return Err(AppError::not_found("team"));
     }

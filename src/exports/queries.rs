@@ -33,22 +33,6 @@ pub async fn organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<
     )
 }
 
-#[derive(Debug, QueryableByName)]
-struct Found {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-pub async fn team_exists(conn: &mut AsyncPgConnection, org: Uuid, team: Uuid) -> AppResult<bool> {
-    let found: Found =
-        diesel::sql_query("SELECT count(*) AS n FROM teams WHERE organisation_id = $1 AND id = $2")
-            .bind::<SqlUuid, _>(org)
-            .bind::<SqlUuid, _>(team)
-            .get_result(conn)
-            .await?;
-    Ok(found.n > 0)
-}
-
 #[derive(Debug, Clone, QueryableByName)]
 pub struct MemberRow {
     #[diesel(sql_type = SqlUuid)]

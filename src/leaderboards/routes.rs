@@ -244,16 +244,8 @@ async fn member_answer(
                 .or(caller.team_id)
                 .ok_or_else(|| AppError::invalid("team_id", "you are not in a team: name one"))?;
             // The caller's own team is in their organisation (a foreign key says so).
-            if Some(team) != caller.team_id {
-                let exists: i64 = teams::table
-                    .filter(teams::organisation_id.eq(org))
-                    .filter(teams::id.eq(team))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if exists == 0 {
-                    return Err(AppError::not_found("team"));
-                }
+            if Some(team) != caller.team_id && !crate::teams::exists(conn, org, team).await? {
+                return Err(AppError::not_found("team"));
             }
             Some(team)
         }
