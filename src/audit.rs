@@ -35,10 +35,19 @@ pub enum Action {
     PointRulesChanged,
     KpiRecorded,
     KpiCorrected,
+    OrganisationSettingsChanged,
+    MemberCreated,
+    InviteCreated,
+    InviteAccepted,
+    PasswordChanged,
+    ApiKeyReassigned,
+    ChallengeCreated,
+    ChallengeChanged,
+    ChallengeCancelled,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 22] = [
         Action::Export,
         Action::Erasure,
         Action::RoleChange,
@@ -52,6 +61,15 @@ impl Action {
         Action::PointRulesChanged,
         Action::KpiRecorded,
         Action::KpiCorrected,
+        Action::OrganisationSettingsChanged,
+        Action::MemberCreated,
+        Action::InviteCreated,
+        Action::InviteAccepted,
+        Action::PasswordChanged,
+        Action::ApiKeyReassigned,
+        Action::ChallengeCreated,
+        Action::ChallengeChanged,
+        Action::ChallengeCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +87,15 @@ impl Action {
             Action::PointRulesChanged => "point_rules_changed",
             Action::KpiRecorded => "kpi_recorded",
             Action::KpiCorrected => "kpi_corrected",
+            Action::OrganisationSettingsChanged => "organisation_settings_changed",
+            Action::MemberCreated => "member_created",
+            Action::InviteCreated => "invite_created",
+            Action::InviteAccepted => "invite_accepted",
+            Action::PasswordChanged => "password_changed",
+            Action::ApiKeyReassigned => "api_key_reassigned",
+            Action::ChallengeCreated => "challenge_created",
+            Action::ChallengeChanged => "challenge_changed",
+            Action::ChallengeCancelled => "challenge_cancelled",
         }
     }
 

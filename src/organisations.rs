@@ -28,21 +28,24 @@ pub struct Organisation {
     pub time_zone: String,
     /// With mandate on, initiatives are approved on submission.
     pub mandate: bool,
-    /// Pseudonymised exports suppress aggregates over fewer members than this.
+    /// Pseudonymised exports suppress aggregates over fewer members than this (3-1000).
     pub min_group_size: i32,
+    /// Every HR export is pseudonymised, whatever the request asks.
+    pub pseudonymised_exports_only: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganisation {
     pub name: Option<String>,
     pub slug: Option<String>,
     pub time_zone: Option<String>,
     pub mandate: Option<bool>,
-    /// 1-1000.
+    /// 3-1000: a smaller group cannot hide anyone.
     pub min_group_size: Option<i32>,
+    pub pseudonymised_exports_only: Option<bool>,
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisation> {
@@ -138,14 +141,31 @@ pub async fn update(
     let mut errors = Vec::new();
     let name = req
         .name
-        .map(|n| validation::text("name", &n, 200, &mut errors));
-    let slug = req.slug.map(|s| validation::slug("slug", &s, &mut errors));
+        .as_deref()
+        .map(|n| validation::text("name", n, 200, &mut errors));
+    let slug = req
+        .slug
+        .as_deref()
+        .map(|s| validation::slug("slug", s, &mut errors));
     let time_zone = req
         .time_zone
-        .map(|t| validation::time_zone("time_zone", &t, &mut errors));
+        .as_deref()
+        .map(|t| validation::time_zone("time_zone", t, &mut errors));
+    if let Some(n) = req.min_group_size
+        && !(3..=1000).contains(&n)
+    {
+        errors.push(crate::error::FieldError::new(
+            "min_group_size",
+            "must be between 3 and 1000",
+        ));
+    }
     check(errors)?;
+    // The audit entry names what was asked for; privacy settings (min_group_size,
+    // pseudonymised_exports_only) are what an auditor looks for.
+    let changes = serde_json::to_value(&req).unwrap_or_default();
     let mut conn = db.conn().await?;
     let org = admin.organisation_id;
+    let by = admin.member_id;
     let updated = conn
         .transaction::<_, AppError, _>(async move |conn| {
             let before = find(conn, org).await?;
@@ -157,6 +177,8 @@ pub async fn update(
                     req.mandate.map(|v| organisations::mandate.eq(v)),
                     req.min_group_size
                         .map(|v| organisations::min_group_size.eq(v)),
+                    req.pseudonymised_exports_only
+                        .map(|v| organisations::pseudonymised_exports_only.eq(v)),
                     organisations::updated_at.eq(Utc::now()),
                 ))
                 .returning(Organisation::as_returning())
@@ -176,6 +198,23 @@ pub async fn update(
                     .execute(conn)
                     .await?;
             }
+            crate::audit::record(
+                conn,
+                org,
+                crate::audit::Actor::Member(by),
+                crate::audit::Action::OrganisationSettingsChanged,
+                Some(("organisation", org)),
+                serde_json::json!({
+                    "changes": changes,
+                    "before": {
+                        "mandate": before.mandate,
+                        "min_group_size": before.min_group_size,
+                        "pseudonymised_exports_only": before.pseudonymised_exports_only,
+                        "time_zone": before.time_zone,
+                    },
+                }),
+            )
+            .await?;
             Ok(updated)
         })
         .await?;

@@ -259,6 +259,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         min_group_size -> Int4,
+        pseudonymised_exports_only -> Bool,
     }
 }
 
@@ -275,6 +276,9 @@ diesel::table! {
         lead_monthly_budget -> Int4,
         max_points_per_recognition -> Int4,
         updated_at -> Timestamptz,
+        submission_points_daily_cap -> Int4,
+        submission_points_on_approval -> Bool,
+        challenge_reward_cap -> Int4,
     }
 }
 

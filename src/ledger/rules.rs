@@ -40,6 +40,14 @@ pub struct PointRules {
     /// The most points a recognition may carry per recipient.
     pub max_points_per_recognition: i32,
     pub updated_at: DateTime<Utc>,
+    /// The most points one member earns per day (organisation time zone) from submitting wins
+    /// and from marking their own wins implemented or measured.
+    pub submission_points_daily_cap: i32,
+    /// Submission points are paid when the win is approved (and taken back if it is
+    /// declined), not when it is submitted. On by default for new organisations.
+    pub submission_points_on_approval: bool,
+    /// The most points an admin's challenge may pay each member who completes it.
+    pub challenge_reward_cap: i32,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -54,6 +62,9 @@ pub struct UpdatePointRules {
     pub peer_daily_cap_per_recipient: Option<i32>,
     pub lead_monthly_budget: Option<i32>,
     pub max_points_per_recognition: Option<i32>,
+    pub submission_points_daily_cap: Option<i32>,
+    pub submission_points_on_approval: Option<bool>,
+    pub challenge_reward_cap: Option<i32>,
 }
 
 pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRules> {
@@ -188,6 +199,24 @@ pub async fn update(
         )
         .map(|v| point_rules::max_points_per_recognition.eq(v)),
         point_rules::updated_at.eq(Utc::now()),
+        bounded(
+            "submission_points_daily_cap",
+            r.submission_points_daily_cap,
+            0,
+            1_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::submission_points_daily_cap.eq(v)),
+        r.submission_points_on_approval
+            .map(|v| point_rules::submission_points_on_approval.eq(v)),
+        bounded(
+            "challenge_reward_cap",
+            r.challenge_reward_cap,
+            0,
+            100_000,
+            &mut e,
+        )
+        .map(|v| point_rules::challenge_reward_cap.eq(v)),
     );
     check(e)?;
     let mut conn = db.conn().await?;
