@@ -12,6 +12,9 @@ diesel::table! {
         created_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
+        owner_id -> Uuid,
+        last_audited_at -> Nullable<Timestamptz>,
     }
 }
 

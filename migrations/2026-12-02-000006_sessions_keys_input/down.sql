@@ -1,0 +1,10 @@
+ALTER TABLE team_kpis DROP CONSTRAINT team_kpis_supersedes_fkey;
+ALTER TABLE team_kpis ADD CONSTRAINT team_kpis_supersedes_fkey
+    FOREIGN KEY (supersedes) REFERENCES team_kpis (id);
+ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_reverses_fkey;
+ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_reverses_fkey
+    FOREIGN KEY (reverses) REFERENCES ledger_entries (id);
+ALTER TABLE api_keys DROP COLUMN last_audited_at;
+ALTER TABLE api_keys DROP CONSTRAINT api_keys_owner_fkey;
+ALTER TABLE api_keys DROP COLUMN owner_id;
+ALTER TABLE api_keys DROP COLUMN expires_at;
