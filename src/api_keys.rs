@@ -1,7 +1,12 @@
 //! API keys for machine clients (an HR system pulling exports nightly): created by an admin,
 //! shown once, stored hashed, scoped, revocable, with their last use recorded and audited.
+//!
+//! A key expires (one year unless the admin chooses a nearer date) and acts for a member, its
+//! owner: its creator until an admin re-assigns it. While the owner is deactivated or erased
+//! the key does not work, so a departed admin's integrations do not outlive their account
+//! unnoticed. Each use is audited, at most once per key per minute (see [`audit_use`]).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
@@ -16,9 +21,9 @@ use crate::audit::{self, Action, Actor};
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
-use crate::error::{AppError, AppResult, ErrorSlot};
+use crate::error::{AppError, AppResult, ErrorSlot, FieldError};
 use crate::http::{JsonBody, check, path_id};
-use crate::schema::api_keys;
+use crate::schema::{api_keys, members};
 use crate::validation;
 
 type Problem = crate::error::Problem;
@@ -44,6 +49,11 @@ impl Scope {
 
 pub const KEY_PREFIX: &str = "flk";
 
+/// A key's lifetime when the admin does not choose one.
+pub const DEFAULT_LIFETIME_DAYS: i64 = 365;
+/// The furthest expiry an admin may choose: a key is a bearer secret, rotated at least this often.
+pub const MAX_LIFETIME_DAYS: i64 = 730;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
@@ -52,7 +62,10 @@ pub struct ApiKey {
     pub prefix: String,
     pub scopes: Vec<Scope>,
     pub created_by: Uuid,
+    /// The member the key acts for; it stops working while they are deactivated or erased.
+    pub owner_id: Uuid,
     pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -71,6 +84,16 @@ pub struct CreatedApiKey {
 pub struct CreateApiKey {
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// When the key stops working (RFC 3339), in the future and at most 730 days away.
+    /// Default: one year from now.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignApiKey {
+    /// The new owner: an active admin or HR member of the organisation.
+    pub member_id: Uuid,
 }
 
 type Row = (
@@ -79,13 +102,26 @@ type Row = (
     String,
     Vec<Option<String>>,
     Uuid,
+    Uuid,
+    DateTime<Utc>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
 );
 
 fn view(r: Row) -> ApiKey {
-    let (id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at) = r;
+    let (
+        id,
+        name,
+        prefix,
+        scopes,
+        created_by,
+        owner_id,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ) = r;
     ApiKey {
         id,
         name,
@@ -99,7 +135,9 @@ fn view(r: Row) -> ApiKey {
             })
             .collect(),
         created_by,
+        owner_id,
         created_at,
+        expires_at,
         last_used_at,
         revoked_at,
     }
@@ -113,7 +151,9 @@ macro_rules! key_columns {
             api_keys::prefix,
             api_keys::scopes,
             api_keys::created_by,
+            api_keys::owner_id,
             api_keys::created_at,
+            api_keys::expires_at,
             api_keys::last_used_at,
             api_keys::revoked_at,
         )
@@ -150,6 +190,22 @@ pub async fn create(
             "give at least one scope: exports, kpis",
         ));
     }
+    let now = Utc::now();
+    let expires_at = match req.expires_at {
+        None => now + Duration::days(DEFAULT_LIFETIME_DAYS),
+        Some(at) if at <= now => {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+            at
+        }
+        Some(at) if at > now + Duration::days(MAX_LIFETIME_DAYS) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                format!("must be at most {MAX_LIFETIME_DAYS} days away"),
+            ));
+            at
+        }
+        Some(at) => at,
+    };
     check(errors)?;
     let (key, hash) = new_opaque_token(KEY_PREFIX);
     let prefix: String = key.chars().take(12).collect();
@@ -169,6 +225,8 @@ pub async fn create(
                     api_keys::key_hash.eq(hash),
                     api_keys::scopes.eq(&scopes),
                     api_keys::created_by.eq(by),
+                    api_keys::owner_id.eq(by),
+                    api_keys::expires_at.eq(expires_at),
                 ))
                 .returning(key_columns!())
                 .get_result(conn)
@@ -179,7 +237,7 @@ pub async fn create(
                 Actor::Member(by),
                 Action::ApiKeyCreated,
                 Some(("api_key", row.0)),
-                serde_json::json!({ "name": name, "scopes": scopes }),
+                serde_json::json!({ "name": name, "scopes": scopes, "expires_at": expires_at }),
             )
             .await?;
             Ok(row)
@@ -281,8 +339,110 @@ pub async fn revoke(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Ap
     Ok(Json(view(row)))
 }
 
+/// Re-assign an API key to another active admin or HR member (admins): for keys whose owner
+/// left, which stop working while the owner is deactivated or erased.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys/{id}/reassign", tag = "privacy", operation_id = "reassign_api_key",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "API key id")),
+    request_body = ReassignApiKey,
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key in your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The member is not an active admin or HR member of your organisation", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/api-keys/<id>/reassign", data = "<body>")]
+pub async fn reassign(
+    db: &State<Db>,
+    admin: Admin,
+    id: &str,
+    body: JsonBody<ReassignApiKey>,
+) -> AppResult<Json<ApiKey>> {
+    let id = path_id(id, "API key")?;
+    let to = body.0.member_id;
+    let org = admin.organisation_id;
+    let by = admin.member_id;
+    let mut conn = db.conn().await?;
+    let row = crate::db::transaction(&mut conn, move |conn| {
+        Box::pin(async move {
+            type Current = (Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+            let current: Option<Current> = api_keys::table
+                .filter(api_keys::organisation_id.eq(org))
+                .filter(api_keys::id.eq(id))
+                .select((
+                    api_keys::owner_id,
+                    api_keys::expires_at,
+                    api_keys::revoked_at,
+                ))
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            let (from, expires_at, revoked_at) =
+                current.ok_or_else(|| AppError::not_found("API key"))?;
+            if revoked_at.is_some() {
+                return Err(AppError::conflict(
+                    "this key is revoked; create a new one instead",
+                ));
+            }
+            if expires_at <= Utc::now() {
+                return Err(AppError::conflict(
+                    "this key has expired; create a new one instead",
+                ));
+            }
+            // Lock the new owner so a concurrent deactivation or role change cannot slip
+            // between this check and the commit.
+            let owner: Option<(String, bool)> = members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(to))
+                .select((
+                    members::role,
+                    members::deactivated_at.is_null().and(members::erased_at.is_null()),
+                ))
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            let eligible = owner.is_some_and(|(role, active)| {
+                active && (role == Role::Admin.as_str() || role == Role::Hr.as_str())
+            });
+            if !eligible {
+                return Err(AppError::invalid(
+                    "member_id",
+                    "must be an active admin or HR member of your organisation",
+                ));
+            }
+            let row: Row = diesel::update(
+                api_keys::table
+                    .filter(api_keys::organisation_id.eq(org))
+                    .filter(api_keys::id.eq(id)),
+            )
+            .set(api_keys::owner_id.eq(to))
+            .returning(key_columns!())
+            .get_result(conn)
+            .await?;
+            audit::record(
+                conn,
+                org,
+                Actor::Member(by),
+                Action::ApiKeyReassigned,
+                Some(("api_key", id)),
+                serde_json::json!({ "from": from, "to": to }),
+            )
+            .await?;
+            Ok(row)
+        })
+    })
+    .await?;
+    Ok(Json(view(row)))
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, list, revoke]
+    rocket::routes![create, list, revoke, reassign]
 }
 
 /// Who is calling an endpoint open to machine clients: a member (by JWT) or an API key.
@@ -294,30 +454,54 @@ pub struct Principal {
     pub role: Option<Role>,
 }
 
-/// Look up an API key by its value; `Ok(None)` when unknown or revoked.
+/// Look up an API key by its value: refused when unknown, revoked, expired, its owner is
+/// deactivated or erased, or it lacks the scope. A use is recorded and audited.
 async fn key_principal(
     conn: &mut AsyncPgConnection,
     key: &str,
     scope: Scope,
+    path: &str,
 ) -> AppResult<Principal> {
     let hash = hash_opaque_token(key);
-    type KeyRow = (Uuid, Uuid, Vec<Option<String>>, Option<DateTime<Utc>>);
+    type KeyRow = (
+        Uuid,
+        Uuid,
+        Vec<Option<String>>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+        bool,
+    );
     let found: Option<KeyRow> = api_keys::table
+        .inner_join(
+            members::table.on(members::organisation_id
+                .eq(api_keys::organisation_id)
+                .and(members::id.eq(api_keys::owner_id))),
+        )
         .filter(api_keys::key_hash.eq(&hash))
         .select((
             api_keys::id,
             api_keys::organisation_id,
             api_keys::scopes,
             api_keys::revoked_at,
+            api_keys::expires_at,
+            members::deactivated_at.is_null().and(members::erased_at.is_null()),
         ))
         .first(conn)
         .await
         .optional()?;
-    let (id, org, scopes, revoked_at) =
+    let (id, org, scopes, revoked_at, expires_at, owner_active) =
         found.ok_or_else(|| AppError::Unauthorized("the API key is not valid".into()))?;
     if revoked_at.is_some() {
         return Err(AppError::Unauthorized(
             "this API key has been revoked".into(),
+        ));
+    }
+    if expires_at <= Utc::now() {
+        return Err(AppError::Unauthorized("this API key has expired".into()));
+    }
+    if !owner_active {
+        return Err(AppError::Unauthorized(
+            "this API key's owner is deactivated; an admin can re-assign the key".into(),
         ));
     }
     if !scopes.iter().any(|s| s.as_deref() == Some(scope.as_str())) {
@@ -326,15 +510,44 @@ async fn key_principal(
             scope.as_str()
         )));
     }
-    diesel::update(api_keys::table.find(id))
-        .set(api_keys::last_used_at.eq(Utc::now()))
-        .execute(conn)
-        .await?;
+    audit_use(conn, org, id, path).await?;
     Ok(Principal {
         organisation_id: org,
         actor: Actor::ApiKey(id),
         role: None,
     })
+}
+
+/// Records a key's use: `last_used_at` always, and an `api_key_used` audit entry when the
+/// key's last one is a minute old or more. One statement claims the minute (a conditional
+/// UPDATE, which concurrent uses of the key serialise on, in this process or any other) and
+/// writes the entry, so the minute's entry is written exactly once.
+async fn audit_use(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid, path: &str) -> AppResult<()> {
+    use diesel::sql_types::{Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "WITH claimed AS ( \
+             UPDATE api_keys SET last_audited_at = now() \
+             WHERE organisation_id = $1 AND id = $2 \
+               AND (last_audited_at IS NULL OR last_audited_at <= now() - interval '1 minute') \
+             RETURNING organisation_id, id) \
+         INSERT INTO audit_log (organisation_id, action, actor_api_key_id, subject_type, subject_id, details) \
+         SELECT organisation_id, 'api_key_used', id, 'api_key', id, jsonb_build_object('path', $3::text) \
+         FROM claimed",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(path)
+    .execute(conn)
+    .await?;
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::organisation_id.eq(org))
+            .filter(api_keys::id.eq(id)),
+    )
+    .set(api_keys::last_used_at.eq(Utc::now()))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn principal(req: &Request<'_>, scope: Scope, roles: &[Role]) -> Result<Principal, AppError> {
@@ -350,7 +563,7 @@ async fn principal(req: &Request<'_>, scope: Scope, roles: &[Role]) -> Result<Pr
             .succeeded()
             .ok_or_else(|| AppError::internal("database pool is not managed"))?;
         let mut conn = db.conn().await?;
-        return key_principal(&mut conn, key, scope).await;
+        return key_principal(&mut conn, key, scope, req.uri().path().as_str()).await;
     }
     match Caller::from_request(req).await {
         Outcome::Success(c) if c.is_any(roles) => Ok(Principal {

@@ -56,6 +56,9 @@ pub struct Settings {
     pub refresh_token_ttl_days: i64,
     #[serde(default = "defaults::invite_ttl_hours")]
     pub invite_ttl_hours: i64,
+    /// A session's absolute lifetime from its login, however often it is refreshed.
+    #[serde(default = "defaults::session_max_age_days")]
+    pub session_max_age_days: i64,
     #[serde(default = "defaults::login_max_failures_per_account")]
     pub login_max_failures_per_account: u32,
     #[serde(default = "defaults::login_max_failures_per_address")]
@@ -91,6 +94,9 @@ mod defaults {
     }
     pub fn invite_ttl_hours() -> i64 {
         7 * 24
+    }
+    pub fn session_max_age_days() -> i64 {
+        90
     }
     pub fn login_max_failures_per_account() -> u32 {
         5

@@ -301,18 +301,21 @@ impl From<DieselError> for AppError {
         match e {
             DieselError::NotFound => AppError::NotFound("not found in your organisation".into()),
             DieselError::DatabaseError(kind, info) => {
-                let constraint = info.constraint_name().unwrap_or("").to_string();
+                let constraint = info.constraint_name().unwrap_or("");
+                let field = info
+                    .column_name()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| friendly_constraint(constraint, info.table_name()));
                 match kind {
-                    DatabaseErrorKind::UniqueViolation => AppError::conflict(format!(
-                        "this conflicts with an existing record ({})",
-                        friendly_constraint(&constraint)
-                    )),
+                    DatabaseErrorKind::UniqueViolation => {
+                        AppError::conflict(format!("this conflicts with an existing record ({field})"))
+                    }
                     DatabaseErrorKind::ForeignKeyViolation => AppError::invalid(
-                        friendly_constraint(&constraint),
+                        field,
                         "refers to something that does not exist in your organisation",
                     ),
                     DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
-                        AppError::invalid(friendly_constraint(&constraint), "value not allowed")
+                        AppError::invalid(field, "value not allowed")
                     }
                     DatabaseErrorKind::SerializationFailure => AppError::Contention(
                         "a concurrent change got in the way; retry the request".into(),
@@ -329,8 +332,10 @@ impl From<DieselError> for AppError {
     }
 }
 
-/// `members_email_key` -> `email`: the column a constraint is about, for error messages.
-fn friendly_constraint(name: &str) -> String {
+/// `members_email_key` -> `email`: the column a constraint is about, for error messages. A
+/// constraint's raw name describes the schema, not the request: it is never echoed. Names
+/// follow `<table>_<column>_<kind>`; what is not recognised becomes `request`.
+fn friendly_constraint(name: &str, table: Option<&str>) -> String {
     let known = [
         ("members_email", "email"),
         ("teams_live_name", "name"),
@@ -340,11 +345,37 @@ fn friendly_constraint(name: &str) -> String {
         ("members_display_name", "display_name"),
         ("members_role", "role"),
     ];
-    known
-        .iter()
-        .find(|(prefix, _)| name.starts_with(prefix))
-        .map(|(_, field)| field.to_string())
-        .unwrap_or_else(|| name.to_string())
+    if let Some((_, field)) = known.iter().find(|(prefix, _)| name.starts_with(prefix)) {
+        return field.to_string();
+    }
+    let column = table
+        .and_then(|t| name.strip_prefix(t))
+        .and_then(|rest| rest.strip_prefix('_'))
+        .and_then(|rest| {
+            ["_fkey", "_check", "_key", "_length", "_format"]
+                .iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))
+        })
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    column.unwrap_or("request").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::friendly_constraint;
+
+    #[test]
+    fn constraint_names_become_fields_never_echoes() {
+        assert_eq!(friendly_constraint("members_email_key", Some("members")), "email");
+        assert_eq!(
+            friendly_constraint("ledger_entries_reverses_fkey", Some("ledger_entries")),
+            "reverses"
+        );
+        assert_eq!(friendly_constraint("api_keys_name_length", Some("api_keys")), "name");
+        assert_eq!(friendly_constraint("some_internal_thing_idx", Some("members")), "request");
+        assert_eq!(friendly_constraint("ledger_entries_reverses_fkey", None), "request");
+        assert_eq!(friendly_constraint("", None), "request");
+    }
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {

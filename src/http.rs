@@ -271,9 +271,11 @@ impl Cursor {
 
     pub fn decode(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Cursor> {
         let raw = raw?;
-        let parsed = URL_SAFE_NO_PAD
-            .decode(raw)
-            .ok()
+        // Cursors we issue hold a key of a few hundred characters at most: anything much
+        // longer is not ours, and is refused before it is decoded.
+        let parsed = Some(raw)
+            .filter(|r| r.len() <= MAX_CURSOR_LENGTH)
+            .and_then(|r| URL_SAFE_NO_PAD.decode(r).ok())
             .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok());
         if parsed.is_none() {
             errors.push(FieldError::new(
@@ -284,6 +286,8 @@ impl Cursor {
         parsed
     }
 }
+
+const MAX_CURSOR_LENGTH: usize = 2048;
 
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]

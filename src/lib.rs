@@ -64,6 +64,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     let db = Db::new(&url, settings.db_pool_size).map_err(|_| ConfigError::MissingDatabaseUrl)?;
     let policy = AuthPolicy {
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
+        session_max_age: chrono::Duration::days(settings.session_max_age_days),
         invite_ttl: chrono::Duration::hours(settings.invite_ttl_hours),
         max_failures_per_account: settings.login_max_failures_per_account,
         max_failures_per_address: settings.login_max_failures_per_address,

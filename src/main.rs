@@ -45,7 +45,12 @@ enum Command {
         time_zone: String,
     },
     /// Load the demo organisation (slug `demo`) unless it exists, and print its logins.
-    Demo,
+    /// Refused under the release profile (a production database) unless --force.
+    Demo {
+        /// Load the demo even under the release profile: its logins share a public password.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the OpenAPI 3.1 document to standard output.
     Openapi,
 }
@@ -119,7 +124,8 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { force } => {
+            provisioning::demo_allowed(config::figment().profile().as_str().as_str(), force)?;
             let mut conn = connect().await?;
             let demo = provisioning::demo(&mut conn).await.map_err(describe)?;
             if demo.created {

@@ -85,6 +85,7 @@ impl Modify for BearerAuth {
         crate::api_keys::create,
         crate::api_keys::list,
         crate::api_keys::revoke,
+        crate::api_keys::reassign,
         openapi_json,
         docs,
     ),

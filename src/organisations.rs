@@ -86,6 +86,9 @@ pub async fn create(
     let name = validation::text("name", name, 200, &mut errors);
     let time_zone = validation::time_zone("time_zone", time_zone, &mut errors);
     check(errors)?;
+    let mut errors = Vec::new();
+    validation::time_zone_known_to_database(conn, "time_zone", &time_zone, &mut errors).await?;
+    check(errors)?;
     diesel::insert_into(organisations::table)
         .values((
             organisations::slug.eq(slug),
@@ -164,6 +167,11 @@ pub async fn update(
     // pseudonymised_exports_only) are what an auditor looks for.
     let changes = serde_json::to_value(&req).unwrap_or_default();
     let mut conn = db.conn().await?;
+    if let Some(zone) = &time_zone {
+        let mut errors = Vec::new();
+        validation::time_zone_known_to_database(&mut conn, "time_zone", zone, &mut errors).await?;
+        check(errors)?;
+    }
     let org = admin.organisation_id;
     let by = admin.member_id;
     let updated = conn

@@ -55,7 +55,29 @@ pub async fn bootstrap(conn: &mut AsyncPgConnection, b: Bootstrap) -> AppResult<
         None,
     )
     .await?;
+    // The first admin has nobody to be created by: the entry names them, and the CLI.
+    crate::audit::record(
+        conn,
+        org.id,
+        crate::audit::Actor::Member(admin),
+        crate::audit::Action::MemberCreated,
+        Some(("member", admin)),
+        serde_json::json!({ "role": "admin", "password_set": true, "via": "bootstrap" }),
+    )
+    .await?;
     Ok((org.id, admin))
+}
+
+/// Whether `frontline demo` may run under this configuration profile. The demo's logins share
+/// a password printed in this repository: under the release profile (a production database)
+/// it takes `--force` to load them.
+pub fn demo_allowed(profile: &str, force: bool) -> Result<(), String> {
+    if profile.eq_ignore_ascii_case("release") && !force {
+        return Err("refusing to load the demo under the release profile: its logins share a \
+             public password. Use a development database, or pass --force if you mean it"
+            .into());
+    }
+    Ok(())
 }
 
 pub const DEMO_SLUG: &str = "demo";

@@ -65,7 +65,7 @@ pub struct RenameTeam {
 pub struct TeamFilter {
     /// Include archived teams (default false).
     pub include_archived: Option<String>,
-    /// Only teams whose name contains this text (case-insensitive).
+    /// Only teams whose name contains this text (case-insensitive, at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1-200 (default 50).
     pub limit: Option<String>,
@@ -168,6 +168,7 @@ pub async fn list(
         false,
         &mut errors,
     );
+    let search = validation::search("q", filter.q.as_deref(), &mut errors);
     check(errors)?;
     let mut query = teams::table
         .filter(teams::organisation_id.eq(caller.organisation_id))
@@ -178,8 +179,8 @@ pub async fn list(
     if !include_archived {
         query = query.filter(teams::archived_at.is_null());
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        query = query.filter(teams::name.ilike(format!("%{}%", escape_like(q))));
+    if let Some(q) = search {
+        query = query.filter(teams::name.ilike(format!("%{}%", escape_like(&q))));
     }
     if let Some(c) = cursor {
         query = query.filter(

@@ -1,7 +1,10 @@
 //! Domain values that are valid once constructed. Each parser takes the field name so that the
 //! problem document can say which input was wrong.
 
-use crate::error::FieldError;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::error::{AppResult, FieldError};
 
 /// Trimmed text of bounded length.
 pub fn text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
@@ -18,8 +21,56 @@ pub fn text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) ->
             field,
             "must not contain control characters",
         ));
+    } else if has_deceptive_characters(value) {
+        errors.push(FieldError::new(field, DECEPTIVE_CHARACTERS));
     }
     value.to_string()
+}
+
+/// Why text with [`has_deceptive_characters`] is refused.
+pub const DECEPTIVE_CHARACTERS: &str =
+    "must not contain bidirectional-override or zero-width characters";
+
+/// Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder
+/// what a reader sees ("Trojan Source"), and zero-width characters (U+200B-U+200D, U+2060,
+/// U+FEFF) make two names that look the same differ: in names, titles and messages other
+/// members read, both only serve to deceive.
+pub fn has_deceptive_characters(value: &str) -> bool {
+    value.chars().any(|c| {
+        matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
+    })
+}
+
+/// The longest free-text query parameter (a search) we accept.
+pub const MAX_SEARCH_LENGTH: usize = 100;
+
+/// A free-text query parameter such as `q=`: trimmed, blank is `None`, at most
+/// [`MAX_SEARCH_LENGTH`] characters, no control characters. Bounded because it ends up in an
+/// `ILIKE` pattern that PostgreSQL matches against every candidate row.
+pub fn search(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = raw.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > MAX_SEARCH_LENGTH {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_SEARCH_LENGTH} characters"),
+        ));
+        return None;
+    }
+    if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+        return None;
+    }
+    Some(value.to_string())
 }
 
 /// An email address, lower-cased. Deliberately permissive (RFC 5322 is larger than any regex):
@@ -78,6 +129,37 @@ pub fn time_zone(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String
             value.to_string()
         }
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Known {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    known: bool,
+}
+
+/// Whether PostgreSQL's time zone database knows `zone` (a name [`time_zone`] accepted).
+/// Periods and boards are computed in SQL with `AT TIME ZONE`: a zone that chrono-tz knows
+/// but the server's tzdata does not (an older PostgreSQL, a zone added since) would make every
+/// later ledger insert fail, so it is refused when it is set.
+pub async fn time_zone_known_to_database(
+    conn: &mut AsyncPgConnection,
+    field: &str,
+    zone: &str,
+    errors: &mut Vec<FieldError>,
+) -> AppResult<()> {
+    let found: Known = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS known",
+    )
+    .bind::<Text, _>(zone)
+    .get_result(conn)
+    .await?;
+    if !found.known {
+        errors.push(FieldError::new(
+            field,
+            "is a time zone the database does not know; choose another name for it",
+        ));
+    }
+    Ok(())
 }
 
 pub const MIN_PASSWORD_LENGTH: usize = 12;
@@ -193,6 +275,29 @@ mod tests {
         assert_eq!(errs(|e| password("p", "aaaaaaaaaaaaaaa", None, e)).len(), 1);
         assert_eq!(errs(|e| password("p", "password1234", None, e)).len(), 1);
         assert_eq!(errs(|e| password("p", "123456789012", None, e)).len(), 1);
+    }
+
+    #[test]
+    fn deceptive_characters() {
+        for bad in [
+            "Ana\u{202E}nimda",
+            "a\u{2066}b",
+            "zero\u{200B}width",
+            "joiner\u{200D}",
+            "word\u{2060}joiner",
+            "\u{FEFF}bom",
+        ] {
+            assert_eq!(errs(|e| drop(text("name", bad, 100, e))).len(), 1, "{bad:?}");
+        }
+        assert!(errs(|e| drop(text("name", "Zoë Ångström 🎉", 100, e))).is_empty());
+    }
+
+    #[test]
+    fn searches() {
+        assert_eq!(search("q", Some("  "), &mut Vec::new()), None);
+        assert_eq!(search("q", Some(" ab "), &mut Vec::new()).as_deref(), Some("ab"));
+        let long = "x".repeat(MAX_SEARCH_LENGTH + 1);
+        assert_eq!(errs(|e| drop(search("q", Some(&long), e))).len(), 1);
     }
 
     #[test]

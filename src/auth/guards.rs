@@ -9,8 +9,8 @@ use rocket::State;
 use rocket::request::{FromRequest, Outcome, Request};
 use uuid::Uuid;
 
-use crate::auth::Role;
 use crate::auth::tokens::{JwtKeys, TokenSubject};
+use crate::auth::{AuthPolicy, Role, sessions as session_rules};
 use crate::db::Db;
 use crate::error::{AppError, ErrorSlot};
 use crate::read_cache::{self, ReadCache, SessionView};
@@ -66,11 +66,17 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .ok_or_else(|| AppError::internal("database pool is not managed"))?
         .inner()
         .clone();
+    let max_age = req
+        .guard::<&State<AuthPolicy>>()
+        .await
+        .succeeded()
+        .ok_or_else(|| AppError::internal("the auth policy is not managed"))?
+        .session_max_age;
     let key = (token.session, token.member, token.organisation);
     let session = cache
         .sessions
         .get_or_refresh(key, token.organisation, None, move || {
-            read_session(db, token)
+            read_session(db, token, max_age)
         })
         .await?;
     let ended = || AppError::Unauthorized("this session has ended; log in again".into());
@@ -96,13 +102,18 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
 /// The member and the session the token belongs to, both of the token's organisation, in one
 /// round trip. Role and deactivation are read fresh (or from a cache entry that any write to
 /// the organisation invalidates), so they bite immediately.
-async fn read_session(db: Db, token: TokenSubject) -> Result<SessionView, AppError> {
+async fn read_session(
+    db: Db,
+    token: TokenSubject,
+    max_age: chrono::Duration,
+) -> Result<SessionView, AppError> {
     let mut conn = db.conn().await?;
     type Row = (
         String,
         Option<Uuid>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
+        DateTime<Utc>,
         DateTime<Utc>,
     );
     let row: Option<Row> = members::table
@@ -120,18 +131,21 @@ async fn read_session(db: Db, token: TokenSubject) -> Result<SessionView, AppErr
             members::deactivated_at,
             sessions::revoked_at,
             sessions::expires_at,
+            sessions::created_at,
         ))
         .first(&mut conn)
         .await
         .optional()?;
-    let (role, team_id, deactivated_at, revoked_at, expires_at) =
+    let (role, team_id, deactivated_at, revoked_at, expires_at, created_at) =
         row.ok_or_else(|| AppError::Unauthorized("this session has ended; log in again".into()))?;
     Ok(SessionView {
         role,
         team_id,
         deactivated: deactivated_at.is_some(),
         revoked: revoked_at.is_some(),
-        expires_at,
+        // Sessions refreshed before the absolute lifetime existed (or was shortened) may
+        // carry a later expiry: the absolute end bounds it.
+        expires_at: expires_at.min(session_rules::absolute_end(created_at, max_age)),
     })
 }
 

@@ -1,4 +1,7 @@
 //! Authentication: login, token refresh and rotation, logout, invites and password changes.
+//!
+//! Setting a password (accepting an invite, which is also the documented password reset, or
+//! changing it) ends the member's other sessions and is audited in the same transaction.
 
 pub mod guards;
 pub mod passwords;
@@ -10,7 +13,7 @@ use std::str::FromStr;
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -22,6 +25,7 @@ pub use guards::{Admin, Caller, ClientAddr, HrOrAdmin, LeadOrAdmin};
 use rate_limit::{Budget, LoginLimiter};
 use tokens::JwtKeys;
 
+use crate::audit::{self, Action, Actor};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{JsonBody, check};
@@ -71,6 +75,8 @@ impl std::fmt::Display for Role {
 /// Lifetimes and limits of credentials, from configuration.
 pub struct AuthPolicy {
     pub refresh_ttl: Duration,
+    /// A session's absolute lifetime from its login, however often it is refreshed.
+    pub session_max_age: Duration,
     pub invite_ttl: Duration,
     pub max_failures_per_account: u32,
     pub max_failures_per_address: u32,
@@ -222,7 +228,7 @@ pub async fn login(
     limiter.clear(&account_key);
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
-    let session = sessions::start(&mut conn, org, member_id, policy.refresh_ttl).await?;
+    let session = sessions::start(&mut conn, org, member_id, policy).await?;
     tracing::info!(%member_id, organisation_id = %org, "login");
     Ok(Json(token_response(
         keys,
@@ -265,7 +271,7 @@ pub async fn refresh(
     let mut conn = db.conn().await?;
     // A refused refresh may have revoked a session (a re-used token) of an organisation we
     // do not learn here: then nothing is noted and every organisation's cache entries go.
-    let r = sessions::rotate(&mut conn, presented.trim(), policy.refresh_ttl).await?;
+    let r = sessions::rotate(&mut conn, presented.trim(), policy).await?;
     note.organisation(r.organisation_id);
     Ok(Json(token_response(
         keys,
@@ -299,7 +305,8 @@ pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
     Ok(Status::NoContent)
 }
 
-/// Accept an invite: choose a password and log in.
+/// Accept an invite: choose a password and log in. Every earlier session of the member ends
+/// (an invite is also how an admin resets a forgotten or compromised password).
 #[utoipa::path(
     post, path = "/api/v1/auth/invites/accept", tag = "auth",
     request_body = AcceptInviteRequest,
@@ -348,34 +355,50 @@ pub async fn accept_invite(
     validation::password("password", &req.password, Some(&email), &mut errors);
     check(errors)?;
     let hashed = passwords::hash(req.password).await?;
-    // Consume the invite only if nobody else did in the meantime.
-    let consumed = diesel::update(
-        member_invites::table
-            .filter(member_invites::id.eq(invite_id))
-            .filter(member_invites::used_at.is_null()),
-    )
-    .set(member_invites::used_at.eq(Utc::now()))
-    .execute(&mut conn)
-    .await?;
-    if consumed == 0 {
-        return Err(AppError::Unauthorized(
-            "this invite has already been used".into(),
-        ));
-    }
-    diesel::update(
-        members::table
-            .filter(members::organisation_id.eq(org))
-            .filter(members::id.eq(member_id)),
-    )
-    .set((
-        members::password_hash.eq(hashed),
-        members::updated_at.eq(Utc::now()),
-    ))
-    .execute(&mut conn)
-    .await?;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
-    let session = sessions::start(&mut conn, org, member_id, policy.refresh_ttl).await?;
+    let policy = policy.inner();
+    let session = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            // Consume the invite only if nobody else did in the meantime.
+            let consumed = diesel::update(
+                member_invites::table
+                    .filter(member_invites::id.eq(invite_id))
+                    .filter(member_invites::used_at.is_null()),
+            )
+            .set(member_invites::used_at.eq(Utc::now()))
+            .execute(conn)
+            .await?;
+            if consumed == 0 {
+                return Err(AppError::Unauthorized(
+                    "this invite has already been used".into(),
+                ));
+            }
+            diesel::update(
+                members::table
+                    .filter(members::organisation_id.eq(org))
+                    .filter(members::id.eq(member_id)),
+            )
+            .set((
+                members::password_hash.eq(hashed),
+                members::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+            let ended = sessions::revoke_all(conn, org, member_id, None, "password set by invite")
+                .await?;
+            audit::record(
+                conn,
+                org,
+                Actor::Member(member_id),
+                Action::InviteAccepted,
+                Some(("member", member_id)),
+                serde_json::json!({ "sessions_ended": ended }),
+            )
+            .await?;
+            sessions::start(conn, org, member_id, policy).await
+        })
+        .await?;
     Ok(Json(token_response(
         keys,
         member_id,
@@ -442,24 +465,31 @@ pub async fn change_password(
     check(errors)?;
     limiter.clear(&account_key);
     let hashed = passwords::hash(req.new_password).await?;
-    diesel::update(
-        members::table
-            .filter(members::organisation_id.eq(caller.organisation_id))
-            .filter(members::id.eq(caller.member_id)),
-    )
-    .set((
-        members::password_hash.eq(hashed),
-        members::updated_at.eq(Utc::now()),
-    ))
-    .execute(&mut conn)
-    .await?;
-    sessions::revoke_all(
-        &mut conn,
-        caller.organisation_id,
-        caller.member_id,
-        Some(caller.session_id),
-        "password changed",
-    )
+    let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member)),
+        )
+        .set((
+            members::password_hash.eq(hashed),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        let ended =
+            sessions::revoke_all(conn, org, member, Some(session), "password changed").await?;
+        audit::record(
+            conn,
+            org,
+            Actor::Member(member),
+            Action::PasswordChanged,
+            Some(("member", member)),
+            serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await
+    })
     .await?;
     Ok(Status::NoContent)
 }

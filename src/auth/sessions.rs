@@ -3,13 +3,17 @@
 //! A session is one login. Each refresh consumes the presented token and issues a new one; a
 //! consumed token presented again means two parties hold the family, so the whole session is
 //! revoked (OAuth 2.0 Security BCP, refresh token rotation).
+//!
+//! Besides the sliding lifetime (each refresh extends it), a session has an absolute one
+//! (`session_max_age_days` from its login): a stolen refresh token kept fresh by its thief
+//! still dies, and the session's access tokens with it.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::auth::Role;
+use crate::auth::{AuthPolicy, Role};
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::AppError;
 use crate::schema::{members, refresh_tokens, sessions};
@@ -24,10 +28,10 @@ pub async fn start(
     conn: &mut AsyncPgConnection,
     organisation_id: Uuid,
     member_id: Uuid,
-    ttl: Duration,
+    policy: &AuthPolicy,
 ) -> Result<NewSession, AppError> {
     let session_id = Uuid::new_v4();
-    let expires_at = Utc::now() + ttl;
+    let expires_at = Utc::now() + policy.refresh_ttl.min(policy.session_max_age);
     let (refresh_token, hash) = new_opaque_token("frt");
     conn.transaction::<_, AppError, _>(async move |conn| {
         diesel::insert_into(sessions::table)
@@ -74,9 +78,10 @@ enum Outcome {
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     presented: &str,
-    ttl: Duration,
+    policy: &AuthPolicy,
 ) -> Result<Rotated, AppError> {
     let hash = hash_opaque_token(presented);
+    let (ttl, max_age) = (policy.refresh_ttl, policy.session_max_age);
     let outcome = conn
         .transaction::<_, AppError, _>(async move |conn| {
                 type Row = (
@@ -89,6 +94,7 @@ pub async fn rotate(
                     Uuid,
                     String,
                     Option<DateTime<Utc>>,
+                    DateTime<Utc>,
                 );
                 // Lock the session row: concurrent refreshes of one family serialise here, so
                 // exactly one wins and the others are treated as re-use.
@@ -106,12 +112,13 @@ pub async fn rotate(
                         members::id,
                         members::role,
                         members::deactivated_at,
+                        sessions::created_at,
                     ))
                     .for_update()
                     .first(conn)
                     .await
                     .optional()?;
-                let Some((token_id, session_id, org, used_at, expires_at, revoked_at, member_id, role, deactivated_at)) = row
+                let Some((token_id, session_id, org, used_at, expires_at, revoked_at, member_id, role, deactivated_at, created_at)) = row
                 else {
                     return Ok(Outcome::Refused("the refresh token is not valid"));
                 };
@@ -129,6 +136,12 @@ pub async fn rotate(
                 if expires_at <= now {
                     return Ok(Outcome::Refused("the refresh token has expired; log in again"));
                 }
+                let ends_at = absolute_end(created_at, max_age);
+                if ends_at <= now {
+                    return Ok(Outcome::Refused(
+                        "this session has reached its maximum age; log in again",
+                    ));
+                }
                 if deactivated_at.is_some() {
                     return Ok(Outcome::Refused("this account is deactivated"));
                 }
@@ -140,7 +153,7 @@ pub async fn rotate(
                     .execute(conn)
                     .await?;
                 let (refresh_token, new_hash) = new_opaque_token("frt");
-                let new_expiry = now + ttl;
+                let new_expiry = (now + ttl).min(ends_at);
                 diesel::insert_into(refresh_tokens::table)
                     .values((
                         refresh_tokens::organisation_id.eq(org),
@@ -167,6 +180,11 @@ pub async fn rotate(
         Outcome::Rotated(r) => Ok(r),
         Outcome::Refused(why) => Err(AppError::Unauthorized(why.into())),
     }
+}
+
+/// When a session that began at `created_at` ends whatever its refreshes.
+pub fn absolute_end(created_at: DateTime<Utc>, max_age: Duration) -> DateTime<Utc> {
+    created_at + max_age
 }
 
 pub async fn revoke_session(

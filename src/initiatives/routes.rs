@@ -208,6 +208,8 @@ pub fn long_text(
             field,
             "must not contain control characters other than line breaks and tabs",
         ));
+    } else if validation::has_deceptive_characters(value) {
+        errors.push(FieldError::new(field, validation::DECEPTIVE_CHARACTERS));
     }
     value.to_string()
 }

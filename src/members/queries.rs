@@ -180,6 +180,8 @@ async fn check_team_open(conn: &mut AsyncPgConnection, org: Uuid, team_id: Uuid)
     }
 }
 
+/// Create a member. With `by` (an admin through the API) the creation is audited in the same
+/// transaction; without it (bootstrap, the demo, tests) the caller audits if it should.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -220,17 +222,34 @@ pub async fn create(
                 .execute(conn)
                 .await?;
         }
+        if let Some(admin) = by {
+            audit::record(
+                conn,
+                org,
+                Actor::Member(admin),
+                Action::MemberCreated,
+                Some(("member", id)),
+                serde_json::json!({
+                    "role": new.role.as_str(),
+                    "team_id": new.team_id,
+                    "password_set": new.password_hash.is_some(),
+                }),
+            )
+            .await?;
+        }
         Ok(id)
     })
     .await
 }
 
-/// A new invite token for a member; earlier unused invites stop working.
+/// A new invite token for a member, issued by admin `by` (audited); earlier unused invites stop
+/// working.
 pub async fn issue_invite(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member_id: Uuid,
     ttl: Duration,
+    by: Uuid,
 ) -> AppResult<Invite> {
     let (token, hash) = tokens::new_opaque_token("finv");
     let expires_at = Utc::now() + ttl;
@@ -253,7 +272,15 @@ pub async fn issue_invite(
             ))
             .execute(conn)
             .await?;
-        Ok(())
+        audit::record(
+            conn,
+            org,
+            Actor::Member(by),
+            Action::InviteCreated,
+            Some(("member", member_id)),
+            serde_json::json!({ "expires_at": expires_at }),
+        )
+        .await
     })
     .await?;
     Ok(Invite {

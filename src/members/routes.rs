@@ -116,7 +116,7 @@ pub async fn create(
     let invited = new.password_hash.is_none();
     let id = queries::create(&mut conn, org, new, Some(admin.member_id)).await?;
     let invite = if invited {
-        Some(queries::issue_invite(&mut conn, org, id, policy.invite_ttl).await?)
+        Some(queries::issue_invite(&mut conn, org, id, policy.invite_ttl, admin.member_id).await?)
     } else {
         None
     };
@@ -175,13 +175,7 @@ pub async fn list(
             None
         }
     };
-    let search = filter
-        .q
-        .map(|q| q.trim().to_string())
-        .filter(|q| !q.is_empty());
-    if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
-        errors.push(FieldError::new("q", "must be at most 100 characters"));
-    }
+    let search = validation::search("q", filter.q.as_deref(), &mut errors);
     check(errors)?;
     let staff = caller.is_any(&[Role::Admin, Role::Hr]);
     let mut conn = db.conn().await?;
@@ -434,8 +428,14 @@ pub async fn invite(
             "the member is deactivated; reactivate them first",
         ));
     }
-    let invite =
-        queries::issue_invite(&mut conn, admin.organisation_id, id, policy.invite_ttl).await?;
+    let invite = queries::issue_invite(
+        &mut conn,
+        admin.organisation_id,
+        id,
+        policy.invite_ttl,
+        admin.member_id,
+    )
+    .await?;
     Ok((Status::Created, Json(invite)))
 }
 
