@@ -20,3 +20,5 @@ mod platform;
 mod privacy;
 mod recognition;
 mod teams;
+mod trust_input;
+mod trust_sessions;
