@@ -401,7 +401,9 @@ pub async fn reassign(
                 .filter(members::id.eq(to))
                 .select((
                     members::role,
-                    members::deactivated_at.is_null().and(members::erased_at.is_null()),
+                    members::deactivated_at
+                        .is_null()
+                        .and(members::erased_at.is_null()),
                 ))
                 .for_update()
                 .first(conn)
@@ -484,7 +486,9 @@ async fn key_principal(
             api_keys::scopes,
             api_keys::revoked_at,
             api_keys::expires_at,
-            members::deactivated_at.is_null().and(members::erased_at.is_null()),
+            members::deactivated_at
+                .is_null()
+                .and(members::erased_at.is_null()),
         ))
         .first(conn)
         .await

@@ -307,9 +307,9 @@ impl From<DieselError> for AppError {
                     .map(str::to_string)
                     .unwrap_or_else(|| friendly_constraint(constraint, info.table_name()));
                 match kind {
-                    DatabaseErrorKind::UniqueViolation => {
-                        AppError::conflict(format!("this conflicts with an existing record ({field})"))
-                    }
+                    DatabaseErrorKind::UniqueViolation => AppError::conflict(format!(
+                        "this conflicts with an existing record ({field})"
+                    )),
                     DatabaseErrorKind::ForeignKeyViolation => AppError::invalid(
                         field,
                         "refers to something that does not exist in your organisation",
@@ -366,14 +366,26 @@ mod tests {
 
     #[test]
     fn constraint_names_become_fields_never_echoes() {
-        assert_eq!(friendly_constraint("members_email_key", Some("members")), "email");
+        assert_eq!(
+            friendly_constraint("members_email_key", Some("members")),
+            "email"
+        );
         assert_eq!(
             friendly_constraint("ledger_entries_reverses_fkey", Some("ledger_entries")),
             "reverses"
         );
-        assert_eq!(friendly_constraint("api_keys_name_length", Some("api_keys")), "name");
-        assert_eq!(friendly_constraint("some_internal_thing_idx", Some("members")), "request");
-        assert_eq!(friendly_constraint("ledger_entries_reverses_fkey", None), "request");
+        assert_eq!(
+            friendly_constraint("api_keys_name_length", Some("api_keys")),
+            "name"
+        );
+        assert_eq!(
+            friendly_constraint("some_internal_thing_idx", Some("members")),
+            "request"
+        );
+        assert_eq!(
+            friendly_constraint("ledger_entries_reverses_fkey", None),
+            "request"
+        );
         assert_eq!(friendly_constraint("", None), "request");
     }
 }

@@ -73,9 +73,11 @@ pub async fn bootstrap(conn: &mut AsyncPgConnection, b: Bootstrap) -> AppResult<
 /// it takes `--force` to load them.
 pub fn demo_allowed(profile: &str, force: bool) -> Result<(), String> {
     if profile.eq_ignore_ascii_case("release") && !force {
-        return Err("refusing to load the demo under the release profile: its logins share a \
+        return Err(
+            "refusing to load the demo under the release profile: its logins share a \
              public password. Use a development database, or pass --force if you mean it"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }

@@ -287,7 +287,11 @@ mod tests {
             "word\u{2060}joiner",
             "\u{FEFF}bom",
         ] {
-            assert_eq!(errs(|e| drop(text("name", bad, 100, e))).len(), 1, "{bad:?}");
+            assert_eq!(
+                errs(|e| drop(text("name", bad, 100, e))).len(),
+                1,
+                "{bad:?}"
+            );
         }
         assert!(errs(|e| drop(text("name", "Zoë Ångström 🎉", 100, e))).is_empty());
     }
@@ -295,7 +299,10 @@ mod tests {
     #[test]
     fn searches() {
         assert_eq!(search("q", Some("  "), &mut Vec::new()), None);
-        assert_eq!(search("q", Some(" ab "), &mut Vec::new()).as_deref(), Some("ab"));
+        assert_eq!(
+            search("q", Some(" ab "), &mut Vec::new()).as_deref(),
+            Some("ab")
+        );
         let long = "x".repeat(MAX_SEARCH_LENGTH + 1);
         assert_eq!(errs(|e| drop(search("q", Some(&long), e))).len(), 1);
     }

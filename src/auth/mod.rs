@@ -385,8 +385,8 @@ pub async fn accept_invite(
             ))
             .execute(conn)
             .await?;
-            let ended = sessions::revoke_all(conn, org, member_id, None, "password set by invite")
-                .await?;
+            let ended =
+                sessions::revoke_all(conn, org, member_id, None, "password set by invite").await?;
             audit::record(
                 conn,
                 org,

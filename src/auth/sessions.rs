@@ -13,8 +13,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::auth::{AuthPolicy, Role};
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
+use crate::auth::{AuthPolicy, Role};
 use crate::error::AppError;
 use crate::schema::{members, refresh_tokens, sessions};
 

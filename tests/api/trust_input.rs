@@ -26,7 +26,9 @@ async fn free_text_query_parameters_are_bounded() {
             .await
             .invalid_field("q");
     }
-    let found = app.get("/api/v1/teams?q=%20care%20", &org.admin.token).await;
+    let found = app
+        .get("/api/v1/teams?q=%20care%20", &org.admin.token)
+        .await;
     assert_eq!(found.ok()["items"].as_array().unwrap().len(), 1);
     let hundred = "a".repeat(100);
     app.get(&format!("/api/v1/teams?q={hundred}"), &org.admin.token)
@@ -115,23 +117,29 @@ async fn names_titles_messages_and_comments_refuse_deceptive_characters() {
 
 #[rocket::async_test]
 async fn a_time_zone_postgresql_does_not_know_is_refused_when_it_is_set() {
-    let app = TestApp::new().await;
     // Simulate a server whose tz database predates a zone chrono-tz knows (Kyiv's spelling
     // arrived in tzdata 2022b): this database's sessions see a pg_timezone_names without it.
+    // Set up before the application connects, since the setting applies to new sessions.
+    let db = TestDb::new().await;
     {
-        let mut conn = app.db.conn().await;
+        let mut conn = db.conn().await;
         for sql in [
             "CREATE VIEW public.pg_timezone_names AS \
              SELECT * FROM pg_catalog.pg_timezone_names WHERE name <> 'Europe/Kyiv'"
                 .to_string(),
             format!(
                 "ALTER DATABASE {} SET search_path = \"$user\", public, pg_catalog",
-                app.db.name
+                db.name
             ),
         ] {
             diesel::sql_query(sql).execute(&mut conn).await.unwrap();
         }
     }
+    let rocket = frontline::rocket(figment_for(&db)).expect("configuration is valid");
+    let client = rocket::local::asynchronous::Client::tracked(rocket)
+        .await
+        .expect("rocket ignites");
+    let app = TestApp { client, db };
     let org = app.seed_org("acme").await;
     app.patch(
         "/api/v1/organisation",

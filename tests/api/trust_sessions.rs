@@ -14,9 +14,12 @@ use uuid::Uuid;
 use crate::common::*;
 
 async fn audit(app: &TestApp, org: &Org, query: &str) -> Vec<Value> {
-    app.get(&format!("/api/v1/audit?{query}&limit=200"), &org.admin.token)
-        .await
-        .ok()["items"]
+    app.get(
+        &format!("/api/v1/audit?{query}&limit=200"),
+        &org.admin.token,
+    )
+    .await
+    .ok()["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -214,7 +217,12 @@ async fn api_keys_expire_after_a_year_or_when_the_admin_chose() {
     )
     .await;
     let r = use_key(&app, &short, team).await;
-    assert!(r.problem(401)["detail"].as_str().unwrap().contains("expired"));
+    assert!(
+        r.problem(401)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
     use_key(&app, &key, team).await.ok();
 }
 
@@ -261,9 +269,13 @@ async fn api_keys_stop_working_with_their_owner_until_an_admin_reassigns_them() 
     .await
     .problem(401);
     for not_eligible in [emma.id, leaving.id, Uuid::new_v4()] {
-        app.post(&reassign, &org.admin.token, json!({ "member_id": not_eligible }))
-            .await
-            .invalid_field("member_id");
+        app.post(
+            &reassign,
+            &org.admin.token,
+            json!({ "member_id": not_eligible }),
+        )
+        .await
+        .invalid_field("member_id");
     }
     app.post(&reassign, &org.admin.token, json!({ "member_id": "me" }))
         .await
@@ -273,7 +285,11 @@ async fn api_keys_stop_working_with_their_owner_until_an_admin_reassigns_them() 
         .problem(422);
     let other = app.seed_org("globex").await;
     let missing = app
-        .post(&reassign, &other.admin.token, json!({ "member_id": other.admin.id }))
+        .post(
+            &reassign,
+            &other.admin.token,
+            json!({ "member_id": other.admin.id }),
+        )
         .await;
     missing.problem(404);
     let unknown = app
@@ -285,9 +301,13 @@ async fn api_keys_stop_working_with_their_owner_until_an_admin_reassigns_them() 
         .await;
     same_problem(&unknown, &missing);
     // Another organisation's member is not a member of this one.
-    app.post(&reassign, &org.admin.token, json!({ "member_id": other.admin.id }))
-        .await
-        .invalid_field("member_id");
+    app.post(
+        &reassign,
+        &org.admin.token,
+        json!({ "member_id": other.admin.id }),
+    )
+    .await
+    .invalid_field("member_id");
 
     let r = app
         .post(&reassign, &org.admin.token, json!({ "member_id": hr.id }))
@@ -303,9 +323,13 @@ async fn api_keys_stop_working_with_their_owner_until_an_admin_reassigns_them() 
     );
 
     // An erased owner stops the key as well (erasure deactivates first).
-    app.post(&reassign, &org.admin.token, json!({ "member_id": org.admin.id }))
-        .await
-        .ok();
+    app.post(
+        &reassign,
+        &org.admin.token,
+        json!({ "member_id": org.admin.id }),
+    )
+    .await
+    .ok();
     sql(
         &app,
         "UPDATE members SET erased_at = now() WHERE id = $1",
