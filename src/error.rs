@@ -360,6 +360,19 @@ fn friendly_constraint(name: &str, table: Option<&str>) -> String {
     column.unwrap_or("request").to_string()
 }
 
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        tracing::error!(error = %e, "database pool error");
+        AppError::Unavailable("the database is unavailable; try again shortly".into())
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::Internal(format!("background task failed: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::friendly_constraint;
@@ -387,18 +400,5 @@ mod tests {
             "request"
         );
         assert_eq!(friendly_constraint("", None), "request");
-    }
-}
-
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
-    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        tracing::error!(error = %e, "database pool error");
-        AppError::Unavailable("the database is unavailable; try again shortly".into())
-    }
-}
-
-impl From<tokio::task::JoinError> for AppError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        AppError::Internal(format!("background task failed: {e}"))
     }
 }
