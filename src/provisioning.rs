@@ -193,7 +193,7 @@ const DEMO_WINS: &[Win] = &[
                 ),
             ),
             Step::Implement(
-                ANA,
+                LARS,
                 Some(
                     "A morning list of parcels more than a day late, shared in the care channel; we call before 10:00.",
                 ),
@@ -236,7 +236,7 @@ const DEMO_WINS: &[Win] = &[
                 ),
             ),
             Step::Measure {
-                by: DEV,
+                by: SOFIA,
                 kpi: "NPS (Tuesday morning visitors)",
                 unit: "points",
                 baseline: 31.0,
@@ -261,7 +261,7 @@ const DEMO_WINS: &[Win] = &[
         steps: &[
             Step::Approve(FRIDA, None),
             Step::Implement(
-                GUS,
+                FRIDA,
                 Some("Live for every installation booked through the app."),
             ),
             Step::Measure {
@@ -294,7 +294,7 @@ const DEMO_WINS: &[Win] = &[
                 Some("Yes. Let's try it for every warranty case in the team."),
             ),
             Step::Implement(
-                BEN,
+                LARS,
                 Some("Warranty cases now have one owner; the shared inbox only routes them."),
             ),
         ],

@@ -1,3 +1,2 @@
-ALTER TABLE recognitions DROP CONSTRAINT recognitions_giving_period_check;
 ALTER TABLE recognitions DROP COLUMN giving_period_start;
 DROP TABLE submission_points_daily;

@@ -208,22 +208,31 @@ pub async fn refund(
     recognition: Uuid,
     points: i32,
 ) -> AppResult<Option<(Uuid, i32)>> {
-    let Some((giver, kind, period)) = recognitions::table
+    let Some((giver, kind, period, at)) = recognitions::table
         .filter(recognitions::organisation_id.eq(org))
         .filter(recognitions::id.eq(recognition))
         .select((
             recognitions::giver_id,
             recognitions::kind,
             recognitions::giving_period_start,
+            recognitions::created_at,
         ))
-        .first::<(Uuid, String, Option<NaiveDate>)>(conn)
+        .first::<(Uuid, String, Option<NaiveDate>, DateTime<Utc>)>(conn)
         .await
         .optional()?
     else {
         return Ok(None);
     };
-    let (Some(period), true) = (period, points > 0) else {
+    if points <= 0 || kind == GivingKind::Admin.as_str() {
         return Ok(None);
+    }
+    let period = match period {
+        Some(p) => p,
+        // Written without the period (an import, SQL): the month it was made in.
+        None => {
+            let tz = periods::parse_tz(&crate::organisations::find(conn, org).await?.time_zone);
+            periods::month_bounds(tz, at).0
+        }
     };
     let row = giving_balances::table
         .filter(giving_balances::organisation_id.eq(org))
