@@ -20,9 +20,9 @@ use crate::error::{AppError, AppResult};
 use crate::gamification;
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType, rules};
-use crate::{organisations, periods};
 use crate::schema::initiatives;
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
+use crate::{organisations, periods};
 
 /// A validated new initiative.
 #[derive(Debug, Clone)]
@@ -509,7 +509,11 @@ pub async fn transition(
         let earned = if self_paid { &mut capped } else { &mut credits };
         earned.push(source(row.author_id, points, reason));
         for c in &contributors {
-            earned.push(source(*c, rules.contributor, Reason::InitiativeContribution));
+            earned.push(source(
+                *c,
+                rules.contributor,
+                Reason::InitiativeContribution,
+            ));
         }
     }
     if let Transition::Decline { .. } = t

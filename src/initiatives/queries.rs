@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::{
     EventKind, Initiative, InitiativeDetail, InitiativeStatus, MemberRef, Outcome, TimelineEvent,
 };
+use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::Cursor;
-use crate::auth::Role;
 use crate::ledger::{EntryRow, Reason, SourceType};
 use crate::schema::{
     initiative_comments, initiative_contributors, initiative_events, initiatives, ledger_entries,

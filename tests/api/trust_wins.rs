@@ -215,7 +215,10 @@ async fn concurrent_submissions_by_one_member_never_pay_more_than_the_cap() {
     }
     let (balance, entries) = ledger(&app, &w.emma).await;
     assert_eq!(balance, 15, "{entries:?}");
-    assert_eq!(points_of(&of_reason(&entries, "initiative_submitted")), [5, 5, 5]);
+    assert_eq!(
+        points_of(&of_reason(&entries, "initiative_submitted")),
+        [5, 5, 5]
+    );
     // And the board agrees with the ledger.
     let board = app
         .get("/api/v1/leaderboards/members?period=all", &w.emma.token)
@@ -278,8 +281,7 @@ async fn with_the_mandate_contributors_points_count_against_their_own_cap() {
 // --- who decides ------------------------------------------------------------------------------
 
 #[rocket::async_test]
-async fn without_the_mandate_a_lead_or_admin_marks_a_win_implemented_and_measured_not_its_author()
-{
+async fn without_the_mandate_a_lead_or_admin_marks_a_win_implemented_and_measured_not_its_author() {
     let app = TestApp::new().await;
     let w = world(&app, "acme").await;
     let id = submit(&app, &w.emma, win("Mine")).await;
@@ -389,7 +391,14 @@ async fn a_new_organisation_pays_submission_points_on_approval_and_none_for_a_de
     let approved = submit(&app, &w.emma, win("Good")).await;
     let declined = submit(&app, &w.emma, win("Not so good")).await;
     assert_eq!(ledger(&app, &w.emma).await.0, 0, "nothing for submitting");
-    ok(&act(&app, &w.lea, declined, "decline", json!({ "reason": "duplicate" })).await);
+    ok(&act(
+        &app,
+        &w.lea,
+        declined,
+        "decline",
+        json!({ "reason": "duplicate" }),
+    )
+    .await);
     assert_eq!(ledger(&app, &w.emma).await.0, 0);
     ok(&act(&app, &w.lea, approved, "approve", json!({})).await);
     let (balance, entries) = ledger(&app, &w.emma).await;
@@ -415,7 +424,14 @@ async fn a_declined_wins_submission_points_are_reversed_and_an_approved_ones_not
         .clone();
     // ...then it switches to paying on approval.
     rules(&app, &w, json!({ "submission_points_on_approval": true })).await;
-    ok(&act(&app, &w.lea, declined, "decline", json!({ "reason": "duplicate" })).await);
+    ok(&act(
+        &app,
+        &w.lea,
+        declined,
+        "decline",
+        json!({ "reason": "duplicate" }),
+    )
+    .await);
     let (balance, entries) = ledger(&app, &w.emma).await;
     assert_eq!(balance, 5);
     let reversals = of_reason(&entries, "reversal");
@@ -424,7 +440,11 @@ async fn a_declined_wins_submission_points_are_reversed_and_an_approved_ones_not
     assert_eq!(reversals[0]["reverses"], paid["id"]);
     assert_eq!(reversals[0]["created_by"], json!(w.lea.id));
     // The original entry is still there, unchanged: a reversal, never an update.
-    assert!(entries.iter().any(|e| e["id"] == paid["id"] && e["points"] == 5));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["id"] == paid["id"] && e["points"] == 5)
+    );
     // The other one was paid on submission: approving pays only the approval.
     ok(&act(&app, &w.lea, approved, "approve", json!({})).await);
     let (balance, entries) = ledger(&app, &w.emma).await;
@@ -573,10 +593,7 @@ async fn a_reversed_recognition_refunds_the_month_it_was_paid_from() {
     .load(&mut conn)
     .await
     .unwrap();
-    assert_eq!(
-        rows.iter().map(|r| r.spent).collect::<Vec<_>>(),
-        [0, 30]
-    );
+    assert_eq!(rows.iter().map(|r| r.spent).collect::<Vec<_>>(), [0, 30]);
 }
 
 #[rocket::async_test]
@@ -591,14 +608,14 @@ async fn refusals_of_the_lifecycle_are_problem_documents() {
     same_problem(&theirs, &unknown);
     theirs.problem(404);
     // Anonymous: 401.
-    let r = app
-        .anon_post(&action(id, "approve"), json!({}))
-        .await;
+    let r = app.anon_post(&action(id, "approve"), json!({})).await;
     r.problem(401);
     // Bad input: 422 naming the field.
     let r = act(&app, &w.lea, id, "decline", json!({ "reason": "  " })).await;
     r.invalid_field("reason");
     // Already decided: 409.
     ok(&act(&app, &w.lea, id, "approve", json!({})).await);
-    act(&app, &w.leo, id, "approve", json!({})).await.problem(409);
+    act(&app, &w.leo, id, "approve", json!({}))
+        .await
+        .problem(409);
 }
