@@ -278,6 +278,36 @@ async fn with_the_mandate_contributors_points_count_against_their_own_cap() {
     assert_eq!(ledger(&app, &w.emma).await.0, 15);
 }
 
+#[rocket::async_test]
+async fn racing_wins_that_name_each_other_stay_within_both_caps_without_deadlocks() {
+    let app = TestApp::new().await;
+    let w = world(&app, "acme").await;
+    mandate(&app, &w, true).await;
+    // Emma names Pia and Pia names Emma, at once: each submission locks both members' counters,
+    // in member order, so neither waits on the other in a cycle.
+    let emmas = with_contributors(win("Emma's"), &[w.pia.id]).to_string();
+    let pias = with_contributors(win("Pia's"), &[w.emma.id]).to_string();
+    let requests = (0..12).map(|i| {
+        let (token, body) = if i % 2 == 0 {
+            (&w.emma.token, emmas.clone())
+        } else {
+            (&w.pia.token, pias.clone())
+        };
+        app.client
+            .post(INITIATIVES)
+            .header(auth(token))
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch()
+    });
+    for r in futures::future::join_all(requests).await {
+        let r = read(r).await;
+        assert_eq!(r.status, Status::Created, "{}", r.text);
+    }
+    assert_eq!(ledger(&app, &w.emma).await.0, 15);
+    assert_eq!(ledger(&app, &w.pia).await.0, 15);
+}
+
 // --- who decides ------------------------------------------------------------------------------
 
 #[rocket::async_test]
