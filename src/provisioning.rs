@@ -217,7 +217,7 @@ const DEMO_WINS: &[Win] = &[
                 ),
             ),
             Step::Implement(
-                ANA,
+                LARS,
                 Some(
                     "A morning list of parcels more than a day late, shared in the care channel; we call before 10:00.",
                 ),
@@ -260,7 +260,7 @@ const DEMO_WINS: &[Win] = &[
                 ),
             ),
             Step::Measure {
-                by: DEV,
+                by: SOFIA,
                 kpi: "NPS (Tuesday morning visitors)",
                 unit: "points",
                 baseline: 31.0,
@@ -285,7 +285,7 @@ const DEMO_WINS: &[Win] = &[
         steps: &[
             Step::Approve(FRIDA, None),
             Step::Implement(
-                GUS,
+                FRIDA,
                 Some("Live for every installation booked through the app."),
             ),
             Step::Measure {
@@ -318,7 +318,7 @@ const DEMO_WINS: &[Win] = &[
                 Some("Yes. Let's try it for every warranty case in the team."),
             ),
             Step::Implement(
-                BEN,
+                LARS,
                 Some("Warranty cases now have one owner; the shared inbox only routes them."),
             ),
         ],

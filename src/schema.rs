@@ -316,6 +316,7 @@ diesel::table! {
         dimension -> Nullable<Text>,
         initiative_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        giving_period_start -> Nullable<Date>,
     }
 }
 
@@ -341,6 +342,15 @@ diesel::table! {
         expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
         revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    submission_points_daily (organisation_id, member_id, day) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        day -> Date,
+        paid -> Int4,
     }
 }
 
@@ -429,6 +439,7 @@ diesel::joinable!(recognition_recipients -> organisations (organisation_id));
 diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
+diesel::joinable!(submission_points_daily -> organisations (organisation_id));
 diesel::joinable!(team_kpis -> organisations (organisation_id));
 diesel::joinable!(team_memberships -> organisations (organisation_id));
 diesel::joinable!(team_period_points -> organisations (organisation_id));
@@ -461,6 +472,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recognitions,
     refresh_tokens,
     sessions,
+    submission_points_daily,
     team_kpis,
     team_memberships,
     team_period_points,

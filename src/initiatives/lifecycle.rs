@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::points;
 use super::queries::{self, InitiativeRow, NewEvent};
 use super::{EventKind, Initiative, InitiativeStatus};
 use crate::auth::{Caller, Role};
@@ -19,9 +20,9 @@ use crate::error::{AppError, AppResult};
 use crate::gamification;
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType, rules};
-use crate::organisations;
 use crate::schema::initiatives;
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
+use crate::{organisations, periods};
 
 /// A validated new initiative.
 #[derive(Debug, Clone)]
@@ -41,9 +42,15 @@ pub struct NewInitiative {
 /// The note on the approval event written when the mandate approves on submission.
 pub const MANDATE_NOTE: &str = "approved on submission (mandate)";
 
+/// The note on the entry that takes a declined win's submission points back.
+pub const DECLINE_REVERSAL_NOTE: &str =
+    "initiative declined: submission points are paid on approval only";
+
 /// Submit an initiative as `author` (their current team becomes its team). With the
 /// organisation's mandate on it is approved on submission: two events, and the submitted,
-/// approved and contributor entries at once.
+/// approved and contributor entries at once, within each member's daily cap. Without the
+/// mandate, the submission points are paid now (within the cap) only when the organisation
+/// does not pay them on approval.
 pub async fn submit(
     conn: &mut AsyncPgConnection,
     author: &Caller,
@@ -54,7 +61,9 @@ pub async fn submit(
     queries::check_contributors(conn, org, author.member_id, &new.contributors, &mut errors)
         .await?;
     check(errors)?;
-    let mandate = organisations::find(conn, org).await?.mandate;
+    let organisation = organisations::find(conn, org).await?;
+    let mandate = organisation.mandate;
+    let tz = periods::parse_tz(&organisation.time_zone);
     let rules = rules::load(conn, org).await?;
     let status = if mandate {
         InitiativeStatus::Approved
@@ -81,6 +90,38 @@ pub async fn submit(
         .get_result(conn)
         .await?;
     queries::set_contributors(conn, org, id, &new.contributors).await?;
+    let source = |member, points, reason| {
+        Credit::new(member, points, reason)
+            .source(SourceType::Initiative, id)
+            .dimension(Some(new.dimension))
+    };
+    // Every point of a submission is self-paid: with the mandate the author approves their own
+    // win, so its approval and contributor points are capped like the submission's.
+    let mut capped = Vec::new();
+    if mandate || !rules.submission_points_on_approval {
+        capped.push(source(
+            author.member_id,
+            rules.initiative_submitted,
+            Reason::InitiativeSubmitted,
+        ));
+    }
+    if mandate {
+        capped.push(source(
+            author.member_id,
+            rules.initiative_approved,
+            Reason::InitiativeApproved,
+        ));
+        for c in &new.contributors {
+            capped.push(source(
+                *c,
+                rules.contributor,
+                Reason::InitiativeContribution,
+            ));
+        }
+    }
+    let cap = rules.submission_points_daily_cap;
+    let (credits, withheld) = points::pay_capped(conn, org, tz, cap, capped).await?;
+    let withheld = points::withheld_note(&withheld, author.member_id, cap);
     queries::add_event(
         conn,
         org,
@@ -90,20 +131,10 @@ pub async fn submit(
             kind: EventKind::Submitted,
             from: None,
             to: Some(InitiativeStatus::Submitted),
-            note: None,
+            note: withheld.as_deref(),
         },
     )
     .await?;
-    let source = |member, points, reason| {
-        Credit::new(member, points, reason)
-            .source(SourceType::Initiative, id)
-            .dimension(Some(new.dimension))
-    };
-    let mut credits = vec![source(
-        author.member_id,
-        rules.initiative_submitted,
-        Reason::InitiativeSubmitted,
-    )];
     if mandate {
         queries::add_event(
             conn,
@@ -118,18 +149,6 @@ pub async fn submit(
             },
         )
         .await?;
-        credits.push(source(
-            author.member_id,
-            rules.initiative_approved,
-            Reason::InitiativeApproved,
-        ));
-        for c in &new.contributors {
-            credits.push(source(
-                *c,
-                rules.contributor,
-                Reason::InitiativeContribution,
-            ));
-        }
     }
     let mut involved = vec![author.member_id];
     involved.extend(new.contributors.iter().copied());
@@ -344,37 +363,68 @@ fn leads_its_team(caller: &Caller, row: &InitiativeRow) -> bool {
     caller.is(Role::TeamLead) && row.team_id.is_some() && caller.team_id == row.team_id
 }
 
-/// Who may make `t` on `row`: approve and decline take a lead of its team (not on their own
-/// initiative) or an admin; implement and measure take the author, a lead of its team, or an
-/// admin.
-fn authorise(caller: &Caller, row: &InitiativeRow, t: &Transition) -> AppResult<()> {
-    if caller.is(Role::Admin) {
-        return Ok(());
+/// Who decides on an initiative.
+///
+/// - Approve and decline: a lead of its team or an admin, who is neither its author nor a
+///   contributor: nobody decides on points they would earn.
+/// - Implement and measure: the same; with the mandate on, also the author (the organisation
+///   trusts its staff to act), whose points for it are then self-paid and capped.
+/// - The one exception: an admin who is involved may decide when nobody else could (no other
+///   active admin, and no active lead of its team who is not involved), so that a win in a
+///   one-admin organisation is not stuck forever. Those points are self-paid and capped too.
+///
+/// Returns whether the points of the change are self-paid.
+async fn authorise(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    row: &InitiativeRow,
+    contributors: &[Uuid],
+    t: &Transition,
+    mandate: bool,
+) -> AppResult<bool> {
+    let is_author = row.author_id == caller.member_id;
+    let involved = is_author || contributors.contains(&caller.member_id);
+    let marking = matches!(t, Transition::Implement { .. } | Transition::Measure { .. });
+    if marking && is_author && mandate {
+        return Ok(true);
     }
-    match t {
-        Transition::Approve { .. } | Transition::Decline { .. } => {
-            if !leads_its_team(caller, row) {
-                Err(AppError::Forbidden(
-                    "only a team lead of the initiative's team, or an admin, may approve or decline it".into(),
-                ))
-            } else if row.author_id == caller.member_id {
-                Err(AppError::Forbidden(
-                    "you cannot approve or decline your own initiative; another lead of your team or an admin can".into(),
-                ))
+    if !(caller.is(Role::Admin) || leads_its_team(caller, row)) {
+        return Err(AppError::Forbidden(
+            if marking && is_author {
+                "without the mandate, a team lead of the initiative's team or an admin marks it implemented or measured, not its author"
+            } else if marking {
+                "only a team lead of the initiative's team or an admin may do this"
             } else {
-                Ok(())
+                "only a team lead of the initiative's team, or an admin, may approve or decline it"
             }
-        }
-        Transition::Implement { .. } | Transition::Measure { .. } => {
-            if row.author_id == caller.member_id || leads_its_team(caller, row) {
-                Ok(())
-            } else {
-                Err(AppError::Forbidden(
-                    "only the author, a team lead of the initiative's team, or an admin may do this".into(),
-                ))
-            }
-        }
+            .into(),
+        ));
     }
+    if !involved {
+        return Ok(false);
+    }
+    if caller.is(Role::Admin)
+        && !queries::another_decider_exists(
+            conn,
+            caller.organisation_id,
+            row.team_id,
+            caller.member_id,
+            row.author_id,
+            contributors,
+        )
+        .await?
+    {
+        return Ok(true);
+    }
+    let whose = if is_author {
+        "your own initiative"
+    } else {
+        "an initiative you contributed to"
+    };
+    Err(AppError::Forbidden(format!(
+        "this is {whose}: it cannot be {} by you; another lead of its team or an admin can",
+        t.verb()
+    )))
 }
 
 fn conflict(current: InitiativeStatus, detail: String) -> AppError {
@@ -393,7 +443,9 @@ pub async fn transition(
 ) -> AppResult<Initiative> {
     let org = caller.organisation_id;
     let row = queries::lock(conn, org, id).await?;
-    authorise(caller, &row, &t)?;
+    let organisation = organisations::find(conn, org).await?;
+    let contributors = queries::contributor_ids(conn, org, id).await?;
+    let self_paid = authorise(conn, caller, &row, &contributors, &t, organisation.mandate).await?;
     let current = row.status()?;
     let (from, to) = t.statuses();
     if current != from {
@@ -434,6 +486,58 @@ pub async fn transition(
                 .await?;
         }
     }
+    let rules = rules::load(conn, org).await?;
+    let dimension = Some(row.dimension()?);
+    let source = |member, points, reason| {
+        Credit::new(member, points, reason)
+            .source(SourceType::Initiative, id)
+            .dimension(dimension)
+    };
+    let mut capped = Vec::new();
+    let mut credits = Vec::new();
+    if let Transition::Approve { .. } = t
+        && rules.submission_points_on_approval
+        && !queries::submission_paid(conn, org, id).await?
+    {
+        capped.push(source(
+            row.author_id,
+            rules.initiative_submitted,
+            Reason::InitiativeSubmitted,
+        ));
+    }
+    if let Some((points, reason)) = t.points(&rules) {
+        let earned = if self_paid { &mut capped } else { &mut credits };
+        earned.push(source(row.author_id, points, reason));
+        for c in &contributors {
+            earned.push(source(
+                *c,
+                rules.contributor,
+                Reason::InitiativeContribution,
+            ));
+        }
+    }
+    if let Transition::Decline { .. } = t
+        && rules.submission_points_on_approval
+    {
+        for entry in queries::unreversed_submission_entries(conn, org, id).await? {
+            let mut reversal = Credit::new(entry.member_id, -entry.points, Reason::Reversal)
+                .source(SourceType::LedgerEntry, entry.id)
+                .dimension(dimension);
+            reversal.note = Some(DECLINE_REVERSAL_NOTE.into());
+            reversal.created_by = Some(caller.member_id);
+            reversal.reverses = Some(entry.id);
+            credits.push(reversal);
+        }
+    }
+    let cap = rules.submission_points_daily_cap;
+    let tz = periods::parse_tz(&organisation.time_zone);
+    let (paid, withheld) = points::pay_capped(conn, org, tz, cap, capped).await?;
+    credits.extend(paid);
+    let withheld = points::withheld_note(&withheld, row.author_id, cap);
+    let note = match (t.note(), withheld) {
+        (Some(n), Some(w)) => Some(format!("{n}\n({w})")),
+        (n, w) => n.map(str::to_string).or(w),
+    };
     queries::add_event(
         conn,
         org,
@@ -443,31 +547,13 @@ pub async fn transition(
             kind: t.kind(),
             from: Some(from),
             to: Some(to),
-            note: t.note(),
+            note: note.as_deref(),
         },
     )
     .await?;
-    let rules = rules::load(conn, org).await?;
-    let contributors = queries::contributor_ids(conn, org, id).await?;
-    let mut credits = Vec::new();
-    if let Some((points, reason)) = t.points(&rules) {
-        let dimension = Some(row.dimension()?);
-        credits.push(
-            Credit::new(row.author_id, points, reason)
-                .source(SourceType::Initiative, id)
-                .dimension(dimension),
-        );
-        for c in &contributors {
-            credits.push(
-                Credit::new(*c, rules.contributor, Reason::InitiativeContribution)
-                    .source(SourceType::Initiative, id)
-                    .dimension(dimension),
-            );
-        }
-    }
     let mut involved = vec![row.author_id];
     involved.extend(contributors);
     gamification::settle(conn, org, &involved, credits).await?;
-    tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, "initiative status changed");
+    tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, self_paid, "initiative status changed");
     queries::load(conn, org, id).await
 }

@@ -7,11 +7,13 @@
 //!
 //! - `routes`: the HTTP edge (parsing, validation, who may call what).
 //! - `lifecycle`: creating, editing and moving an initiative through its statuses, with points.
+//! - `points`: the daily cap on points members pay themselves through wins.
 //! - `queries`: rows, views and the list query.
 //! - `comments`: coaching and cheering on an initiative.
 
 pub mod comments;
 pub mod lifecycle;
+pub mod points;
 pub mod queries;
 pub mod routes;
 

@@ -9,10 +9,13 @@ use uuid::Uuid;
 use super::{
     EventKind, Initiative, InitiativeDetail, InitiativeStatus, MemberRef, Outcome, TimelineEvent,
 };
+use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::Cursor;
+use crate::ledger::{EntryRow, Reason, SourceType};
 use crate::schema::{
-    initiative_comments, initiative_contributors, initiative_events, initiatives, members,
+    initiative_comments, initiative_contributors, initiative_events, initiatives, ledger_entries,
+    members,
 };
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
 
@@ -131,6 +134,82 @@ pub async fn lock(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResul
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("initiative"))
+}
+
+/// Whether anyone but `caller` could approve an initiative of `team` without being involved
+/// in it: another active admin, or an active lead of its team, who is neither `author` nor
+/// one of `contributors`.
+pub async fn another_decider_exists(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    team: Option<Uuid>,
+    caller: Uuid,
+    author: Uuid,
+    contributors: &[Uuid],
+) -> AppResult<bool> {
+    let mut involved = contributors.to_vec();
+    involved.push(author);
+    involved.push(caller);
+    let mut query = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::deactivated_at.is_null())
+        .filter(members::id.ne_all(involved))
+        .into_boxed();
+    query = match team {
+        Some(team) => query.filter(
+            members::role.eq(Role::Admin.as_str()).or(members::role
+                .eq(Role::TeamLead.as_str())
+                .and(members::team_id.eq(team))),
+        ),
+        None => query.filter(members::role.eq(Role::Admin.as_str())),
+    };
+    let n: i64 = query.count().get_result(conn).await?;
+    Ok(n > 0)
+}
+
+/// The initiative's submission entries.
+async fn submission_entries(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<Vec<EntryRow>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::organisation_id.eq(org))
+        .filter(ledger_entries::source_type.eq(SourceType::Initiative.as_str()))
+        .filter(ledger_entries::source_id.eq(id))
+        .filter(ledger_entries::reason.eq(Reason::InitiativeSubmitted.as_str()))
+        .select(EntryRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Whether the initiative's submission points were paid already (when it was submitted, under
+/// an earlier setting), so that approving it does not pay them twice.
+pub async fn submission_paid(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<bool> {
+    Ok(!submission_entries(conn, org, id).await?.is_empty())
+}
+
+/// The initiative's submission entries that no entry reverses yet.
+pub async fn unreversed_submission_entries(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<Vec<EntryRow>> {
+    let entries = submission_entries(conn, org, id).await?;
+    if entries.is_empty() {
+        return Ok(entries);
+    }
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
+    let reversed: Vec<Option<Uuid>> = ledger_entries::table
+        .filter(ledger_entries::organisation_id.eq(org))
+        .filter(ledger_entries::reverses.eq_any(&ids))
+        .select(ledger_entries::reverses)
+        .load(conn)
+        .await?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| !reversed.contains(&Some(e.id)))
+        .collect())
 }
 
 /// Whether the initiative exists in the organisation (404 otherwise).

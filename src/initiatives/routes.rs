@@ -427,8 +427,10 @@ fn validate_measure(req: Measure, now: DateTime<Utc>) -> AppResult<(Measurement,
 }
 
 /// Log a win (any member). Its team is the author's current team. With the organisation's
-/// mandate on, it is approved on submission. Points: `initiative_submitted` to the author (and,
-/// with the mandate, `initiative_approved` and each contributor's share). Accepts
+/// mandate on, it is approved on submission. Points: `initiative_submitted` to the author (now,
+/// or on approval when `submission_points_on_approval` is on) and, with the mandate,
+/// `initiative_approved` and each contributor's share; all of them within each member's
+/// `submission_points_daily_cap` (what is not paid is named on the timeline). Accepts
 /// `Idempotency-Key`: a retry with the same key returns the first response.
 #[utoipa::path(
     post, path = "/api/v1/initiatives", tag = "initiatives",
@@ -752,8 +754,10 @@ async fn transition_once(
     .await
 }
 
-/// Approve a submitted initiative: a team lead of its team (not on their own initiative) or
-/// an admin. Points: `initiative_approved` to the author, `contributor` to each contributor.
+/// Approve a submitted initiative: a team lead of its team or an admin, neither its author nor
+/// a contributor (an involved admin only when nobody else could; those points are capped).
+/// Points: `initiative_approved` to the author (and `initiative_submitted`, within the daily
+/// cap, when the organisation pays it on approval), `contributor` to each contributor.
 /// Accepts `Idempotency-Key`.
 #[utoipa::path(
     post, path = "/api/v1/initiatives/{id}/approve", tag = "initiatives",
@@ -766,7 +770,7 @@ async fn transition_once(
     responses(
         (status = 200, body = Initiative),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a lead of its team, or your own initiative", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a lead of its team, or you are its author or a contributor", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not submitted; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -787,8 +791,9 @@ pub async fn approve(
     transition_once(db, caller, key, body.1, id, Transition::Approve { note }).await
 }
 
-/// Decline a submitted initiative, with a reason: a team lead of its team (not on their own
-/// initiative) or an admin. No points.
+/// Decline a submitted initiative, with a reason: a team lead of its team or an admin, neither
+/// its author nor a contributor. No points; when the organisation pays submission points on
+/// approval, submission points paid before are taken back with a reversing entry.
 #[utoipa::path(
     post, path = "/api/v1/initiatives/{id}/decline", tag = "initiatives",
     security(("bearer" = [])),
@@ -797,7 +802,7 @@ pub async fn approve(
     responses(
         (status = 200, body = Initiative),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a lead of its team, or your own initiative", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a lead of its team, or you are its author or a contributor", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not submitted; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason given", body = Problem, content_type = "application/problem+json"),
@@ -826,9 +831,10 @@ pub async fn decline(
     Ok(Json(initiative))
 }
 
-/// Mark an approved initiative implemented: its author, a team lead of its team, or an
-/// admin. Points: `initiative_implemented` to the author, `contributor` to each contributor.
-/// Accepts `Idempotency-Key`.
+/// Mark an approved initiative implemented: a team lead of its team or an admin, neither its
+/// author nor a contributor; with the mandate on, also its author, whose points for it then
+/// count against the daily cap. Points: `initiative_implemented` to the author, `contributor`
+/// to each contributor. Accepts `Idempotency-Key`.
 #[utoipa::path(
     post, path = "/api/v1/initiatives/{id}/implement", tag = "initiatives",
     security(("bearer" = [])),
@@ -840,7 +846,7 @@ pub async fn decline(
     responses(
         (status = 200, body = Initiative),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a lead of its team or an admin, or involved in it (the author may only with the mandate)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not approved; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -862,8 +868,9 @@ pub async fn implement(
 }
 
 /// Record the outcome of an implemented initiative: the KPI it moved, its baseline and result.
-/// Its author, a team lead of its team, or an admin. Points: `initiative_measured` to the
-/// author, `contributor` to each contributor. Accepts `Idempotency-Key`.
+/// A team lead of its team or an admin, neither its author nor a contributor; with the mandate
+/// on, also its author (within the daily cap). Points: `initiative_measured` to the author,
+/// `contributor` to each contributor. Accepts `Idempotency-Key`.
 #[utoipa::path(
     post, path = "/api/v1/initiatives/{id}/measure", tag = "initiatives",
     security(("bearer" = [])),
@@ -875,7 +882,7 @@ pub async fn implement(
     responses(
         (status = 200, body = Initiative),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a lead of its team or an admin, or involved in it (the author may only with the mandate)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not implemented; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

@@ -187,7 +187,9 @@ pub struct ReverseEntry {
 }
 
 /// Cancel a ledger entry with a reversing entry (admins). Each entry can be reversed once;
-/// reversals themselves cannot be reversed (make an adjustment instead).
+/// reversals themselves cannot be reversed (make an adjustment instead). Reversing a
+/// recognition's entry gives its points back to the giver's allowance or budget of the month
+/// the recognition was paid from (admins' recognitions cost nothing, so nothing goes back).
 /// Accepts `Idempotency-Key`.
 #[utoipa::path(
     post, path = "/api/v1/ledger/{id}/reverse", tag = "ledger",
@@ -253,19 +255,32 @@ pub async fn reverse(
                 },
                 other => other,
             })?;
-            let entry = created
+            let reversal = created
                 .into_iter()
                 .next()
                 .ok_or_else(|| AppError::internal("reversal not written"))?;
+            // A recognition that is taken back was not given: its giver gets the points back.
+            // After the reversal's insert, whose unique key on `reverses` makes this once only.
+            let refunded = match (entry.reason.as_str(), entry.source_type.as_deref(), entry.source_id) {
+                ("recognition_received", Some("recognition"), Some(recognition)) => {
+                    giving::refund(conn, org, recognition, entry.points).await?
+                }
+                _ => None,
+            };
+            let mut detail = serde_json::json!({ "reversal": reversal.id, "member_id": reversal.member_id, "points": reversal.points });
+            if let Some((giver, points)) = refunded {
+                detail["refunded_to_giver"] = serde_json::json!({ "member_id": giver, "points": points });
+            }
             crate::audit::record(
                 conn,
                 org,
                 crate::audit::Actor::Member(by),
                 crate::audit::Action::PointReversal,
                 Some(("ledger_entry", id)),
-                serde_json::json!({ "reversal": entry.id, "member_id": entry.member_id, "points": entry.points }),
+                detail,
             )
             .await?;
+            let entry = reversal;
             tracing::info!(organisation_id = %org, by = %by, entry = %id, "ledger entry reversed");
             Replayable::new(Status::Created, &entry)
         })

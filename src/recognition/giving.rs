@@ -15,7 +15,7 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::ledger::rules::PointRules;
 use crate::periods;
-use crate::schema::{giving_balances, lead_budgets};
+use crate::schema::{giving_balances, lead_budgets, recognitions};
 
 /// Which pot a recognition is paid from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -126,7 +126,8 @@ pub async fn current(
 
 /// Take `cost` from the giver's pot for this period, or refuse with 409 and what is left.
 /// Must run inside the recognition's transaction: the row lock it takes is what serialises
-/// a giver's concurrent recognitions.
+/// a giver's concurrent recognitions. Returns the period paid from (none for admins), which
+/// the recognition keeps so that a reversal can give the points back to it.
 pub async fn spend(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -135,9 +136,9 @@ pub async fn spend(
     cost: i64,
     tz: chrono_tz::Tz,
     rules: &PointRules,
-) -> AppResult<()> {
+) -> AppResult<Option<NaiveDate>> {
     if kind == GivingKind::Admin {
-        return Ok(());
+        return Ok(None);
     }
     let (period_start, _, resets_at) = periods::month_bounds(tz, Utc::now());
     let granted = grant(conn, org, member, kind, rules).await?;
@@ -192,7 +193,68 @@ pub async fn spend(
             })),
         });
     }
-    Ok(())
+    Ok(Some(period_start))
+}
+
+/// Give `points` back to the pot that paid for a recognition: its giver's row for the period
+/// it was spent in. Runs in the transaction of the reversal that cancels one recipient's
+/// entry; each entry is reversed at most once (a unique key on `reverses`), so a recognition's
+/// points go back at most once per recipient, and the row lock serialises the refund with the
+/// giver's concurrent spending. Returns the giver and the points given back, or `None` when
+/// nothing was spent (an admin's recognition, or no row for that period).
+pub async fn refund(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    recognition: Uuid,
+    points: i32,
+) -> AppResult<Option<(Uuid, i32)>> {
+    let Some((giver, kind, period, at)) = recognitions::table
+        .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::id.eq(recognition))
+        .select((
+            recognitions::giver_id,
+            recognitions::kind,
+            recognitions::giving_period_start,
+            recognitions::created_at,
+        ))
+        .first::<(Uuid, String, Option<NaiveDate>, DateTime<Utc>)>(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if points <= 0 || kind == GivingKind::Admin.as_str() {
+        return Ok(None);
+    }
+    let period = match period {
+        Some(p) => p,
+        // Written without the period (an import, SQL): the month it was made in.
+        None => {
+            let tz = periods::parse_tz(&crate::organisations::find(conn, org).await?.time_zone);
+            periods::month_bounds(tz, at).0
+        }
+    };
+    let row = giving_balances::table
+        .filter(giving_balances::organisation_id.eq(org))
+        .filter(giving_balances::member_id.eq(giver))
+        .filter(giving_balances::kind.eq(&kind))
+        .filter(giving_balances::period_start.eq(period));
+    let spent: Option<i32> = row
+        .select(giving_balances::spent)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(spent) = spent else {
+        return Ok(None);
+    };
+    // Never below zero, whatever an operator did to the row by hand.
+    let back = points.min(spent);
+    diesel::update(row)
+        .set(giving_balances::spent.eq(giving_balances::spent - back))
+        .execute(conn)
+        .await?;
+    Ok(Some((giver, back)))
 }
 
 /// Set a team lead's own monthly budget (admins).

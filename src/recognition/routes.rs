@@ -212,7 +212,7 @@ pub async fn record(
     let cost = i64::from(points) * recipients.len() as i64;
     // Takes the giver's balance row lock: everything below sees every earlier recognition by
     // this giver, committed.
-    giving::spend(conn, org, giver, kind, cost, tz, &rules).await?;
+    let period = giving::spend(conn, org, giver, kind, cost, tz, &rules).await?;
 
     if kind == GivingKind::Peer {
         let (day_start, day_end) = periods::day_bounds(tz, Utc::now());
@@ -259,6 +259,7 @@ pub async fn record(
             recognitions::points_each.eq(points),
             recognitions::dimension.eq(dimension.map(|d| d.as_str())),
             recognitions::initiative_id.eq(initiative_id),
+            recognitions::giving_period_start.eq(period),
         ))
         .returning(recognitions::id)
         .get_result(conn)

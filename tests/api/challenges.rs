@@ -746,6 +746,8 @@ async fn a_team_challenge_counts_only_the_team_s_activity_by_the_team_at_the_tim
     let app = TestApp::new().await;
     let org = app.seed_org("acme").await;
     without_badges(&app, &org).await;
+    // Counts submission points at once (paid on approval is tested in trust_wins).
+    pay_on_submission(&app, &org).await;
     let support = app.team(&org, "Support").await;
     let sales = app.team(&org, "Sales").await;
     let lea = app
@@ -834,6 +836,8 @@ async fn dimension_and_channel_narrow_what_counts() {
     let app = TestApp::new().await;
     let org = app.seed_org("acme").await;
     without_badges(&app, &org).await;
+    // Counts submission points at once (paid on approval is tested in trust_wins).
+    pay_on_submission(&app, &org).await;
     let support = app.team(&org, "Support").await;
     let lea = app
         .member(&org, "Lea Lead", Role::TeamLead, Some(support))

@@ -531,3 +531,17 @@ pub fn same_problem(a: &Resp, b: &Resp) {
         );
     }
 }
+
+/// Pay submission points on submission (the rule of organisations older than issue #12), for
+/// tests about something else that count the points of a submission at once.
+pub async fn pay_on_submission(app: &TestApp, org: &Org) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.conn().await;
+    diesel::sql_query(
+        "UPDATE point_rules SET submission_points_on_approval = false WHERE organisation_id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}

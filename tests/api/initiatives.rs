@@ -212,11 +212,11 @@ async fn a_win_goes_from_submitted_to_measured_with_a_timeline_and_points() {
         )
         .await;
     assert_eq!(r.ok()["status"], "approved");
-    // Emma implements it.
+    // Leo, the other lead, implements it (the author may not without the mandate: trust_wins).
     let r = app
         .post(
             &action(id, "implement"),
-            &w.emma.token,
+            &w.leo.token,
             json!({ "note": "rolled out to the whole team" }),
         )
         .await;
@@ -252,7 +252,7 @@ async fn a_win_goes_from_submitted_to_measured_with_a_timeline_and_points() {
         ),
         (
             "implemented",
-            &w.emma,
+            &w.leo,
             json!("approved"),
             "implemented",
             json!("rolled out to the whole team"),
@@ -430,10 +430,11 @@ async fn declining_needs_a_reason_and_grants_no_points() {
     assert_eq!(last["to_status"], "declined");
     assert_eq!(last["note"], "we already do this");
 
-    // Only the submission earned anything; the contributor earned nothing.
+    // Nothing earned: a new organisation pays submission points on approval (issue #12; the
+    // old rule, paid at submission and kept, is in trust_wins). Nor the contributor.
     let (balance, entries) = points(&app, &w.emma).await;
-    assert_eq!(balance, 5);
-    assert_eq!(reasons(&entries), ["initiative_submitted"]);
+    assert_eq!(balance, 0);
+    assert!(entries.is_empty());
     assert_eq!(points(&app, &w.pia).await.0, 0);
 
     // Declined is final.
@@ -471,20 +472,20 @@ async fn illegal_transitions_answer_409_with_the_current_status() {
             .await,
         "approved",
     );
-    // Implement a submitted one.
+    // Implement a submitted one (a lead: the author may not mark her own, see trust_wins).
     conflict_with(
-        &app.post(&action(submitted, "implement"), &w.emma.token, json!({}))
+        &app.post(&action(submitted, "implement"), &w.lea.token, json!({}))
             .await,
         "submitted",
     );
     // Measure an approved one (and a submitted one).
     conflict_with(
-        &app.post(&action(approved, "measure"), &w.emma.token, measurement())
+        &app.post(&action(approved, "measure"), &w.lea.token, measurement())
             .await,
         "approved",
     );
     conflict_with(
-        &app.post(&action(submitted, "measure"), &w.emma.token, measurement())
+        &app.post(&action(submitted, "measure"), &w.lea.token, measurement())
             .await,
         "submitted",
     );
@@ -508,15 +509,12 @@ async fn illegal_transitions_answer_409_with_the_current_status() {
         .await,
         "approved",
     );
-    // Nothing of the refused requests reached the ledger or the timeline.
+    // Nothing of the refused requests reached the ledger or the timeline (submission points
+    // are paid on approval, so only for the approved one).
     let (_, entries) = points(&app, &w.emma).await;
     assert_eq!(
         reasons(&entries),
-        [
-            "initiative_approved",
-            "initiative_submitted",
-            "initiative_submitted"
-        ]
+        ["initiative_approved", "initiative_submitted"]
     );
     let d = detail(&app, &w.emma, approved).await;
     assert_eq!(d["timeline"].as_array().unwrap().len(), 2);
@@ -529,6 +527,8 @@ async fn illegal_transitions_answer_409_with_the_current_status() {
 async fn the_author_edits_while_submitted_and_the_timeline_says_so() {
     let app = TestApp::new().await;
     let w = world(&app, "acme").await;
+    // The submitted entry is written at submission, before the edit.
+    pay_on_submission(&app, &w.org).await;
     let created = create(
         &app,
         &w.emma,
@@ -674,7 +674,8 @@ async fn only_a_lead_of_its_team_or_an_admin_approves_and_never_their_own() {
         .post(&action(leas, "approve"), &w.leo.token, json!({}))
         .await;
     assert_eq!(r.ok()["status"], "approved");
-    // An admin may approve anyone's, their own too.
+    // An admin may approve anyone's; their own too here, being the only admin (nobody else
+    // could: see trust_wins).
     let r = app
         .post(&action(id, "approve"), &w.org.admin.token, json!({}))
         .await;
@@ -701,7 +702,7 @@ async fn only_a_lead_of_its_team_or_an_admin_approves_and_never_their_own() {
 }
 
 #[rocket::async_test]
-async fn the_author_a_lead_of_its_team_or_an_admin_implements_and_measures() {
+async fn a_lead_of_its_team_or_an_admin_implements_and_measures() {
     let app = TestApp::new().await;
     let w = world(&app, "acme").await;
     let id = id_of(
@@ -743,7 +744,7 @@ async fn a_measurement_is_validated() {
     app.post(&action(id, "approve"), &w.lea.token, json!({}))
         .await
         .ok();
-    app.post(&action(id, "implement"), &w.emma.token, json!({}))
+    app.post(&action(id, "implement"), &w.lea.token, json!({}))
         .await
         .ok();
 
@@ -778,11 +779,12 @@ async fn a_measurement_is_validated() {
     )
     .await
     .invalid_field("result");
-    // A unit may be empty; a negative change is an outcome too.
+    // A unit may be empty; a negative change is an outcome too. (Measured by her lead: without
+    // the mandate the author may not, see trust_wins.)
     let r = app
         .post(
             &action(id, "measure"),
-            &w.emma.token,
+            &w.lea.token,
             with(
                 measurement(),
                 json!({ "kpi": "NPS", "unit": "", "baseline": 40, "result": 35 }),
@@ -979,9 +981,10 @@ async fn the_same_create_with_the_same_idempotency_key_happens_once() {
 
     let list = app.get(INITIATIVES, &w.emma.token).await;
     assert_eq!(ids(list.ok()), [id_of(&first.body)]);
+    // Nothing paid yet: submission points are paid on approval (once, below).
     let (balance, entries) = points(&app, &w.emma).await;
-    assert_eq!(balance, 5);
-    assert_eq!(reasons(&entries), ["initiative_submitted"]);
+    assert_eq!(balance, 0);
+    assert!(entries.is_empty());
 
     // The same key for another request is refused, and creates nothing.
     let other = post_keyed(&app, INITIATIVES, &w.emma.token, "key-1", &win("Another")).await;

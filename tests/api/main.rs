@@ -22,3 +22,4 @@ mod recognition;
 mod teams;
 mod trust_input;
 mod trust_sessions;
+mod trust_wins;
