@@ -91,11 +91,10 @@ impl ExportPool {
                 .await?;
         }
         for slot in 0..self.per_organisation {
-            let got: Locked =
-                diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-                    .bind::<BigInt, _>(slot_key(org, slot))
-                    .get_result(conn)
-                    .await?;
+            let got: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind::<BigInt, _>(slot_key(org, slot))
+                .get_result(conn)
+                .await?;
             if got.locked {
                 return Ok(true);
             }

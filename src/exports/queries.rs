@@ -25,15 +25,13 @@ pub struct OrgInfo {
 }
 
 pub async fn organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<OrgInfo> {
-    Ok(
-        diesel::sql_query(
-            "SELECT slug, time_zone, min_group_size, pseudonymised_exports_only \
+    Ok(diesel::sql_query(
+        "SELECT slug, time_zone, min_group_size, pseudonymised_exports_only \
              FROM organisations WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(org)
-        .get_result(conn)
-        .await?,
     )
+    .bind::<SqlUuid, _>(org)
+    .get_result(conn)
+    .await?)
 }
 
 #[derive(Debug, Clone, QueryableByName)]
