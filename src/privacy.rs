@@ -207,10 +207,21 @@ pub async fn erase_member(
     .execute(conn)
     .await?;
     diesel::sql_query(
-        "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL, \
-           outcome_kpi = CASE WHEN outcome_kpi IS NULL THEN NULL ELSE $3 END, \
-           outcome_unit = CASE WHEN outcome_unit IS NULL THEN NULL ELSE '' END \
+        "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \
          WHERE organisation_id = $1 AND author_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(ERASED_TEXT)
+    .execute(conn)
+    .await?;
+    // The outcome's words (the KPI's name and unit) go from their own initiatives and from the
+    // ones they measured; its numbers stay, like every other aggregate.
+    diesel::sql_query(
+        "UPDATE initiatives SET outcome_kpi = $3, outcome_unit = '' \
+         WHERE organisation_id = $1 AND outcome_kpi IS NOT NULL AND (author_id = $2 OR id IN ( \
+           SELECT initiative_id FROM initiative_events \
+           WHERE organisation_id = $1 AND actor_id = $2 AND kind = 'measured'))",
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(id)
