@@ -264,6 +264,17 @@ pub async fn erase_member(
         .execute(conn)
         .await?;
     }
+    // A KPI correction's audit entry quotes its note.
+    diesel::sql_query(
+        "UPDATE audit_log SET details = jsonb_set(details, '{note}', to_jsonb($3::text)) \
+         WHERE organisation_id = $1 AND actor_member_id = $2 AND action = 'kpi_corrected' \
+           AND jsonb_typeof(details -> 'note') = 'string'",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(ERASED_TEXT)
+    .execute(conn)
+    .await?;
     diesel::sql_query("SELECT set_config('frontline.erasure', 'off', true)")
         .execute(conn)
         .await?;

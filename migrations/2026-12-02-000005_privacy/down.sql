@@ -1,3 +1,4 @@
+DROP INDEX audit_log_actor_idx;
 DROP INDEX team_kpis_recorded_by_idx;
 DROP INDEX ledger_entries_created_by_idx;
 CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -495,11 +495,19 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
     )
     .await
     .ok();
+    let kpi = app
+        .post(
+            &format!("/api/v1/teams/{care}/kpis"),
+            &eve.token,
+            json!({ "kpi": "csat", "period_start": "2026-10-01", "period_end": "2026-11-01",
+                    "value": 80.0, "note": "Eve's KPI note" }),
+        )
+        .await;
+    let kpi = id_of(kpi.ok());
     app.post(
-        &format!("/api/v1/teams/{care}/kpis"),
+        &format!("/api/v1/teams/{care}/kpis/{kpi}/corrections"),
         &eve.token,
-        json!({ "kpi": "csat", "period_start": "2026-10-01", "period_end": "2026-11-01",
-                "value": 80.0, "note": "Eve's KPI note" }),
+        json!({ "value": 81.0, "note": "Eve's correction note" }),
     )
     .await
     .ok();
@@ -558,10 +566,16 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
         .await;
     let text = kpis.ok().to_string();
     assert!(
-        !text.contains("Eve's KPI note") && text.contains("[erased]"),
+        !text.contains("Eve's") && text.contains("[erased]"),
         "{text}"
     );
-    assert!(text.contains("80"));
+    assert!(text.contains("81"), "{text}");
+    // The audit entry of the correction quoted Eve's note; it keeps everything else.
+    let corrected = audit(&app, &org, "action=kpi_corrected").await;
+    assert_eq!(corrected.len(), 1);
+    assert_eq!(corrected[0]["details"]["note"], "[erased]");
+    assert_eq!(corrected[0]["details"]["value"], 81.0);
+    assert_eq!(corrected[0]["actor_member_id"], eve.id.to_string());
     assert_eq!(
         single_text(
             &app,
@@ -583,6 +597,8 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
         "UPDATE ledger_entries SET points = points + 1",
         "UPDATE team_kpis SET value = 1",
         "UPDATE initiative_events SET kind = 'approved'",
+        "UPDATE audit_log SET action = 'export'",
+        "UPDATE audit_log SET details = details || '{\"value\": 1}'",
         "DELETE FROM ledger_entries",
     ] {
         let err = diesel::sql_query(format!(
