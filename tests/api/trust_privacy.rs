@@ -734,3 +734,34 @@ async fn two_admins_demoting_each_other_at_once_leave_one() {
         );
     }
 }
+
+#[rocket::async_test]
+async fn concurrent_exports_of_one_organisation_never_exceed_its_slots() {
+    let app = TestApp::with(export_limits).await;
+    let acme = app.seed_org("acme").await;
+    let second_process =
+        Client::tracked(frontline::rocket(export_limits(figment_for(&app.db))).unwrap())
+            .await
+            .unwrap();
+    // Eight at once, split over two processes; all are held open until counted.
+    let held = rocket::futures::future::join_all((0..8).map(|i| {
+        let client = if i % 2 == 0 {
+            &app.client
+        } else {
+            &second_process
+        };
+        open_export(client, &acme.admin.token, "")
+    }))
+    .await;
+    let statuses: Vec<u16> = held.iter().map(|r| r.status().code).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        6,
+        "{statuses:?}"
+    );
+}
