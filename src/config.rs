@@ -74,6 +74,17 @@ pub struct Settings {
     /// Memory for cached leaderboard answers, in MiB.
     #[serde(default = "defaults::read_cache_mib")]
     pub read_cache_mib: u64,
+    /// Connections reserved for engagement exports (their own pool: a slow download never
+    /// takes a connection from ordinary requests).
+    #[serde(default = "defaults::export_pool_size")]
+    pub export_pool_size: usize,
+    /// The longest one export query may run, and the longest an export may sit idle in its
+    /// transaction waiting for a slow client, in milliseconds.
+    #[serde(default = "defaults::export_statement_timeout_ms")]
+    pub export_statement_timeout_ms: u64,
+    /// Exports one organisation may have running at once, across every server process.
+    #[serde(default = "defaults::export_concurrency_per_organisation")]
+    pub export_concurrency_per_organisation: u32,
 }
 
 mod defaults {
@@ -112,6 +123,15 @@ mod defaults {
     }
     pub fn read_cache_mib() -> u64 {
         64
+    }
+    pub fn export_pool_size() -> usize {
+        4
+    }
+    pub fn export_statement_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn export_concurrency_per_organisation() -> u32 {
+        2
     }
 }
 

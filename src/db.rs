@@ -23,6 +23,11 @@ pub struct Db {
 
 impl Db {
     pub fn new(url: &str, size: usize) -> Result<Self, String> {
+        Self::with_wait(url, size, std::time::Duration::from_secs(10))
+    }
+
+    /// A pool whose callers wait at most `wait` for a free connection before `503`.
+    pub fn with_wait(url: &str, size: usize, wait: std::time::Duration) -> Result<Self, String> {
         // Connections are not pinged on checkout (the default costs a round trip per request):
         // a connection that broke is found by its next query, which fails that one request,
         // and diesel-async then keeps it out of the pool.
@@ -32,7 +37,7 @@ impl Db {
             AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)
             .max_size(size)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .wait_timeout(Some(wait))
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .runtime(deadpool::Runtime::Tokio1)
             .build()

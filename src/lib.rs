@@ -62,6 +62,13 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     )
     .ok_or(ConfigError::MissingJwtKey)?;
     let db = Db::new(&url, settings.db_pool_size).map_err(|_| ConfigError::MissingDatabaseUrl)?;
+    let export_pool = exports::limits::ExportPool::new(
+        &url,
+        settings.export_pool_size,
+        settings.export_statement_timeout_ms,
+        settings.export_concurrency_per_organisation,
+    )
+    .map_err(|_| ConfigError::MissingDatabaseUrl)?;
     let policy = AuthPolicy {
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
         session_max_age: chrono::Duration::days(settings.session_max_age_days),
@@ -78,6 +85,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
 
     let mut rocket = rocket::custom(figment)
         .manage(db)
+        .manage(export_pool)
         .manage(jwt)
         .manage(policy)
         .manage(limiter)

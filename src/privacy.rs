@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel::sql_types::{Jsonb, Uuid as SqlUuid};
+use diesel::sql_types::{Jsonb, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
 use rocket::http::{ContentType, Header};
@@ -12,14 +12,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor};
-use crate::auth::{Admin, Caller, Role, sessions};
+use crate::auth::{Admin, Caller, sessions};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::path_id;
 
-use crate::schema::{
-    idempotency_keys, initiative_comments, initiatives, member_invites, members, recognitions,
-};
+use crate::schema::{initiative_comments, member_invites, members, recognitions};
 
 type Problem = crate::error::Problem;
 
@@ -57,7 +55,18 @@ pub async fn export_member(
            'badges', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', b.key, 'name', b.name, 'awarded_at', mb.awarded_at) ORDER BY mb.awarded_at) \
                 FROM member_badges mb JOIN badges b ON b.id = mb.badge_id WHERE mb.organisation_id = $1 AND mb.member_id = $2), '[]'), \
            'audit_entries_about_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'actor_member_id', a.actor_member_id) ORDER BY a.at) \
-                FROM audit_log a WHERE a.organisation_id = $1 AND a.subject_id = $2), '[]') \
+                FROM audit_log a WHERE a.organisation_id = $1 AND a.subject_id = $2), '[]'), \
+           'audit_entries_by_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'subject_type', a.subject_type, 'subject_id', a.subject_id, 'details', a.details, 'request_id', a.request_id) ORDER BY a.at) \
+                FROM audit_log a WHERE a.organisation_id = $1 AND a.actor_member_id = $2), '[]'), \
+           'ledger_entries_created', COALESCE((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.created_by = $2), '[]'), \
+           'kpis_recorded', COALESCE((SELECT jsonb_agg(to_jsonb(k) ORDER BY k.recorded_at) FROM team_kpis k WHERE k.organisation_id = $1 AND k.recorded_by = $2), '[]'), \
+           'challenges_created', COALESCE((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.created_at) FROM challenges c WHERE c.organisation_id = $1 AND c.created_by = $2), '[]'), \
+           'api_keys_created', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', k.id, 'name', k.name, 'prefix', k.prefix, 'scopes', k.scopes, 'created_at', k.created_at, 'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at) ORDER BY k.created_at) \
+                FROM api_keys k WHERE k.organisation_id = $1 AND k.created_by = $2), '[]'), \
+           'team_moves_made', COALESCE((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.moved_by = $2), '[]'), \
+           'lead_budgets_set', COALESCE((SELECT jsonb_agg(to_jsonb(b) ORDER BY b.updated_at) FROM lead_budgets b WHERE b.organisation_id = $1 AND b.updated_by = $2), '[]'), \
+           'stored_responses', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', k.key, 'created_at', k.created_at, 'response_status', k.response_status, 'response_body', k.response_body) ORDER BY k.created_at) \
+                FROM idempotency_keys k WHERE k.organisation_id = $1 AND k.member_id = $2), '[]') \
          ) AS doc",
     )
     .bind::<SqlUuid, _>(org)
@@ -72,7 +81,7 @@ pub async fn export_member(
     get, path = "/api/v1/me/data", tag = "privacy", operation_id = "my_data",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Profile, team history, sessions, initiatives, comments, recognitions given and received, reactions, ledger, giving balances, badges, audit entries about the caller", content_type = "application/json"),
+        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -87,14 +96,16 @@ pub async fn my_data(db: &State<Db>, caller: Caller) -> AppResult<Download> {
             "Content-Disposition",
             "attachment; filename=\"frontline-my-data.json\"",
         ),
+        cache: Header::new("Cache-Control", "no-store"),
     })
 }
 
-/// A JSON document to save as a file.
+/// A JSON document to save as a file; personal data, so no cache may keep it.
 #[derive(rocket::Responder)]
 pub struct Download {
     body: (ContentType, String),
     disposition: Header<'static>,
+    cache: Header<'static>,
 }
 
 pub const ERASED_NAME: &str = "Erased member";
@@ -106,8 +117,10 @@ pub struct Erasure {
     pub erased_at: chrono::DateTime<Utc>,
 }
 
-/// Erase a member (admins): name, email and password go; free text they wrote (initiatives,
-/// comments, recognition messages, timeline notes) is replaced; sessions and invites end.
+/// Erase a member (admins): name, email and password go; free text they wrote (initiatives and
+/// their outcome, comments, recognition messages, timeline notes, notes on ledger entries and
+/// KPI values they recorded) is replaced; stored responses to retried requests that quote them
+/// are purged; sessions and invites end.
 /// Ledger entries, team aggregates and others' leaderboards stay exactly as they were: the
 /// member's id remains as an anonymous key. Irreversible and audited.
 #[utoipa::path(
@@ -119,7 +132,7 @@ pub struct Erasure {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already erased, or the last active admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already erased, or the last active admin (two admins erasing each other at once: one of them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/members/<id>/erase")]
@@ -146,49 +159,37 @@ pub async fn erase_member(
     by: Uuid,
 ) -> AppResult<chrono::DateTime<Utc>> {
     type Row = (
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
         String,
-        Option<chrono::DateTime<Utc>>,
-        Option<chrono::DateTime<Utc>>,
-        Option<String>,
+        String,
     );
+    // The admins first, in the order every admin-removing change locks them (see
+    // `lock_active_admins`): two admins erasing each other serialise here.
+    let admins = crate::members::queries::lock_active_admins(conn, org).await?;
     let row: Row = members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::id.eq(id))
         .select((
-            members::role,
             members::erased_at,
             members::deactivated_at,
-            members::password_hash,
+            members::display_name,
+            members::email,
         ))
         .for_update()
         .first(conn)
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("member"))?;
-    let (role, erased_at, deactivated_at, password_hash) = row;
+    let (erased_at, deactivated_at, display_name, email) = row;
     if let Some(at) = erased_at {
         return Err(AppError::Conflict {
             detail: "this member is already erased".into(),
             extra: Some(serde_json::json!({ "erased_at": at })),
         });
     }
-    if role == Role::Admin.as_str() && deactivated_at.is_none() && password_hash.is_some() {
-        // The same rule as demotion: never leave the organisation without an admin.
-        let others: i64 = members::table
-            .filter(members::organisation_id.eq(org))
-            .filter(members::role.eq(Role::Admin.as_str()))
-            .filter(members::deactivated_at.is_null())
-            .filter(members::password_hash.is_not_null())
-            .filter(members::id.ne(id))
-            .count()
-            .get_result(conn)
-            .await?;
-        if others == 0 {
-            return Err(AppError::conflict(
-                "this is the organisation's last active admin; make someone else admin first",
-            ));
-        }
-    }
+    // The same rule as demotion: never leave the organisation without an admin.
+    crate::members::queries::ensure_other_admin(&admins, id)?;
     let now = Utc::now();
     diesel::update(
         members::table
@@ -205,16 +206,26 @@ pub async fn erase_member(
     ))
     .execute(conn)
     .await?;
-    diesel::update(
-        initiatives::table
-            .filter(initiatives::organisation_id.eq(org))
-            .filter(initiatives::author_id.eq(id)),
+    diesel::sql_query(
+        "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \
+         WHERE organisation_id = $1 AND author_id = $2",
     )
-    .set((
-        initiatives::title.eq(ERASED_TEXT),
-        initiatives::description.eq(""),
-        initiatives::customer_reference.eq(None::<String>),
-    ))
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(ERASED_TEXT)
+    .execute(conn)
+    .await?;
+    // The outcome's words (the KPI's name and unit) go from their own initiatives and from the
+    // ones they measured; its numbers stay, like every other aggregate.
+    diesel::sql_query(
+        "UPDATE initiatives SET outcome_kpi = $3, outcome_unit = '' \
+         WHERE organisation_id = $1 AND outcome_kpi IS NOT NULL AND (author_id = $2 OR id IN ( \
+           SELECT initiative_id FROM initiative_events \
+           WHERE organisation_id = $1 AND actor_id = $2 AND kind = 'measured'))",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(ERASED_TEXT)
     .execute(conn)
     .await?;
     diesel::update(
@@ -233,28 +244,53 @@ pub async fn erase_member(
     .set(recognitions::message.eq(ERASED_TEXT))
     .execute(conn)
     .await?;
-    // Timeline notes are append-only; the erasure is the one exception the trigger allows.
+    // Timeline events, ledger entries and KPI values are append-only; the erasure is the one
+    // exception their trigger allows, and for the `note` column alone.
     diesel::sql_query("SELECT set_config('frontline.erasure', 'on', true)")
         .execute(conn)
         .await?;
+    for (table, author) in [
+        ("initiative_events", "actor_id"),
+        ("ledger_entries", "created_by"),
+        ("team_kpis", "recorded_by"),
+    ] {
+        diesel::sql_query(format!(
+            "UPDATE {table} SET note = $3 \
+             WHERE organisation_id = $1 AND {author} = $2 AND note IS NOT NULL"
+        ))
+        .bind::<SqlUuid, _>(org)
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(ERASED_TEXT)
+        .execute(conn)
+        .await?;
+    }
+    // A KPI correction's audit entry quotes its note.
     diesel::sql_query(
-        "UPDATE initiative_events SET note = CASE WHEN note IS NULL THEN NULL ELSE $3 END \
-         WHERE organisation_id = $1 AND actor_id = $2",
+        "UPDATE audit_log SET details = jsonb_set(details, '{note}', to_jsonb($3::text)) \
+         WHERE organisation_id = $1 AND actor_member_id = $2 AND action = 'kpi_corrected' \
+           AND jsonb_typeof(details -> 'note') = 'string'",
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(id)
-    .bind::<diesel::sql_types::Text, _>(ERASED_TEXT)
+    .bind::<Text, _>(ERASED_TEXT)
     .execute(conn)
     .await?;
     diesel::sql_query("SELECT set_config('frontline.erasure', 'off', true)")
         .execute(conn)
         .await?;
-    // Stored responses to retried requests may quote what the member wrote.
-    diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::organisation_id.eq(org))
-            .filter(idempotency_keys::member_id.eq(id)),
+    // Stored responses to retried requests may quote the member: their own, and others' that
+    // name them (a recognition's recipients, an approved initiative's author). Such a key then
+    // no longer replays; a retry of it meets an erased member and is refused.
+    diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE organisation_id = $1 AND (member_id = $2 \
+           OR strpos(response_body::text, $2::text) > 0 \
+           OR jsonb_path_exists(response_body, '$.** ? (@ == $name || @ == $email)', \
+                jsonb_build_object('name', $3::text, 'email', $4::text)))",
     )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(&display_name)
+    .bind::<Text, _>(&email)
     .execute(conn)
     .await?;
     diesel::update(

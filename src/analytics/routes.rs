@@ -116,13 +116,20 @@ pub struct TeamEngagement {
     pub name: String,
     /// Archived teams appear only when asked for with `team_id`.
     pub archived: bool,
+    /// True when the team has fewer active members (`members`: not deactivated or erased) than
+    /// the organisation's `min_group_size`: its engagement figures are left out, as in
+    /// pseudonymised exports, because they would describe too few people. Its KPIs, which
+    /// describe customers, stay.
+    pub suppressed: bool,
+    /// Absent when `suppressed`.
     #[serde(flatten)]
-    pub engagement: Engagement,
+    pub engagement: Option<Engagement>,
     /// Each KPI with a current value for a period starting in the range.
     pub kpis: Vec<KpiChange>,
 }
 
-/// Pearson's r across the live teams between participation rate and a KPI's change.
+/// Pearson's r across the live teams that are not suppressed, between participation rate and a
+/// KPI's change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Correlation {
     pub kpi: String,
@@ -235,7 +242,7 @@ pub fn correlations(teams: &[TeamEngagement]) -> Vec<Correlation> {
             let pairs: Vec<(f64, f64)> = live
                 .iter()
                 .filter_map(|t| {
-                    let x = t.engagement.participation_rate?;
+                    let x = t.engagement.as_ref()?.participation_rate?;
                     let y = t.kpis.iter().find(|k| k.kpi == name)?.change?;
                     Some((x, y))
                 })
@@ -275,7 +282,8 @@ pub fn correlations(teams: &[TeamEngagement]) -> Vec<Correlation> {
 /// Engagement analytics for a range (HR and admins): per live team and for the organisation,
 /// participation rate, recognition reach, the initiatives funnel, points by CX dimension and by
 /// channel, and each KPI's change beside the team's engagement, with the correlation across
-/// teams.
+/// teams. A team with fewer active members than the organisation's `min_group_size` is
+/// `suppressed`: its engagement figures are left out, and it takes no part in the correlations.
 ///
 /// Method. A member participates when, in the range, they submitted an initiative, gave or
 /// received a recognition, or earned points (positive ledger entries other than adjustments and
@@ -346,7 +354,8 @@ pub async fn engagement_report(
     if let Some(team) = team_filter {
         teams::find(&mut conn, org, team).await?;
     }
-    let time_zone = organisations::find(&mut conn, org).await?.time_zone;
+    let organisation = organisations::find(&mut conn, org).await?;
+    let (time_zone, min_group_size) = (organisation.time_zone, organisation.min_group_size);
     let tz = periods::parse_tz(&time_zone);
     let range = Range {
         org,
@@ -367,24 +376,31 @@ pub async fn engagement_report(
 
     let all: Vec<TeamEngagement> = team_rows
         .into_iter()
-        .map(|t| TeamEngagement {
-            engagement: engagement(
-                members.of(t.id),
-                participants.of(t.id),
-                recognised.of(t.id),
-                funnel.of(t.id),
-                by_dimension.of(t.id),
-                by_channel.of(t.id),
-            ),
-            kpis: kpis
-                .remove(&t.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(kpi_change)
-                .collect(),
-            team_id: t.id,
-            name: t.name,
-            archived: t.archived,
+        .map(|t| {
+            let size = members.of(t.id);
+            let suppressed = size < i64::from(min_group_size);
+            TeamEngagement {
+                suppressed,
+                engagement: (!suppressed).then(|| {
+                    engagement(
+                        size,
+                        participants.of(t.id),
+                        recognised.of(t.id),
+                        funnel.of(t.id),
+                        by_dimension.of(t.id),
+                        by_channel.of(t.id),
+                    )
+                }),
+                kpis: kpis
+                    .remove(&t.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(kpi_change)
+                    .collect(),
+                team_id: t.id,
+                name: t.name,
+                archived: t.archived,
+            }
         })
         .collect();
     let correlations = correlations(&all);

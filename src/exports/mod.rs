@@ -4,6 +4,7 @@
 //! encodes rows (CSV safe for spreadsheets, pseudonyms); `stream` ties them into a response
 //! body that never holds more than one batch. `docs/exports.md` is the reference.
 
+pub mod limits;
 pub mod params;
 pub mod queries;
 pub mod render;
@@ -24,6 +25,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
 use crate::periods;
+use limits::ExportPool;
 use params::{Format, GroupBy, RawParams};
 use stream::{Body, Exporter, Plan};
 
@@ -65,6 +67,7 @@ pub struct EngagementParams {
     #[param(inline)]
     format: Option<FormatParam>,
     /// `true`: pseudonyms instead of member ids, names and emails, and small groups suppressed.
+    /// Ignored (always `true`) when the organisation's `pseudonymised_exports_only` is on.
     pseudonymise: Option<bool>,
     /// CSV only: start with a UTF-8 byte order mark so spreadsheets read UTF-8 (default
     /// `true`); `false` for plain RFC 4180 readers.
@@ -167,7 +170,28 @@ fn accepted_formats(accept: Option<&Accept>) -> Vec<Format> {
 pub struct ExportResponse {
     content_type: ContentType,
     filename: String,
+    pseudonymised: Pseudonymised,
     body: Body,
+}
+
+/// Whether, and why, an export is pseudonymised: the `X-Pseudonymised` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pseudonymised {
+    No,
+    /// The client asked for it.
+    Requested,
+    /// The organisation's `pseudonymised_exports_only` setting imposed it.
+    OrganisationSetting,
+}
+
+impl Pseudonymised {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pseudonymised::No => "no",
+            Pseudonymised::Requested => "requested",
+            Pseudonymised::OrganisationSetting => "organisation-setting",
+        }
+    }
 }
 
 impl<'r> Responder<'r, 'static> for ExportResponse {
@@ -181,6 +205,7 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
             .header(Header::new("Cache-Control", "no-store"))
             .header(Header::new("Vary", "Accept"))
             .header(Header::new("X-Content-Type-Options", "nosniff"))
+            .header(Header::new("X-Pseudonymised", self.pseudonymised.as_str()))
             .streamed_body(self.body)
             .ok()
     }
@@ -193,7 +218,7 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
     security(("bearer" = [])),
     params(EngagementParams),
     responses(
-        (status = 200, description = "The export, streamed. Content-Disposition names a file with the organisation's slug and the range.",
+        (status = 200, description = "The export, streamed. Content-Disposition names a file with the organisation's slug and the range; `X-Pseudonymised` says `no`, `requested` or `organisation-setting` (pseudonymised although not asked for, because the organisation's `pseudonymised_exports_only` is on).",
             content(
                 (String = "text/csv"),
                 (EngagementRow = "application/x-ndjson"),
@@ -203,11 +228,14 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
         (status = 403, description = "Not HR or an admin, or an API key without the exports scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid; `errors` names each one", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The organisation already runs as many exports as `export_concurrency_per_organisation` allows (across every server process); `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every export connection (`export_pool_size`) is busy, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::get("/api/v1/exports/engagement")]
 pub async fn engagement(
     db: &State<Db>,
+    pool: &State<ExportPool>,
     reader: ExportReader,
     accept: Option<&Accept>,
     origin: &Origin<'_>,
@@ -225,13 +253,23 @@ pub async fn engagement(
     let today = periods::local_date(tz, chrono::Utc::now());
     let resolved = params::resolve(&raw, &accepted_formats(accept), tz, today, &mut errors);
     check(errors)?;
-    let resolved = resolved.ok_or_else(|| AppError::internal("export parameters unresolved"))?;
+    let mut resolved =
+        resolved.ok_or_else(|| AppError::internal("export parameters unresolved"))?;
+    let pseudonymised = match (resolved.pseudonymise, info.pseudonymised_exports_only) {
+        (true, _) => Pseudonymised::Requested,
+        (false, true) => Pseudonymised::OrganisationSetting,
+        (false, false) => Pseudonymised::No,
+    };
+    resolved.pseudonymise = pseudonymised != Pseudonymised::No;
     if let Some(team) = resolved.team
         && !crate::teams::exists(&mut conn, org, team).await?
     {
         return Err(AppError::not_found("team"));
     }
-    audit::record(
+    // The slot is taken before the audit entry is written: a refused export is not recorded
+    // as one that ran.
+    let export_conn = pool.begin(org).await?;
+    let audited = audit::record(
         &mut conn,
         org,
         principal.actor,
@@ -246,9 +284,15 @@ pub async fn engagement(
             "team": resolved.team,
             "format": resolved.format.as_str(),
             "pseudonymise": resolved.pseudonymise,
+            "pseudonymised": pseudonymised.as_str(),
         }),
     )
-    .await?;
+    .await;
+    drop(conn);
+    if let Err(e) = audited {
+        limits::discard(export_conn);
+        return Err(e);
+    }
     let format = resolved.format;
     let filename = format!(
         "engagement-{}-{}-{}{}-{}_{}.{}",
@@ -282,6 +326,7 @@ pub async fn engagement(
     Ok(ExportResponse {
         content_type,
         filename,
-        body: Body::new(Exporter::new(conn, plan).into_stream()),
+        pseudonymised,
+        body: Body::new(Exporter::new(export_conn, plan).into_stream()),
     })
 }

@@ -20,17 +20,18 @@ pub struct OrgInfo {
     pub time_zone: String,
     #[diesel(sql_type = Integer)]
     pub min_group_size: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub pseudonymised_exports_only: bool,
 }
 
 pub async fn organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<OrgInfo> {
-    Ok(
-        diesel::sql_query(
-            "SELECT slug, time_zone, min_group_size FROM organisations WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(org)
-        .get_result(conn)
-        .await?,
+    Ok(diesel::sql_query(
+        "SELECT slug, time_zone, min_group_size, pseudonymised_exports_only \
+             FROM organisations WHERE id = $1",
     )
+    .bind::<SqlUuid, _>(org)
+    .get_result(conn)
+    .await?)
 }
 
 #[derive(Debug, Clone, QueryableByName)]

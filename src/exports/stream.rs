@@ -1,7 +1,8 @@
 //! The export as a stream: batches of members (or teams) are read by keyset, aggregated for
 //! the whole range, encoded and sent before the next batch is read, so the server's memory
-//! stays flat however large the organisation. The stream owns a pooled connection and reads
-//! in one REPEATABLE READ, READ ONLY transaction: every batch sees the same snapshot.
+//! stays flat however large the organisation. The stream owns a connection of the exports' own
+//! pool and reads in one REPEATABLE READ, READ ONLY transaction (begun by `limits`, which
+//! holds the organisation's slot in it): every batch sees the same snapshot.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -26,8 +27,8 @@ const BATCH_CELLS: usize = 20_000;
 const MAX_BATCH: usize = 1_000;
 const MIN_BATCH: usize = 10;
 
-/// What replaces the team of a member row when the team is smaller than the minimum group size
-/// (pseudonymised exports only).
+/// What replaces the team of a member row when the team has fewer active members than the
+/// minimum group size, or when the member has no team (pseudonymised exports only).
 pub const SUPPRESSED: &str = "suppressed";
 /// What an erased member is called in an export that is not pseudonymised.
 pub const ERASED: &str = "erased member";
@@ -164,7 +165,6 @@ pub struct Exporter {
     /// False while the connection may be mid-transaction or mid-query: dropping the exporter
     /// then closes the connection instead of returning it to the pool.
     clean: bool,
-    started: bool,
     done: bool,
     plan: Plan,
     encoder: Encoder,
@@ -190,6 +190,7 @@ impl Drop for Exporter {
 }
 
 impl Exporter {
+    /// `conn` is already in the export's transaction; the exporter commits it at the end.
     pub fn new(conn: Conn, plan: Plan) -> Exporter {
         let p = &plan.params;
         let columns = match (p.group_by, p.pseudonymise) {
@@ -229,8 +230,7 @@ impl Exporter {
         let batch_size = (BATCH_CELLS / p.buckets.len().max(1)).clamp(MIN_BATCH, MAX_BATCH);
         Exporter {
             conn: Some(conn),
-            clean: true,
-            started: false,
+            clean: false,
             done: false,
             plan,
             encoder,
@@ -278,13 +278,6 @@ impl Exporter {
     async fn next_chunk(&mut self) -> AppResult<Option<Vec<u8>>> {
         if self.done {
             return Ok(None);
-        }
-        if !self.started {
-            self.started = true;
-            self.clean = false;
-            diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(self.conn()?)
-                .await?;
         }
         loop {
             if self.batch.is_some() {
@@ -528,7 +521,9 @@ impl Exporter {
         if !enrolled && activity.is_none() {
             return false;
         }
-        let suppressed = m.team_id.is_some_and(|t| batch.small_teams.contains(&t));
+        // Members without a team form a group of their own that no minimum protects.
+        let suppressed = self.plan.params.pseudonymise
+            && m.team_id.is_none_or(|t| batch.small_teams.contains(&t));
         if suppressed && self.plan.params.team.is_some() {
             // The filter itself names the team: no row can hide in a group.
             return false;
@@ -581,14 +576,17 @@ impl Exporter {
         if !live && members == 0 && activity.is_none() {
             return false;
         }
-        if self.plan.params.pseudonymise && members < self.plan.min_group_size {
+        // The row's figures are sums over the members active in the team in the period, so
+        // those are the group that must be large enough (not everyone on the team's books).
+        let active_members = activity.map(|a| a.active_members).unwrap_or(0);
+        if self.plan.params.pseudonymise && active_members < self.plan.min_group_size {
             return false;
         }
         Self::period_cells(b, out);
         out.push(Cell::Text(t.id.to_string()));
         out.push(Cell::Text(t.name.clone()));
         out.push(Cell::Int(members));
-        out.push(Cell::Int(activity.map(|a| a.active_members).unwrap_or(0)));
+        out.push(Cell::Int(active_members));
         Self::count_cells(activity, out);
         KpiSet::cells(batch.kpis.get(&(t.id, i)), out);
         true

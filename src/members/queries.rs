@@ -400,24 +400,28 @@ pub async fn move_to_team(
     .await
 }
 
-/// Refuse to leave the organisation without an active admin. Locks every active admin row,
-/// so two admins demoting each other at once cannot both succeed.
-async fn ensure_other_admin(
-    conn: &mut AsyncPgConnection,
-    org: Uuid,
-    member_id: Uuid,
-) -> AppResult<()> {
+/// Lock every active admin row of the organisation, in id order, and return their ids. Every
+/// change that can take away an admin (demotion, deactivation, erasure) takes these locks
+/// first and in the same order, so two admins removing each other at once serialise (the
+/// second sees the first's change) instead of both succeeding or deadlocking.
+pub async fn lock_active_admins(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<Vec<Uuid>> {
     // Only admins who can log in count: an invited admin who never set a password cannot
     // administer anything.
-    let admins: Vec<Uuid> = members::table
+    Ok(members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::role.eq(Role::Admin.as_str()))
         .filter(members::deactivated_at.is_null())
         .filter(members::password_hash.is_not_null())
         .select(members::id)
+        .order(members::id)
         .for_update()
         .load(conn)
-        .await?;
+        .await?)
+}
+
+/// Refuse to leave the organisation without an active admin. `admins` comes from
+/// [`lock_active_admins`], taken at the start of the transaction.
+pub fn ensure_other_admin(admins: &[Uuid], member_id: Uuid) -> AppResult<()> {
     if admins.iter().all(|a| *a == member_id) && admins.contains(&member_id) {
         return Err(AppError::conflict(
             "this is the organisation's last active admin; make someone else admin first",
@@ -434,12 +438,13 @@ pub async fn set_role(
     by: Uuid,
 ) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
+        let admins = lock_active_admins(conn, org).await?;
         let (current, _, _) = lock_member(conn, org, member_id).await?;
         if current == role.as_str() {
             return Ok(());
         }
         if current == Role::Admin.as_str() {
-            ensure_other_admin(conn, org, member_id).await?;
+            ensure_other_admin(&admins, member_id)?;
         }
         diesel::update(
             members::table
@@ -473,6 +478,7 @@ pub async fn deactivate(
     by: Uuid,
 ) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
+        let admins = lock_active_admins(conn, org).await?;
         let (role, _, deactivated_at) = lock_member(conn, org, member_id).await?;
         if deactivated_at.is_some() {
             return Err(AppError::Conflict {
@@ -481,7 +487,7 @@ pub async fn deactivate(
             });
         }
         if role == Role::Admin.as_str() {
-            ensure_other_admin(conn, org, member_id).await?;
+            ensure_other_admin(&admins, member_id)?;
         }
         diesel::update(
             members::table

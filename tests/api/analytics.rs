@@ -216,6 +216,15 @@ struct Seeded {
 /// - Field: Fay, Fox. Fay's badge was earned while in Old (archived since).
 async fn seed(app: &TestApp) -> Seeded {
     let org = app.seed_org("acme").await;
+    // The smallest minimum group size, so that only Field (two members) and the archived team
+    // (none) are suppressed.
+    app.patch(
+        "/api/v1/organisation",
+        &org.admin.token,
+        json!({ "min_group_size": 3 }),
+    )
+    .await
+    .ok();
     let o = org.id;
     let support = app.team(&org, "Support").await;
     let sales = app.team(&org, "Sales").await;
@@ -759,14 +768,22 @@ async fn a_quarter_of_a_seeded_organisation_adds_up() {
         s(&[("app", 15), ("mail", 5), ("other", 115), ("social", 35)])
     );
 
-    // Field: both took part; Fay's badge was earned in Old.
+    // Field has two members, fewer than the minimum group size: its figures are suppressed
+    // (both took part, for 5 points: they would describe two people). Its KPIs stay.
     let field = team(&report, w.field);
-    assert_eq!(field["members"], 2);
-    assert_eq!(field["participants"], 2);
-    close(&field["participation_rate"], 1.0);
-    close(&field["recognition_reach"], 0.5);
-    assert_eq!(funnel(field), [0, 0, 0, 0, 0]);
-    assert_eq!(field["points"], 5);
+    assert_eq!(field["suppressed"], true);
+    for figure in [
+        "members",
+        "participants",
+        "participation_rate",
+        "points",
+        "initiatives",
+    ] {
+        assert!(field.get(figure).is_none(), "{figure}: {field}");
+    }
+    for t in [sup, sales, billing] {
+        assert_eq!(t["suppressed"], false);
+    }
 
     // KPIs: first and last current values of periods starting in Q1.
     let csat = |t: &Value| {
@@ -875,7 +892,8 @@ async fn a_quarter_of_a_seeded_organisation_adds_up() {
     assert_eq!(theirs["teams"].as_array().unwrap().len(), 1);
     assert_eq!(theirs["organisation"]["points"], 1030);
     assert_eq!(theirs["organisation"]["members"], 3);
-    assert_eq!(theirs["organisation"]["correlations"][0]["n"], 1);
+    // Their one team has a single member: suppressed, so it takes no part in a correlation.
+    assert_eq!(theirs["organisation"]["correlations"][0]["n"], 0);
 }
 
 #[rocket::async_test]
@@ -899,10 +917,9 @@ async fn one_team_can_be_asked_for_archived_ones_too() {
         .await;
     let old = &r.ok()["teams"][0];
     assert_eq!(old["archived"], true);
-    assert_eq!(old["members"], 0);
-    assert_eq!(old["participation_rate"], Value::Null);
-    assert_eq!(old["points"], 40);
-    assert_eq!(points(old, "points_by_dimension"), s(&[("trust", 40)]));
+    // No active members now: its past points (40, trust) would describe whoever was in it.
+    assert_eq!(old["suppressed"], true);
+    assert!(old.get("points").is_none() && old.get("members").is_none());
 
     // Another organisation's team, or none at all, is not found.
     app.get(&format!("{Q1}&team_id={other_team}"), &w.org.admin.token)

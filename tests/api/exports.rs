@@ -1272,7 +1272,8 @@ async fn monthly_member_rows_in_csv_match_the_ledger_and_initiatives_column_by_c
     assert_eq!(
         audits[0].details,
         json!({ "export": "engagement", "from": w.m2, "to": to, "granularity": "month",
-                "group_by": "member", "team": null, "format": "csv", "pseudonymise": false })
+                "group_by": "member", "team": null, "format": "csv", "pseudonymise": false,
+                "pseudonymised": "no" })
     );
     // Admins read it through the API too.
     let log = app
@@ -1508,14 +1509,20 @@ async fn pseudonyms_are_stable_within_an_export_and_unlinkable_across_exports() 
     };
     assert_eq!(numbers(&rows1), numbers(&named_rows));
     // Field (Hal alone, and deactivated) is below the minimum group size of 4: its name and
-    // KPIs are suppressed. Care and Store (4 each) are not.
-    let hal_rows: Vec<&Row> = rows1
+    // KPIs are suppressed; so are the teams of HR and the admin, who have none (a group of
+    // their own). Care and Store (4 each) are not.
+    let suppressed: Vec<&Row> = rows1
         .iter()
         .filter(|r| r["team_name"] == "suppressed")
         .collect();
-    assert_eq!(hal_rows.len(), 2, "Hal has rows in two months");
+    assert_eq!(
+        suppressed.len(),
+        2 + 2 * 3,
+        "Hal has rows in two months, HR and the admin in three"
+    );
+    assert!(rows1.iter().all(|r| !r["team_name"].is_empty()));
     assert!(
-        hal_rows
+        suppressed
             .iter()
             .all(|r| r["team_id"].is_empty() && r["csat"].is_empty())
     );
@@ -1537,32 +1544,7 @@ async fn pseudonyms_are_stable_within_an_export_and_unlinkable_across_exports() 
 async fn small_groups_are_suppressed_in_pseudonymised_exports() {
     let app = TestApp::new().await;
     let w = seeded(&app).await;
-    let (m2, m1, m0) = (label(w.m2), label(w.m1), label(w.m0));
-    // Default minimum group size 5. Care had 5 members in the month before last and last month
-    // (Ben left mid-month), 4 this month; Store 3, 4, 4; Field 1, 1, 0.
-    let r = export(
-        &app,
-        &w.hr.token,
-        &format!("{}&group_by=team&pseudonymise=true", w.range(w.m2)),
-        None,
-    )
-    .await;
-    let (_, rows) = parse_csv(&r.text);
-    let shown: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r["team_name"].clone(), r["period"].clone()))
-        .collect();
-    assert_eq!(
-        shown,
-        [
-            ("Care".to_string(), m2.clone()),
-            ("Care".to_string(), m1.clone())
-        ]
-    );
-    assert!(
-        rows.iter()
-            .all(|r| r["members"].parse::<i64>().unwrap() >= 5)
-    );
+    let (m2, m1) = (label(w.m2), label(w.m1));
     // Without pseudonymisation nothing is suppressed.
     let r = export(
         &app,
@@ -1571,7 +1553,45 @@ async fn small_groups_are_suppressed_in_pseudonymised_exports() {
         None,
     )
     .await;
-    assert_eq!(parse_csv(&r.text).1.len(), 9);
+    let named = parse_csv(&r.text).1;
+    assert_eq!(named.len(), 9);
+    // Pseudonymised, a team row is shown when as many members as the minimum group size were
+    // active in it (its figures sum theirs), whatever its headcount.
+    let count = |r: &Row, c: &str| r[c].parse::<i64>().unwrap();
+    let expected = |min: i64| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = named
+            .iter()
+            .filter(|r| count(r, "active_members") >= min)
+            .map(|r| (r["team_name"].clone(), r["period"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    // Default minimum group size 5. Care had 5 members in the month before last and last month
+    // (Ben left mid-month), 4 this month; Store 3, 4, 4; Field 1, 1, 0. Active in them: Care
+    // 3, 4, 2; Store 0, 4, 0; Field 0, 1, 0. So no team period has five active members.
+    assert!(
+        named
+            .iter()
+            .any(|r| count(r, "members") >= 5 && count(r, "active_members") < 5),
+        "a team with headcount enough but too few active members"
+    );
+    let r = export(
+        &app,
+        &w.hr.token,
+        &format!("{}&group_by=team&pseudonymise=true", w.range(w.m2)),
+        None,
+    )
+    .await;
+    let (_, rows) = parse_csv(&r.text);
+    let mut shown: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["team_name"].clone(), r["period"].clone()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, expected(5));
+    assert!(shown.is_empty(), "{shown:?}");
+    assert!(rows.iter().all(|r| count(r, "active_members") >= 5));
     // Member rows: every current team is below 5, so no team is named.
     let r = export(
         &app,
@@ -1582,14 +1602,12 @@ async fn small_groups_are_suppressed_in_pseudonymised_exports() {
     .await;
     let objects = parse_ndjson(&r.text);
     for o in &objects {
-        if o["team_name"].is_null() {
-            continue; // HR and the admin have no team.
-        }
+        // HR and the admin have no team: suppressed too.
         assert_eq!(o["team_name"], "suppressed");
         assert!(o["team_id"].is_null() && o["csat"].is_null() && o["other_kpis"] == json!({}));
     }
     assert!(objects.iter().any(|o| o["team_name"] == "suppressed"));
-    // A smaller minimum shows Care and Store.
+    // A smaller minimum shows the team periods with at least three active members.
     sql(
         &app,
         &format!(
@@ -1611,16 +1629,15 @@ async fn small_groups_are_suppressed_in_pseudonymised_exports() {
         .map(|r| (r["team_name"].clone(), r["period"].clone()))
         .collect();
     shown.sort();
-    let mut want = vec![
-        ("Care".to_string(), m2.clone()),
-        ("Care".to_string(), m1.clone()),
-        ("Care".to_string(), m0.clone()),
-        ("Store".to_string(), m2.clone()),
-        ("Store".to_string(), m1.clone()),
-        ("Store".to_string(), m0.clone()),
-    ];
-    want.sort();
-    assert_eq!(shown, want);
+    assert_eq!(shown, expected(3));
+    assert_eq!(
+        shown,
+        [
+            ("Care".to_string(), m2.clone()),
+            ("Care".to_string(), m1.clone()),
+            ("Store".to_string(), m1.clone()),
+        ]
+    );
     // Filtered to a small team, which the filter itself names: no member rows at all.
     let r = export(
         &app,

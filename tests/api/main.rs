@@ -23,3 +23,4 @@ mod teams;
 mod trust_input;
 mod trust_sessions;
 mod trust_wins;
+mod trust_privacy;
