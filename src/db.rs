@@ -23,16 +23,28 @@ pub struct Db {
 
 impl Db {
     pub fn new(url: &str, size: usize) -> Result<Self, String> {
-        Self::with_wait(url, size, std::time::Duration::from_secs(10))
+        Self::with_wait(url, size, std::time::Duration::from_secs(10), false)
     }
 
     /// A pool whose callers wait at most `wait` for a free connection before `503`.
-    pub fn with_wait(url: &str, size: usize, wait: std::time::Duration) -> Result<Self, String> {
-        // Connections are not pinged on checkout (the default costs a round trip per request):
-        // a connection that broke is found by its next query, which fails that one request,
-        // and diesel-async then keeps it out of the pool.
+    ///
+    /// Request pools do not ping connections on checkout (that costs a round trip per
+    /// request): a connection that broke is found by its next query, which fails that one
+    /// request with `503`, and diesel-async then keeps it out of the pool. A pool for long,
+    /// rare work (exports) pings (`verify`): a round trip is nothing beside an export, and an
+    /// export that started on a dead connection would fail after its headers went out.
+    pub fn with_wait(
+        url: &str,
+        size: usize,
+        wait: std::time::Duration,
+        verify: bool,
+    ) -> Result<Self, String> {
         let mut config = ManagerConfig::default();
-        config.recycling_method = RecyclingMethod::Fast;
+        config.recycling_method = if verify {
+            RecyclingMethod::Verified
+        } else {
+            RecyclingMethod::Fast
+        };
         let manager =
             AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)

@@ -320,6 +320,17 @@ impl From<DieselError> for AppError {
                     DatabaseErrorKind::SerializationFailure => AppError::Contention(
                         "a concurrent change got in the way; retry the request".into(),
                     ),
+                    // A lost database (the server went away, or an administrator ended the
+                    // session: 57P01) is a 503 the client may retry, never a 500.
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand => AppError::Unavailable(
+                        "the database is unavailable; try again shortly".into(),
+                    ),
+                    _ if info.message().contains("terminating connection") => {
+                        AppError::Unavailable(
+                            "the database is unavailable; try again shortly".into(),
+                        )
+                    }
                     // PostgreSQL's 40P01; diesel has no kind of its own for it.
                     _ if info.message().contains("deadlock detected") => AppError::Contention(
                         "a concurrent change got in the way; retry the request".into(),

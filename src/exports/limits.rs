@@ -46,7 +46,7 @@ impl ExportPool {
         per_organisation: u32,
     ) -> Result<ExportPool, String> {
         Ok(ExportPool {
-            db: Db::with_wait(url, size.max(1), POOL_WAIT)?,
+            db: Db::with_wait(url, size.max(1), POOL_WAIT, true)?,
             statement_timeout_ms,
             per_organisation: per_organisation.max(1),
         })

@@ -21,6 +21,6 @@ mod privacy;
 mod recognition;
 mod teams;
 mod trust_input;
+mod trust_privacy;
 mod trust_sessions;
 mod trust_wins;
-mod trust_privacy;

@@ -439,7 +439,8 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
     let ben = app.member(&org, "Ben", Role::Employee, Some(care)).await;
     let eve = app.member(&org, "Eve Evans", Role::Admin, None).await;
 
-    // Ana's win, implemented and measured by her, with her own words in the outcome.
+    // Ana's win, approved by her lead, then implemented and measured by her, with her own words
+    // in the outcome.
     let win = app
         .post(
             "/api/v1/initiatives",
@@ -454,6 +455,14 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
         &format!("/api/v1/initiatives/{win}/approve"),
         &lead.token,
         json!({}),
+    )
+    .await
+    .ok();
+    // With the mandate on, an author marks her own win implemented and measured (#12 item 3).
+    app.patch(
+        "/api/v1/organisation",
+        &eve.token,
+        json!({ "mandate": true }),
     )
     .await
     .ok();
