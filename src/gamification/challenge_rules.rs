@@ -46,52 +46,62 @@ pub struct Window {
     pub backdated: bool,
 }
 
-/// Check a window; field errors go to `e`. `None` when a field was wrong.
+/// Check a window (what parsed of it); field errors go to `e`. `None` when a field was wrong
+/// or missing.
 pub fn window(
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     may_backdate: bool,
     e: &mut Vec<FieldError>,
 ) -> Option<Window> {
     let errors = e.len();
-    let mut start = starts_at;
     let mut backdated = false;
-    if start < now - START_SKEW {
-        if may_backdate {
-            backdated = true;
+    let start = starts_at.map(|start| {
+        if start < now - START_SKEW {
+            if may_backdate {
+                backdated = true;
+            } else {
+                e.push(FieldError::new(
+                    "starts_at",
+                    "must not be in the past: only admins may backdate a challenge",
+                ));
+            }
+            start
         } else {
-            e.push(FieldError::new(
-                "starts_at",
-                "must not be in the past: only admins may backdate a challenge",
-            ));
+            start.max(now)
         }
-    } else if start < now {
-        start = now;
-    }
-    if start > now + Duration::days(MAX_LEAD_DAYS) {
+    });
+    if start.is_some_and(|s| s > now + Duration::days(MAX_LEAD_DAYS)) {
         e.push(FieldError::new(
             "starts_at",
             format!("must be within {MAX_LEAD_DAYS} days from now"),
         ));
     }
-    if ends_at <= now {
-        e.push(FieldError::new(
-            "ends_at",
-            "must be in the future: a challenge cannot end before it is set",
-        ));
-    } else if ends_at <= start {
-        e.push(FieldError::new("ends_at", "must be after starts_at"));
-    } else if ends_at - start > Duration::days(MAX_LENGTH_DAYS) {
-        e.push(FieldError::new(
-            "ends_at",
-            format!("a challenge lasts at most {MAX_LENGTH_DAYS} days"),
-        ));
+    if let Some(end) = ends_at {
+        if end <= now {
+            e.push(FieldError::new(
+                "ends_at",
+                "must be in the future: a challenge cannot end before it is set",
+            ));
+        } else if let Some(start) = start {
+            if end <= start {
+                e.push(FieldError::new("ends_at", "must be after starts_at"));
+            } else if end - start > Duration::days(MAX_LENGTH_DAYS) {
+                e.push(FieldError::new(
+                    "ends_at",
+                    format!("a challenge lasts at most {MAX_LENGTH_DAYS} days"),
+                ));
+            }
+        }
     }
-    (e.len() == errors).then_some(Window {
-        starts_at: start,
-        backdated,
-    })
+    match (start, ends_at) {
+        (Some(starts_at), Some(_)) if e.len() == errors => Some(Window {
+            starts_at,
+            backdated,
+        }),
+        _ => None,
+    }
 }
 
 /// `reward_points` against the organisation's cap.

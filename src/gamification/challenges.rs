@@ -881,12 +881,7 @@ pub async fn create_challenge(
     };
     let ends_at = required("ends_at", req.ends_at.as_deref(), &mut e)
         .and_then(|raw| time_param("ends_at", Some(raw), &mut e));
-    let window = match (starts_at, ends_at) {
-        (Some(start), Some(end)) => {
-            rules::window(start, end, now, caller.is(Role::Admin), &mut e)
-        }
-        _ => None,
-    };
+    let window = rules::window(starts_at, ends_at, now, caller.is(Role::Admin), &mut e);
     let reward_badge_id = uuid_param("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
 
     let mut conn = db.conn().await?;
@@ -1237,8 +1232,8 @@ async fn apply(
     let now = Utc::now();
     let mut e = Vec::new();
     let window = rules::window(
-        change.starts_at.unwrap_or(row.starts_at),
-        change.ends_at.unwrap_or(row.ends_at),
+        Some(change.starts_at.unwrap_or(row.starts_at)),
+        Some(change.ends_at.unwrap_or(row.ends_at)),
         now,
         caller.is(Role::Admin),
         &mut e,
