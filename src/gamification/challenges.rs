@@ -420,7 +420,11 @@ async fn participants(
 /// Set a challenge's tallies (see the migration `challenge_budgets`) to what its window has
 /// counted so far: for a window that starts before its challenge was set or changed, whose
 /// earlier activity the triggers never saw.
-async fn seed_tallies(conn: &mut AsyncPgConnection, org: Uuid, row: &ChallengeRow) -> AppResult<()> {
+async fn seed_tallies(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    row: &ChallengeRow,
+) -> AppResult<()> {
     diesel::delete(challenge_tallies::table.filter(challenge_tallies::challenge_id.eq(row.id)))
         .execute(conn)
         .await?;
@@ -1254,8 +1258,14 @@ async fn apply(
         && row.reward_slots.is_some()
         && let Some(team) = row.team_id
     {
-        rules::release(conn, org, row.created_by, row.reserved_points, row.reserved_period)
-            .await?;
+        rules::release(
+            conn,
+            org,
+            row.created_by,
+            row.reserved_points,
+            row.reserved_period,
+        )
+        .await?;
         let per_member =
             reward.saturating_add(rules::badge_points(conn, org, row.reward_badge_id).await?);
         let r = rules::reserve(conn, org, row.created_by, team, per_member).await?;
@@ -1293,7 +1303,11 @@ async fn apply(
             changed.insert(field.into(), serde_json::json!({ "from": from, "to": to }));
         }
     };
-    note("title", row.title.clone().into(), updated.title.clone().into());
+    note(
+        "title",
+        row.title.clone().into(),
+        updated.title.clone().into(),
+    );
     note(
         "description",
         row.description.clone().into(),
@@ -1362,8 +1376,14 @@ pub async fn cancel_challenge(
         let who = who.clone();
         Box::pin(async move {
             let row = lock_unstarted(c, &who, id).await?;
-            rules::release(c, org, row.created_by, row.reserved_points, row.reserved_period)
-                .await?;
+            rules::release(
+                c,
+                org,
+                row.created_by,
+                row.reserved_points,
+                row.reserved_period,
+            )
+            .await?;
             let cancelled: ChallengeRow = diesel::update(
                 challenges::table
                     .filter(challenges::organisation_id.eq(org))

@@ -150,7 +150,17 @@ pub async fn reserve(
     tz: chrono_tz::Tz,
     rules: &PointRules,
 ) -> AppResult<NaiveDate> {
-    take(conn, org, lead, GivingKind::Lead, cost, tz, rules, "challenge's reward").await
+    take(
+        conn,
+        org,
+        lead,
+        GivingKind::Lead,
+        cost,
+        tz,
+        rules,
+        "challenge's reward",
+    )
+    .await
 }
 
 /// Return a reservation that was never paid out (a challenge cancelled before it started) to
@@ -209,9 +219,7 @@ async fn take(
         .ok()
         .filter(|c| *c <= granted)
         .ok_or_else(|| AppError::Conflict {
-            detail: format!(
-                "this {what_for} costs more than your whole {what} ({granted} points)"
-            ),
+            detail: format!("this {what_for} costs more than your whole {what} ({granted} points)"),
             extra: Some(serde_json::json!({ "granted": granted })),
         })?;
     diesel::insert_into(giving_balances::table)

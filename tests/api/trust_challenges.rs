@@ -86,7 +86,12 @@ async fn audit_actions(app: &TestApp, org: &Org, subject: &Value) -> Vec<(String
         .unwrap()
         .iter()
         .filter(|e| e["subject_id"] == *subject)
-        .map(|e| (e["action"].as_str().unwrap().to_string(), e["details"].clone()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["details"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -188,7 +193,10 @@ async fn the_issue_s_exploit_is_refused_a_lead_can_neither_backdate_nor_overspen
     )
     .await;
     assert_eq!(skewed["status"], "active");
-    assert_eq!(skewed["progress"], 0, "the recognition before it does not count");
+    assert_eq!(
+        skewed["progress"], 0,
+        "the recognition before it does not count"
+    );
     let audit = audit_actions(&app, &org, &skewed["id"]).await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, "challenge_created");
@@ -225,7 +233,10 @@ async fn admins_may_backdate_with_an_audit_entry_and_their_rewards_are_capped() 
     .await
     .ok();
     let c = create(&app, &org.admin, body).await;
-    assert_eq!(c["progress"], 1, "a backdated window counts what happened since");
+    assert_eq!(
+        c["progress"], 1,
+        "a backdated window counts what happened since"
+    );
     assert!(c["completed_at"].is_string());
     assert_eq!(c["reserved_points"], 0, "admins are unbudgeted");
     assert!(c["reward_slots"].is_null());
@@ -330,7 +341,8 @@ async fn racing_creations_neither_overspend_a_budget_nor_exceed_a_cap() {
             team_challenge(support, json!({ "reward_points": 100 })),
         )
     });
-    let admin_requests = (0..16).map(|_| send(org.admin.token.clone(), team_challenge(sales, json!({}))));
+    let admin_requests =
+        (0..16).map(|_| send(org.admin.token.clone(), team_challenge(sales, json!({}))));
     let (lead, admin) = futures::future::join(
         futures::future::join_all(lead_requests),
         futures::future::join_all(admin_requests),
@@ -412,12 +424,20 @@ async fn a_challenge_is_changed_or_cancelled_only_before_it_starts_by_its_lead_o
     app.patch(&p, &lea.token, json!({ "target": 0 }))
         .await
         .invalid_field("target");
-    app.patch(&p, &lea.token, json!({ "starts_at": at(-Duration::hours(2)) }))
-        .await
-        .invalid_field("starts_at");
-    app.patch(&p, &lea.token, json!({ "ends_at": at(Duration::days(200)) }))
-        .await
-        .invalid_field("ends_at");
+    app.patch(
+        &p,
+        &lea.token,
+        json!({ "starts_at": at(-Duration::hours(2)) }),
+    )
+    .await
+    .invalid_field("starts_at");
+    app.patch(
+        &p,
+        &lea.token,
+        json!({ "ends_at": at(Duration::days(200)) }),
+    )
+    .await
+    .invalid_field("ends_at");
     app.patch(&p, &lea.token, json!({ "reward_points": 100_001 }))
         .await
         .invalid_field("reward_points");
@@ -427,7 +447,11 @@ async fn a_challenge_is_changed_or_cancelled_only_before_it_starts_by_its_lead_o
     app.patch(&p, &lea.token, json!({ "reward_points": 200 }))
         .await
         .problem(409);
-    assert_eq!(spent(&app, &lea).await, 150, "a refused change keeps the reservation");
+    assert_eq!(
+        spent(&app, &lea).await,
+        150,
+        "a refused change keeps the reservation"
+    );
 
     // A new reward is re-reserved.
     let changed = app
@@ -487,7 +511,11 @@ async fn a_challenge_is_changed_or_cancelled_only_before_it_starts_by_its_lead_o
     let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(
         actions,
-        vec!["challenge_cancelled", "challenge_changed", "challenge_created"]
+        vec![
+            "challenge_cancelled",
+            "challenge_changed",
+            "challenge_created"
+        ]
     );
     assert_eq!(audit[0].1["returned_points"], 300);
     assert_eq!(audit[1].1["changed"]["reward_points"]["from"], 50);
@@ -576,7 +604,10 @@ async fn a_recognition_does_not_measure_the_running_challenges() {
     .await
     .unwrap();
     let mut locker = app.db.conn().await;
-    diesel::sql_query("BEGIN").execute(&mut locker).await.unwrap();
+    diesel::sql_query("BEGIN")
+        .execute(&mut locker)
+        .await
+        .unwrap();
     diesel::sql_query("LOCK TABLE initiative_events IN ACCESS EXCLUSIVE MODE")
         .execute(&mut locker)
         .await
