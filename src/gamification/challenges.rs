@@ -19,11 +19,19 @@
 //! `dimension` narrows every metric to that CX dimension (of the initiative, the recognition or
 //! the ledger entry); `channel` applies to initiative metrics only.
 //!
+//! Bounds (issue #12: who may set what, windows, caps, a lead's reward reserved from their
+//! budget, change and cancel before the start) are in `challenge_rules`.
+//!
+//! Writes do not measure every running challenge: triggers keep per-challenge tallies of what
+//! each activity counts (migration `challenge_budgets`), and [`evaluate`] only measures the
+//! challenges whose tallies reached their target.
+//!
 //! Completion happens inside the transaction of the activity that reaches the target
 //! ([`evaluate`], called by `gamification::settle`): the challenge row is locked, its
 //! `completed_at` re-checked, then set, and every participant (active members who contributed
-//! at least one counted event so far) gets `reward_points` (one `challenge_reward` ledger entry)
-//! and the reward badge. Exactly once however many requests race: the row lock and the
+//! at least one counted event so far; for a team lead's challenge at most `reward_slots` of
+//! them, the earliest contributors first) gets `reward_points` (one `challenge_reward` ledger
+//! entry) and the reward badge. Exactly once however many requests race: the row lock and the
 //! `completed_at` check make it so. A transaction that finds the row locked skips it (the holder
 //! is completing it), so racing requests neither wait on each other nor deadlock there.
 //!
