@@ -38,14 +38,18 @@ CREATE FUNCTION challenge_shard(member uuid) RETURNS smallint LANGUAGE sql IMMUT
     SELECT (get_byte(uuid_send(member), 15) & 15)::smallint
 $$;
 
--- Each trigger adds what its statement's rows count to the running, uncompleted challenges
--- they fall in, in (challenge, shard) order so that concurrent statements lock tallies in one
--- order. The conditions mirror gamification::challenges::metric_sql.
+-- Each trigger adds what its row counts to the running, uncompleted challenges it falls in, in
+-- (challenge, shard) order. They are deferred: a tally row stays locked until commit, so they
+-- run at the end of the activity (gamification::challenges::evaluate sets them IMMEDIATE just
+-- before it checks the tallies; otherwise at commit), not while the activity still waits on
+-- leaderboard rows. The conditions mirror gamification::challenges::metric_sql.
 CREATE FUNCTION initiatives_to_challenge_tallies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount)
     SELECT c.organisation_id, c.id, challenge_shard(x.author_id), count(*)
-    FROM new_rows x
+    FROM (SELECT NEW.organisation_id AS organisation_id, NEW.created_at AS created_at,
+                 NEW.author_id AS author_id, NEW.team_id AS team_id, NEW.dimension AS dimension,
+                 NEW.channel AS channel) x
     JOIN challenges c ON c.organisation_id = x.organisation_id
         AND c.ends_at > x.created_at AND c.starts_at <= x.created_at
         AND c.metric = 'initiatives_submitted'
@@ -58,15 +62,16 @@ BEGIN
     ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
     RETURN NULL;
 END $$;
-CREATE TRIGGER initiatives_challenge_tallies AFTER INSERT ON initiatives
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION initiatives_to_challenge_tallies();
+CREATE CONSTRAINT TRIGGER initiatives_challenge_tallies AFTER INSERT ON initiatives
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION initiatives_to_challenge_tallies();
 
 CREATE FUNCTION initiative_events_to_challenge_tallies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount)
     SELECT c.organisation_id, c.id, challenge_shard(i.author_id), count(DISTINCT e.initiative_id)
-    FROM new_rows e
+    FROM (SELECT NEW.organisation_id AS organisation_id, NEW.created_at AS created_at,
+                 NEW.initiative_id AS initiative_id, NEW.kind AS kind) e
     JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id
     JOIN challenges c ON c.organisation_id = e.organisation_id
         AND c.ends_at > e.created_at AND c.starts_at <= e.created_at
@@ -81,15 +86,16 @@ BEGIN
     ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
     RETURN NULL;
 END $$;
-CREATE TRIGGER initiative_events_challenge_tallies AFTER INSERT ON initiative_events
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION initiative_events_to_challenge_tallies();
+CREATE CONSTRAINT TRIGGER initiative_events_challenge_tallies AFTER INSERT ON initiative_events
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION initiative_events_to_challenge_tallies();
 
 CREATE FUNCTION recognitions_to_challenge_tallies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount)
     SELECT c.organisation_id, c.id, challenge_shard(x.giver_id), count(*)
-    FROM new_rows x
+    FROM (SELECT NEW.organisation_id AS organisation_id, NEW.created_at AS created_at,
+                 NEW.giver_id AS giver_id, NEW.dimension AS dimension) x
     JOIN challenges c ON c.organisation_id = x.organisation_id
         AND c.ends_at > x.created_at AND c.starts_at <= x.created_at
         AND c.metric = 'recognitions_given'
@@ -104,15 +110,17 @@ BEGIN
     ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
     RETURN NULL;
 END $$;
-CREATE TRIGGER recognitions_challenge_tallies AFTER INSERT ON recognitions
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION recognitions_to_challenge_tallies();
+CREATE CONSTRAINT TRIGGER recognitions_challenge_tallies AFTER INSERT ON recognitions
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION recognitions_to_challenge_tallies();
 
 CREATE FUNCTION recognition_recipients_to_challenge_tallies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount)
     SELECT c.organisation_id, c.id, challenge_shard(x.member_id), count(*)
-    FROM new_rows x
+    FROM (SELECT NEW.organisation_id AS organisation_id, NEW.created_at AS created_at,
+                 NEW.member_id AS member_id, NEW.team_id AS team_id,
+                 NEW.recognition_id AS recognition_id) x
     JOIN recognitions r ON r.id = x.recognition_id AND r.organisation_id = x.organisation_id
     JOIN challenges c ON c.organisation_id = x.organisation_id
         AND c.ends_at > x.created_at AND c.starts_at <= x.created_at
@@ -125,16 +133,19 @@ BEGIN
     ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
     RETURN NULL;
 END $$;
-CREATE TRIGGER recognition_recipients_challenge_tallies AFTER INSERT ON recognition_recipients
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION recognition_recipients_to_challenge_tallies();
+CREATE CONSTRAINT TRIGGER recognition_recipients_challenge_tallies AFTER INSERT ON recognition_recipients
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION recognition_recipients_to_challenge_tallies();
 
 -- Rewards of challenges (their ledger entries and the points of challenge badges) never count.
 CREATE FUNCTION ledger_entries_to_challenge_tallies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount)
     SELECT c.organisation_id, c.id, challenge_shard(x.member_id), sum(x.points)
-    FROM new_rows x
+    FROM (SELECT NEW.organisation_id AS organisation_id, NEW.created_at AS created_at,
+                 NEW.member_id AS member_id, NEW.team_id AS team_id, NEW.dimension AS dimension,
+                 NEW.points AS points, NEW.reason AS reason, NEW.source_type AS source_type,
+                 NEW.source_id AS source_id) x
     JOIN challenges c ON c.organisation_id = x.organisation_id
         AND c.ends_at > x.created_at AND c.starts_at <= x.created_at
         AND c.metric = 'points_earned'
@@ -150,9 +161,9 @@ BEGIN
     ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
     RETURN NULL;
 END $$;
-CREATE TRIGGER ledger_entries_challenge_tallies AFTER INSERT ON ledger_entries
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_to_challenge_tallies();
+CREATE CONSTRAINT TRIGGER ledger_entries_challenge_tallies AFTER INSERT ON ledger_entries
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION ledger_entries_to_challenge_tallies();
 
 -- Challenges that are not cancelled and not completed, by organisation and window: what the
 -- triggers and the write path's completion check look up.

@@ -582,11 +582,20 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
 }
 
 /// Complete the organisation's running challenges whose tallies reached their target. Called
-/// inside the transaction of every activity, after its writes (whose triggers added to the
-/// tallies): one indexed query that reads at most 16 tally rows per running, uncompleted
+/// at the end of the transaction of every activity, after its writes (whose deferred triggers
+/// add to the tallies, fired here): one indexed query that reads at most 16 tally rows per running, uncompleted
 /// challenge, instead of one aggregate over the organisation's activity per challenge. Only a
 /// challenge that may be due is measured exactly, by the completion, under its row lock.
 pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
+    // The tally triggers are deferred so that their row locks are taken at the end of the
+    // activity; fire what is pending now, to see this activity's counts.
+    diesel::sql_query(
+        "SET CONSTRAINTS initiatives_challenge_tallies, initiative_events_challenge_tallies, \
+         recognitions_challenge_tallies, recognition_recipients_challenge_tallies, \
+         ledger_entries_challenge_tallies IMMEDIATE",
+    )
+    .execute(conn)
+    .await?;
     let due: Vec<MemberId> = diesel::sql_query(
         "SELECT c.id FROM challenges c \
          WHERE c.organisation_id = $1 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
