@@ -26,6 +26,7 @@ THROUGHPUT_TARGET = 0.5  # leaderboard req/s at 1M >= 0.5 x /health/live req/s
 P99_TARGET = 2.0         # leaderboard p99 at 1M <= 2 x p99 at 10k
 WRITE_TARGET = 0.5       # recognition req/s >= 0.5 x pgbench tx/s
 EXPORT_TARGET = 1.5      # export peak memory at 1M <= 1.5 x at 10k
+CHALLENGE_TARGET = 1.5   # a recognition with 200 running challenges costs <= 1.5 x one with none
 
 
 def line(name, figures):
@@ -68,6 +69,19 @@ def _other(r):
 
 def ok(f):
     return f is not None and f.get("non_2xx_3xx", 0) + f.get("socket_errors", 0) == 0
+
+
+def challenge_cost(rows, w):
+    """Issue #12 item 2: print the two recognition figures; answer the verdict (cost = 1/req/s)."""
+    what = "recognition cost, 200 running challenges <= 1.5 x none"
+    none, many = rows.get("10k/recognition-challenges-0"), rows.get("10k/recognition-challenges-200")
+    for r, desc in ((none, "no running challenge"), (many, "200 running challenges")):
+        if r:
+            w(f"{'recognition at 10k, ' + desc:<42}|{r['rps']:>8.0f}{' ' if ok(r) else '!'}{r['p50_ms']:>8.2f}"
+              f"{r['p99_ms']:>8.2f}{_other(r):>6} |")
+    if ok(none) and ok(many) and none["rps"] > 0 and many["rps"] > 0:
+        return (what, (none["rps"] / many["rps"], "recognition"), lambda v: v <= CHALLENGE_TARGET)
+    return (what, ("n/a", "recognition"), None)
 
 
 def summary(a):
@@ -128,6 +142,7 @@ def summary(a):
     if pgb:
         w(f"{'recognition: pgbench, the same statements':<42}|{'':>32}|{pgb['tps']:>8.0f} "
           f"{pgb['latency_avg_ms']:>8.2f}{'(avg)':>8}{_other(pgb):>6} |  {pgb['failed']} failed")
+    challenge_verdict = challenge_cost(rows, w)
     w("  ('!' after req/s: some responses were errors; the figure does not count."
       " other: % of the machine's CPU busy in the second before the figure, i.e. other programs)")
     w("")
@@ -184,6 +199,8 @@ def summary(a):
         if worst is None or ratio > worst[0]:
             worst = (ratio, f"export per {g}")
     verdicts.append(("export peak memory at 1M <= 1.5 x at 10k", worst, lambda v: v <= EXPORT_TARGET))
+    # 5. running challenges
+    verdicts.append(challenge_verdict)
 
     w("Targets (ratios measured in this run):")
     passed = 0

@@ -50,6 +50,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    challenge_tallies (challenge_id, shard) {
+        organisation_id -> Uuid,
+        challenge_id -> Uuid,
+        shard -> Int2,
+        amount -> Int8,
+    }
+}
+
+diesel::table! {
     challenges (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -68,6 +77,11 @@ diesel::table! {
         created_by -> Uuid,
         completed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        reserved_points -> Int4,
+        reserved_period -> Nullable<Date>,
+        reward_slots -> Nullable<Int4>,
+        cancelled_at -> Nullable<Timestamptz>,
+        cancelled_by -> Nullable<Uuid>,
     }
 }
 
@@ -418,6 +432,7 @@ diesel::table! {
 diesel::joinable!(api_keys -> organisations (organisation_id));
 diesel::joinable!(audit_log -> organisations (organisation_id));
 diesel::joinable!(badges -> organisations (organisation_id));
+diesel::joinable!(challenge_tallies -> organisations (organisation_id));
 diesel::joinable!(challenges -> organisations (organisation_id));
 diesel::joinable!(giving_balances -> organisations (organisation_id));
 diesel::joinable!(idempotency_keys -> organisations (organisation_id));
@@ -450,6 +465,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     badges,
+    challenge_tallies,
     challenges,
     giving_balances,
     idempotency_keys,

@@ -19,11 +19,19 @@
 //! `dimension` narrows every metric to that CX dimension (of the initiative, the recognition or
 //! the ledger entry); `channel` applies to initiative metrics only.
 //!
+//! Bounds (issue #12: who may set what, windows, caps, a lead's reward reserved from their
+//! budget, change and cancel before the start) are in `challenge_rules`.
+//!
+//! Writes do not measure every running challenge: triggers keep per-challenge tallies of what
+//! each activity counts (migration `challenge_budgets`), and [`evaluate`] only measures the
+//! challenges whose tallies reached their target.
+//!
 //! Completion happens inside the transaction of the activity that reaches the target
 //! ([`evaluate`], called by `gamification::settle`): the challenge row is locked, its
 //! `completed_at` re-checked, then set, and every participant (active members who contributed
-//! at least one counted event so far) gets `reward_points` (one `challenge_reward` ledger entry)
-//! and the reward badge. Exactly once however many requests race: the row lock and the
+//! at least one counted event so far; for a team lead's challenge at most `reward_slots` of
+//! them, the earliest contributors first) gets `reward_points` (one `challenge_reward` ledger
+//! entry) and the reward badge. Exactly once however many requests race: the row lock and the
 //! `completed_at` check make it so. A transaction that finds the row locked skips it (the holder
 //! is completing it), so racing requests neither wait on each other nor deadlock there.
 //!
@@ -34,7 +42,7 @@
 //! (`GET /api/v1/challenges`, `.../{id}`, `/api/v1/me/progress`), which complete any started
 //! challenge whose window has counted enough.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -47,12 +55,14 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::badges::{self, Criterion};
+use super::challenge_rules as rules;
+use crate::audit;
 use crate::auth::{Caller, LeadOrAdmin, Role};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_param, uuid_param};
 use crate::ledger::{self, Credit, Reason, SourceType};
-use crate::schema::{badges as badges_table, challenges, members, teams};
+use crate::schema::{badges as badges_table, challenge_tallies, challenges, members, teams};
 use crate::validation;
 use crate::vocabulary::{Channel, Dimension};
 
@@ -196,6 +206,14 @@ pub struct ChallengeProgress {
     pub status: ChallengeStatus,
     /// When the target was reached and the rewards granted; absent until then.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When it was cancelled (before it started); a cancelled challenge never counts or pays.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// What a team lead's challenge reserved from their monthly recognition budget
+    /// (`reward_points` plus the badge's points, times the team's active members at the time).
+    pub reserved_points: i32,
+    /// The most participants a team lead's challenge pays (the team's active members when the
+    /// reward was reserved), the earliest contributors first; absent for admins' challenges.
+    pub reward_slots: Option<i32>,
     /// The metric over the window and scope, live: it keeps counting after completion until
     /// the window ends, and may exceed `target`.
     pub progress: i64,
@@ -227,6 +245,10 @@ struct ChallengeRow {
     created_by: Uuid,
     completed_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    reserved_points: i32,
+    reserved_period: Option<NaiveDate>,
+    reward_slots: Option<i32>,
+    cancelled_at: Option<DateTime<Utc>>,
 }
 
 impl ChallengeRow {
@@ -263,6 +285,8 @@ struct MetricSql {
     channel: &'static str,
     /// The member an event is credited to.
     participant: &'static str,
+    /// When an event happened.
+    at: &'static str,
     /// The aggregate that is the progress.
     value: &'static str,
 }
@@ -276,6 +300,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             dimension: "x.dimension = $5",
             channel: "x.channel = $6",
             participant: "x.author_id",
+            at: "x.created_at",
             value: "count(*)",
         },
         Metric::InitiativesApproved => MetricSql {
@@ -287,6 +312,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             dimension: "x.dimension = $5",
             channel: "x.channel = $6",
             participant: "x.author_id",
+            at: "e.created_at",
             value: "count(DISTINCT e.initiative_id)",
         },
         Metric::RecognitionsGiven => MetricSql {
@@ -299,6 +325,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             dimension: "x.dimension = $5",
             channel: "TRUE",
             participant: "x.giver_id",
+            at: "x.created_at",
             value: "count(*)",
         },
         Metric::RecognitionsReceived => MetricSql {
@@ -309,6 +336,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             dimension: "r.dimension = $5",
             channel: "TRUE",
             participant: "x.member_id",
+            at: "x.created_at",
             value: "count(*)",
         },
         Metric::PointsEarned => MetricSql {
@@ -321,6 +349,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             dimension: "x.dimension = $5",
             channel: "TRUE",
             participant: "x.member_id",
+            at: "x.created_at",
             value: "sum(x.points)",
         },
     }
@@ -364,7 +393,9 @@ async fn measure(
         .await?)
 }
 
-/// Active members who contributed at least one counted event, in id order.
+/// Active members who contributed at least one counted event, the earliest contributors
+/// first, at most `row.reward_slots` of them (a team lead's challenge pays no more members than
+/// its reservation covers, however the team grew).
 async fn participants(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -372,11 +403,13 @@ async fn participants(
 ) -> AppResult<Vec<Uuid>> {
     let sql = metric_sql(row.metric()?);
     let query = format!(
-        "SELECT m.id FROM members m \
-         WHERE m.organisation_id = $1 AND m.deactivated_at IS NULL \
-           AND m.id IN (SELECT {participant} {filtered}) \
-         ORDER BY m.id",
+        "SELECT m.id FROM \
+           (SELECT {participant} AS id, min({at}) AS first_at {filtered} GROUP BY 1) p \
+         JOIN members m ON m.organisation_id = $1 AND m.id = p.id AND m.deactivated_at IS NULL \
+         ORDER BY p.first_at, p.id \
+         LIMIT $7",
         participant = sql.participant,
+        at = sql.at,
         filtered = sql.filtered(),
     );
     let rows: Vec<MemberId> = diesel::sql_query(query)
@@ -386,9 +419,48 @@ async fn participants(
         .bind::<Nullable<SqlUuid>, _>(row.team_id)
         .bind::<Nullable<Text>, _>(row.dimension.as_deref())
         .bind::<Nullable<Text>, _>(row.channel.as_deref())
+        .bind::<Nullable<BigInt>, _>(row.reward_slots.map(i64::from))
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Set a challenge's tallies (see the migration `challenge_budgets`) to what its window has
+/// counted so far: for a window that starts before its challenge was set or changed, whose
+/// earlier activity the triggers never saw.
+async fn seed_tallies(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    row: &ChallengeRow,
+) -> AppResult<()> {
+    diesel::delete(challenge_tallies::table.filter(challenge_tallies::challenge_id.eq(row.id)))
+        .execute(conn)
+        .await?;
+    if row.starts_at > Utc::now() {
+        return Ok(());
+    }
+    let sql = metric_sql(row.metric()?);
+    let query = format!(
+        "INSERT INTO challenge_tallies (organisation_id, challenge_id, shard, amount) \
+         SELECT $1, $7, p.shard, sum(p.v)::bigint FROM \
+           (SELECT challenge_shard({participant}) AS shard, COALESCE({value}, 0)::bigint AS v \
+            {filtered} GROUP BY {participant}) p \
+         GROUP BY p.shard",
+        participant = sql.participant,
+        value = sql.value,
+        filtered = sql.filtered(),
+    );
+    diesel::sql_query(query)
+        .bind::<SqlUuid, _>(org)
+        .bind::<Timestamptz, _>(row.starts_at)
+        .bind::<Timestamptz, _>(row.ends_at)
+        .bind::<Nullable<SqlUuid>, _>(row.team_id)
+        .bind::<Nullable<Text>, _>(row.dimension.as_deref())
+        .bind::<Nullable<Text>, _>(row.channel.as_deref())
+        .bind::<SqlUuid, _>(row.id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// How long a completion waits for a lock on the rows its rewards touch (leaderboard rows of
@@ -450,8 +522,11 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
         .filter(challenges::organisation_id.eq(org))
         .filter(challenges::id.eq(id))
         .filter(challenges::completed_at.is_null())
+        .filter(challenges::cancelled_at.is_null())
         .select(ChallengeRow::as_select())
-        .for_update()
+        // Not FOR UPDATE: activity adding to the challenge's tallies holds KEY SHARE on the row
+        // (their foreign key), which must not make the completion skip it.
+        .for_no_key_update()
         .skip_locked()
         .first(conn)
         .await
@@ -506,23 +581,34 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
     Ok(true)
 }
 
-/// Complete the organisation's running challenges whose target has been reached. Called inside
-/// the transaction of every activity; one indexed query when nothing is running.
+/// Complete the organisation's running challenges whose tallies reached their target. Called
+/// at the end of the transaction of every activity, after its writes (whose deferred triggers
+/// add to the tallies, fired here): one indexed query that reads at most 16 tally rows per running, uncompleted
+/// challenge, instead of one aggregate over the organisation's activity per challenge. Only a
+/// challenge that may be due is measured exactly, by the completion, under its row lock.
 pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
-    let running: Vec<ChallengeRow> = challenges::table
-        .filter(challenges::organisation_id.eq(org))
-        .filter(challenges::ends_at.gt(diesel::dsl::now))
-        .filter(challenges::starts_at.le(diesel::dsl::now))
-        .filter(challenges::completed_at.is_null())
-        .order(challenges::id)
-        .select(ChallengeRow::as_select())
-        .load(conn)
-        .await?;
-    for row in running {
-        let measured = measure(conn, org, &row, None).await?;
-        if measured.progress >= i64::from(row.target) {
-            complete(conn, org, row.id).await?;
-        }
+    // The tally triggers are deferred so that their row locks are taken at the end of the
+    // activity; fire what is pending now, to see this activity's counts.
+    diesel::sql_query(
+        "SET CONSTRAINTS initiatives_challenge_tallies, initiative_events_challenge_tallies, \
+         recognitions_challenge_tallies, recognition_recipients_challenge_tallies, \
+         ledger_entries_challenge_tallies IMMEDIATE",
+    )
+    .execute(conn)
+    .await?;
+    let due: Vec<MemberId> = diesel::sql_query(
+        "SELECT c.id FROM challenges c \
+         WHERE c.organisation_id = $1 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
+           AND c.ends_at > now() AND c.starts_at <= now() \
+           AND c.target <= (SELECT COALESCE(sum(t.amount), 0) FROM challenge_tallies t \
+                            WHERE t.challenge_id = c.id) \
+         ORDER BY c.id",
+    )
+    .bind::<SqlUuid, _>(org)
+    .load(conn)
+    .await?;
+    for challenge in due {
+        complete(conn, org, challenge.id).await?;
     }
     Ok(())
 }
@@ -561,6 +647,9 @@ fn view(row: ChallengeRow, m: Measure, now: DateTime<Utc>) -> AppResult<Challeng
         created_by: row.created_by,
         created_at: row.created_at,
         completed_at: row.completed_at,
+        cancelled_at: row.cancelled_at,
+        reserved_points: row.reserved_points,
+        reward_slots: row.reward_slots,
         progress: m.progress,
         participants: m.participants,
         contribution: m.contribution,
@@ -579,12 +668,15 @@ async fn views(
     let now = Utc::now();
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let m = if row.starts_at > now {
+        let m = if row.starts_at > now || row.cancelled_at.is_some() {
             Measure::default()
         } else {
             measure(conn, org, &row, viewer).await?
         };
-        if row.completed_at.is_none() && row.starts_at <= now && m.progress >= i64::from(row.target)
+        if row.completed_at.is_none()
+            && row.cancelled_at.is_none()
+            && row.starts_at <= now
+            && m.progress >= i64::from(row.target)
         {
             let id = row.id;
             if db::transaction(conn, move |c| Box::pin(complete(c, org, id))).await? {
@@ -621,6 +713,7 @@ pub async fn active_for(
     let now = Utc::now();
     let mut query = challenges::table
         .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::cancelled_at.is_null())
         .filter(challenges::ends_at.gt(now))
         .filter(challenges::starts_at.le(now))
         .order((challenges::ends_at.asc(), challenges::id.asc()))
@@ -665,13 +758,17 @@ pub struct CreateChallenge {
     /// 1-10000000.
     #[schema(required = true, value_type = i64, minimum = 1, maximum = 10000000)]
     pub target: Option<i64>,
-    /// RFC 3339; now when absent. May lie in the past (activity since then counts).
+    /// RFC 3339; now when absent. Not in the past (up to a minute behind is taken as now),
+    /// except for admins, who may backdate (activity since then counts; audited); within 365
+    /// days.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub starts_at: Option<String>,
-    /// RFC 3339, exclusive; after `starts_at` and in the future.
+    /// RFC 3339, exclusive; after `starts_at`, in the future, at most 92 days after the start.
     #[schema(required = true, value_type = String, format = DateTime)]
     pub ends_at: Option<String>,
-    /// Points for every participant on completion, 0-100000 (default 0).
+    /// Points for every participant on completion, 0-100000 (default 0) and at most the
+    /// organisation's `challenge_reward_cap`. A team lead's reserves this (plus the badge's
+    /// points) times the team's active members from their monthly recognition budget.
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000)]
     pub reward_points: Option<i64>,
     /// A badge of the organisation with criterion `challenge`, awarded to every participant.
@@ -686,9 +783,9 @@ fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> O
     value
 }
 
-/// Set a challenge (admins for any team or the organisation; team leads for their own team).
-/// Answers the challenge with its progress so far: a window that started in the past counts
-/// what happened since.
+/// Set a challenge (admins for any team or the organisation; team leads for their own team,
+/// paid from their monthly recognition budget). Audited (`challenge_created`). Answers the
+/// challenge with its progress so far: a window an admin backdated counts what happened since.
 #[utoipa::path(
     post, path = "/api/v1/challenges", tag = "gamification", operation_id = "create_challenge",
     security(("bearer" = [])),
@@ -698,7 +795,9 @@ fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> O
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin, or a team lead setting one for another team or the organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The lead's budget cannot cover the reward, or the organisation or team has as many open challenges as it may", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/challenges", data = "<body>")]
@@ -803,19 +902,16 @@ pub async fn create_challenge(
     };
     let ends_at = required("ends_at", req.ends_at.as_deref(), &mut e)
         .and_then(|raw| time_param("ends_at", Some(raw), &mut e));
-    if let Some(end) = ends_at {
-        if end <= now {
-            e.push(FieldError::new(
-                "ends_at",
-                "must be in the future: a challenge cannot end before it is set",
-            ));
-        } else if starts_at.is_some_and(|start| end <= start) {
-            e.push(FieldError::new("ends_at", "must be after starts_at"));
-        }
-    }
+    let window = rules::window(starts_at, ends_at, now, caller.is(Role::Admin), &mut e);
     let reward_badge_id = uuid_param("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
 
     let mut conn = db.conn().await?;
+    if let Some(reward) = reward_points {
+        let cap = ledger::rules::load(&mut conn, org)
+            .await?
+            .challenge_reward_cap;
+        rules::reward_within_cap(reward, cap, &mut e);
+    }
     if let Some(team) = team_id
         && scope == Some(ChallengeScope::Team)
     {
@@ -865,52 +961,482 @@ pub async fn create_challenge(
         }
     }
     check(e)?;
-    let (
-        Some(scope),
-        Some(title),
-        Some(metric),
-        Some(target),
-        Some(reward_points),
-        Some(starts_at),
-        Some(ends_at),
-    ) = (
-        scope,
-        title,
-        metric,
-        target,
-        reward_points,
-        starts_at,
-        ends_at,
-    )
+    let (Some(scope), Some(title), Some(metric), Some(target), Some(reward_points), Some(window)) =
+        (scope, title, metric, target, reward_points, window)
     else {
         return Err(AppError::internal("validated challenge lacks a field"));
     };
-    let row: ChallengeRow = diesel::insert_into(challenges::table)
-        .values((
-            challenges::organisation_id.eq(org),
-            challenges::title.eq(title),
-            challenges::description.eq(description),
-            challenges::scope.eq(scope.as_str()),
-            challenges::team_id.eq(team_id.filter(|_| scope == ChallengeScope::Team)),
-            challenges::metric.eq(metric.as_str()),
-            challenges::dimension.eq(dimension.map(|d| d.as_str())),
-            challenges::channel.eq(channel.map(|c| c.as_str())),
-            challenges::target.eq(target),
-            challenges::starts_at.eq(starts_at),
-            challenges::ends_at.eq(ends_at),
-            challenges::reward_points.eq(reward_points),
-            challenges::reward_badge_id.eq(reward_badge_id),
-            challenges::created_by.eq(caller.member_id),
-        ))
-        .returning(ChallengeRow::as_returning())
-        .get_result(&mut conn)
-        .await?;
+    let Some(ends_at) = ends_at else {
+        return Err(AppError::internal("validated challenge lacks ends_at"));
+    };
+    let new = NewChallenge {
+        org,
+        by: caller.member_id,
+        by_lead: caller.is(Role::TeamLead),
+        title,
+        description,
+        scope,
+        team_id: team_id.filter(|_| scope == ChallengeScope::Team),
+        metric,
+        dimension: dimension.map(|d| d.as_str()),
+        channel: channel.map(|c| c.as_str()),
+        target,
+        starts_at: window.starts_at,
+        ends_at,
+        backdated: window.backdated,
+        reward_points,
+        reward_badge_id,
+    };
+    let row = db::transaction(&mut conn, move |c| {
+        let new = new.clone();
+        Box::pin(async move { insert(c, new).await })
+    })
+    .await?;
     tracing::info!(organisation_id = %org, challenge = %row.id, by = %caller.member_id, metric = %row.metric, "challenge set");
     let mut created = views(&mut conn, org, Some(caller.member_id), vec![row]).await?;
     let created = created
         .pop()
         .ok_or_else(|| AppError::internal("created challenge has no view"))?;
     Ok((Status::Created, Json(created)))
+}
+
+/// A validated challenge, to insert.
+#[derive(Debug, Clone)]
+struct NewChallenge {
+    org: Uuid,
+    by: Uuid,
+    by_lead: bool,
+    title: String,
+    description: String,
+    scope: ChallengeScope,
+    team_id: Option<Uuid>,
+    metric: Metric,
+    dimension: Option<&'static str>,
+    channel: Option<&'static str>,
+    target: i32,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    backdated: bool,
+    reward_points: i32,
+    reward_badge_id: Option<Uuid>,
+}
+
+/// Insert a challenge within the organisation's and team's caps, reserve a team lead's reward
+/// from their budget, seed its tallies and audit it, in one transaction.
+async fn insert(conn: &mut AsyncPgConnection, new: NewChallenge) -> AppResult<ChallengeRow> {
+    let org = new.org;
+    rules::lock_organisation(conn, org).await?;
+    rules::check_room(conn, org, new.team_id).await?;
+    let reservation = match (new.by_lead, new.team_id) {
+        (true, Some(team)) => {
+            let per_member = new
+                .reward_points
+                .saturating_add(rules::badge_points(conn, org, new.reward_badge_id).await?);
+            Some(rules::reserve(conn, org, new.by, team, per_member).await?)
+        }
+        _ => None,
+    };
+    let row: ChallengeRow = diesel::insert_into(challenges::table)
+        .values((
+            challenges::organisation_id.eq(org),
+            challenges::title.eq(&new.title),
+            challenges::description.eq(&new.description),
+            challenges::scope.eq(new.scope.as_str()),
+            challenges::team_id.eq(new.team_id),
+            challenges::metric.eq(new.metric.as_str()),
+            challenges::dimension.eq(new.dimension),
+            challenges::channel.eq(new.channel),
+            challenges::target.eq(new.target),
+            challenges::starts_at.eq(new.starts_at),
+            challenges::ends_at.eq(new.ends_at),
+            challenges::reward_points.eq(new.reward_points),
+            challenges::reward_badge_id.eq(new.reward_badge_id),
+            challenges::created_by.eq(new.by),
+            challenges::reserved_points.eq(reservation.as_ref().map_or(0, |r| r.points)),
+            challenges::reserved_period.eq(reservation.as_ref().and_then(|r| r.period)),
+            challenges::reward_slots.eq(reservation.as_ref().map(|r| r.slots)),
+        ))
+        .returning(ChallengeRow::as_returning())
+        .get_result(conn)
+        .await?;
+    seed_tallies(conn, org, &row).await?;
+    audit::record(
+        conn,
+        org,
+        audit::Actor::Member(new.by),
+        audit::Action::ChallengeCreated,
+        Some(("challenge", row.id)),
+        serde_json::json!({
+            "title": row.title,
+            "scope": row.scope,
+            "team_id": row.team_id,
+            "metric": row.metric,
+            "target": row.target,
+            "starts_at": row.starts_at,
+            "ends_at": row.ends_at,
+            "backdated": new.backdated,
+            "reward_points": row.reward_points,
+            "reward_badge_id": row.reward_badge_id,
+            "reserved_points": row.reserved_points,
+            "reward_slots": row.reward_slots,
+        }),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Change a challenge before it starts. Every field is optional; what is given is checked as
+/// on creation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChallenge {
+    /// 1-200 characters.
+    pub title: Option<String>,
+    /// Up to 2000 characters; line breaks allowed.
+    pub description: Option<String>,
+    /// 1-10000000.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10000000)]
+    pub target: Option<i64>,
+    /// RFC 3339; not in the past (admins may backdate; audited).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub starts_at: Option<String>,
+    /// RFC 3339, exclusive; after `starts_at`, at most 92 days after it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<String>,
+    /// 0-100000 and at most the organisation's `challenge_reward_cap`. A team lead's challenge
+    /// gives its reservation back and reserves the new reward for the team's active members.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000)]
+    pub reward_points: Option<i64>,
+}
+
+/// Lock a challenge the caller may change or cancel: 404 for another organisation's, 403 for a
+/// team lead's that they did not set for their own team, 409 once cancelled or started.
+async fn lock_unstarted(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> AppResult<ChallengeRow> {
+    let row: ChallengeRow = challenges::table
+        .filter(challenges::organisation_id.eq(caller.organisation_id))
+        .filter(challenges::id.eq(id))
+        .select(ChallengeRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("challenge"))?;
+    if !caller.is(Role::Admin)
+        && (row.created_by != caller.member_id
+            || row.team_id.is_none()
+            || row.team_id != caller.team_id)
+    {
+        return Err(AppError::Forbidden(
+            "team leads may change or cancel only the challenges they set for their own team"
+                .into(),
+        ));
+    }
+    if row.cancelled_at.is_some() {
+        return Err(AppError::conflict("this challenge is cancelled"));
+    }
+    if row.starts_at <= Utc::now() {
+        return Err(AppError::Conflict {
+            detail: "this challenge has started: it can no longer be changed or cancelled".into(),
+            extra: Some(serde_json::json!({ "starts_at": row.starts_at })),
+        });
+    }
+    Ok(row)
+}
+
+/// Change a challenge before it starts (the admin, or the team lead who set it for their own
+/// team). Audited (`challenge_changed`, with what changed from what).
+#[utoipa::path(
+    patch, path = "/api/v1/challenges/{id}", tag = "gamification", operation_id = "update_challenge",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Challenge id")),
+    request_body = UpdateChallenge,
+    responses(
+        (status = 200, description = "Changed", body = ChallengeProgress),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has started or is cancelled, or the lead's budget cannot cover the new reward", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::patch("/api/v1/challenges/<id>", data = "<body>")]
+pub async fn update_challenge(
+    db: &State<Db>,
+    caller: LeadOrAdmin,
+    id: &str,
+    body: JsonBody<UpdateChallenge>,
+) -> AppResult<Json<ChallengeProgress>> {
+    let id = path_id(id, "challenge")?;
+    let req = body.0;
+    let mut e = Vec::new();
+    let title = req
+        .title
+        .as_deref()
+        .map(|t| validation::text("title", t, MAX_TITLE, &mut e));
+    let description = req.description.as_deref().map(|d| {
+        crate::initiatives::routes::long_text("description", d, MAX_DESCRIPTION, false, &mut e)
+    });
+    let target = req.target.and_then(|t| {
+        if (1..=MAX_TARGET).contains(&t) {
+            i32::try_from(t).ok()
+        } else {
+            e.push(FieldError::new(
+                "target",
+                format!("must be a whole number from 1 to {MAX_TARGET}"),
+            ));
+            None
+        }
+    });
+    let reward_points = req.reward_points.and_then(|p| {
+        if (0..=MAX_REWARD_POINTS).contains(&p) {
+            i32::try_from(p).ok()
+        } else {
+            e.push(FieldError::new(
+                "reward_points",
+                format!("must be a whole number from 0 to {MAX_REWARD_POINTS}"),
+            ));
+            None
+        }
+    });
+    let starts_at = time_param("starts_at", req.starts_at.as_deref(), &mut e);
+    let ends_at = time_param("ends_at", req.ends_at.as_deref(), &mut e);
+    check(e)?;
+    let change = Change {
+        title,
+        description,
+        target,
+        starts_at,
+        ends_at,
+        reward_points,
+    };
+    let org = caller.organisation_id;
+    let who = caller.0.clone();
+    let mut conn = db.conn().await?;
+    let row = db::transaction(&mut conn, move |c| {
+        let (who, change) = (who.clone(), change.clone());
+        Box::pin(async move { apply(c, &who, id, change).await })
+    })
+    .await?;
+    tracing::info!(organisation_id = %org, challenge = %row.id, by = %caller.member_id, "challenge changed");
+    views(&mut conn, org, Some(caller.member_id), vec![row])
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| AppError::internal("changed challenge has no view"))
+}
+
+/// The fields of an [`UpdateChallenge`] that parsed.
+#[derive(Debug, Clone)]
+struct Change {
+    title: Option<String>,
+    description: Option<String>,
+    target: Option<i32>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    reward_points: Option<i32>,
+}
+
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    change: Change,
+) -> AppResult<ChallengeRow> {
+    let org = caller.organisation_id;
+    let row = lock_unstarted(conn, caller, id).await?;
+    let now = Utc::now();
+    let mut e = Vec::new();
+    let window = rules::window(
+        Some(change.starts_at.unwrap_or(row.starts_at)),
+        Some(change.ends_at.unwrap_or(row.ends_at)),
+        now,
+        caller.is(Role::Admin),
+        &mut e,
+    );
+    let reward = change.reward_points.unwrap_or(row.reward_points);
+    if change.reward_points.is_some() {
+        let cap = ledger::rules::load(conn, org).await?.challenge_reward_cap;
+        rules::reward_within_cap(reward, cap, &mut e);
+    }
+    check(e)?;
+    let Some(window) = window else {
+        return Err(AppError::internal("validated window missing"));
+    };
+    let (mut reserved_points, mut reserved_period, mut reward_slots) =
+        (row.reserved_points, row.reserved_period, row.reward_slots);
+    // A team lead's challenge (it has slots) is re-priced from its creator's budget.
+    if reward != row.reward_points
+        && row.reward_slots.is_some()
+        && let Some(team) = row.team_id
+    {
+        rules::release(
+            conn,
+            org,
+            row.created_by,
+            row.reserved_points,
+            row.reserved_period,
+        )
+        .await?;
+        let per_member =
+            reward.saturating_add(rules::badge_points(conn, org, row.reward_badge_id).await?);
+        let r = rules::reserve(conn, org, row.created_by, team, per_member).await?;
+        (reserved_points, reserved_period, reward_slots) = (r.points, r.period, Some(r.slots));
+    }
+    let title = change.title.clone().unwrap_or_else(|| row.title.clone());
+    let description = change
+        .description
+        .clone()
+        .unwrap_or_else(|| row.description.clone());
+    let target = change.target.unwrap_or(row.target);
+    let updated: ChallengeRow = diesel::update(
+        challenges::table
+            .filter(challenges::organisation_id.eq(org))
+            .filter(challenges::id.eq(id)),
+    )
+    .set((
+        challenges::title.eq(&title),
+        challenges::description.eq(&description),
+        challenges::target.eq(target),
+        challenges::starts_at.eq(window.starts_at),
+        challenges::ends_at.eq(change.ends_at.unwrap_or(row.ends_at)),
+        challenges::reward_points.eq(reward),
+        challenges::reserved_points.eq(reserved_points),
+        challenges::reserved_period.eq(reserved_period),
+        challenges::reward_slots.eq(reward_slots),
+    ))
+    .returning(ChallengeRow::as_returning())
+    .get_result(conn)
+    .await?;
+    seed_tallies(conn, org, &updated).await?;
+    let mut changed = serde_json::Map::new();
+    let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changed.insert(field.into(), serde_json::json!({ "from": from, "to": to }));
+        }
+    };
+    note(
+        "title",
+        row.title.clone().into(),
+        updated.title.clone().into(),
+    );
+    note(
+        "description",
+        row.description.clone().into(),
+        updated.description.clone().into(),
+    );
+    note("target", row.target.into(), updated.target.into());
+    note(
+        "starts_at",
+        serde_json::json!(row.starts_at),
+        serde_json::json!(updated.starts_at),
+    );
+    note(
+        "ends_at",
+        serde_json::json!(row.ends_at),
+        serde_json::json!(updated.ends_at),
+    );
+    note(
+        "reward_points",
+        row.reward_points.into(),
+        updated.reward_points.into(),
+    );
+    note(
+        "reserved_points",
+        row.reserved_points.into(),
+        updated.reserved_points.into(),
+    );
+    audit::record(
+        conn,
+        org,
+        audit::Actor::Member(caller.member_id),
+        audit::Action::ChallengeChanged,
+        Some(("challenge", id)),
+        serde_json::json!({ "changed": changed, "backdated": window.backdated }),
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// Cancel a challenge before it starts (the admin, or the team lead who set it for their own
+/// team): it never counts or pays, and a team lead's reservation goes back to the budget it
+/// came from. Audited (`challenge_cancelled`).
+#[utoipa::path(
+    post, path = "/api/v1/challenges/{id}/cancel", tag = "gamification", operation_id = "cancel_challenge",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Challenge id")),
+    responses(
+        (status = 200, description = "Cancelled", body = ChallengeProgress),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has started or is already cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[rocket::post("/api/v1/challenges/<id>/cancel")]
+pub async fn cancel_challenge(
+    db: &State<Db>,
+    caller: LeadOrAdmin,
+    id: &str,
+) -> AppResult<Json<ChallengeProgress>> {
+    let id = path_id(id, "challenge")?;
+    let org = caller.organisation_id;
+    let who = caller.0.clone();
+    let mut conn = db.conn().await?;
+    let row = db::transaction(&mut conn, move |c| {
+        let who = who.clone();
+        Box::pin(async move {
+            let row = lock_unstarted(c, &who, id).await?;
+            rules::release(
+                c,
+                org,
+                row.created_by,
+                row.reserved_points,
+                row.reserved_period,
+            )
+            .await?;
+            let cancelled: ChallengeRow = diesel::update(
+                challenges::table
+                    .filter(challenges::organisation_id.eq(org))
+                    .filter(challenges::id.eq(id)),
+            )
+            .set((
+                challenges::cancelled_at.eq(diesel::dsl::now),
+                challenges::cancelled_by.eq(who.member_id),
+            ))
+            .returning(ChallengeRow::as_returning())
+            .get_result(c)
+            .await?;
+            audit::record(
+                c,
+                org,
+                audit::Actor::Member(who.member_id),
+                audit::Action::ChallengeCancelled,
+                Some(("challenge", id)),
+                serde_json::json!({
+                    "title": row.title,
+                    "starts_at": row.starts_at,
+                    "returned_points": row.reserved_points,
+                    "returned_to": row.reserved_period.map(|_| row.created_by),
+                }),
+            )
+            .await?;
+            Ok(cancelled)
+        })
+    })
+    .await?;
+    tracing::info!(organisation_id = %org, challenge = %id, by = %caller.member_id, "challenge cancelled");
+    views(&mut conn, org, Some(caller.member_id), vec![row])
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| AppError::internal("cancelled challenge has no view"))
 }
 
 #[derive(Debug, FromForm, IntoParams)]
@@ -981,6 +1507,7 @@ pub async fn list_challenges(
     let now = Utc::now();
     let mut query = challenges::table
         .filter(challenges::organisation_id.eq(org))
+        .filter(challenges::cancelled_at.is_null())
         .select(ChallengeRow::as_select())
         .limit(limit + 1)
         .into_boxed();
@@ -1091,9 +1618,21 @@ pub async fn show_challenge(
 
 /// The challenges operations, merged into the service's OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(create_challenge, list_challenges, show_challenge))]
+#[openapi(paths(
+    create_challenge,
+    list_challenges,
+    show_challenge,
+    update_challenge,
+    cancel_challenge
+))]
 pub struct ChallengesApi;
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create_challenge, list_challenges, show_challenge]
+    rocket::routes![
+        create_challenge,
+        list_challenges,
+        show_challenge,
+        update_challenge,
+        cancel_challenge
+    ]
 }

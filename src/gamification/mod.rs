@@ -5,6 +5,7 @@
 //! that earned it has answered, and awarded exactly once however many requests race.
 
 pub mod badges;
+pub mod challenge_rules;
 pub mod challenges;
 pub mod levels;
 pub mod routes;

@@ -140,7 +140,81 @@ pub async fn spend(
     if kind == GivingKind::Admin {
         return Ok(None);
     }
+    take(conn, org, member, kind, cost, tz, rules, "recognition")
+        .await
+        .map(Some)
+}
+
+/// Reserve a team lead's challenge reward (`cost`) from their budget for this period, as
+/// [`spend`] does for a recognition; answers the period it came from, for [`give_back`].
+pub async fn reserve(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    lead: Uuid,
+    cost: i64,
+    tz: chrono_tz::Tz,
+    rules: &PointRules,
+) -> AppResult<NaiveDate> {
+    take(
+        conn,
+        org,
+        lead,
+        GivingKind::Lead,
+        cost,
+        tz,
+        rules,
+        "challenge's reward",
+    )
+    .await
+}
+
+/// Return a reservation that was never paid out (a challenge cancelled before it started) to
+/// the period it was taken from. Inside the cancellation's transaction.
+pub async fn give_back(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    kind: GivingKind,
+    period_start: NaiveDate,
+    points: i32,
+) -> AppResult<()> {
+    if points <= 0 {
+        return Ok(());
+    }
+    let returned = diesel::update(
+        giving_balances::table
+            .filter(giving_balances::organisation_id.eq(org))
+            .filter(giving_balances::member_id.eq(member))
+            .filter(giving_balances::kind.eq(kind.as_str()))
+            .filter(giving_balances::period_start.eq(period_start))
+            .filter(giving_balances::spent.ge(points)),
+    )
+    .set(giving_balances::spent.eq(giving_balances::spent - points))
+    .execute(conn)
+    .await?;
+    if returned == 0 {
+        return Err(AppError::internal(format!(
+            "no reservation of {points} points to give back in {period_start}"
+        )));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn take(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    kind: GivingKind,
+    cost: i64,
+    tz: chrono_tz::Tz,
+    rules: &PointRules,
+    what_for: &str,
+) -> AppResult<NaiveDate> {
     let (period_start, _, resets_at) = periods::month_bounds(tz, Utc::now());
+    if kind == GivingKind::Admin {
+        return Ok(period_start);
+    }
     let granted = grant(conn, org, member, kind, rules).await?;
     let what = match kind {
         GivingKind::Peer => "monthly giving allowance",
@@ -150,9 +224,7 @@ pub async fn spend(
         .ok()
         .filter(|c| *c <= granted)
         .ok_or_else(|| AppError::Conflict {
-            detail: format!(
-                "this recognition costs more than your whole {what} ({granted} points)"
-            ),
+            detail: format!("this {what_for} costs more than your whole {what} ({granted} points)"),
             extra: Some(serde_json::json!({ "granted": granted })),
         })?;
     diesel::insert_into(giving_balances::table)
@@ -193,7 +265,7 @@ pub async fn spend(
             })),
         });
     }
-    Ok(Some(period_start))
+    Ok(period_start)
 }
 
 /// Give `points` back to the pot that paid for a recognition: its giver's row for the period

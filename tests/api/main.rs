@@ -20,6 +20,7 @@ mod platform;
 mod privacy;
 mod recognition;
 mod teams;
+mod trust_challenges;
 mod trust_input;
 mod trust_privacy;
 mod trust_sessions;
