@@ -20,3 +20,4 @@ mod platform;
 mod privacy;
 mod recognition;
 mod teams;
+mod trust_login;
