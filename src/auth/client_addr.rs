@@ -28,7 +28,11 @@ impl Cidr {
         let addr = addr.to_canonical();
         let bits = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(bad)?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(bad)?,
             None => bits,
         };
         Ok(Cidr { addr, prefix })
@@ -109,7 +113,11 @@ mod tests {
         assert!(one.contains(ip("192.0.2.10")) && !one.contains(ip("192.0.2.11")));
         let v6 = Cidr::parse("2001:db8::/32").unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")) && !v6.contains(ip("2001:db9::1")));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("203.0.113.1")));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(ip("203.0.113.1"))
+        );
     }
 
     #[test]

@@ -20,8 +20,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use client_addr::ClientAddr;
-pub use guards::{Admin, Caller, HrOrAdmin, LeadOrAdmin};
 use client_addr::TrustedProxies;
+pub use guards::{Admin, Caller, HrOrAdmin, LeadOrAdmin};
 use passwords::Hasher;
 use rate_limit::{Key, LoginThrottle};
 use tokens::JwtKeys;
@@ -124,9 +124,9 @@ pub fn stage(
                     return;
                 };
                 tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(purger.window.min(
-                        std::time::Duration::from_secs(300),
-                    ));
+                    let mut tick = tokio::time::interval(
+                        purger.window.min(std::time::Duration::from_secs(300)),
+                    );
                     loop {
                         tick.tick().await;
                         if let Ok(mut conn) = db.conn().await

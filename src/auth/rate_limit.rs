@@ -169,9 +169,9 @@ impl LoginThrottle {
             Kind::Address => {
                 format!("too many login attempts from your address; try again in {secs} seconds")
             }
-            Kind::Account => format!(
-                "too many failed attempts for this account; try again in {secs} seconds"
-            ),
+            Kind::Account => {
+                format!("too many failed attempts for this account; try again in {secs} seconds")
+            }
         };
         Err(AppError::TooManyRequests {
             detail,
