@@ -279,20 +279,21 @@ pub async fn login(
     // the pool that every other request needs.
     drop(conn);
     let stored = found.as_ref().and_then(|f| f.3.clone());
-    let verified = hasher.verify(req.password, stored).await;
-    let mut conn = db.conn().await?;
-    let valid = match verified {
+    let valid = match hasher.verify(req.password, stored).await {
         Ok(valid) => valid,
         Err(e) => {
-            // No password was checked: the attempts were not spent.
-            throttle.give_back(&mut conn, &account).await;
-            throttle.give_back(&mut conn, &address).await;
+            // No password was checked, so the account's owner loses nothing; the address
+            // keeps the attempt (a flood from one address meets its budget, which is cheap).
+            if let Ok(mut conn) = db.conn().await {
+                throttle.give_back(&mut conn, &account).await;
+            }
             return Err(e);
         }
     };
     let Some((member_id, org, role, _, deactivated)) = found.filter(|_| valid) else {
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     };
+    let mut conn = db.conn().await?;
     // The right password: not a failure, whatever else happens.
     throttle.clear(&mut conn, &account).await;
     throttle.give_back(&mut conn, &address).await;

@@ -291,7 +291,7 @@ async fn an_overlong_organisation_in_a_login_is_named() {
 // ---- Item 6: the password hasher ----------------------------------------------------------
 
 /// With every hashing permit taken, whatever needs a hash waits briefly and is then answered
-/// 503 with Retry-After; the login's attempt is given back (no password was checked).
+/// 503 with Retry-After; the account's attempt is given back (no password was checked).
 #[rocket::async_test]
 async fn a_saturated_hasher_answers_503_with_retry_after() {
     let app = TestApp::with(|f| {
