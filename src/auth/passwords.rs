@@ -1,13 +1,13 @@
 //! Password hashing: argon2id at OWASP's minimum (19 MiB, 2 passes, 1 lane).
 //!
-//! Hashing takes tens of milliseconds of CPU and 19 MiB by design, so it runs on Tokio's
-//! blocking pool, never on the async executor, and only as many at once as the [`Hasher`] has
+//! Hashing takes tens of milliseconds of CPU and 19 MiB by design, so it runs on threads of
+//! its own, never on the async executor, and only as many at once as the [`Hasher`] has
 //! permits (by default one per CPU): a flood of logins queues for a short wait and is then
 //! answered `503` with `Retry-After`, instead of taking every core and a blocking thread with
 //! 19 MiB each (512 threads: ~10 GiB). An unknown account is verified against a dummy hash so
 //! that "no such email" and "wrong password" take the same time.
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
@@ -42,11 +42,19 @@ pub fn warm_up() {
 
 /// The bound on concurrent hashing, as Rocket state: every password a request hashes or
 /// verifies goes through it.
+///
+/// Hashing runs on threads of the hasher's own, as many as it has permits, not on Tokio's
+/// blocking pool: each thread's allocator keeps the 19 MiB of its last hash for the next one,
+/// so memory for hashing stays at permits x 19 MiB however many blocking threads a burst of
+/// other work has started.
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
     wait: Duration,
+    jobs: mpsc::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// A right to hash one password; hashing releases it when it finishes.
 pub struct HashPermit {
@@ -61,9 +69,33 @@ impl Hasher {
         } else {
             permits
         };
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..permits {
+            let queue = Arc::clone(&queue);
+            // The threads end when the last clone of the hasher (its sender) is dropped.
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
         Hasher {
             permits: Arc::new(Semaphore::new(permits)),
             wait,
+            jobs,
         }
     }
 
@@ -77,28 +109,36 @@ impl Hasher {
         }
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+    /// Run `work` on a hashing thread once a permit is free. The permit travels with the job:
+    /// a request that goes away (a client that disconnects) does not free it while its hash is
+    /// still computing.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
         let permit = self.acquire().await?;
-        // The permit moves into the blocking task: a request that goes away (a client that
-        // disconnects) does not free it while its hash is still computing.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            hash_now(&password)
-        })
-        .await?
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _permit = permit;
+                let _ = done.send(work());
+            }))
+            .map_err(|_| AppError::internal("the password hashing threads have stopped"))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("a password hashing thread failed"))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+        self.run(move || hash_now(&password)).await?
     }
 
     /// True when `password` matches `stored`. With no stored hash (unknown member, or an
     /// invited member who has not chosen a password yet) it burns the same time and answers
     /// false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
-        let permit = self.acquire().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_now(&password, stored.as_deref())
-        })
-        .await
-        .map_err(AppError::from)
+        self.run(move || verify_now(&password, stored.as_deref()))
+            .await
     }
 }
 
