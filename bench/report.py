@@ -27,6 +27,8 @@ P99_TARGET = 2.0         # leaderboard p99 at 1M <= 2 x p99 at 10k
 WRITE_TARGET = 0.5       # recognition req/s >= 0.5 x pgbench tx/s
 EXPORT_TARGET = 1.5      # export peak memory at 1M <= 1.5 x at 10k
 CHALLENGE_TARGET = 1.5   # a recognition with 200 running challenges costs <= 1.5 x one with none
+FLOOD_P99_TARGET = 2.0   # board p99 during 200 failing logins <= 2 x without them
+FLOOD_MEMORY_MIB = 512   # the server's peak memory during that flood < 512 MiB
 
 
 def line(name, figures):
@@ -82,6 +84,42 @@ def challenge_cost(rows, w):
     if ok(none) and ok(many) and none["rps"] > 0 and many["rps"] > 0:
         return (what, (none["rps"] / many["rps"], "recognition"), lambda v: v <= CHALLENGE_TARGET)
     return (what, ("n/a", "recognition"), None)
+def cell(r):
+    if r is None:
+        return f"{'-':>9}{'-':>8}{'-':>8}{'-':>6} |"
+    flag = " " if ok(r) else "!"
+    return f"{r['rps']:>8.0f}{flag}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{_other(r):>6} |"
+
+
+def login_flood(rows, w):
+    """Issue #12 item 6: the figures of the login flood, and its two verdicts."""
+    off, on, flood = rows.get("1m/flood-off-board"), rows.get("1m/flood-on-board"), rows.get("1m/flood-logins")
+    if not (off or on or flood):
+        return []
+    w("board request (members, organisation, month) without and with concurrent failing logins")
+    for label, r in (("  without the flood", off), ("  with the flood", on)):
+        w(f"{label:<42}|{'':>32}|{cell(r)}")
+    if flood:
+        st = flood.get("statuses", {})
+        peak = flood.get("peak_kib")
+        w(f"  the flood: {flood.get('concurrent')} connections, {flood['rps']:.0f} logins/s answered "
+          f"(401: {st.get('s401', 0)}, 503: {st.get('s503', 0)}, 429: {st.get('s429', 0)}, "
+          f"other: {st.get('other', 0)}), login p99 {flood['p99_ms']:.0f} ms; "
+          f"server peak memory {peak / 1024 if peak else float('nan'):.1f} MiB")
+    w("")
+    verdicts = []
+    if ok(off) and ok(on):
+        verdicts.append(("board p99 during a login flood <= 2 x without", (on["p99_ms"] / off["p99_ms"], None),
+                         lambda v: v <= FLOOD_P99_TARGET))
+    else:
+        verdicts.append(("board p99 during a login flood <= 2 x without", ("n/a", None), None))
+    peak = flood.get("peak_kib") if flood else None
+    if peak:
+        verdicts.append((f"server peak memory during the flood < {FLOOD_MEMORY_MIB} MiB",
+                         (peak / 1024, None), lambda v: v < FLOOD_MEMORY_MIB))
+    else:
+        verdicts.append((f"server peak memory during the flood < {FLOOD_MEMORY_MIB} MiB", ("n/a", None), None))
+    return verdicts
 
 
 def summary(a):
@@ -107,12 +145,6 @@ def summary(a):
     w(hdr)
     w(sub)
     w("-" * len(hdr))
-
-    def cell(r):
-        if r is None:
-            return f"{'-':>9}{'-':>8}{'-':>8}{'-':>6} |"
-        flag = " " if ok(r) else "!"
-        return f"{r['rps']:>8.0f}{flag}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{_other(r):>6} |"
 
     health1m = rows.get("1m/health-live")
     items = [("health-live", "GET /health/live"), ("me", "GET /api/v1/me (auth guard, no board)")] + \
@@ -158,6 +190,8 @@ def summary(a):
                       f"{r['peak_kib'] / 1024:>10.1f}")
         w("")
 
+    flood_verdicts = login_flood(rows, w)
+
     verdicts = []
     health = rows.get("1m/health-live")
     # 1. throughput
@@ -201,6 +235,7 @@ def summary(a):
     verdicts.append(("export peak memory at 1M <= 1.5 x at 10k", worst, lambda v: v <= EXPORT_TARGET))
     # 5. running challenges
     verdicts.append(challenge_verdict)
+    verdicts += flood_verdicts
 
     w("Targets (ratios measured in this run):")
     passed = 0
@@ -210,7 +245,7 @@ def summary(a):
         else:
             verdict, shown = ("PASS" if test(value) else "FAIL"), f"{value:.3f}"
             passed += verdict == "PASS"
-        worst_of = f" (worst: {where})" if where != "recognition" else ""
+        worst_of = f" (worst: {where})" if where not in ("recognition", None) else ""
         w(f"  {i}. {what:<55} {shown:>7}{worst_of:<24} {verdict}")
     w(f"  {passed} of {len(verdicts)} targets met")
     text = "\n".join(out)

@@ -30,6 +30,8 @@ pub enum ConfigError {
     },
     #[error("configuration: no database_url. Set DATABASE_URL")]
     MissingDatabaseUrl,
+    #[error("configuration: trusted_proxies: {0}")]
+    TrustedProxies(String),
 }
 
 /// Everything Frontline reads from its configuration besides Rocket's own keys.
@@ -65,6 +67,22 @@ pub struct Settings {
     pub login_max_failures_per_address: u32,
     #[serde(default = "defaults::login_failure_window_secs")]
     pub login_failure_window_secs: u64,
+    /// The first delay once an account's free attempts are spent; it doubles with every
+    /// further attempt, up to `login_max_delay_secs` (and never beyond the window).
+    #[serde(default = "defaults::login_delay_base_ms")]
+    pub login_delay_base_ms: u64,
+    #[serde(default = "defaults::login_max_delay_secs")]
+    pub login_max_delay_secs: u64,
+    /// Reverse proxies (IPs or CIDR networks) whose address header (`ip_header`) is believed;
+    /// from anyone else the socket's address is the client's.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Passwords hashed at once (19 MiB and a core each); 0: one per CPU.
+    #[serde(default)]
+    pub password_hash_permits: usize,
+    /// How long a request waits for a hashing permit before it is answered 503.
+    #[serde(default = "defaults::password_hash_wait_ms")]
+    pub password_hash_wait_ms: u64,
     /// How long a cached read (a token's session, an organisation's settings, a leaderboard
     /// answer) may be served when nothing in this process wrote to its organisation since it
     /// was read: the bound on staleness after writes made elsewhere (another instance, the
@@ -117,6 +135,15 @@ mod defaults {
     }
     pub fn login_failure_window_secs() -> u64 {
         15 * 60
+    }
+    pub fn login_delay_base_ms() -> u64 {
+        1000
+    }
+    pub fn login_max_delay_secs() -> u64 {
+        5 * 60
+    }
+    pub fn password_hash_wait_ms() -> u64 {
+        1000
     }
     pub fn read_cache_ttl_ms() -> u64 {
         10_000

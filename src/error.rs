@@ -140,7 +140,9 @@ impl AppError {
                 retry_after_secs, ..
             } => problem.retry_after = Some(*retry_after_secs),
             AppError::Conflict { extra, .. } => problem.extra = extra.clone(),
-            AppError::Contention(_) => problem.retry_after = Some(1),
+            // Busy or briefly unreachable (contention, a full pool, a saturated password
+            // hasher): worth retrying in a second.
+            AppError::Contention(_) | AppError::Unavailable(_) => problem.retry_after = Some(1),
             _ => {}
         }
         problem
@@ -221,7 +223,7 @@ impl<'r> Responder<'r, 'static> for AppError {
             AppError::TooManyRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
-            AppError::Contention(_) => Some(1),
+            AppError::Contention(_) | AppError::Unavailable(_) => Some(1),
             _ => None,
         };
         let problem = self.to_problem(
@@ -268,6 +270,7 @@ pub fn catch(status: Status, req: &Request<'_>) -> Response<'static> {
         AppError::TooManyRequests {
             retry_after_secs, ..
         } => Some(*retry_after_secs),
+        AppError::Contention(_) | AppError::Unavailable(_) => Some(1),
         _ => None,
     };
     error

@@ -43,8 +43,6 @@ use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use rocket::{Build, Rocket};
 
-use auth::AuthPolicy;
-use auth::rate_limit::LoginLimiter;
 use auth::tokens::JwtKeys;
 use config::{ConfigError, Settings};
 use db::Db;
@@ -69,14 +67,6 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         settings.export_concurrency_per_organisation,
     )
     .map_err(|_| ConfigError::MissingDatabaseUrl)?;
-    let policy = AuthPolicy {
-        refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
-        session_max_age: chrono::Duration::days(settings.session_max_age_days),
-        invite_ttl: chrono::Duration::hours(settings.invite_ttl_hours),
-        max_failures_per_account: settings.login_max_failures_per_account,
-        max_failures_per_address: settings.login_max_failures_per_address,
-    };
-    let limiter = LoginLimiter::new(Duration::from_secs(settings.login_failure_window_secs));
     let run_migrations = settings.run_migrations;
     let read_cache = read_cache::ReadCache::new(
         Duration::from_millis(settings.read_cache_ttl_ms),
@@ -87,18 +77,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         .manage(db)
         .manage(export_pool)
         .manage(jwt)
-        .manage(policy)
-        .manage(limiter)
         .manage(read_cache)
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
-        .attach(AdHoc::on_ignite(
-            "password hasher warm-up",
-            |rocket| async {
-                let _ = tokio::task::spawn_blocking(auth::passwords::warm_up).await;
-                rocket
-            },
-        ))
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
             Box::pin(async move {
                 // Stored responses to Idempotency-Key retries are kept for a week, then purged.
@@ -151,6 +132,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
             },
         ));
     }
+    rocket = auth::stage(rocket, &settings)?;
     for routes in [
         health::routes(),
         openapi::routes(),
@@ -179,6 +161,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
 /// becomes the same problem document as our own errors.
 #[rocket::catch(default)]
 fn catch_all(status: Status, req: &Request<'_>) -> Problem {
+    // No handler answered (no route, a refused guard or body, a panic): nothing was written
+    // that a cached read holds, unless a guard already named the organisation.
+    read_cache::refused(req);
     Problem(error::catch(status, req))
 }
 

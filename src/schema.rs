@@ -205,6 +205,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_attempts (key) {
+        key -> Bytea,
+        attempts -> Int4,
+        last_attempt_at -> Timestamptz,
+        next_attempt_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     member_badges (badge_id, member_id) {
         organisation_id -> Uuid,
         badge_id -> Uuid,
@@ -476,6 +485,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_budgets,
     ledger_entries,
     level_settings,
+    login_attempts,
     member_badges,
     member_invites,
     member_period_points,

@@ -220,18 +220,3 @@ role_guard!(
     /// A team lead or an admin.
     LeadOrAdmin, [Role::TeamLead, Role::Admin], "team leads or admins"
 );
-
-/// The client's address, for per-address rate limiting.
-pub struct ClientAddr(pub String);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for ClientAddr {
-    type Error = std::convert::Infallible;
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let addr = req
-            .client_ip()
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Outcome::Success(ClientAddr(addr))
-    }
-}

@@ -3,6 +3,7 @@
 //! Setting a password (accepting an invite, which is also the documented password reset, or
 //! changing it) ends the member's other sessions and is audited in the same transaction.
 
+pub mod client_addr;
 pub mod guards;
 pub mod passwords;
 pub mod rate_limit;
@@ -21,11 +22,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use guards::{Admin, Caller, ClientAddr, HrOrAdmin, LeadOrAdmin};
-use rate_limit::{Budget, LoginLimiter};
+pub use client_addr::ClientAddr;
+use client_addr::TrustedProxies;
+pub use guards::{Admin, Caller, HrOrAdmin, LeadOrAdmin};
+use passwords::Hasher;
+use rate_limit::{Key, LoginThrottle};
 use tokens::JwtKeys;
 
 use crate::audit::{self, Action, Actor};
+use crate::config::{ConfigError, Settings};
+
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{JsonBody, check};
@@ -78,8 +84,67 @@ pub struct AuthPolicy {
     /// A session's absolute lifetime from its login, however often it is refreshed.
     pub session_max_age: Duration,
     pub invite_ttl: Duration,
-    pub max_failures_per_account: u32,
-    pub max_failures_per_address: u32,
+}
+
+/// Manage the authentication state (policy, login throttle, password hasher, trusted
+/// proxies), warm the hasher up and purge stale throttle rows. Refuses an unusable
+/// `trusted_proxies`.
+pub fn stage(
+    rocket: rocket::Rocket<rocket::Build>,
+    settings: &Settings,
+) -> Result<rocket::Rocket<rocket::Build>, ConfigError> {
+    use rocket::fairing::AdHoc;
+    let proxies =
+        TrustedProxies::parse(&settings.trusted_proxies).map_err(ConfigError::TrustedProxies)?;
+    let window = std::time::Duration::from_secs(settings.login_failure_window_secs.max(1));
+    let throttle = LoginThrottle {
+        window,
+        per_address: settings.login_max_failures_per_address,
+        free_per_account: settings.login_max_failures_per_account,
+        delay_base: std::time::Duration::from_millis(settings.login_delay_base_ms),
+        delay_max: std::time::Duration::from_secs(settings.login_max_delay_secs),
+    };
+    let purger = throttle.clone();
+    Ok(rocket
+        .manage(AuthPolicy {
+            refresh_ttl: Duration::days(settings.refresh_token_ttl_days),
+            session_max_age: Duration::days(settings.session_max_age_days),
+            invite_ttl: Duration::hours(settings.invite_ttl_hours),
+        })
+        .manage(throttle)
+        .manage(Hasher::new(
+            settings.password_hash_permits,
+            std::time::Duration::from_millis(settings.password_hash_wait_ms),
+        ))
+        .manage(proxies)
+        .attach(AdHoc::on_ignite(
+            "password hasher warm-up",
+            |rocket| async {
+                let _ = tokio::task::spawn_blocking(passwords::warm_up).await;
+                rocket
+            },
+        ))
+        .attach(AdHoc::on_liftoff("login throttle purge", move |rocket| {
+            Box::pin(async move {
+                // Every process purges; the DELETE is idempotent and cheap on its index.
+                let Some(db) = rocket.state::<Db>().cloned() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(
+                        purger.window.min(std::time::Duration::from_secs(300)),
+                    );
+                    loop {
+                        tick.tick().await;
+                        if let Ok(mut conn) = db.conn().await
+                            && let Err(e) = purger.purge(&mut conn).await
+                        {
+                            tracing::warn!(error = %e, "login throttle purge failed");
+                        }
+                    }
+                });
+            })
+        })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,6 +208,9 @@ fn token_response(
 
 const BAD_CREDENTIALS: &str = "the organisation, email or password is not right";
 
+/// Longer than any slug an organisation can have; a login naming a longer one is bad input.
+const MAX_SLUG_LENGTH: usize = 63;
+
 /// Log in with an organisation slug, email and password.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
@@ -151,14 +219,17 @@ const BAD_CREDENTIALS: &str = "the organisation, email or password is not right"
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong organisation, email or password, or a deactivated account", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or this account's delay after failed attempts has not passed; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/auth/login", data = "<body>")]
+#[allow(clippy::too_many_arguments)]
 pub async fn login(
     db: &State<Db>,
     keys: &State<JwtKeys>,
-    limiter: &State<LoginLimiter>,
+    throttle: &State<LoginThrottle>,
+    hasher: &State<Hasher>,
     policy: &State<AuthPolicy>,
     client: ClientAddr,
     note: WriteNote<'_>,
@@ -171,6 +242,11 @@ pub async fn login(
     let slug = req.organisation.trim().to_lowercase();
     if slug.is_empty() {
         errors.push(FieldError::new("organisation", "must not be empty"));
+    } else if slug.chars().count() > MAX_SLUG_LENGTH {
+        errors.push(FieldError::new(
+            "organisation",
+            "is longer than any organisation's slug",
+        ));
     }
     let email = validation::email("email", &req.email, &mut errors);
     if req.password.is_empty() {
@@ -183,25 +259,15 @@ pub async fn login(
     }
     check(errors)?;
 
-    let account_key = format!("account:{slug}:{email}");
-    let address_key = format!("address:{}", client.0);
-    limiter
-        .check(&[
-            Budget {
-                key: &account_key,
-                max_failures: policy.max_failures_per_account,
-            },
-            Budget {
-                key: &address_key,
-                max_failures: policy.max_failures_per_address,
-            },
-        ])
-        .map_err(|secs| AppError::TooManyRequests {
-            detail: format!("too many failed login attempts; try again in {secs} seconds"),
-            retry_after_secs: secs,
-        })?;
-
+    // Both attempts are reserved before any hashing, so concurrent guesses count each other.
+    let address = Key::address(client.0);
+    let account = Key::account(&slug, &email);
     let mut conn = db.conn().await?;
+    throttle.reserve(&mut conn, &address).await?;
+    if let Err(refused) = throttle.reserve(&mut conn, &account).await {
+        throttle.give_back(&mut conn, &address).await;
+        return Err(refused);
+    }
     let found: Option<(Uuid, Uuid, String, Option<String>, bool)> = members::table
         .inner_join(organisations::table)
         .filter(organisations::slug.eq(&slug))
@@ -216,16 +282,31 @@ pub async fn login(
         .first(&mut conn)
         .await
         .optional()?;
+    // No connection is held while waiting for the hasher: a flood of logins must not starve
+    // the pool that every other request needs.
+    drop(conn);
     let stored = found.as_ref().and_then(|f| f.3.clone());
-    let valid = passwords::verify(req.password, stored).await?;
+    let valid = match hasher.verify(req.password, stored).await {
+        Ok(valid) => valid,
+        Err(e) => {
+            // No password was checked, so the account's owner loses nothing; the address
+            // keeps the attempt (a flood from one address meets its budget, which is cheap).
+            if let Ok(mut conn) = db.conn().await {
+                throttle.give_back(&mut conn, &account).await;
+            }
+            return Err(e);
+        }
+    };
     let Some((member_id, org, role, _, deactivated)) = found.filter(|_| valid) else {
-        limiter.record_failure(&[&account_key, &address_key]);
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     };
+    let mut conn = db.conn().await?;
+    // The right password: not a failure, whatever else happens.
+    throttle.clear(&mut conn, &account).await;
+    throttle.give_back(&mut conn, &address).await;
     if deactivated {
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     }
-    limiter.clear(&account_key);
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy).await?;
@@ -251,6 +332,7 @@ pub async fn login(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or re-used refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/auth/refresh", data = "<body>")]
@@ -261,6 +343,8 @@ pub async fn refresh(
     note: WriteNote<'_>,
     body: JsonBody<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
+    // Until it says otherwise, a refresh changed nothing a cached read holds.
+    note.nothing_cached();
     let presented = body.0.refresh_token;
     if presented.trim().is_empty() || presented.len() > 200 {
         return Err(AppError::invalid(
@@ -269,9 +353,16 @@ pub async fn refresh(
         ));
     }
     let mut conn = db.conn().await?;
-    // A refused refresh may have revoked a session (a re-used token) of an organisation we
-    // do not learn here: then nothing is noted and every organisation's cache entries go.
-    let r = sessions::rotate(&mut conn, presented.trim(), policy).await?;
+    let r = match sessions::rotate(&mut conn, presented.trim(), policy).await? {
+        sessions::Rotation::Rotated(r) => r,
+        sessions::Rotation::Refused { why, revoked_in } => {
+            // A re-used token revoked its session: that organisation's cached sessions go.
+            if let Some(org) = revoked_in {
+                note.organisation(org);
+            }
+            return Err(AppError::Unauthorized(why.into()));
+        }
+    };
     note.organisation(r.organisation_id);
     Ok(Json(token_response(
         keys,
@@ -314,6 +405,7 @@ pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
         (status = 200, description = "Password set; logged in", body = TokenResponse),
         (status = 401, description = "Unknown, used or expired invite", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Weak password or invalid input", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/auth/invites/accept", data = "<body>")]
@@ -321,9 +413,12 @@ pub async fn accept_invite(
     db: &State<Db>,
     keys: &State<JwtKeys>,
     policy: &State<AuthPolicy>,
+    hasher: &State<Hasher>,
     note: WriteNote<'_>,
     body: JsonBody<AcceptInviteRequest>,
 ) -> AppResult<Json<TokenResponse>> {
+    // Until the invite is consumed, nothing a cached read holds has changed.
+    note.nothing_cached();
     let req = body.0;
     let hash = tokens::hash_opaque_token(req.token.trim());
     let mut conn = db.conn().await?;
@@ -354,7 +449,7 @@ pub async fn accept_invite(
     let mut errors = Vec::new();
     validation::password("password", &req.password, Some(&email), &mut errors);
     check(errors)?;
-    let hashed = passwords::hash(req.password).await?;
+    let hashed = hasher.hash(req.password).await?;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
     let policy = policy.inner();
@@ -418,35 +513,29 @@ pub async fn accept_invite(
         (status = 204, description = "Password changed; other sessions revoked"),
         (status = 401, description = "No valid access token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong current password, or a weak new one", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong current passwords", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords: wait for the delay; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/me/password", data = "<body>")]
 pub async fn change_password(
     db: &State<Db>,
-    limiter: &State<LoginLimiter>,
-    policy: &State<AuthPolicy>,
+    throttle: &State<LoginThrottle>,
+    hasher: &State<Hasher>,
     caller: Caller,
     body: JsonBody<ChangePasswordRequest>,
 ) -> AppResult<Status> {
     let req = body.0;
-    let account_key = format!("member:{}", caller.member_id);
-    limiter
-        .check(&[Budget {
-            key: &account_key,
-            max_failures: policy.max_failures_per_account,
-        }])
-        .map_err(|secs| AppError::TooManyRequests {
-            detail: format!("too many wrong passwords; try again in {secs} seconds"),
-            retry_after_secs: secs,
-        })?;
+    let account = Key::member(caller.member_id);
     let mut conn = db.conn().await?;
+    throttle.reserve(&mut conn, &account).await?;
     let (email, stored): (String, Option<String>) = members::table
         .filter(members::organisation_id.eq(caller.organisation_id))
         .filter(members::id.eq(caller.member_id))
         .select((members::email, members::password_hash))
         .first(&mut conn)
         .await?;
+    drop(conn);
     let mut errors = Vec::new();
     validation::password("new_password", &req.new_password, Some(&email), &mut errors);
     if req.new_password == req.current_password {
@@ -455,16 +544,23 @@ pub async fn change_password(
             "must differ from the current password",
         ));
     }
-    if !passwords::verify(req.current_password, stored).await? {
-        limiter.record_failure(&[&account_key]);
-        errors.insert(
+    let verified = hasher.verify(req.current_password, stored).await;
+    let mut conn = db.conn().await?;
+    match verified {
+        Ok(true) => throttle.clear(&mut conn, &account).await,
+        Ok(false) => errors.insert(
             0,
             FieldError::new("current_password", "is not your current password"),
-        );
+        ),
+        Err(e) => {
+            throttle.give_back(&mut conn, &account).await;
+            return Err(e);
+        }
     }
     check(errors)?;
-    limiter.clear(&account_key);
-    let hashed = passwords::hash(req.new_password).await?;
+    drop(conn);
+    let hashed = hasher.hash(req.new_password).await?;
+    let mut conn = db.conn().await?;
     let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
     conn.transaction::<_, AppError, _>(async move |conn| {
         diesel::update(

@@ -1,85 +1,225 @@
-//! Login throttling: repeated failures per account and per client address answer 429 with
-//! `Retry-After`. Kept in memory: it protects one process from online guessing, and a
-//! restart forgetting it costs an attacker nothing they could not get by waiting. Behind
-//! several instances, each throttles on its own (documented in docs/architecture.md).
+//! Login throttling, kept in PostgreSQL so that every server process on the database shares
+//! the counts.
+//!
+//! An attempt is *reserved* before its password is hashed, by one atomic upsert per key: N
+//! concurrent guesses meet on the key's row lock and at most the budget of them get through.
+//! Two kinds of budget:
+//!
+//! - per client address (IPv4, or the IPv6 /64 a single host is usually given): a hard
+//!   budget of attempts per window, then `429` until the address has been quiet for the
+//!   window. Addresses belong to attackers as much as to anyone, and a successful login gives
+//!   its attempt back, so a busy office behind one address is not refused for logging in.
+//! - per account (`organisation + email`, or the member changing their password): a few free
+//!   attempts, then a delay that doubles with every further one up to a ceiling. It slows a
+//!   guesser down instead of locking the owner out: once the delay has passed, the right
+//!   password logs in (and clears the account's count). The delay is answered as `429` with
+//!   `Retry-After`, never slept on the server.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-    window: Duration,
+use diesel::sql_types::{BigInt, Bytea, Integer, Nullable};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// What a throttled key stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Address,
+    Account,
 }
 
-/// A key and the number of failures it may have within the window.
-pub struct Budget<'a> {
-    pub key: &'a str,
-    pub max_failures: u32,
+/// A throttled key: the digest of what it stands for.
+#[derive(Debug, Clone)]
+pub struct Key {
+    kind: Kind,
+    digest: [u8; 32],
 }
 
-impl LoginLimiter {
-    pub fn new(window: Duration) -> Self {
-        LoginLimiter {
-            failures: Mutex::new(HashMap::new()),
-            window,
+impl Key {
+    fn new(kind: Kind, text: &str) -> Key {
+        Key {
+            kind,
+            digest: Sha256::digest(text.as_bytes()).into(),
         }
     }
 
-    /// `Err(seconds)` when any key has used its budget: how long until it has room again.
-    pub fn check(&self, budgets: &[Budget<'_>]) -> Result<(), u64> {
-        let now = Instant::now();
-        let Ok(mut map) = self.failures.lock() else {
-            return Ok(());
-        };
-        let mut wait = 0u64;
-        for b in budgets {
-            if let Some(times) = map.get_mut(b.key) {
-                prune(times, now, self.window);
-                if times.len() as u64 >= u64::from(b.max_failures.max(1))
-                    && let Some(oldest) = times.front()
-                {
-                    let free_at = *oldest + self.window;
-                    let secs = free_at.saturating_duration_since(now).as_secs().max(1);
-                    wait = wait.max(secs);
-                }
+    /// A client address: IPv4 as it is, IPv6 by its /64 (one host usually holds a whole
+    /// /64, so counting single IPv6 addresses would give it 2^64 budgets).
+    pub fn address(ip: Option<IpAddr>) -> Key {
+        let text = match ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => format!("address:{v4}"),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
-        }
-        if wait > 0 { Err(wait) } else { Ok(()) }
-    }
-
-    pub fn record_failure(&self, keys: &[&str]) {
-        let now = Instant::now();
-        let Ok(mut map) = self.failures.lock() else {
-            return;
+            None => "address:unknown".to_string(),
         };
-        for key in keys {
-            let times = map.entry((*key).to_string()).or_default();
-            prune(times, now, self.window);
-            times.push_back(now);
-        }
-        // Bound memory under a spray of distinct keys.
-        if map.len() > 100_000 {
-            map.retain(|_, times| {
-                prune(times, now, self.window);
-                !times.is_empty()
-            });
-        }
+        Key::new(Kind::Address, &text)
     }
 
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(key);
-        }
+    /// An account as a login names it (the slug and email normalised by the caller).
+    pub fn account(slug: &str, email: &str) -> Key {
+        Key::new(Kind::Account, &format!("account:{slug}\n{email}"))
+    }
+
+    /// An authenticated member confirming their password (a password change).
+    pub fn member(member: Uuid) -> Key {
+        Key::new(Kind::Account, &format!("member:{member}"))
     }
 }
 
-fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while times
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= window)
-    {
-        times.pop_front();
+/// The throttle's settings, as Rocket state.
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    pub window: Duration,
+    /// Attempts per address per window.
+    pub per_address: u32,
+    /// Attempts per account before delays start.
+    pub free_per_account: u32,
+    /// The first delay; each further attempt doubles it.
+    pub delay_base: Duration,
+    /// The longest delay.
+    pub delay_max: Duration,
+}
+
+/// (free attempts, first delay, longest delay) in the SQL function `login_delay`'s terms.
+struct Curve {
+    free: i32,
+    base_ms: i64,
+    max_ms: i64,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl LoginThrottle {
+    fn curve(&self, kind: Kind) -> Curve {
+        match kind {
+            // The budget is spent: wait until the address has been quiet for the window.
+            Kind::Address => Curve {
+                free: i32::try_from(self.per_address.max(1)).unwrap_or(i32::MAX),
+                base_ms: ms(self.window),
+                max_ms: ms(self.window),
+            },
+            Kind::Account => Curve {
+                free: i32::try_from(self.free_per_account.max(1)).unwrap_or(i32::MAX),
+                base_ms: ms(self.delay_base).max(1),
+                max_ms: ms(self.delay_max.min(self.window)).max(1),
+            },
+        }
+    }
+
+    /// Reserve an attempt for `key`, or answer `429` with the seconds until one is allowed.
+    pub async fn reserve(&self, conn: &mut AsyncPgConnection, key: &Key) -> Result<(), AppError> {
+        #[derive(diesel::QueryableByName)]
+        struct Reserved {
+            #[diesel(sql_type = Nullable<Integer>)]
+            attempts: Option<i32>,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            wait_ms: Option<i64>,
+        }
+        let c = self.curve(key.kind);
+        // The WHERE of DO UPDATE decides: when it is false the row is left alone and the
+        // INSERT returns nothing. It is evaluated under the row's lock, against the latest
+        // committed version, so concurrent reservations count one another.
+        let r: Reserved = diesel::sql_query(
+            "WITH reserved AS (
+                 INSERT INTO login_attempts AS a (key, attempts, last_attempt_at, next_attempt_at)
+                 VALUES ($1, 1, now(), now() + login_delay(1, $2, $3, $4))
+                 ON CONFLICT (key) DO UPDATE SET
+                     attempts = CASE WHEN a.last_attempt_at + $5 * interval '1 millisecond' <= now()
+                                     THEN 1 ELSE a.attempts + 1 END,
+                     last_attempt_at = greatest(a.last_attempt_at, now()),
+                     next_attempt_at = now() + login_delay(
+                         CASE WHEN a.last_attempt_at + $5 * interval '1 millisecond' <= now()
+                              THEN 1 ELSE a.attempts + 1 END, $2, $3, $4)
+                 WHERE a.next_attempt_at IS NULL
+                    OR a.next_attempt_at <= now()
+                    OR a.last_attempt_at + $5 * interval '1 millisecond' <= now()
+                 RETURNING a.attempts
+             )
+             SELECT (SELECT attempts FROM reserved) AS attempts,
+                    (SELECT ceil(extract(epoch FROM
+                                least(next_attempt_at, last_attempt_at + $5 * interval '1 millisecond')
+                                - now()) * 1000)::bigint
+                     FROM login_attempts WHERE key = $1) AS wait_ms",
+        )
+        .bind::<Bytea, _>(&key.digest[..])
+        .bind::<Integer, _>(c.free)
+        .bind::<BigInt, _>(c.base_ms)
+        .bind::<BigInt, _>(c.max_ms)
+        .bind::<BigInt, _>(ms(self.window))
+        .get_result(conn)
+        .await?;
+        if r.attempts.is_some() {
+            return Ok(());
+        }
+        // Refused. The wait is unknown only when the blocking row was committed after this
+        // statement's snapshot was taken: it was reserved a moment ago, so a second will do.
+        let secs = r
+            .wait_ms
+            .map_or(1, |ms| u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000))
+            .max(1);
+        let detail = match key.kind {
+            Kind::Address => {
+                format!("too many login attempts from your address; try again in {secs} seconds")
+            }
+            Kind::Account => {
+                format!("too many failed attempts for this account; try again in {secs} seconds")
+            }
+        };
+        Err(AppError::TooManyRequests {
+            detail,
+            retry_after_secs: secs,
+        })
+    }
+
+    /// Give a reserved attempt back: it turned out not to be a failure (an address's right
+    /// password), or no password was checked (the hasher was too busy).
+    pub async fn give_back(&self, conn: &mut AsyncPgConnection, key: &Key) {
+        let c = self.curve(key.kind);
+        let done = diesel::sql_query(
+            "UPDATE login_attempts SET
+                 attempts = greatest(attempts - 1, 0),
+                 next_attempt_at = last_attempt_at + login_delay(greatest(attempts - 1, 0), $2, $3, $4)
+             WHERE key = $1",
+        )
+        .bind::<Bytea, _>(&key.digest[..])
+        .bind::<Integer, _>(c.free)
+        .bind::<BigInt, _>(c.base_ms)
+        .bind::<BigInt, _>(c.max_ms)
+        .execute(conn)
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "login throttle: could not give an attempt back");
+        }
+    }
+
+    /// The account's owner proved their password: its count starts again.
+    pub async fn clear(&self, conn: &mut AsyncPgConnection, key: &Key) {
+        let done = diesel::sql_query("DELETE FROM login_attempts WHERE key = $1")
+            .bind::<Bytea, _>(&key.digest[..])
+            .execute(conn)
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "login throttle: could not clear an account's count");
+        }
+    }
+
+    /// Rows of keys that have been quiet for the window: they would start again anyway.
+    pub async fn purge(&self, conn: &mut AsyncPgConnection) -> Result<usize, AppError> {
+        Ok(diesel::sql_query(
+            "DELETE FROM login_attempts
+             WHERE last_attempt_at + $1 * interval '1 millisecond' <= now()",
+        )
+        .bind::<BigInt, _>(ms(self.window))
+        .execute(conn)
+        .await?)
     }
 }
 
@@ -88,19 +228,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_budget_and_clears() {
-        let l = LoginLimiter::new(Duration::from_secs(60));
-        let b = [Budget {
-            key: "a",
-            max_failures: 2,
-        }];
-        assert!(l.check(&b).is_ok());
-        l.record_failure(&["a"]);
-        assert!(l.check(&b).is_ok());
-        l.record_failure(&["a"]);
-        let wait = l.check(&b).unwrap_err();
-        assert!((1..=60).contains(&wait));
-        l.clear("a");
-        assert!(l.check(&b).is_ok());
+    fn ipv6_addresses_are_grouped_by_64_and_mapped_ipv4_is_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(Key::address(Some(a)).digest, Key::address(Some(b)).digest);
+        assert_ne!(Key::address(Some(a)).digest, Key::address(Some(c)).digest);
+        let v4: IpAddr = "203.0.113.9".parse().unwrap();
+        let mapped: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        assert_eq!(
+            Key::address(Some(v4)).digest,
+            Key::address(Some(mapped)).digest
+        );
+    }
+
+    #[test]
+    fn the_slug_cannot_run_into_the_email() {
+        assert_ne!(
+            Key::account("acme", "a@b.io").digest,
+            Key::account("acme\na", "b.io").digest
+        );
     }
 }

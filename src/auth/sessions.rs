@@ -70,20 +70,34 @@ pub struct Rotated {
     pub refresh_token: String,
 }
 
-enum Outcome {
+/// What presenting a refresh token did.
+pub enum Rotation {
     Rotated(Rotated),
-    Refused(&'static str),
+    /// Refused; `revoked_in` names the organisation of a session this revoked (a re-used
+    /// token), whose cached reads must go.
+    Refused {
+        why: &'static str,
+        revoked_in: Option<Uuid>,
+    },
+}
+
+use Rotation::Refused;
+
+fn refused(why: &'static str) -> Rotation {
+    Refused {
+        why,
+        revoked_in: None,
+    }
 }
 
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     presented: &str,
     policy: &AuthPolicy,
-) -> Result<Rotated, AppError> {
+) -> Result<Rotation, AppError> {
     let hash = hash_opaque_token(presented);
     let (ttl, max_age) = (policy.refresh_ttl, policy.session_max_age);
-    let outcome = conn
-        .transaction::<_, AppError, _>(async move |conn| {
+    conn.transaction::<_, AppError, _>(async move |conn| {
                 type Row = (
                     Uuid,
                     Uuid,
@@ -120,30 +134,31 @@ pub async fn rotate(
                     .optional()?;
                 let Some((token_id, session_id, org, used_at, expires_at, revoked_at, member_id, role, deactivated_at, created_at)) = row
                 else {
-                    return Ok(Outcome::Refused("the refresh token is not valid"));
+                    return Ok(refused("the refresh token is not valid"));
                 };
                 let now = Utc::now();
                 if revoked_at.is_some() {
-                    return Ok(Outcome::Refused("this session has ended; log in again"));
+                    return Ok(refused("this session has ended; log in again"));
                 }
                 if used_at.is_some() {
                     revoke_session(conn, org, session_id, "refresh token re-used").await?;
                     tracing::warn!(%session_id, %member_id, "refresh token re-use detected; session revoked");
-                    return Ok(Outcome::Refused(
-                        "this refresh token was already used; the session has been revoked for safety, log in again",
-                    ));
+                    return Ok(Refused {
+                        why: "this refresh token was already used; the session has been revoked for safety, log in again",
+                        revoked_in: Some(org),
+                    });
                 }
                 if expires_at <= now {
-                    return Ok(Outcome::Refused("the refresh token has expired; log in again"));
+                    return Ok(refused("the refresh token has expired; log in again"));
                 }
                 let ends_at = absolute_end(created_at, max_age);
                 if ends_at <= now {
-                    return Ok(Outcome::Refused(
+                    return Ok(refused(
                         "this session has reached its maximum age; log in again",
                     ));
                 }
                 if deactivated_at.is_some() {
-                    return Ok(Outcome::Refused("this account is deactivated"));
+                    return Ok(refused("this account is deactivated"));
                 }
                 let role = role
                     .parse::<Role>()
@@ -167,7 +182,7 @@ pub async fn rotate(
                     .set((sessions::last_used_at.eq(now), sessions::expires_at.eq(new_expiry)))
                     .execute(conn)
                     .await?;
-                Ok(Outcome::Rotated(Rotated {
+                Ok(Rotation::Rotated(Rotated {
                     member_id,
                     organisation_id: org,
                     role,
@@ -175,11 +190,7 @@ pub async fn rotate(
                     refresh_token,
                 }))
         })
-        .await?;
-    match outcome {
-        Outcome::Rotated(r) => Ok(r),
-        Outcome::Refused(why) => Err(AppError::Unauthorized(why.into())),
-    }
+        .await
 }
 
 /// When a session that began at `created_at` ends whatever its refreshes.

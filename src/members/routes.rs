@@ -83,12 +83,14 @@ fn reveals_email(viewer: &Caller, member_id: Uuid) -> bool {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The email is taken, or the team is archived", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[rocket::post("/api/v1/members", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     policy: &State<AuthPolicy>,
+    hasher: &State<passwords::Hasher>,
     admin: Admin,
     body: JsonBody<CreateMember>,
 ) -> AppResult<(Status, Json<CreatedMember>)> {
@@ -101,7 +103,7 @@ pub async fn create(
     }
     check(errors)?;
     let password_hash = match req.password {
-        Some(p) => Some(passwords::hash(p).await?),
+        Some(p) => Some(hasher.hash(p).await?),
         None => None,
     };
     let mut conn = db.conn().await?;

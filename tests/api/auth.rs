@@ -160,7 +160,8 @@ async fn repeated_failures_from_one_address_answer_429() {
         app.client
             .post("/api/v1/auth/login")
             .header(ContentType::JSON)
-            .header(HttpHeader::new("X-Real-IP", "203.0.113.9"))
+            // The socket's address: X-Real-IP counts only from a trusted proxy.
+            .remote("203.0.113.9:4000".parse().unwrap())
             .body(body.to_string())
     };
     for i in 0..3 {

@@ -22,6 +22,7 @@ mod recognition;
 mod teams;
 mod trust_challenges;
 mod trust_input;
+mod trust_login;
 mod trust_privacy;
 mod trust_sessions;
 mod trust_wins;
