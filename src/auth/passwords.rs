@@ -172,6 +172,21 @@ fn verify_now(password: &str, stored: Option<&str>) -> bool {
     known && ok
 }
 
+/// Hashing threads run at the lowest scheduling priority: under a flood of logins (each a
+/// hash) they take only what other requests leave of the CPU, so the service's other answers
+/// keep their latency and the flood waits instead (measured: `make bench`, the login flood).
+/// On Linux a nice value belongs to the thread, so this touches no other thread.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its integer arguments; who = 0 is the calling thread.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if done != 0 {
+            tracing::warn!("cannot lower the priority of a password hashing thread");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -201,20 +216,5 @@ mod tests {
                 .await
                 .unwrap()
         );
-    }
-}
-
-/// Hashing threads run at the lowest scheduling priority: under a flood of logins (each a
-/// hash) they take only what other requests leave of the CPU, so the service's other answers
-/// keep their latency and the flood waits instead (measured: `make bench`, the login flood).
-/// On Linux a nice value belongs to the thread, so this touches no other thread.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority only reads its integer arguments; who = 0 is the calling thread.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-        if done != 0 {
-            tracing::warn!("cannot lower the priority of a password hashing thread");
-        }
     }
 }
