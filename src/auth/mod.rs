@@ -259,6 +259,9 @@ pub async fn login(
     }
     check(errors)?;
 
+    // The hashing permit first: when the hasher is saturated (a flood), the login is refused
+    // before it costs a database round trip, and it has used none of its budgets.
+    let permit = hasher.acquire().await?;
     // Both attempts are reserved before any hashing, so concurrent guesses count each other.
     let address = Key::address(client.0);
     let account = Key::account(&slug, &email);
@@ -282,11 +285,11 @@ pub async fn login(
         .first(&mut conn)
         .await
         .optional()?;
-    // No connection is held while waiting for the hasher: a flood of logins must not starve
+    // No connection is held while hashing: a flood of logins must not starve
     // the pool that every other request needs.
     drop(conn);
     let stored = found.as_ref().and_then(|f| f.3.clone());
-    let valid = match hasher.verify(req.password, stored).await {
+    let valid = match hasher.verify_with(permit, req.password, stored).await {
         Ok(valid) => valid,
         Err(e) => {
             // No password was checked, so the account's owner loses nothing; the address

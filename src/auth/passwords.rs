@@ -118,6 +118,15 @@ impl Hasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let permit = self.acquire().await?;
+        self.run_with(permit, work).await
+    }
+
+    /// Run `work` on a hashing thread with a permit the caller already holds.
+    async fn run_with<T: Send + 'static>(
+        &self,
+        permit: HashPermit,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
@@ -139,6 +148,19 @@ impl Hasher {
     /// false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         self.run(move || verify_now(&password, stored.as_deref()))
+            .await
+    }
+
+    /// [`Hasher::verify`] with a permit taken earlier ([`Hasher::acquire`]): a login takes its
+    /// permit before it touches the database, so a flood the hasher cannot serve is refused
+    /// without a throttle round trip each.
+    pub async fn verify_with(
+        &self,
+        permit: HashPermit,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, AppError> {
+        self.run_with(permit, move || verify_now(&password, stored.as_deref()))
             .await
     }
 }

@@ -64,6 +64,9 @@ fn statuses(rs: &[Resp]) -> (usize, usize, Vec<u16>) {
 async fn concurrent_wrong_passwords_beyond_the_budget_are_not_all_let_through() {
     let app = TestApp::with(|f| {
         let f = set(f, "login_max_failures_per_account", 3);
+        // Every guess waits for a hashing permit (a login takes its permit first), so the
+        // throttle, not the hasher, decides them all.
+        let f = set(f, "password_hash_wait_ms", 60_000);
         set(f, "login_delay_base_ms", 60_000)
     })
     .await;
