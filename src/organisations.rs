@@ -39,12 +39,19 @@ pub struct Organisation {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganisation {
+    // Serialised only into the audit entry, which names what was asked for and nothing else.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mandate: Option<bool>,
     /// 3-1000: a smaller group cannot hide anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_group_size: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pseudonymised_exports_only: Option<bool>,
 }
 

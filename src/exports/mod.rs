@@ -248,7 +248,7 @@ pub async fn engagement(
         &mut errors,
     );
     let mut conn = db.conn().await?;
-    let info = queries::organisation(&mut conn, org).await?;
+    let info = crate::organisations::find(&mut conn, org).await?;
     let tz = periods::parse_tz(&info.time_zone);
     let today = periods::local_date(tz, chrono::Utc::now());
     let resolved = params::resolve(&raw, &accepted_formats(accept), tz, today, &mut errors);

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Date, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Date, Double, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -12,28 +12,6 @@ use crate::error::AppResult;
 type SqlUuid = diesel::sql_types::Uuid;
 
 /// What an export needs of the organisation.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct OrgInfo {
-    #[diesel(sql_type = Text)]
-    pub slug: String,
-    #[diesel(sql_type = Text)]
-    pub time_zone: String,
-    #[diesel(sql_type = Integer)]
-    pub min_group_size: i32,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub pseudonymised_exports_only: bool,
-}
-
-pub async fn organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<OrgInfo> {
-    Ok(diesel::sql_query(
-        "SELECT slug, time_zone, min_group_size, pseudonymised_exports_only \
-             FROM organisations WHERE id = $1",
-    )
-    .bind::<SqlUuid, _>(org)
-    .get_result(conn)
-    .await?)
-}
-
 #[derive(Debug, Clone, QueryableByName)]
 pub struct MemberRow {
     #[diesel(sql_type = SqlUuid)]
