@@ -486,9 +486,12 @@ async fn key_principal(
             api_keys::scopes,
             api_keys::revoked_at,
             api_keys::expires_at,
+            // A key acts for its owner: it stops when they leave or lose the role that may
+            // own keys (admin or HR; a demoted admin's keys must not keep their reach).
             members::deactivated_at
                 .is_null()
-                .and(members::erased_at.is_null()),
+                .and(members::erased_at.is_null())
+                .and(members::role.eq_any([Role::Admin.as_str(), Role::Hr.as_str()])),
         ))
         .first(conn)
         .await
@@ -505,7 +508,9 @@ async fn key_principal(
     }
     if !owner_active {
         return Err(AppError::Unauthorized(
-            "this API key's owner is deactivated; an admin can re-assign the key".into(),
+            "this API key's owner is deactivated or no longer an admin or HR analyst; an admin \
+             can re-assign the key"
+                .into(),
         ));
     }
     if !scopes.iter().any(|s| s.as_deref() == Some(scope.as_str())) {

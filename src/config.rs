@@ -103,6 +103,11 @@ pub struct Settings {
     /// Exports one organisation may have running at once, across every server process.
     #[serde(default = "defaults::export_concurrency_per_organisation")]
     pub export_concurrency_per_organisation: u32,
+    /// How often each server process folds counted activity into running challenges and
+    /// completes those that reached their target, in milliseconds: the longest a completed
+    /// challenge waits for its rewards (a read of it completes it at once).
+    #[serde(default = "defaults::challenge_fold_interval_ms")]
+    pub challenge_fold_interval_ms: u64,
 }
 
 mod defaults {
@@ -159,6 +164,9 @@ mod defaults {
     }
     pub fn export_concurrency_per_organisation() -> u32 {
         2
+    }
+    pub fn challenge_fold_interval_ms() -> u64 {
+        1000
     }
 }
 

@@ -68,6 +68,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     )
     .map_err(|_| ConfigError::MissingDatabaseUrl)?;
     let run_migrations = settings.run_migrations;
+    let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     let read_cache = read_cache::ReadCache::new(
         Duration::from_millis(settings.read_cache_ttl_ms),
         settings.read_cache_mib.saturating_mul(1 << 20),
@@ -99,6 +100,24 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
                                         tracing::warn!(error = %e, "idempotency key purge failed")
                                     }
                                 }
+                            }
+                        }
+                    });
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("challenge fold", move |rocket| {
+            Box::pin(async move {
+                // Counted activity reaches running challenges here, after its own commit (see
+                // gamification::challenges::fold), so it costs the activity nothing.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(fold_every);
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        loop {
+                            tick.tick().await;
+                            if let Err(e) = gamification::challenges::fold_all(&db).await {
+                                tracing::warn!(error = %e, "challenge fold failed");
                             }
                         }
                     });

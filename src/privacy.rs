@@ -1,5 +1,7 @@
 //! Privacy: a member's copy of everything Frontline holds about them, and erasure.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{Jsonb, Text, Uuid as SqlUuid};
@@ -17,7 +19,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::path_id;
 
-use crate::schema::{initiative_comments, member_invites, members, recognitions};
+use crate::schema::{idempotency_keys, initiative_comments, member_invites, members, recognitions};
 
 type Problem = crate::error::Problem;
 
@@ -29,6 +31,11 @@ struct Doc {
 
 /// Everything held about a member, as one JSON document. One SQL statement, so the parts are
 /// consistent with each other.
+///
+/// It is the member's data, not their colleagues': what they did to others (ledger entries
+/// they made, team moves, budgets they set, audit entries where they acted) comes without the
+/// other member's id and without the audit details, which may quote others; who moved them or
+/// adjusted their points is left out the same way.
 pub async fn export_member(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -39,7 +46,7 @@ pub async fn export_member(
            'generated_at', now(), \
            'profile', (SELECT to_jsonb(m) - 'password_hash' FROM members m WHERE m.organisation_id = $1 AND m.id = $2), \
            'organisation', (SELECT jsonb_build_object('id', o.id, 'slug', o.slug, 'name', o.name) FROM organisations o WHERE o.id = $1), \
-           'team_history', COALESCE((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.member_id = $2), '[]'), \
+           'team_history', COALESCE((SELECT jsonb_agg(to_jsonb(t) - 'moved_by' ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.member_id = $2), '[]'), \
            'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'created_at', s.created_at, 'last_used_at', s.last_used_at, 'expires_at', s.expires_at, 'revoked_at', s.revoked_at, 'revoked_reason', s.revoked_reason) ORDER BY s.created_at) FROM sessions s WHERE s.organisation_id = $1 AND s.member_id = $2), '[]'), \
            'initiatives', COALESCE((SELECT jsonb_agg(to_jsonb(i) ORDER BY i.created_at) FROM initiatives i WHERE i.organisation_id = $1 AND i.author_id = $2), '[]'), \
            'contributions', COALESCE((SELECT jsonb_agg(c.initiative_id) FROM initiative_contributors c WHERE c.organisation_id = $1 AND c.member_id = $2), '[]'), \
@@ -49,22 +56,23 @@ pub async fn export_member(
            'recognitions_received', COALESCE((SELECT jsonb_agg(jsonb_build_object('recognition_id', r.id, 'giver_id', r.giver_id, 'message', r.message, 'points_each', r.points_each, 'dimension', r.dimension, 'created_at', r.created_at) ORDER BY r.created_at) \
                 FROM recognition_recipients rr JOIN recognitions r ON r.id = rr.recognition_id WHERE rr.organisation_id = $1 AND rr.member_id = $2), '[]'), \
            'reactions', COALESCE((SELECT jsonb_agg(to_jsonb(x) ORDER BY x.created_at) FROM recognition_reactions x WHERE x.organisation_id = $1 AND x.member_id = $2), '[]'), \
-           'ledger', COALESCE((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.member_id = $2), '[]'), \
+           'ledger', COALESCE((SELECT jsonb_agg(to_jsonb(l) - 'created_by' ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.member_id = $2), '[]'), \
            'balance', (SELECT COALESCE(sum(points), 0) FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2), \
            'giving_balances', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.period_start) FROM giving_balances g WHERE g.organisation_id = $1 AND g.member_id = $2), '[]'), \
            'badges', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', b.key, 'name', b.name, 'awarded_at', mb.awarded_at) ORDER BY mb.awarded_at) \
                 FROM member_badges mb JOIN badges b ON b.id = mb.badge_id WHERE mb.organisation_id = $1 AND mb.member_id = $2), '[]'), \
            'audit_entries_about_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'actor_member_id', a.actor_member_id) ORDER BY a.at) \
                 FROM audit_log a WHERE a.organisation_id = $1 AND a.subject_id = $2), '[]'), \
-           'audit_entries_by_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'subject_type', a.subject_type, 'subject_id', a.subject_id, 'details', a.details, 'request_id', a.request_id) ORDER BY a.at) \
+           'audit_entries_by_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'subject_type', a.subject_type, \
+                'subject_id', CASE WHEN a.subject_type = 'member' AND a.subject_id <> $2 THEN NULL ELSE a.subject_id END, 'request_id', a.request_id) ORDER BY a.at) \
                 FROM audit_log a WHERE a.organisation_id = $1 AND a.actor_member_id = $2), '[]'), \
-           'ledger_entries_created', COALESCE((SELECT jsonb_agg(to_jsonb(l) ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.created_by = $2), '[]'), \
+           'ledger_entries_created', COALESCE((SELECT jsonb_agg(to_jsonb(l) - 'member_id' - 'team_id' ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.created_by = $2), '[]'), \
            'kpis_recorded', COALESCE((SELECT jsonb_agg(to_jsonb(k) ORDER BY k.recorded_at) FROM team_kpis k WHERE k.organisation_id = $1 AND k.recorded_by = $2), '[]'), \
-           'challenges_created', COALESCE((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.created_at) FROM challenges c WHERE c.organisation_id = $1 AND c.created_by = $2), '[]'), \
+           'challenges_created', COALESCE((SELECT jsonb_agg(to_jsonb(c) - 'cancelled_by' ORDER BY c.created_at) FROM challenges c WHERE c.organisation_id = $1 AND c.created_by = $2), '[]'), \
            'api_keys_created', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', k.id, 'name', k.name, 'prefix', k.prefix, 'scopes', k.scopes, 'created_at', k.created_at, 'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at) ORDER BY k.created_at) \
                 FROM api_keys k WHERE k.organisation_id = $1 AND k.created_by = $2), '[]'), \
-           'team_moves_made', COALESCE((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.moved_by = $2), '[]'), \
-           'lead_budgets_set', COALESCE((SELECT jsonb_agg(to_jsonb(b) ORDER BY b.updated_at) FROM lead_budgets b WHERE b.organisation_id = $1 AND b.updated_by = $2), '[]'), \
+           'team_moves_made', COALESCE((SELECT jsonb_agg(to_jsonb(t) - 'member_id' ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.moved_by = $2), '[]'), \
+           'lead_budgets_set', COALESCE((SELECT jsonb_agg(to_jsonb(b) - 'member_id' ORDER BY b.updated_at) FROM lead_budgets b WHERE b.organisation_id = $1 AND b.updated_by = $2), '[]'), \
            'stored_responses', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', k.key, 'created_at', k.created_at, 'response_status', k.response_status, 'response_body', k.response_body) ORDER BY k.created_at) \
                 FROM idempotency_keys k WHERE k.organisation_id = $1 AND k.member_id = $2), '[]') \
          ) AS doc",
@@ -198,7 +206,7 @@ pub async fn erase_member(
     )
     .set((
         members::display_name.eq(ERASED_NAME),
-        members::email.eq(format!("erased-{}@erased.invalid", id.simple())),
+        members::email.eq(erased_email(id)),
         members::password_hash.eq(None::<String>),
         members::deactivated_at.eq(deactivated_at.unwrap_or(now)),
         members::erased_at.eq(now),
@@ -206,6 +214,7 @@ pub async fn erase_member(
     ))
     .execute(conn)
     .await?;
+    let written = written_by(conn, org, id).await?;
     diesel::sql_query(
         "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \
          WHERE organisation_id = $1 AND author_id = $2",
@@ -215,13 +224,12 @@ pub async fn erase_member(
     .bind::<Text, _>(ERASED_TEXT)
     .execute(conn)
     .await?;
-    // The outcome's words (the KPI's name and unit) go from their own initiatives and from the
-    // ones they measured; its numbers stay, like every other aggregate.
+    // The outcome's words (the KPI's name and unit) go from their own initiatives; its numbers
+    // stay, like every other aggregate. Others' initiatives they measured keep theirs: they
+    // belong to the other author's record (the erased member's note on the event goes below).
     diesel::sql_query(
         "UPDATE initiatives SET outcome_kpi = $3, outcome_unit = '' \
-         WHERE organisation_id = $1 AND outcome_kpi IS NOT NULL AND (author_id = $2 OR id IN ( \
-           SELECT initiative_id FROM initiative_events \
-           WHERE organisation_id = $1 AND actor_id = $2 AND kind = 'measured'))",
+         WHERE organisation_id = $1 AND outcome_kpi IS NOT NULL AND author_id = $2",
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(id)
@@ -278,21 +286,7 @@ pub async fn erase_member(
     diesel::sql_query("SELECT set_config('frontline.erasure', 'off', true)")
         .execute(conn)
         .await?;
-    // Stored responses to retried requests may quote the member: their own, and others' that
-    // name them (a recognition's recipients, an approved initiative's author). Such a key then
-    // no longer replays; a retry of it meets an erased member and is refused.
-    diesel::sql_query(
-        "DELETE FROM idempotency_keys WHERE organisation_id = $1 AND (member_id = $2 \
-           OR strpos(response_body::text, $2::text) > 0 \
-           OR jsonb_path_exists(response_body, '$.** ? (@ == $name || @ == $email)', \
-                jsonb_build_object('name', $3::text, 'email', $4::text)))",
-    )
-    .bind::<SqlUuid, _>(org)
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(&display_name)
-    .bind::<Text, _>(&email)
-    .execute(conn)
-    .await?;
+    forget_in_stored_responses(conn, org, id, &display_name, &email, &written).await?;
     diesel::update(
         member_invites::table
             .filter(member_invites::organisation_id.eq(org))
@@ -313,6 +307,138 @@ pub async fn erase_member(
     )
     .await?;
     Ok(now)
+}
+
+/// What the member wrote that others' stored responses may quote: their wins' titles and
+/// descriptions, their recognitions' messages and their comments.
+async fn written_by(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<HashSet<String>> {
+    let rows: Vec<TextRow> = diesel::sql_query(
+        "SELECT title AS t FROM initiatives WHERE organisation_id = $1 AND author_id = $2 \
+         UNION SELECT description FROM initiatives WHERE organisation_id = $1 AND author_id = $2 \
+         UNION SELECT message FROM recognitions WHERE organisation_id = $1 AND giver_id = $2 \
+         UNION SELECT body FROM initiative_comments \
+           WHERE organisation_id = $1 AND author_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.t)
+        .filter(|t| !t.is_empty())
+        .collect())
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    t: Option<String>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct StoredResponse {
+    #[diesel(sql_type = SqlUuid)]
+    member_id: Uuid,
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Jsonb)]
+    response_body: serde_json::Value,
+}
+
+/// Fields of a response whose value is words a member wrote.
+const WRITTEN_FIELDS: [&str; 5] = ["title", "description", "message", "body", "note"];
+
+/// Stored responses to retried requests (`Idempotency-Key`) may quote the member. Their own
+/// go (they can no longer sign in to retry). Others' are rewritten, not deleted: deleting
+/// would make a colleague's retry run its request again (a second recognition), so the key
+/// keeps replaying, with the member's name, email and words as the live API now shows them.
+async fn forget_in_stored_responses(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    name: &str,
+    email: &str,
+    written: &HashSet<String>,
+) -> AppResult<()> {
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::organisation_id.eq(org))
+            .filter(idempotency_keys::member_id.eq(member)),
+    )
+    .execute(conn)
+    .await?;
+    let quoting: Vec<StoredResponse> = diesel::sql_query(
+        "SELECT member_id, key, response_body FROM idempotency_keys \
+         WHERE organisation_id = $1 AND (strpos(response_body::text, $2::text) > 0 \
+           OR jsonb_path_exists(response_body, '$.** ? (@ == $name || @ == $email)', \
+                jsonb_build_object('name', $3::text, 'email', $4::text))) \
+         FOR UPDATE",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(email)
+    .load(conn)
+    .await?;
+    let erased_email = erased_email(member);
+    for mut stored in quoting {
+        forget(&mut stored.response_body, None, &|field, text| {
+            if text == name {
+                Some(ERASED_NAME.to_string())
+            } else if text == email {
+                Some(erased_email.clone())
+            } else if field.is_some_and(|f| WRITTEN_FIELDS.contains(&f)) && written.contains(text) {
+                Some(ERASED_TEXT.to_string())
+            } else {
+                None
+            }
+        });
+        diesel::update(
+            idempotency_keys::table
+                .filter(idempotency_keys::organisation_id.eq(org))
+                .filter(idempotency_keys::member_id.eq(stored.member_id))
+                .filter(idempotency_keys::key.eq(&stored.key)),
+        )
+        .set(idempotency_keys::response_body.eq(&stored.response_body))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Replace, anywhere in `value`, each string `replace(field it is under, text)` answers for.
+fn forget(
+    value: &mut serde_json::Value,
+    field: Option<&str>,
+    replace: &dyn Fn(Option<&str>, &str) -> Option<String>,
+) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(new) = replace(field, text) {
+                *text = new;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                forget(item, field, replace);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                forget(item, Some(key), replace);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn erased_email(member: Uuid) -> String {
+    format!("erased-{}@erased.invalid", member.simple())
 }
 
 pub fn routes() -> Vec<rocket::Route> {

@@ -50,6 +50,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    challenge_activity (id) {
+        id -> Int8,
+        organisation_id -> Uuid,
+        metric -> Text,
+        member_id -> Uuid,
+        team_id -> Nullable<Uuid>,
+        dimension -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        at -> Timestamptz,
+        amount -> Int8,
+    }
+}
+
+diesel::table! {
     challenge_tallies (challenge_id, shard) {
         organisation_id -> Uuid,
         challenge_id -> Uuid,
@@ -474,6 +488,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     badges,
+    challenge_activity,
     challenge_tallies,
     challenges,
     giving_balances,

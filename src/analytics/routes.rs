@@ -374,11 +374,19 @@ pub async fn engagement_report(
     let by_channel = queries::points_by_channel(&mut conn, &range).await?;
     let mut kpis = queries::kpi_spans(&mut conn, &range).await?;
 
+    let hidden = complementary_suppression(
+        &team_rows
+            .iter()
+            .map(|t| (t.id, members.of(t.id)))
+            .collect::<Vec<_>>(),
+        members.organisation,
+        i64::from(min_group_size),
+    );
     let all: Vec<TeamEngagement> = team_rows
         .into_iter()
         .map(|t| {
             let size = members.of(t.id);
-            let suppressed = size < i64::from(min_group_size);
+            let suppressed = hidden.contains(&t.id);
             TeamEngagement {
                 suppressed,
                 engagement: (!suppressed).then(|| {
@@ -428,4 +436,64 @@ pub async fn engagement_report(
         organisation,
         teams,
     }))
+}
+
+/// The teams whose figures are withheld: those with fewer than `min` active members, and then,
+/// smallest first, as many more as it takes for the members the shown teams leave out (the
+/// withheld teams' and the teamless) to be none or at least `min`. Otherwise the organisation's
+/// totals minus the shown teams' would be a small group's figures by subtraction.
+fn complementary_suppression(teams: &[(Uuid, i64)], organisation: i64, min: i64) -> Vec<Uuid> {
+    let mut hidden: Vec<Uuid> = teams
+        .iter()
+        .filter(|(_, size)| *size < min)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut shown: Vec<(Uuid, i64)> = teams
+        .iter()
+        .filter(|(_, size)| *size >= min)
+        .copied()
+        .collect();
+    shown.sort_by_key(|(id, size)| (*size, *id));
+    let mut left_out = organisation - shown.iter().map(|(_, size)| size).sum::<i64>();
+    for (id, size) in shown {
+        if left_out <= 0 || left_out >= min {
+            break;
+        }
+        hidden.push(id);
+        left_out += size;
+    }
+    hidden
+}
+
+#[cfg(test)]
+mod suppression_tests {
+    use super::complementary_suppression;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_lone_small_remainder_takes_the_smallest_shown_team_with_it() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        // c (2 members) alone is withheld: 20 - 10 - 8 = 2 would reveal it.
+        let hidden = complementary_suppression(&[(a, 10), (b, 8), (c, 2)], 20, 3);
+        assert_eq!(hidden, vec![c, b]);
+    }
+
+    #[test]
+    fn nothing_more_is_withheld_when_the_remainder_is_large_enough_or_empty() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        assert_eq!(
+            complementary_suppression(&[(a, 10), (b, 8)], 18, 3),
+            Vec::<Uuid>::new()
+        );
+        // Two small teams (1 + 2) leave out 3: an aggregate of three people may be shown.
+        assert_eq!(
+            complementary_suppression(&[(a, 10), (b, 1), (c, 2)], 13, 3),
+            vec![b, c]
+        );
+        // One teamless member is a small group too.
+        assert_eq!(
+            complementary_suppression(&[(a, 10), (b, 8)], 19, 3),
+            vec![b]
+        );
+    }
 }

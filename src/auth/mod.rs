@@ -529,15 +529,18 @@ pub async fn change_password(
     body: JsonBody<ChangePasswordRequest>,
 ) -> AppResult<Status> {
     let req = body.0;
-    let account = Key::member(caller.member_id);
     let mut conn = db.conn().await?;
-    throttle.reserve(&mut conn, &account).await?;
-    let (email, stored): (String, Option<String>) = members::table
+    let (slug, email, stored): (String, String, Option<String>) = members::table
+        .inner_join(organisations::table)
         .filter(members::organisation_id.eq(caller.organisation_id))
         .filter(members::id.eq(caller.member_id))
-        .select((members::email, members::password_hash))
+        .select((organisations::slug, members::email, members::password_hash))
         .first(&mut conn)
         .await?;
+    // The login's own account budget: guesses at the current password (a stolen session)
+    // and at the login share one count, so neither doubles the other's.
+    let account = Key::account(&slug, &email);
+    throttle.reserve(&mut conn, &account).await?;
     drop(conn);
     let mut errors = Vec::new();
     validation::password("new_password", &req.new_password, Some(&email), &mut errors);

@@ -21,7 +21,6 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Bytea, Integer, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::error::AppError;
 
@@ -64,11 +63,6 @@ impl Key {
     /// An account as a login names it (the slug and email normalised by the caller).
     pub fn account(slug: &str, email: &str) -> Key {
         Key::new(Kind::Account, &format!("account:{slug}\n{email}"))
-    }
-
-    /// An authenticated member confirming their password (a password change).
-    pub fn member(member: Uuid) -> Key {
-        Key::new(Kind::Account, &format!("member:{member}"))
     }
 }
 

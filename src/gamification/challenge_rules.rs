@@ -208,6 +208,9 @@ pub async fn reserve(
         .filter(members::organisation_id.eq(org))
         .filter(members::team_id.eq(team))
         .filter(members::deactivated_at.is_null())
+        // The lead sets the target and is paid from nobody's budget but their own: a lead's
+        // challenge rewards the team, never the lead (else it is a way to pay oneself).
+        .filter(members::id.ne(lead))
         .count()
         .get_result(conn)
         .await?;

@@ -22,12 +22,14 @@
 //! Bounds (issue #12: who may set what, windows, caps, a lead's reward reserved from their
 //! budget, change and cancel before the start) are in `challenge_rules`.
 //!
-//! Writes do not measure every running challenge: triggers keep per-challenge tallies of what
-//! each activity counts (migration `challenge_budgets`), and [`evaluate`] only measures the
+//! Writes do not measure any challenge: while a challenge of its metric runs, each counted
+//! activity leaves one row in `challenge_activity` (migration `challenge_activity`), and a
+//! moment later (every `challenge_fold_interval_ms`, default one second, by any server process)
+//! [`fold`] moves those rows into per-challenge tallies in one statement and measures only the
 //! challenges whose tallies reached their target.
 //!
-//! Completion happens inside the transaction of the activity that reaches the target
-//! ([`evaluate`], called by `gamification::settle`): the challenge row is locked, its
+//! Completion happens in the fold after the activity that reaches the target: the challenge
+//! row is locked, its
 //! `completed_at` re-checked, then set, and every participant (active members who contributed
 //! at least one counted event so far; for a team lead's challenge at most `reward_slots` of
 //! them, the earliest contributors first) gets `reward_points` (one `challenge_reward` ledger
@@ -35,12 +37,11 @@
 //! `completed_at` check make it so. A transaction that finds the row locked skips it (the holder
 //! is completing it), so racing requests neither wait on each other nor deadlock there.
 //!
-//! A completion may be left for later, never lost: when concurrent activities only together
-//! reach the target (each seeing the others uncommitted), or when the rewards cannot lock the
-//! participants' leaderboard rows in time (see [`complete`]), the activity goes through and the
-//! challenge is completed by the next activity of the organisation, or by the next read of it
-//! (`GET /api/v1/challenges`, `.../{id}`, `/api/v1/me/progress`), which complete any started
-//! challenge whose window has counted enough.
+//! A completion may be left for later, never lost: when the rewards cannot lock the
+//! participants' leaderboard rows in time (see [`complete`]) the challenge is completed by a
+//! later fold, or by the next read of it (`GET /api/v1/challenges`, `.../{id}`,
+//! `/api/v1/me/progress`), which measure exactly and complete any started challenge whose
+//! window has counted enough, whether or not a fold has run.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use diesel::prelude::*;
@@ -406,6 +407,7 @@ async fn participants(
         "SELECT m.id FROM \
            (SELECT {participant} AS id, min({at}) AS first_at {filtered} GROUP BY 1) p \
          JOIN members m ON m.organisation_id = $1 AND m.id = p.id AND m.deactivated_at IS NULL \
+         WHERE m.id IS DISTINCT FROM $8 \
          ORDER BY p.first_at, p.id \
          LIMIT $7",
         participant = sql.participant,
@@ -420,6 +422,8 @@ async fn participants(
         .bind::<Nullable<Text>, _>(row.dimension.as_deref())
         .bind::<Nullable<Text>, _>(row.channel.as_deref())
         .bind::<Nullable<BigInt>, _>(row.reward_slots.map(i64::from))
+        // A lead's challenge (the one with reserved slots) never pays the lead who set it.
+        .bind::<Nullable<SqlUuid>, _>(row.reward_slots.map(|_| row.created_by))
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
@@ -564,6 +568,16 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
             .first(conn)
             .await
             .optional()?;
+        // A lead's challenge reserved the badge's points as they were at creation: an admin
+        // raising them since must not pay past the reservation.
+        let reserved_badge = row
+            .reward_slots
+            .filter(|slots| *slots > 0)
+            .map(|slots| (row.reserved_points / slots - row.reward_points).max(0));
+        let points = match (points, reserved_badge) {
+            (Some(now), Some(reserved)) => Some(now.min(reserved)),
+            (points, _) => points,
+        };
         if let Some(points) = points {
             for member in &rewarded {
                 credits.extend(badges::award(conn, org, *member, badge, points).await?);
@@ -581,21 +595,95 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
     Ok(true)
 }
 
-/// Complete the organisation's running challenges whose tallies reached their target. Called
-/// at the end of the transaction of every activity, after its writes (whose deferred triggers
-/// add to the tallies, fired here): one indexed query that reads at most 16 tally rows per running, uncompleted
-/// challenge, instead of one aggregate over the organisation's activity per challenge. Only a
-/// challenge that may be due is measured exactly, by the completion, under its row lock.
-pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
-    // The tally triggers are deferred so that their row locks are taken at the end of the
-    // activity; fire what is pending now, to see this activity's counts.
-    diesel::sql_query(
-        "SET CONSTRAINTS initiatives_challenge_tallies, initiative_events_challenge_tallies, \
-         recognitions_challenge_tallies, recognition_recipients_challenge_tallies, \
-         ledger_entries_challenge_tallies IMMEDIATE",
+/// Pending counted activity moved into the tallies per statement: a backlog (a server that
+/// was down) is folded in bounded batches, not in one statement of unbounded size.
+const FOLD_BATCH: i64 = 5_000;
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+#[derive(QueryableByName)]
+struct Folded {
+    #[diesel(sql_type = BigInt)]
+    folded: i64,
+}
+
+/// Organisations with counted activity not yet folded into their challenges' tallies.
+pub async fn pending(conn: &mut AsyncPgConnection) -> AppResult<Vec<Uuid>> {
+    let rows: Vec<MemberId> =
+        diesel::sql_query("SELECT DISTINCT organisation_id AS id FROM challenge_activity")
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Move an organisation's pending counted activity (rows the triggers of migration
+/// `challenge_activity` leave, one per counted event while a challenge of its metric runs) into
+/// the tallies of the challenges it counts for, then complete those whose tallies reached their
+/// target. Call inside a transaction; answers the number of challenges completed.
+///
+/// Activities no longer do this in their own transaction: with 200 running challenges it was
+/// up to 200 tally updates per recognition (issue #12 item 2). One fold per organisation and
+/// second does the same for every activity of that second in one statement. Any server process
+/// may fold; an advisory lock makes it one at a time per organisation (the others skip: rows
+/// they would have seen are folded by the next tick). Rows committed while a fold runs stay
+/// for the next one, never lost: the fold deletes only the rows it read.
+pub async fn fold(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<usize> {
+    let lock: Locked = diesel::sql_query(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('challenge fold ' || $1::text, 0)) \
+         AS locked",
     )
-    .execute(conn)
+    .bind::<SqlUuid, _>(org)
+    .get_result(conn)
     .await?;
+    if !lock.locked {
+        return Ok(0);
+    }
+    loop {
+        // The conditions mirror `metric_sql`: team by the giver's membership at the time for
+        // recognitions given, by the row's team otherwise; channel for initiative metrics only.
+        let batch: Folded = diesel::sql_query(
+            "WITH batch AS ( \
+               DELETE FROM challenge_activity WHERE id IN ( \
+                 SELECT id FROM challenge_activity WHERE organisation_id = $1 \
+                 ORDER BY id LIMIT $2) \
+               RETURNING organisation_id, metric, member_id, team_id, dimension, channel, at, \
+                         amount), \
+             tallied AS ( \
+               INSERT INTO challenge_tallies AS t (organisation_id, challenge_id, shard, amount) \
+               SELECT c.organisation_id, c.id, challenge_shard(b.member_id), sum(b.amount) \
+               FROM batch b \
+               JOIN challenges c ON c.organisation_id = b.organisation_id \
+                 AND c.metric = b.metric AND c.ends_at > b.at AND c.starts_at <= b.at \
+                 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
+                 AND (c.dimension IS NULL OR c.dimension = b.dimension) \
+                 AND (c.channel IS NULL \
+                      OR b.metric NOT IN ('initiatives_submitted', 'initiatives_approved') \
+                      OR c.channel = b.channel) \
+                 AND (c.team_id IS NULL OR CASE WHEN b.metric = 'recognitions_given' \
+                      THEN EXISTS (SELECT 1 FROM team_memberships tm \
+                        WHERE tm.organisation_id = b.organisation_id \
+                          AND tm.member_id = b.member_id AND tm.team_id = c.team_id \
+                          AND tm.started_at <= b.at \
+                          AND (tm.ended_at IS NULL OR tm.ended_at > b.at)) \
+                      ELSE c.team_id = b.team_id END) \
+               GROUP BY 1, 2, 3 \
+               ORDER BY 2, 3 \
+               ON CONFLICT (challenge_id, shard) DO UPDATE SET amount = t.amount + EXCLUDED.amount \
+               RETURNING 1) \
+             SELECT count(*) AS folded FROM batch",
+        )
+        .bind::<SqlUuid, _>(org)
+        .bind::<BigInt, _>(FOLD_BATCH)
+        .get_result(conn)
+        .await?;
+        if batch.folded < FOLD_BATCH {
+            break;
+        }
+    }
     let due: Vec<MemberId> = diesel::sql_query(
         "SELECT c.id FROM challenges c \
          WHERE c.organisation_id = $1 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
@@ -607,8 +695,26 @@ pub async fn evaluate(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> 
     .bind::<SqlUuid, _>(org)
     .load(conn)
     .await?;
+    let mut completed = 0;
     for challenge in due {
-        complete(conn, org, challenge.id).await?;
+        if complete(conn, org, challenge.id).await? {
+            completed += 1;
+        }
+    }
+    Ok(completed)
+}
+
+/// Fold every organisation's pending activity (see [`fold`]), each in a transaction of its
+/// own, and drop what this process has cached of an organisation whose challenge completed
+/// (its rewards changed the boards). What the server's background task runs every
+/// `challenge_fold_interval_ms`.
+pub async fn fold_all(db: &Db) -> AppResult<()> {
+    let mut conn = db.conn().await?;
+    for org in pending(&mut conn).await? {
+        let completed = db::transaction(&mut conn, move |c| Box::pin(fold(c, org))).await?;
+        if completed > 0 {
+            crate::read_cache::wrote(Some(org));
+        }
     }
     Ok(())
 }

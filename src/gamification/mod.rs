@@ -1,8 +1,9 @@
 //! Gamification: badges, levels, weekly streaks and challenges, rewarding behaviour over time.
 //!
-//! Everything is evaluated inside the transaction of the activity that may earn it
-//! ([`settle`]), so a badge or a completed challenge is there as soon as the request
-//! that earned it has answered, and awarded exactly once however many requests race.
+//! Badges, levels and streaks are evaluated inside the transaction of the activity that may
+//! earn them ([`settle`]), so a badge is there as soon as the request that earned it has
+//! answered, and awarded exactly once however many requests race. Challenges are completed a
+//! moment after the activity that reached them (see `challenges`), also exactly once.
 
 pub mod badges;
 pub mod challenge_rules;
@@ -20,7 +21,8 @@ use crate::ledger::{self, Credit};
 pub use routes::routes;
 
 /// Write an activity's points and what the activity earned, inside its transaction: the
-/// badges `involved` members now qualify for, then the organisation's running challenges.
+/// badges `involved` members now qualify for. Running challenges hear of the activity through
+/// the triggers of migration `challenge_activity` and are completed by `challenges::fold`.
 ///
 /// The activity's credits and the badges' go to the ledger in one statement. Two ledger
 /// statements in one transaction lock leaderboard rows in two rounds, and two such
@@ -34,8 +36,5 @@ pub async fn settle(
     let earned = badges::evaluate(conn, org, involved, &credits).await?;
     credits.extend(earned);
     ledger::record(conn, org, credits).await?;
-    // Challenges measure the ledger, so they come after the write; a completion (rare) writes
-    // its rewards in a statement of its own, under a lock timeout.
-    challenges::evaluate(conn, org).await?;
     Ok(())
 }

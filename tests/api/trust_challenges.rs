@@ -119,6 +119,8 @@ async fn the_issue_s_exploit_is_refused_a_lead_can_neither_backdate_nor_overspen
     let emma = app
         .member(&org, "Emma", Role::Employee, Some(support))
         .await;
+    app.member(&org, "Finn", Role::Employee, Some(support))
+        .await;
     app.post(
         "/api/v1/recognitions",
         &org.admin.token,
@@ -143,7 +145,8 @@ async fn the_issue_s_exploit_is_refused_a_lead_can_neither_backdate_nor_overspen
     assert_eq!(rewards(&app, &emma).await, 0);
     assert_eq!(rewards(&app, &lea).await, 0);
 
-    // Within the cap but beyond the budget: 2 members x 300 > the default 500.
+    // Within the cap but beyond the budget: 2 members (the lead is never paid by their own
+    // challenge) x 300 > the default 500.
     let r = app
         .post(
             CHALLENGES,
@@ -325,6 +328,8 @@ async fn racing_creations_neither_overspend_a_budget_nor_exceed_a_cap() {
         .await;
     app.member(&org, "Emma", Role::Employee, Some(support))
         .await;
+    app.member(&org, "Finn", Role::Employee, Some(support))
+        .await;
 
     let send = |token: String, body: Value| {
         app.client
@@ -334,7 +339,7 @@ async fn racing_creations_neither_overspend_a_budget_nor_exceed_a_cap() {
             .body(body.to_string())
             .dispatch()
     };
-    // 2 members x 100 each: the 500 budget covers two.
+    // 2 members besides the lead x 100 each: the 500 budget covers two.
     let lead_requests = (0..8).map(|_| {
         send(
             lea.token.clone(),
@@ -384,6 +389,8 @@ async fn a_challenge_is_changed_or_cancelled_only_before_it_starts_by_its_lead_o
         .await;
     let emma = app
         .member(&org, "Emma", Role::Employee, Some(support))
+        .await;
+    app.member(&org, "Finn", Role::Employee, Some(support))
         .await;
     let other = app.seed_org("other").await;
 
@@ -535,20 +542,22 @@ async fn a_team_that_grows_after_creation_is_paid_no_more_than_was_reserved() {
     let emma = app
         .member(&org, "Emma", Role::Employee, Some(support))
         .await;
+    let finn = app
+        .member(&org, "Finn", Role::Employee, Some(support))
+        .await;
     let c = create(
         &app,
         &lea,
         team_challenge(support, json!({ "reward_points": 50 })),
     )
     .await;
+    // Emma and Finn: a lead's challenge never pays the lead who set it.
     assert_eq!(c["reserved_points"], 100);
     assert_eq!(c["reward_slots"], 2);
     start_now(&app, &c).await;
-    let finn = app
-        .member(&org, "Finn", Role::Employee, Some(support))
-        .await;
     let gus = app.member(&org, "Gus", Role::Employee, Some(support)).await;
-    for who in [&emma, &finn, &gus] {
+    // The lead is recognised first: the earliest contributor, and still not paid.
+    for who in [&lea, &emma, &finn, &gus] {
         app.post(
             "/api/v1/recognitions",
             &org.admin.token,
@@ -559,7 +568,7 @@ async fn a_team_that_grows_after_creation_is_paid_no_more_than_was_reserved() {
     }
     let now = app.get(&path(&c), &lea.token).await.ok().clone();
     assert!(now["completed_at"].is_string(), "{now}");
-    assert_eq!(now["participants"], 3);
+    assert_eq!(now["participants"], 4);
     // The earliest contributors, as many as were reserved for.
     assert_eq!(rewards(&app, &emma).await, 50);
     assert_eq!(rewards(&app, &finn).await, 50);
@@ -629,13 +638,93 @@ async fn a_recognition_does_not_measure_the_running_challenges() {
         .execute(&mut locker)
         .await
         .unwrap();
-    // The challenge the recognitions count was completed by the second of them.
-    let n: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM ledger_entries WHERE reason = 'challenge_reward' AND source_id = $1",
+    // The challenge the recognitions count is completed a moment later by the server's fold
+    // (every `challenge_fold_interval_ms`), with nobody reading it.
+    let mut paid = 0;
+    for _ in 0..100 {
+        let n: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM ledger_entries WHERE reason = 'challenge_reward' AND source_id = $1",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(id_of(&thanks))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        paid = n.n;
+        if paid > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(paid, 1);
+    // Its pending activity was folded into the tallies and is gone.
+    let left: Count = diesel::sql_query("SELECT count(*) AS n FROM challenge_activity")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left.n, 0);
+}
+
+/// A lead's challenge reserved its badge's points as they were when it was set: an admin
+/// raising the badge's points later does not make the completion pay past the reservation.
+#[rocket::async_test]
+async fn a_lead_s_challenge_pays_its_badge_at_the_reserved_points() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let support = app.team(&org, "Support").await;
+    let lea = app
+        .member(&org, "Lea Lead", Role::TeamLead, Some(support))
+        .await;
+    let emma = app
+        .member(&org, "Emma", Role::Employee, Some(support))
+        .await;
+    let badge = app
+        .post(
+            "/api/v1/badges",
+            &org.admin.token,
+            json!({ "key": "champion", "name": "Champion", "criterion": "challenge", "points": 20 }),
+        )
+        .await;
+    assert_eq!(badge.status, Status::Created, "{}", badge.text);
+    let badge = badge.body["id"].as_str().unwrap().to_string();
+    let c = create(
+        &app,
+        &lea,
+        team_challenge(
+            support,
+            json!({ "reward_points": 30, "reward_badge_id": badge, "target": 1 }),
+        ),
     )
-    .bind::<diesel::sql_types::Uuid, _>(id_of(&thanks))
-    .get_result(&mut conn)
+    .await;
+    assert_eq!(c["reserved_points"], 50, "1 member x (30 + 20)");
+    app.patch(
+        &format!("/api/v1/badges/{badge}"),
+        &org.admin.token,
+        json!({ "points": 5000 }),
+    )
     .await
-    .unwrap();
-    assert_eq!(n.n, 1);
+    .ok();
+    start_now(&app, &c).await;
+    app.post(
+        "/api/v1/recognitions",
+        &org.admin.token,
+        json!({ "recipients": [emma.id], "message": "Great save", "points": 5 }),
+    )
+    .await
+    .ok();
+    let done = app.get(&path(&c), &lea.token).await.ok().clone();
+    assert!(done["completed_at"].is_string(), "{done}");
+    let entries = app
+        .get("/api/v1/me/points?limit=200", &emma.token)
+        .await
+        .ok()["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let from_challenge: i64 = entries
+        .iter()
+        .filter(|e| e["reason"] == "challenge_reward" || e["reason"] == "badge")
+        .map(|e| e["points"].as_i64().unwrap())
+        .sum();
+    assert_eq!(from_challenge, 50, "{entries:?}");
 }

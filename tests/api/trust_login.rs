@@ -270,6 +270,33 @@ async fn wrong_current_passwords_delay_a_password_change() {
     assert!(r.header("Retry-After").is_some());
 }
 
+/// Guesses at the current password (someone holding a stolen session) and at the login share
+/// the account's one budget: spending it on one leaves none on the other.
+#[rocket::async_test]
+async fn password_changes_and_logins_share_the_account_s_budget() {
+    let app = TestApp::with(|f| {
+        let f = set(f, "login_max_failures_per_account", 2);
+        set(f, "login_delay_base_ms", 60_000)
+    })
+    .await;
+    let org = app.seed_org("acme").await;
+    let change = json!({ "current_password": WRONG, "new_password": "a much better passphrase" });
+    for _ in 0..2 {
+        app.post("/api/v1/me/password", &org.admin.token, change.clone())
+            .await
+            .invalid_field("current_password");
+    }
+    login_from(
+        &app.client,
+        "192.0.2.7:1",
+        None,
+        "admin@acme.example",
+        WRONG,
+    )
+    .await
+    .problem(429);
+}
+
 #[rocket::async_test]
 async fn an_unusable_trusted_proxy_refuses_to_start() {
     let db = TestDb::new().await;

@@ -342,6 +342,53 @@ async fn pseudonymised_exports_suppress_members_without_a_team_and_count_active_
     assert_eq!(rows[0]["active_members"], 3);
 }
 
+/// The organisation's totals minus the shown teams' must not be one small group's figures:
+/// when what the shown teams leave out (small teams and the teamless) is fewer than
+/// `min_group_size` people, the smallest shown team is withheld too.
+#[rocket::async_test]
+async fn engagement_analytics_do_not_reveal_a_small_team_by_subtraction() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    set_min_group_size(&app, &org, 3).await;
+    let big = app.team(&org, "Big").await;
+    let mid = app.team(&org, "Mid").await;
+    let small = app.team(&org, "Small").await;
+    let mut people = Vec::new();
+    for (i, team) in [big, big, big, big, mid, mid, mid, small]
+        .into_iter()
+        .enumerate()
+    {
+        people.push(
+            app.member(&org, &format!("Member {i}"), Role::Employee, Some(team))
+                .await,
+        );
+    }
+    // The small team's one member is the only one recognised.
+    recognise(&app, &people[0], &people[7]).await;
+    let today = Utc::now().date_naive();
+    let query = format!(
+        "/api/v1/analytics/engagement?from={}&to={}",
+        today - Days::new(30),
+        today + Days::new(2)
+    );
+    // Left out: Small (1) and the admin, who has no team (1): 2 < 3, so Mid (the smallest
+    // shown) goes too, and the organisation's totals minus Big's are 5 people's.
+    let report = app.get(&query, &org.admin.token).await.ok().clone();
+    let suppressed = |id: Uuid| {
+        report["teams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["team_id"] == id.to_string())
+            .unwrap()["suppressed"]
+            .clone()
+    };
+    assert_eq!(suppressed(small), true);
+    assert_eq!(suppressed(mid), true);
+    assert_eq!(suppressed(big), false);
+    assert_eq!(report["organisation"]["members"], 9);
+}
+
 #[rocket::async_test]
 async fn engagement_analytics_suppress_teams_with_too_few_active_members() {
     let app = TestApp::new().await;
@@ -594,11 +641,22 @@ async fn erasure_blanks_everything_the_member_wrote_and_the_responses_that_quote
         .await,
         [Some("[erased]".to_string()), Some("[erased]".to_string())]
     );
-    // Lara's stored response quoted Ana: it is gone, so the key no longer replays her name.
+    // Lara's stored response quoted Ana: it is rewritten, not deleted, so Lara's retry still
+    // replays (deleting it would give the recognition again) without Ana's name.
     let retried = read(send().await).await;
-    assert_eq!(retried.header("Idempotent-Replayed"), None);
+    assert_eq!(retried.header("Idempotent-Replayed"), Some("true"));
     assert!(!retried.text.contains("Andersen"), "{}", retried.text);
-    assert_ne!(retried.status, Status::InternalServerError);
+    assert!(retried.text.contains("well done"), "{}", retried.text);
+    assert_eq!(retried.status, first.status);
+    assert_eq!(
+        single_text(
+            &app,
+            "SELECT count(*)::text AS t FROM recognitions WHERE giver_id = $1",
+            lead.id,
+        )
+        .await,
+        [Some("1".to_string())]
+    );
 
     // Even during an erasure, the append-only tables let only the note column change.
     let mut conn = app.db.conn().await;
@@ -654,10 +712,9 @@ async fn my_data_holds_what_i_created_and_did_and_is_never_cached() {
     assert_eq!(r.header("Cache-Control"), Some("no-store"));
     let doc = r.ok();
     assert_eq!(doc["ledger_entries_created"][0]["note"], "for the fair");
-    assert_eq!(
-        doc["ledger_entries_created"][0]["member_id"],
-        ana.id.to_string()
-    );
+    // The admin's copy is theirs, not Ana's: no colleague's id, no audit details.
+    assert!(doc["ledger_entries_created"][0].get("member_id").is_none());
+    assert!(!r.text.contains(&ana.id.to_string()), "{}", r.text);
     assert_eq!(doc["kpis_recorded"][0]["note"], "survey");
     assert_eq!(doc["api_keys_created"][0]["name"], "hris");
     assert!(doc["api_keys_created"][0].get("key_hash").is_none());
@@ -676,6 +733,7 @@ async fn my_data_holds_what_i_created_and_did_and_is_never_cached() {
     assert_eq!(mine.header("Cache-Control"), Some("no-store"));
     let mine = mine.ok();
     assert_eq!(mine["ledger"][0]["note"], "for the fair");
+    assert!(mine["ledger"][0].get("created_by").is_none());
     assert!(mine["audit_entries_by_me"].as_array().unwrap().is_empty());
     assert!(mine["kpis_recorded"].as_array().unwrap().is_empty());
 }

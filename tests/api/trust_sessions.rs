@@ -352,6 +352,45 @@ async fn api_keys_stop_working_with_their_owner_until_an_admin_reassigns_them() 
         .problem(409);
 }
 
+/// A key acts for its owner: once the owner is no longer an admin or HR analyst (demoted,
+/// not deactivated), it stops, and works again when an admin gives it to someone who is.
+#[rocket::async_test]
+async fn api_keys_stop_working_when_their_owner_is_demoted() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let team = app.team(&org, "Support").await;
+    let moving = app.member(&org, "Mo Moving", Role::Admin, None).await;
+    let r = create_key(
+        &app,
+        &moving.token,
+        json!({ "name": "hris", "scopes": ["kpis"] }),
+    )
+    .await;
+    assert_eq!(r.status, Status::Created, "{}", r.text);
+    let key = r.body["key"].as_str().unwrap().to_string();
+    let id = id_of(&r.body);
+    use_key(&app, &key, team).await.ok();
+
+    app.put(
+        &format!("/api/v1/members/{}/role", moving.id),
+        &org.admin.token,
+        json!({ "role": "employee" }),
+    )
+    .await
+    .ok();
+    let r = use_key(&app, &key, team).await;
+    assert!(r.problem(401)["detail"].as_str().unwrap().contains("owner"));
+
+    app.post(
+        &format!("/api/v1/api-keys/{id}/reassign"),
+        &org.admin.token,
+        json!({ "member_id": org.admin.id }),
+    )
+    .await
+    .ok();
+    use_key(&app, &key, team).await.ok();
+}
+
 #[rocket::async_test]
 async fn racing_uses_of_a_key_write_one_audit_entry_per_minute() {
     let app = TestApp::new().await;
