@@ -62,7 +62,8 @@ pub struct ApiKey {
     pub prefix: String,
     pub scopes: Vec<Scope>,
     pub created_by: Uuid,
-    /// The member the key acts for; it stops working while they are deactivated or erased.
+    /// The member the key acts for; it stops working while they are deactivated, erased or no
+    /// longer an admin or HR analyst.
     pub owner_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -533,27 +534,24 @@ async fn key_principal(
 /// writes the entry, so the minute's entry is written exactly once.
 async fn audit_use(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid, path: &str) -> AppResult<()> {
     use diesel::sql_types::{Text, Uuid as SqlUuid};
+    // One statement: the use is recorded, and the minute is claimed in the same row update.
+    // The CASE is evaluated on the row version the update locks, so of racing uses (on any
+    // server process) only the first in a minute finds the claim free and writes an entry.
     diesel::sql_query(
-        "WITH claimed AS ( \
-             UPDATE api_keys SET last_audited_at = now() \
+        "WITH used AS ( \
+             UPDATE api_keys SET last_used_at = now(), \
+                 last_audited_at = CASE \
+                     WHEN last_audited_at IS NULL OR last_audited_at <= now() - interval '1 minute' \
+                     THEN now() ELSE last_audited_at END \
              WHERE organisation_id = $1 AND id = $2 \
-               AND (last_audited_at IS NULL OR last_audited_at <= now() - interval '1 minute') \
-             RETURNING organisation_id, id) \
+             RETURNING organisation_id, id, last_audited_at = now() AS claimed) \
          INSERT INTO audit_log (organisation_id, action, actor_api_key_id, subject_type, subject_id, details) \
          SELECT organisation_id, 'api_key_used', id, 'api_key', id, jsonb_build_object('path', $3::text) \
-         FROM claimed",
+         FROM used WHERE claimed",
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(path)
-    .execute(conn)
-    .await?;
-    diesel::update(
-        api_keys::table
-            .filter(api_keys::organisation_id.eq(org))
-            .filter(api_keys::id.eq(id)),
-    )
-    .set(api_keys::last_used_at.eq(Utc::now()))
     .execute(conn)
     .await?;
     Ok(())
