@@ -442,8 +442,12 @@ pub async fn engagement_report(
 /// smallest first, as many more as it takes for the members the shown teams leave out (the
 /// withheld teams' and the teamless) to be none or at least `min`. Otherwise the organisation's
 /// totals minus the shown teams' would be a small group's figures by subtraction.
-fn complementary_suppression(teams: &[(Uuid, i64)], organisation: i64, min: i64) -> Vec<Uuid> {
-    let mut hidden: Vec<Uuid> = teams
+fn complementary_suppression(
+    teams: &[(Uuid, i64)],
+    organisation: i64,
+    min: i64,
+) -> std::collections::HashSet<Uuid> {
+    let mut hidden: std::collections::HashSet<Uuid> = teams
         .iter()
         .filter(|(_, size)| *size < min)
         .map(|(id, _)| *id)
@@ -459,7 +463,7 @@ fn complementary_suppression(teams: &[(Uuid, i64)], organisation: i64, min: i64)
         if left_out <= 0 || left_out >= min {
             break;
         }
-        hidden.push(id);
+        hidden.insert(id);
         left_out += size;
     }
     hidden
@@ -468,14 +472,19 @@ fn complementary_suppression(teams: &[(Uuid, i64)], organisation: i64, min: i64)
 #[cfg(test)]
 mod suppression_tests {
     use super::complementary_suppression;
+    use std::collections::HashSet;
     use uuid::Uuid;
+
+    fn set(ids: &[Uuid]) -> HashSet<Uuid> {
+        ids.iter().copied().collect()
+    }
 
     #[test]
     fn a_lone_small_remainder_takes_the_smallest_shown_team_with_it() {
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
         // c (2 members) alone is withheld: 20 - 10 - 8 = 2 would reveal it.
         let hidden = complementary_suppression(&[(a, 10), (b, 8), (c, 2)], 20, 3);
-        assert_eq!(hidden, vec![c, b]);
+        assert_eq!(hidden, set(&[c, b]));
     }
 
     #[test]
@@ -483,17 +492,17 @@ mod suppression_tests {
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
         assert_eq!(
             complementary_suppression(&[(a, 10), (b, 8)], 18, 3),
-            Vec::<Uuid>::new()
+            set(&[])
         );
         // Two small teams (1 + 2) leave out 3: an aggregate of three people may be shown.
         assert_eq!(
             complementary_suppression(&[(a, 10), (b, 1), (c, 2)], 13, 3),
-            vec![b, c]
+            set(&[b, c])
         );
         // One teamless member is a small group too.
         assert_eq!(
             complementary_suppression(&[(a, 10), (b, 8)], 19, 3),
-            vec![b]
+            set(&[b])
         );
     }
 }
