@@ -69,16 +69,20 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     .map_err(|_| ConfigError::MissingDatabaseUrl)?;
     let run_migrations = settings.run_migrations;
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
-    let read_cache = read_cache::ReadCache::new(
-        Duration::from_millis(settings.read_cache_ttl_ms),
-        settings.read_cache_mib.saturating_mul(1 << 20),
-    );
+    // The read cache: one state per domain that owns a shelf of it.
+    let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
+    let session_cache = auth::SessionCache::new(cache_ttl);
+    let organisation_cache = organisations::OrganisationCache::new(cache_ttl);
+    let board_cache =
+        leaderboards::BoardCache::new(cache_ttl, settings.read_cache_mib.saturating_mul(1 << 20));
 
     let mut rocket = rocket::custom(figment)
         .manage(db)
         .manage(export_pool)
         .manage(jwt)
-        .manage(read_cache)
+        .manage(session_cache)
+        .manage(organisation_cache)
+        .manage(board_cache)
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {

@@ -1,5 +1,7 @@
 //! Organisations (tenants) and their settings.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -13,7 +15,7 @@ use crate::auth::{Admin, Caller};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, check};
-use crate::read_cache::ReadCache;
+use crate::read_cache::{Shelf, Weigh};
 use crate::schema::organisations;
 use crate::validation;
 
@@ -55,6 +57,23 @@ pub struct UpdateOrganisation {
     pub pseudonymised_exports_only: Option<bool>,
 }
 
+/// Organisations' settings as the read cache holds them, as Rocket state. Clones share it.
+#[derive(Clone)]
+pub struct OrganisationCache(Shelf<Uuid, Arc<Organisation>>);
+
+impl OrganisationCache {
+    /// Entries live `ttl` at most; zero turns the cache off.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        OrganisationCache(Shelf::new(ttl, 1 << 20, 400))
+    }
+}
+
+impl Weigh for Arc<Organisation> {
+    fn bytes(&self) -> usize {
+        256 + self.name.len() + self.slug.len() + self.time_zone.len()
+    }
+}
+
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisation> {
     organisations::table
         .find(id)
@@ -66,17 +85,13 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Organisat
 
 /// The organisation's settings through the read cache: hot read paths (leaderboards) need the
 /// time zone on every request, and it changes only through this API.
-pub async fn cached(
-    db: &Db,
-    cache: &ReadCache,
-    id: Uuid,
-) -> AppResult<std::sync::Arc<Organisation>> {
+pub async fn cached(db: &Db, cache: &OrganisationCache, id: Uuid) -> AppResult<Arc<Organisation>> {
     let db = db.clone();
     cache
-        .organisations
+        .0
         .get_or_refresh(id, id, None, move || async move {
             let mut conn = db.conn().await?;
-            find(&mut conn, id).await.map(std::sync::Arc::new)
+            find(&mut conn, id).await.map(Arc::new)
         })
         .await
 }

@@ -1,5 +1,8 @@
-//! A read cache for the hot read paths: the session behind an access token, an organisation's
-//! settings, and leaderboard answers.
+//! The read cache's machinery for the hot read paths (the session behind an access token, an
+//! organisation's settings, leaderboard answers): the write clock, [`Shelf`] (one kind of
+//! cached read) and the fairing that ticks the clock. Each domain owns its shelves and what
+//! they hold (`auth::SessionCache`, `organisations::OrganisationCache`,
+//! `leaderboards::cache::BoardCache`); this file knows none of them, so every module may use it.
 //!
 //! Leaderboards are read far more often than they change, and a board that has to look at
 //! the database costs several index scans; served from memory it costs a hash lookup. The
@@ -32,10 +35,6 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Method;
 use rocket::{Request, Response};
 use uuid::Uuid;
-
-use crate::leaderboards::queries::{Histogram, TeamRow};
-use crate::leaderboards::routes::BoardKey;
-use crate::organisations::Organisation;
 
 /// The write clock. Process-wide, so any code that writes can tick it without being handed
 /// state; several servers in one process (the tests) only invalidate each other more often.
@@ -150,7 +149,9 @@ enum Stale<V> {
 }
 
 impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
-    fn new(ttl: Duration, bytes: u64, typical_entry: u64) -> Self {
+    /// Entries live for `ttl` at most (zero turns the shelf off) and weigh `bytes` in all;
+    /// `typical_entry` sizes the index.
+    pub fn new(ttl: Duration, bytes: u64, typical_entry: u64) -> Self {
         let entries = (!ttl.is_zero() && bytes > 0).then(|| {
             let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
             quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
@@ -312,86 +313,16 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     }
 }
 
-/// The session row behind an access token, as the caller guard checks it.
-#[derive(Debug, Clone)]
-pub struct SessionView {
-    pub role: String,
-    pub team_id: Option<Uuid>,
-    pub deactivated: bool,
-    pub revoked: bool,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl Weigh for SessionView {
-    fn bytes(&self) -> usize {
-        96
-    }
-}
-
-/// (session, member, organisation) as the token names them.
-pub type SessionKey = (Uuid, Uuid, Uuid);
-
-impl Weigh for SessionKey {
-    fn bytes(&self) -> usize {
-        48
-    }
-}
-
 impl Weigh for Uuid {
     fn bytes(&self) -> usize {
         16
     }
 }
 
-impl Weigh for Arc<Vec<TeamRow>> {
-    fn bytes(&self) -> usize {
-        self.iter()
-            .map(|r| std::mem::size_of::<TeamRow>() + r.name.len())
-            .sum::<usize>()
-            + 32
-    }
-}
-
-impl Weigh for Arc<Histogram> {
-    fn bytes(&self) -> usize {
-        self.distinct() * 16 + 64
-    }
-}
-
-impl Weigh for Arc<Organisation> {
-    fn bytes(&self) -> usize {
-        256 + self.name.len() + self.slug.len() + self.time_zone.len()
-    }
-}
-
-/// The cache, held as Rocket state. Clones share it.
-#[derive(Clone)]
-pub struct ReadCache {
-    pub sessions: Shelf<SessionKey, SessionView>,
-    pub organisations: Shelf<Uuid, Arc<Organisation>>,
-    /// Serialised leaderboard answers, keyed by everything the answer depends on.
-    pub boards: Shelf<BoardKey, Arc<[u8]>>,
-    /// Whole team rankings (every team of a board), shared by all callers.
-    pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
-    /// Member boards' histograms of totals (for ranks), shared by all callers.
-    pub histograms: Shelf<String, Arc<Histogram>>,
-}
-
-impl ReadCache {
-    pub fn new(ttl: Duration, board_bytes: u64) -> Self {
-        ReadCache {
-            sessions: Shelf::new(ttl, 16 << 20, 200),
-            organisations: Shelf::new(ttl, 1 << 20, 400),
-            boards: Shelf::new(ttl, board_bytes, 4096),
-            team_boards: Shelf::new(ttl, board_bytes / 2, 256 << 10),
-            histograms: Shelf::new(ttl, board_bytes / 2, 16 << 10),
-        }
-    }
-
-    pub fn disabled() -> Self {
-        Self::new(Duration::ZERO, 0)
-    }
-}
+/// The write clock is process-wide: tests that tick it, here and in the domains' caches, run
+/// one at a time (a write to every organisation would invalidate another test's entries).
+#[cfg(test)]
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What a state-changing request may have changed, as far as cached reads care.
 #[derive(Debug, Clone, Copy)]
@@ -490,9 +421,6 @@ impl Fairing for InvalidateOnWrite {
 mod tests {
     use super::*;
 
-    /// The write clock is process-wide: tests that tick it run one at a time.
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
     #[test]
     fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
         let _serial = SERIAL.blocking_lock();
@@ -514,26 +442,6 @@ mod tests {
         assert!(shelf.get(&"board".to_string()).is_some());
         wrote(None);
         assert!(shelf.get(&"board".to_string()).is_none());
-    }
-
-    #[tokio::test]
-    async fn shared_values_load_once_until_a_write() {
-        let _serial = SERIAL.lock().await;
-        let cache = ReadCache::new(Duration::from_secs(60), 1 << 20);
-        let org = Uuid::new_v4();
-        let loads = std::sync::atomic::AtomicUsize::new(0);
-        let load = async || -> Result<Arc<Histogram>, ()> {
-            loads.fetch_add(1, Ordering::SeqCst);
-            Ok(Arc::new(Histogram::new(vec![(10, 2)])))
-        };
-        for _ in 0..3 {
-            let h = cache.histograms.get_or_load("b".into(), org, load).await;
-            assert_eq!(h.map(|h| h.members()), Ok(2));
-        }
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
-        wrote(Some(org));
-        let _ = cache.histograms.get_or_load("b".into(), org, load).await;
-        assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[test]

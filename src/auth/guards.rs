@@ -13,8 +13,45 @@ use crate::auth::tokens::{JwtKeys, TokenSubject};
 use crate::auth::{AuthPolicy, Role, sessions as session_rules};
 use crate::db::Db;
 use crate::error::{AppError, ErrorSlot};
-use crate::read_cache::{self, ReadCache, SessionView};
+use crate::read_cache::{self, Shelf, Weigh};
 use crate::schema::{members, sessions};
+
+/// The session row behind an access token, as the caller guard checks it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub role: String,
+    pub team_id: Option<Uuid>,
+    pub deactivated: bool,
+    pub revoked: bool,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Weigh for SessionView {
+    fn bytes(&self) -> usize {
+        96
+    }
+}
+
+/// (session, member, organisation) as the token names them.
+pub type SessionKey = (Uuid, Uuid, Uuid);
+
+impl Weigh for SessionKey {
+    fn bytes(&self) -> usize {
+        48
+    }
+}
+
+/// The sessions the caller guard has read, held as Rocket state: every authenticated request
+/// needs one, and any write to its organisation (a logout, a role change) invalidates it.
+#[derive(Clone)]
+pub struct SessionCache(Shelf<SessionKey, SessionView>);
+
+impl SessionCache {
+    /// Entries live `ttl` at most; zero turns the cache off.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        SessionCache(Shelf::new(ttl, 16 << 20, 200))
+    }
+}
 
 /// The authenticated member making the request, as the database knows them right now.
 #[derive(Debug, Clone)]
@@ -55,10 +92,10 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .ok_or_else(|| AppError::internal("JWT keys are not managed"))?;
     let token = keys.verify(token)?;
     let cache = req
-        .guard::<&State<ReadCache>>()
+        .guard::<&State<SessionCache>>()
         .await
         .succeeded()
-        .ok_or_else(|| AppError::internal("read cache is not managed"))?;
+        .ok_or_else(|| AppError::internal("the session cache is not managed"))?;
     let db = req
         .guard::<&State<Db>>()
         .await
@@ -74,7 +111,7 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
         .session_max_age;
     let key = (token.session, token.member, token.organisation);
     let session = cache
-        .sessions
+        .0
         .get_or_refresh(key, token.organisation, None, move || {
             read_session(db, token, max_age)
         })

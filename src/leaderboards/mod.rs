@@ -6,6 +6,7 @@
 //! over the board's histogram of totals: the cost follows N and the number of distinct totals,
 //! not the number of members.
 
+pub mod cache;
 pub mod period;
 pub mod queries;
 pub mod routes;
@@ -16,6 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::vocabulary::Dimension;
+pub use cache::BoardCache;
 pub use period::{Period, PeriodKind};
 pub use routes::routes;
 

@@ -8,13 +8,15 @@ use rocket::form::FromForm;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use super::cache::{BoardCache, BoardKey, BoardKind};
 use super::queries::{self, Board};
 use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check, int_param, uuid_param};
-use crate::read_cache::{self, ReadCache};
+use crate::organisations::OrganisationCache;
+use crate::read_cache;
 use crate::schema::teams;
 use crate::vocabulary::Dimension;
 use crate::{organisations, periods};
@@ -103,36 +105,6 @@ fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResu
     })
 }
 
-/// Everything a board answer depends on besides the data: the read cache's key. A plain value
-/// rather than a formatted string, because it is built on every request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BoardKey {
-    board: BoardKind,
-    organisation: Uuid,
-    member: Uuid,
-    member_team: Option<Uuid>,
-    scope: Scope,
-    team_id: Option<Uuid>,
-    period: period::PeriodKind,
-    start: chrono::NaiveDate,
-    dimension: Option<Dimension>,
-    limit: i64,
-    around: i64,
-    metric: TeamMetric,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum BoardKind {
-    Members,
-    Teams,
-}
-
-impl read_cache::Weigh for BoardKey {
-    fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-    }
-}
-
 impl Parsed {
     fn cache_key(&self, board: BoardKind, caller: &Caller) -> BoardKey {
         BoardKey {
@@ -159,13 +131,14 @@ impl Parsed {
 /// its answer is recomputed, and none of them waits on the database for it.
 async fn cached_board(
     db: &Db,
-    cache: &ReadCache,
+    cache: &BoardCache,
+    org_cache: &OrganisationCache,
     caller: &Caller,
     params: &BoardParams,
     board: BoardKind,
 ) -> AppResult<RawJson> {
     let since = read_cache::mark();
-    let organisation = organisations::cached(db, cache, caller.organisation_id).await?;
+    let organisation = organisations::cached(db, org_cache, caller.organisation_id).await?;
     let p = parse(&organisation, params)?;
     let key = p.cache_key(board, caller);
     let (db, cache_, caller_) = (db.clone(), cache.clone(), caller.clone());
@@ -180,7 +153,7 @@ async fn cached_board(
 
 async fn compute_board(
     db: Db,
-    cache: ReadCache,
+    cache: BoardCache,
     caller: Caller,
     p: Parsed,
     board: BoardKind,
@@ -222,16 +195,17 @@ fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
 #[rocket::get("/api/v1/leaderboards/members?<params..>")]
 pub async fn member_board(
     db: &State<Db>,
-    cache: &State<ReadCache>,
+    cache: &State<BoardCache>,
+    org_cache: &State<OrganisationCache>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, &caller, &params, BoardKind::Members).await
+    cached_board(db, cache, org_cache, &caller, &params, BoardKind::Members).await
 }
 
 async fn member_answer(
     conn: &mut diesel_async::AsyncPgConnection,
-    cache: &ReadCache,
+    cache: &BoardCache,
     caller: &Caller,
     p: Parsed,
 ) -> AppResult<MemberBoard> {
@@ -335,16 +309,17 @@ async fn member_answer(
 #[rocket::get("/api/v1/leaderboards/teams?<params..>")]
 pub async fn team_board(
     db: &State<Db>,
-    cache: &State<ReadCache>,
+    cache: &State<BoardCache>,
+    org_cache: &State<OrganisationCache>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, &caller, &params, BoardKind::Teams).await
+    cached_board(db, cache, org_cache, &caller, &params, BoardKind::Teams).await
 }
 
 async fn team_answer(
     conn: &mut diesel_async::AsyncPgConnection,
-    cache: &ReadCache,
+    cache: &BoardCache,
     caller: &Caller,
     p: Parsed,
 ) -> AppResult<TeamBoard> {

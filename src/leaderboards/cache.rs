@@ -1,0 +1,109 @@
+//! The leaderboards' read cache: serialised answers per caller and parameter set, and what
+//! every caller of a board shares (a team ranking, a member board's histogram). Invalidation
+//! is the write clock's (see `read_cache`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::queries::{Histogram, TeamRow};
+use super::{Scope, TeamMetric, period};
+use crate::read_cache::{Shelf, Weigh};
+use crate::vocabulary::Dimension;
+
+/// The leaderboards' shelves, held as Rocket state. Clones share them.
+#[derive(Clone)]
+pub struct BoardCache {
+    /// Serialised leaderboard answers, keyed by everything the answer depends on.
+    pub boards: Shelf<BoardKey, Arc<[u8]>>,
+    /// Whole team rankings (every team of a board), shared by all callers.
+    pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
+    /// Member boards' histograms of totals (for ranks), shared by all callers.
+    pub histograms: Shelf<String, Arc<Histogram>>,
+}
+
+impl BoardCache {
+    /// Entries live `ttl` at most (zero turns the cache off); answers take up to `bytes`, and
+    /// the shared rankings and histograms up to as much again.
+    pub fn new(ttl: Duration, bytes: u64) -> Self {
+        BoardCache {
+            boards: Shelf::new(ttl, bytes, 4096),
+            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10),
+            histograms: Shelf::new(ttl, bytes / 2, 16 << 10),
+        }
+    }
+}
+
+/// Everything a board answer depends on besides the data: the answers' key. A plain value
+/// rather than a formatted string, because it is built on every request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BoardKey {
+    pub(super) board: BoardKind,
+    pub(super) organisation: Uuid,
+    pub(super) member: Uuid,
+    pub(super) member_team: Option<Uuid>,
+    pub(super) scope: Scope,
+    pub(super) team_id: Option<Uuid>,
+    pub(super) period: period::PeriodKind,
+    pub(super) start: chrono::NaiveDate,
+    pub(super) dimension: Option<Dimension>,
+    pub(super) limit: i64,
+    pub(super) around: i64,
+    pub(super) metric: TeamMetric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum BoardKind {
+    Members,
+    Teams,
+}
+
+impl Weigh for BoardKey {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+impl Weigh for Arc<Vec<TeamRow>> {
+    fn bytes(&self) -> usize {
+        self.iter()
+            .map(|r| std::mem::size_of::<TeamRow>() + r.name.len())
+            .sum::<usize>()
+            + 32
+    }
+}
+
+impl Weigh for Arc<Histogram> {
+    fn bytes(&self) -> usize {
+        self.distinct() * 16 + 64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::read_cache::{SERIAL, wrote};
+
+    #[tokio::test]
+    async fn shared_values_load_once_until_a_write() {
+        let _serial = SERIAL.lock().await;
+        let cache = BoardCache::new(Duration::from_secs(60), 1 << 20);
+        let org = Uuid::new_v4();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = async || -> Result<Arc<Histogram>, ()> {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(Arc::new(Histogram::new(vec![(10, 2)])))
+        };
+        for _ in 0..3 {
+            let h = cache.histograms.get_or_load("b".into(), org, load).await;
+            assert_eq!(h.map(|h| h.members()), Ok(2));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        wrote(Some(org));
+        let _ = cache.histograms.get_or_load("b".into(), org, load).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+}
