@@ -789,10 +789,14 @@ async fn views(
                 // Rewards went into the ledger during a read: cached boards must go.
                 crate::read_cache::wrote(Some(org));
             }
+            // FOR SHARE waits for a completion another transaction holds the row for (the
+            // server's fold, which the completion above skipped), so the read answers with
+            // its outcome instead of "not completed" a moment before it commits.
             row.completed_at = challenges::table
                 .filter(challenges::organisation_id.eq(org))
                 .filter(challenges::id.eq(id))
                 .select(challenges::completed_at)
+                .for_share()
                 .first(conn)
                 .await?;
         }
