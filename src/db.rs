@@ -172,9 +172,9 @@ where
             .transaction::<_, AppError, _>(async |conn| work(conn).await)
             .await;
         match result {
-            Err(AppError::Contention(why)) if attempt < CONTENTION_RETRIES => {
+            Err(lost @ AppError::Contention(_)) if attempt < CONTENTION_RETRIES => {
                 attempt += 1;
-                tracing::debug!(attempt, %why, "transaction lost a race; replaying");
+                tracing::debug!(attempt, error = %lost.chain(), "transaction lost a race; replaying");
                 let jitter = u64::from(rand::random::<u8>() % 20);
                 tokio::time::sleep(std::time::Duration::from_millis(
                     5 * u64::from(attempt) + jitter,

@@ -3,6 +3,9 @@
 //! Every failure a handler can meet is an [`AppError`]; `?` converts Diesel's errors here, so
 //! handlers never build an error response by hand. Responses are RFC 9457 problem documents
 //! (`application/problem+json`).
+//!
+//! An error keeps its cause: a database error stays the source of the `AppError` it became, so
+//! the logs show the whole chain ([`AppError::chain`]) while the response shows none of it.
 
 use std::io::Cursor;
 use std::sync::Mutex;
@@ -17,6 +20,9 @@ use utoipa::ToSchema;
 use crate::telemetry::RequestId;
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The cause an error keeps for the logs: any error, or a message when there is nothing more.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One offending input field.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -65,13 +71,17 @@ pub enum AppError {
     },
     #[error("{0}")]
     Unavailable(String),
-    /// Lost a race with concurrent writers (deadlock, serialization failure). Transactions
-    /// that can be replayed are retried before this reaches a client.
-    #[error("{0}")]
-    Contention(String),
-    /// Something that is our fault. The message is logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Lost a race with concurrent writers: a serialization failure (40001) or a deadlock
+    /// (40P01). `db::transaction` replays its work before this reaches a client.
+    #[error("a concurrent change got in the way; retry the request")]
+    Contention(#[source] BoxError),
+    /// Waited longer than the transaction's `lock_timeout` for a lock another transaction
+    /// holds (55P03). Not replayed: whoever set the timeout chose to step back, not to wait.
+    #[error("another request holds what this one needs; retry the request")]
+    LockTimeout(#[source] BoxError),
+    /// Something that is our fault. Its cause is logged, never sent.
+    #[error(transparent)]
+    Internal(BoxError),
 }
 
 impl AppError {
@@ -90,8 +100,63 @@ impl AppError {
         AppError::NotFound(format!("no {what} with that id in your organisation"))
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        AppError::Internal(e.to_string())
+    /// Our fault, because of `cause` (an error, kept with its own causes, or a message).
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        AppError::Internal(cause.into())
+    }
+
+    /// Seconds a client should wait before trying again (the `Retry-After` header and the
+    /// problem's `retry_after`), or `None` when trying again will not help.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            // Busy or briefly unreachable (contention, a full pool, a saturated password
+            // hasher): worth retrying in a second.
+            AppError::Contention(_) | AppError::LockTimeout(_) | AppError::Unavailable(_) => {
+                Some(1)
+            }
+            _ => None,
+        }
+    }
+
+    /// This error and every cause under it, `: `-separated: what the logs show.
+    pub fn chain(&self) -> Chain<'_> {
+        Chain(self)
+    }
+
+    /// A copy for the catcher's slot. The error type is not `Clone` (its causes need not be);
+    /// the copy keeps a cause as its text, which is all the catcher logs of it.
+    pub fn clone_shallow(&self) -> AppError {
+        match self {
+            AppError::BadRequest(s) => AppError::BadRequest(s.clone()),
+            AppError::Unauthorized(s) => AppError::Unauthorized(s.clone()),
+            AppError::Forbidden(s) => AppError::Forbidden(s.clone()),
+            AppError::NotFound(s) => AppError::NotFound(s.clone()),
+            AppError::Conflict { detail, extra } => AppError::Conflict {
+                detail: detail.clone(),
+                extra: extra.clone(),
+            },
+            AppError::PayloadTooLarge(s) => AppError::PayloadTooLarge(s.clone()),
+            AppError::UnsupportedMediaType(s) => AppError::UnsupportedMediaType(s.clone()),
+            AppError::Validation(v) => AppError::Validation(v.clone()),
+            AppError::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => AppError::TooManyRequests {
+                detail: detail.clone(),
+                retry_after_secs: *retry_after_secs,
+            },
+            AppError::Unavailable(s) => AppError::Unavailable(s.clone()),
+            AppError::Contention(cause) => {
+                AppError::Contention(Chain(cause.as_ref()).to_string().into())
+            }
+            AppError::LockTimeout(cause) => {
+                AppError::LockTimeout(Chain(cause.as_ref()).to_string().into())
+            }
+            AppError::Internal(_) => AppError::Internal(self.chain().to_string().into()),
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -105,7 +170,9 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => Status::UnsupportedMediaType,
             AppError::Validation(_) => Status::UnprocessableEntity,
             AppError::TooManyRequests { .. } => Status::TooManyRequests,
-            AppError::Unavailable(_) | AppError::Contention(_) => Status::ServiceUnavailable,
+            AppError::Unavailable(_) | AppError::Contention(_) | AppError::LockTimeout(_) => {
+                Status::ServiceUnavailable
+            }
             AppError::Internal(_) => Status::InternalServerError,
         }
     }
@@ -131,21 +198,49 @@ impl AppError {
             instance,
             request_id,
             errors: None,
-            retry_after: None,
+            retry_after: self.retry_after(),
             extra: None,
         };
         match self {
             AppError::Validation(errors) => problem.errors = Some(errors.clone()),
-            AppError::TooManyRequests {
-                retry_after_secs, ..
-            } => problem.retry_after = Some(*retry_after_secs),
             AppError::Conflict { extra, .. } => problem.extra = extra.clone(),
-            // Busy or briefly unreachable (contention, a full pool, a saturated password
-            // hasher): worth retrying in a second.
-            AppError::Contention(_) | AppError::Unavailable(_) => problem.retry_after = Some(1),
             _ => {}
         }
         problem
+    }
+
+    /// The response for this error on `req`, logged when it is ours or a race we gave up on.
+    /// The one way an `AppError` becomes a response, from a handler or from the catcher.
+    fn respond(self, req: &Request<'_>) -> Response<'static> {
+        match &self {
+            AppError::Internal(_) => {
+                tracing::error!(request_id = %RequestId::of(req), error = %self.chain(), "internal error")
+            }
+            AppError::Contention(_) | AppError::LockTimeout(_) => {
+                tracing::warn!(request_id = %RequestId::of(req), error = %self.chain(), "gave up on a concurrent change")
+            }
+            _ => {}
+        }
+        self.to_problem(
+            Some(req.uri().path().to_string()),
+            Some(RequestId::of(req).to_string()),
+        )
+        .into_response()
+    }
+}
+
+/// An error and its causes, `: `-separated (see [`AppError::chain`]).
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -186,7 +281,7 @@ pub struct Problem {
     /// For validation problems: every offending field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
-    /// For 429: seconds to wait, as in the `Retry-After` header.
+    /// For 429 and 503: seconds to wait, as in the `Retry-After` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// Extension members (e.g. `current_status` on a 409).
@@ -196,9 +291,10 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn into_response<'r>(self, retry_after: Option<u64>) -> Response<'r> {
+    fn into_response<'r>(self) -> Response<'r> {
         let status = Status::from_code(self.status).unwrap_or(Status::InternalServerError);
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let retry_after = self.retry_after;
         let mut builder = Response::build();
         builder
             .status(status)
@@ -216,21 +312,7 @@ impl Problem {
 
 impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        if let AppError::Internal(message) = &self {
-            tracing::error!(request_id = %RequestId::of(req), error = %message, "internal error");
-        }
-        let retry_after = match &self {
-            AppError::TooManyRequests {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            AppError::Contention(_) | AppError::Unavailable(_) => Some(1),
-            _ => None,
-        };
-        let problem = self.to_problem(
-            Some(req.uri().path().to_string()),
-            Some(RequestId::of(req).to_string()),
-        );
-        Ok(problem.into_response(retry_after))
+        Ok(self.respond(req))
     }
 }
 
@@ -263,22 +345,7 @@ pub fn catch(status: Status, req: &Request<'_>) -> Response<'static> {
         Some(e) if e.status() == status => e,
         _ => generic_error(status, req),
     };
-    if let AppError::Internal(message) = &error {
-        tracing::error!(request_id = %RequestId::of(req), error = %message, "internal error");
-    }
-    let retry_after = match &error {
-        AppError::TooManyRequests {
-            retry_after_secs, ..
-        } => Some(*retry_after_secs),
-        AppError::Contention(_) | AppError::Unavailable(_) => Some(1),
-        _ => None,
-    };
-    error
-        .to_problem(
-            Some(req.uri().path().to_string()),
-            Some(RequestId::of(req).to_string()),
-        )
-        .into_response(retry_after)
+    error.respond(req)
 }
 
 fn generic_error(status: Status, req: &Request<'_>) -> AppError {
@@ -294,54 +361,95 @@ fn generic_error(status: Status, req: &Request<'_>) -> AppError {
             "a path or query parameter has an invalid value",
         )]),
         503 => AppError::Unavailable("the service is unavailable".into()),
-        500 => AppError::Internal(format!("unhandled failure on {}", req.uri().path())),
+        500 => AppError::internal(format!("unhandled failure on {}", req.uri().path())),
         _ => AppError::BadRequest(status.reason().unwrap_or("error").to_string()),
     }
 }
 
 impl From<DieselError> for AppError {
+    /// What a database error means for the request, decided here once; the error itself stays
+    /// the cause of races and of our own faults, for the logs.
     fn from(e: DieselError) -> Self {
-        match e {
-            DieselError::NotFound => AppError::NotFound("not found in your organisation".into()),
-            DieselError::DatabaseError(kind, info) => {
-                let constraint = info.constraint_name().unwrap_or("");
-                let field = info
-                    .column_name()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| friendly_constraint(constraint, info.table_name()));
-                match kind {
-                    DatabaseErrorKind::UniqueViolation => AppError::conflict(format!(
-                        "this conflicts with an existing record ({field})"
-                    )),
-                    DatabaseErrorKind::ForeignKeyViolation => AppError::invalid(
-                        field,
-                        "refers to something that does not exist in your organisation",
-                    ),
-                    DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
-                        AppError::invalid(field, "value not allowed")
-                    }
-                    DatabaseErrorKind::SerializationFailure => AppError::Contention(
-                        "a concurrent change got in the way; retry the request".into(),
-                    ),
-                    // A lost database (the server went away, or an administrator ended the
-                    // session: 57P01) is a 503 the client may retry, never a 500.
-                    DatabaseErrorKind::ClosedConnection
-                    | DatabaseErrorKind::UnableToSendCommand => AppError::Unavailable(
-                        "the database is unavailable; try again shortly".into(),
-                    ),
-                    _ if info.message().contains("terminating connection") => {
-                        AppError::Unavailable(
-                            "the database is unavailable; try again shortly".into(),
-                        )
-                    }
-                    // PostgreSQL's 40P01; diesel has no kind of its own for it.
-                    _ if info.message().contains("deadlock detected") => AppError::Contention(
-                        "a concurrent change got in the way; retry the request".into(),
-                    ),
-                    _ => AppError::Internal(format!("database error: {}", info.message())),
+        let DieselError::DatabaseError(kind, info) = &e else {
+            return match e {
+                DieselError::NotFound => {
+                    AppError::NotFound("not found in your organisation".into())
                 }
+                other => AppError::Internal(Box::new(other)),
+            };
+        };
+        let field = || {
+            info.column_name().map(str::to_string).unwrap_or_else(|| {
+                friendly_constraint(info.constraint_name().unwrap_or(""), info.table_name())
+            })
+        };
+        match kind {
+            DatabaseErrorKind::UniqueViolation => {
+                return AppError::conflict(format!(
+                    "this conflicts with an existing record ({})",
+                    field()
+                ));
             }
-            other => AppError::Internal(format!("database error: {other}")),
+            DatabaseErrorKind::ForeignKeyViolation => {
+                return AppError::invalid(
+                    field(),
+                    "refers to something that does not exist in your organisation",
+                );
+            }
+            DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                return AppError::invalid(field(), "value not allowed");
+            }
+            _ => {}
+        }
+        match Unmet::of(*kind, info.message()) {
+            Unmet::Race => AppError::Contention(Box::new(e)),
+            Unmet::LockTimeout => AppError::LockTimeout(Box::new(e)),
+            // A lost database (the server went away, or an administrator ended the session:
+            // 57P01) is a 503 the client may retry, never a 500.
+            Unmet::Lost => {
+                tracing::warn!(error = %e, "database connection lost");
+                AppError::Unavailable("the database is unavailable; try again shortly".into())
+            }
+            Unmet::Fault => AppError::Internal(Box::new(e)),
+        }
+    }
+}
+
+/// Why a statement that broke no constraint failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Unmet {
+    /// Lost a race: a serialization failure (40001) or a deadlock (40P01).
+    Race,
+    /// `lock_timeout` ran out (55P03 lock_not_available).
+    LockTimeout,
+    /// The connection or the server went away.
+    Lost,
+    /// Anything else: our fault.
+    Fault,
+}
+
+impl Unmet {
+    /// diesel-async keeps PostgreSQL's SQLSTATE only for the kinds diesel names (40001 among
+    /// them), and its error information has no code: the others are known by PostgreSQL's own
+    /// message (the server's `lc_messages` is English unless an administrator changed it).
+    fn of(kind: DatabaseErrorKind, message: &str) -> Unmet {
+        match kind {
+            DatabaseErrorKind::SerializationFailure => Unmet::Race,
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                Unmet::Lost
+            }
+            // 40P01.
+            _ if message.contains("deadlock detected") => Unmet::Race,
+            // 55P03: "canceling statement due to lock timeout", or "could not obtain lock on
+            // row in relation ..." for NOWAIT.
+            _ if message.contains("due to lock timeout")
+                || message.starts_with("could not obtain lock") =>
+            {
+                Unmet::LockTimeout
+            }
+            // 57P01 and its kin.
+            _ if message.contains("terminating connection") => Unmet::Lost,
+            _ => Unmet::Fault,
         }
     }
 }
@@ -383,13 +491,109 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
 
 impl From<tokio::task::JoinError> for AppError {
     fn from(e: tokio::task::JoinError) -> Self {
-        AppError::Internal(format!("background task failed: {e}"))
+        AppError::Internal(Box::new(e))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::friendly_constraint;
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> AppError {
+        AppError::from(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_string()),
+        ))
+    }
+
+    #[test]
+    fn races_and_lock_timeouts_are_told_apart_once() {
+        let race = database_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize",
+        );
+        assert!(matches!(race, AppError::Contention(_)));
+        let deadlock = database_error(DatabaseErrorKind::Unknown, "deadlock detected");
+        assert!(matches!(deadlock, AppError::Contention(_)));
+        let timeout = database_error(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to lock timeout",
+        );
+        assert!(matches!(timeout, AppError::LockTimeout(_)));
+        let nowait = database_error(
+            DatabaseErrorKind::Unknown,
+            "could not obtain lock on row in relation \"challenges\"",
+        );
+        assert!(matches!(nowait, AppError::LockTimeout(_)));
+        let statement_timeout = database_error(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to statement timeout",
+        );
+        assert!(matches!(statement_timeout, AppError::Internal(_)));
+        let lost = database_error(
+            DatabaseErrorKind::Unknown,
+            "terminating connection due to administrator command",
+        );
+        assert!(matches!(lost, AppError::Unavailable(_)));
+    }
+
+    #[test]
+    fn every_busy_answer_says_when_to_retry() {
+        for busy in [
+            database_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to lock timeout",
+            ),
+            AppError::Unavailable("busy".into()),
+        ] {
+            assert_eq!(busy.status(), Status::ServiceUnavailable);
+            assert_eq!(busy.retry_after(), Some(1));
+            assert_eq!(busy.to_problem(None, None).retry_after, Some(1));
+            assert_eq!(busy.clone_shallow().retry_after(), Some(1));
+        }
+        let throttled = AppError::TooManyRequests {
+            detail: "slow down".into(),
+            retry_after_secs: 7,
+        };
+        assert_eq!(throttled.to_problem(None, None).retry_after, Some(7));
+        assert_eq!(AppError::not_found("team").retry_after(), None);
+    }
+
+    #[test]
+    fn causes_reach_the_logs_and_never_the_response() {
+        let fault = database_error(
+            DatabaseErrorKind::Unknown,
+            "relation \"secret\" does not exist",
+        );
+        assert!(matches!(fault, AppError::Internal(_)));
+        assert!(fault.chain().to_string().contains("relation \"secret\""));
+        assert!(
+            fault
+                .clone_shallow()
+                .chain()
+                .to_string()
+                .contains("relation \"secret\"")
+        );
+        let problem = serde_json::to_string(&fault.to_problem(None, None)).unwrap_or_default();
+        assert!(!problem.contains("secret"), "{problem}");
+
+        let timeout = database_error(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to lock timeout",
+        );
+        assert!(
+            timeout
+                .chain()
+                .to_string()
+                .ends_with(": canceling statement due to lock timeout")
+        );
+        let problem = serde_json::to_string(&timeout.to_problem(None, None)).unwrap_or_default();
+        assert!(!problem.contains("canceling"), "{problem}");
+
+        let parse = "x".parse::<i32>().map_err(AppError::internal);
+        assert!(matches!(parse, Err(AppError::Internal(_))));
+    }
 
     #[test]
     fn constraint_names_become_fields_never_echoes() {

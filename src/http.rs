@@ -110,36 +110,6 @@ fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> AppError {
     AppError::Validation(vec![FieldError::new(field, message)])
 }
 
-impl AppError {
-    /// A copy for the catcher's slot: the error type is not `Clone` because internal errors
-    /// may one day carry sources, but every variant a guard produces is plain data.
-    pub fn clone_shallow(&self) -> AppError {
-        match self {
-            AppError::BadRequest(s) => AppError::BadRequest(s.clone()),
-            AppError::Unauthorized(s) => AppError::Unauthorized(s.clone()),
-            AppError::Forbidden(s) => AppError::Forbidden(s.clone()),
-            AppError::NotFound(s) => AppError::NotFound(s.clone()),
-            AppError::Conflict { detail, extra } => AppError::Conflict {
-                detail: detail.clone(),
-                extra: extra.clone(),
-            },
-            AppError::PayloadTooLarge(s) => AppError::PayloadTooLarge(s.clone()),
-            AppError::UnsupportedMediaType(s) => AppError::UnsupportedMediaType(s.clone()),
-            AppError::Validation(v) => AppError::Validation(v.clone()),
-            AppError::TooManyRequests {
-                detail,
-                retry_after_secs,
-            } => AppError::TooManyRequests {
-                detail: detail.clone(),
-                retry_after_secs: *retry_after_secs,
-            },
-            AppError::Unavailable(s) => AppError::Unavailable(s.clone()),
-            AppError::Contention(s) => AppError::Contention(s.clone()),
-            AppError::Internal(s) => AppError::Internal(s.clone()),
-        }
-    }
-}
-
 /// Parse an id from the path. A malformed id answers 404 like an unknown one: from outside,
 /// "no such team" is the whole truth either way.
 pub fn path_id(raw: &str, what: &str) -> Result<Uuid, AppError> {

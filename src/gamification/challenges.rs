@@ -506,12 +506,8 @@ async fn complete(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResul
         })
         .await;
     match attempt {
-        Err(AppError::Contention(why)) => {
-            tracing::debug!(organisation_id = %org, challenge = %id, %why, "challenge completion deferred");
-            Ok(false)
-        }
-        Err(AppError::Internal(why)) if why.contains("lock timeout") => {
-            tracing::debug!(organisation_id = %org, challenge = %id, %why, "challenge completion deferred");
+        Err(stepped_back @ (AppError::Contention(_) | AppError::LockTimeout(_))) => {
+            tracing::debug!(organisation_id = %org, challenge = %id, error = %stepped_back.chain(), "challenge completion deferred");
             Ok(false)
         }
         other => other,

@@ -178,26 +178,50 @@ pub async fn give_back(
     period_start: NaiveDate,
     points: i32,
 ) -> AppResult<()> {
-    if points <= 0 {
-        return Ok(());
-    }
-    let returned = diesel::update(
-        giving_balances::table
-            .filter(giving_balances::organisation_id.eq(org))
-            .filter(giving_balances::member_id.eq(member))
-            .filter(giving_balances::kind.eq(kind.as_str()))
-            .filter(giving_balances::period_start.eq(period_start))
-            .filter(giving_balances::spent.ge(points)),
-    )
-    .set(giving_balances::spent.eq(giving_balances::spent - points))
-    .execute(conn)
-    .await?;
-    if returned == 0 {
-        return Err(AppError::internal(format!(
-            "no reservation of {points} points to give back in {period_start}"
-        )));
+    let back = return_points(conn, org, member, kind, period_start, points).await?;
+    if back != Some(points) && points > 0 {
+        // The reservation was taken from this row, so it should all fit: someone changed the
+        // row by hand. Give back what fits rather than fail the cancellation.
+        tracing::warn!(organisation_id = %org, member = %member, period = %period_start, points, ?back, "a reservation did not fit back into its budget row");
     }
     Ok(())
+}
+
+/// Give up to `points` back to a giver's row for `period_start`: never more than it has spent,
+/// whatever an operator did to the row by hand, so `spent` never goes below zero. The row lock
+/// serialises this with the giver's concurrent spending. Answers the points given back, or
+/// `None` when the giver has no row for that period (nothing was spent from it).
+async fn return_points(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    kind: GivingKind,
+    period_start: NaiveDate,
+    points: i32,
+) -> AppResult<Option<i32>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let row = giving_balances::table
+        .filter(giving_balances::organisation_id.eq(org))
+        .filter(giving_balances::member_id.eq(member))
+        .filter(giving_balances::kind.eq(kind.as_str()))
+        .filter(giving_balances::period_start.eq(period_start));
+    let spent: Option<i32> = row
+        .select(giving_balances::spent)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(spent) = spent else {
+        return Ok(None);
+    };
+    let back = points.min(spent);
+    diesel::update(row)
+        .set(giving_balances::spent.eq(giving_balances::spent - back))
+        .execute(conn)
+        .await?;
+    Ok(Some(back))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -212,9 +236,6 @@ async fn take(
     what_for: &str,
 ) -> AppResult<NaiveDate> {
     let (period_start, _, resets_at) = periods::month_bounds(tz, Utc::now());
-    if kind == GivingKind::Admin {
-        return Ok(period_start);
-    }
     let granted = grant(conn, org, member, kind, rules).await?;
     let what = match kind {
         GivingKind::Peer => "monthly giving allowance",
@@ -295,7 +316,10 @@ pub async fn refund(
     else {
         return Ok(None);
     };
-    if points <= 0 || kind == GivingKind::Admin.as_str() {
+    let Some(kind) = GivingKind::parse(&kind).filter(|k| *k != GivingKind::Admin) else {
+        return Ok(None);
+    };
+    if points <= 0 {
         return Ok(None);
     }
     let period = match period {
@@ -306,27 +330,8 @@ pub async fn refund(
             periods::month_bounds(tz, at).0
         }
     };
-    let row = giving_balances::table
-        .filter(giving_balances::organisation_id.eq(org))
-        .filter(giving_balances::member_id.eq(giver))
-        .filter(giving_balances::kind.eq(&kind))
-        .filter(giving_balances::period_start.eq(period));
-    let spent: Option<i32> = row
-        .select(giving_balances::spent)
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    let Some(spent) = spent else {
-        return Ok(None);
-    };
-    // Never below zero, whatever an operator did to the row by hand.
-    let back = points.min(spent);
-    diesel::update(row)
-        .set(giving_balances::spent.eq(giving_balances::spent - back))
-        .execute(conn)
-        .await?;
-    Ok(Some((giver, back)))
+    let back = return_points(conn, org, giver, kind, period, points).await?;
+    Ok(back.map(|back| (giver, back)))
 }
 
 /// Set a team lead's own monthly budget (admins).

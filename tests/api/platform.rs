@@ -219,3 +219,54 @@ async fn the_service_refuses_to_start_without_a_usable_jwt_key() {
     };
     assert!(err.to_string().contains("32 bytes"), "{err}");
 }
+
+/// PostgreSQL's own lock timeouts (55P03) and deadlocks (40P01) become the errors that say so,
+/// from the words the server really sends: challenge completion steps back on exactly these.
+#[rocket::async_test]
+async fn real_lock_timeouts_and_deadlocks_are_classified() {
+    use diesel_async::RunQueryDsl;
+    use frontline::error::AppError;
+
+    async fn lock(conn: &mut diesel_async::AsyncPgConnection, key: i64) -> Result<(), AppError> {
+        let locked = diesel::sql_query(format!("SELECT pg_advisory_lock({key})"))
+            .execute(conn)
+            .await;
+        if locked.is_err() {
+            // A session lock outlives the failed statement: let the other side through.
+            diesel::sql_query("SELECT pg_advisory_unlock_all()")
+                .execute(conn)
+                .await
+                .unwrap();
+        }
+        locked.map(|_| ()).map_err(AppError::from)
+    }
+
+    let db = TestDb::new().await;
+    let (mut a, mut b) = (db.conn().await, db.conn().await);
+    lock(&mut a, 1).await.unwrap();
+    diesel::sql_query("SET lock_timeout = '50ms'")
+        .execute(&mut b)
+        .await
+        .unwrap();
+    let timeout = lock(&mut b, 1).await.unwrap_err();
+    assert!(matches!(timeout, AppError::LockTimeout(_)), "{timeout:?}");
+    assert_eq!(timeout.status(), Status::ServiceUnavailable);
+    assert_eq!(timeout.retry_after(), Some(1));
+
+    diesel::sql_query("SET lock_timeout = 0")
+        .execute(&mut b)
+        .await
+        .unwrap();
+    lock(&mut b, 2).await.unwrap();
+    let (from_a, from_b) = futures::join!(lock(&mut a, 2), lock(&mut b, 1));
+    let lost = match (from_a, from_b) {
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
+        other => panic!("exactly one side breaks the deadlock: {other:?}"),
+    };
+    assert!(matches!(lost, AppError::Contention(_)), "{lost:?}");
+    assert!(
+        lost.chain().to_string().contains("deadlock"),
+        "{}",
+        lost.chain()
+    );
+}

@@ -1,0 +1,315 @@
+//! Recognition's rules and transactions: giving (with every rule checked, whoever calls),
+//! reactions, and team leads' budgets.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::giving::{self, GivingKind};
+use super::queries::{self, NewRecognition};
+use super::{ReactionKind, Recognition};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::check;
+use crate::ledger::{Credit, Reason, SourceType, rules};
+use crate::vocabulary::Dimension;
+use crate::{organisations, periods, validation};
+
+pub const MAX_RECIPIENTS: usize = 50;
+
+/// The most a team lead's monthly budget may be set to.
+pub const MAX_LEAD_BUDGET: i32 = 10_000_000;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecognition {
+    /// Members to recognise (1-50, not yourself).
+    pub recipients: Vec<Uuid>,
+    pub message: String,
+    /// Points for each recipient.
+    pub points: i32,
+    pub dimension: Option<Dimension>,
+    /// The initiative this recognises, if any.
+    pub initiative_id: Option<Uuid>,
+}
+
+/// Recognise on behalf of `giver` and answer the recognition as `giver` sees it.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    giver: Uuid,
+    kind: GivingKind,
+    new: &CreateRecognition,
+) -> AppResult<Recognition> {
+    let (id, unsettled) = record(conn, org, giver, kind, new).await?;
+    // The answer is read before the points are written: the ledger write locks leaderboard
+    // rows that concurrent recognitions share until commit, so it goes last.
+    let view = queries::load(conn, org, giver, id).await?;
+    unsettled.settle(conn).await?;
+    Ok(view)
+}
+
+/// Recognise `new.recipients` on behalf of `giver`, points included. Checks every rule.
+pub async fn give(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    giver: Uuid,
+    kind: GivingKind,
+    new: &CreateRecognition,
+) -> AppResult<Uuid> {
+    let (id, unsettled) = record(conn, org, giver, kind, new).await?;
+    unsettled.settle(conn).await?;
+    Ok(id)
+}
+
+/// A recognition written, its points not yet: [`Unsettled::settle`] must follow in the same
+/// transaction.
+#[must_use = "the recipients' points are only written by settle"]
+pub struct Unsettled {
+    org: Uuid,
+    involved: Vec<Uuid>,
+    credits: Vec<Credit>,
+}
+
+impl Unsettled {
+    /// Write the recipients' points and what the recognition earned (badges, challenges).
+    pub async fn settle(self, conn: &mut AsyncPgConnection) -> AppResult<()> {
+        crate::gamification::settle(conn, self.org, &self.involved, self.credits).await
+    }
+}
+
+/// [`give`] without its points: everything is checked and written but the ledger entries.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    giver: Uuid,
+    kind: GivingKind,
+    new: &CreateRecognition,
+) -> AppResult<(Uuid, Unsettled)> {
+    // Every rule is checked here, not in the handler, so no caller (the demo, a future
+    // import) can skip one.
+    let message = check_shape(giver, new)?;
+    let CreateRecognition {
+        recipients,
+        points,
+        dimension,
+        initiative_id,
+        ..
+    } = new;
+    let rules = rules::load(conn, org).await?;
+    check_against_organisation(conn, org, new, rules.max_points_per_recognition).await?;
+
+    let organisation = organisations::find(conn, org).await?;
+    let tz = periods::parse_tz(&organisation.time_zone);
+    let cost = i64::from(*points) * recipients.len() as i64;
+    // Takes the giver's balance row lock: everything below sees every earlier recognition by
+    // this giver, committed.
+    let period = giving::spend(conn, org, giver, kind, cost, tz, &rules).await?;
+    if kind == GivingKind::Peer {
+        let today = periods::day_bounds(tz, Utc::now());
+        let given = queries::peer_points_given(conn, org, giver, recipients, today).await?;
+        check_daily_cap(
+            recipients,
+            &given,
+            *points,
+            rules.peer_daily_cap_per_recipient,
+        )?;
+    }
+
+    let row = NewRecognition {
+        giver,
+        kind,
+        message: &message,
+        points_each: *points,
+        dimension: *dimension,
+        initiative_id: *initiative_id,
+        giving_period_start: period,
+    };
+    let id = queries::insert(conn, org, &row, recipients).await?;
+    let credits = recipients
+        .iter()
+        .map(|r| {
+            Credit::new(*r, *points, Reason::RecognitionReceived)
+                .source(SourceType::Recognition, id)
+                .dimension(*dimension)
+        })
+        .collect();
+    let mut involved = recipients.clone();
+    involved.push(giver);
+    Ok((
+        id,
+        Unsettled {
+            org,
+            involved,
+            credits,
+        },
+    ))
+}
+
+/// The rules a recognition meets on its own: a message, 1-50 distinct recipients other than
+/// the giver, positive points. Answers the cleaned message.
+fn check_shape(giver: Uuid, new: &CreateRecognition) -> AppResult<String> {
+    let mut errors = Vec::new();
+    let message = validation::text("message", &new.message, 2000, &mut errors);
+    if new.recipients.is_empty() {
+        errors.push(FieldError::new(
+            "recipients",
+            "name at least one member to recognise",
+        ));
+    } else if new.recipients.len() > MAX_RECIPIENTS {
+        errors.push(FieldError::new(
+            "recipients",
+            format!("at most {MAX_RECIPIENTS} members at once"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in new.recipients.iter().enumerate() {
+        if *r == giver {
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "you cannot recognise yourself",
+            ));
+        } else if !seen.insert(*r) {
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "is listed twice",
+            ));
+        }
+    }
+    if new.points < 1 {
+        errors.push(FieldError::new("points", "must be at least 1"));
+    }
+    check(errors)?;
+    Ok(message)
+}
+
+/// The rules that need the organisation: its points limit, active recipients, a known
+/// initiative.
+async fn check_against_organisation(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    new: &CreateRecognition,
+    max_points: i32,
+) -> AppResult<()> {
+    let mut errors = Vec::new();
+    if new.points > max_points {
+        errors.push(FieldError::new(
+            "points",
+            format!("must be at most {max_points} per recipient"),
+        ));
+    }
+    let active = queries::active_members(conn, org, &new.recipients).await?;
+    for (i, r) in new.recipients.iter().enumerate() {
+        if !active.contains(r) {
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "no active member with that id in your organisation",
+            ));
+        }
+    }
+    if let Some(initiative) = new.initiative_id
+        && !queries::initiative_exists(conn, org, initiative).await?
+    {
+        errors.push(FieldError::new(
+            "initiative_id",
+            "no initiative with that id in your organisation",
+        ));
+    }
+    check(errors)
+}
+
+/// A peer may give one colleague at most `cap` points a day; `given` is what they gave each
+/// recipient today, one pair per recognition.
+fn check_daily_cap(
+    recipients: &[Uuid],
+    given: &[(Uuid, i32)],
+    points: i32,
+    cap: i32,
+) -> AppResult<()> {
+    for r in recipients {
+        let today: i64 = given
+            .iter()
+            .filter(|(m, _)| m == r)
+            .map(|(_, p)| i64::from(*p))
+            .sum();
+        if today + i64::from(points) > i64::from(cap) {
+            return Err(AppError::Conflict {
+                detail: format!(
+                    "daily cap reached: you may give one colleague at most {cap} points a day, and have given {today} to this one today"
+                ),
+                extra: Some(
+                    serde_json::json!({ "recipient": r, "given_today": today, "daily_cap": cap }),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Leave `member`'s reaction on a recognition; answers the recognition with its reactions.
+pub async fn react(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    id: Uuid,
+    kind: ReactionKind,
+) -> AppResult<Recognition> {
+    queries::load(conn, org, member, id).await?;
+    queries::insert_reaction(conn, org, id, member, kind)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict { .. } => AppError::Conflict {
+                detail: format!("you already reacted with {}", kind.as_str()),
+                extra: Some(serde_json::json!({ "kind": kind })),
+            },
+            other => other,
+        })?;
+    queries::load(conn, org, member, id).await
+}
+
+/// Take back `member`'s reaction; 404 when they left none of that kind.
+pub async fn unreact(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    id: Uuid,
+    kind: ReactionKind,
+) -> AppResult<()> {
+    if queries::delete_reaction(conn, org, id, member, kind).await? == 0 {
+        return Err(AppError::NotFound(
+            "you have no such reaction on that recognition".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Set a team lead's own monthly budget; only team leads have one.
+pub async fn set_lead_budget(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    lead: Uuid,
+    monthly_points: i32,
+    by: Uuid,
+) -> AppResult<()> {
+    if !(0..=MAX_LEAD_BUDGET).contains(&monthly_points) {
+        return Err(AppError::invalid(
+            "monthly_points",
+            format!("must be between 0 and {MAX_LEAD_BUDGET}"),
+        ));
+    }
+    let role = queries::member_role(conn, org, lead)
+        .await?
+        .ok_or_else(|| AppError::not_found("member"))?;
+    if role != Role::TeamLead.as_str() {
+        return Err(AppError::Conflict {
+            detail: "only team leads have a recognition budget; make the member a team lead first"
+                .into(),
+            extra: Some(serde_json::json!({ "role": role })),
+        });
+    }
+    giving::set_lead_budget(conn, org, lead, monthly_points, by).await
+}

@@ -1,0 +1,376 @@
+//! Recognition rows: reading them as views, the feed, and the writes the domain makes.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::giving::GivingKind;
+use super::{MemberRef, ReactionCount, ReactionKind, Recognition};
+use crate::error::{AppError, AppResult};
+use crate::schema::{
+    initiatives, members, recognition_reactions, recognition_recipients, recognitions,
+};
+use crate::vocabulary::Dimension;
+
+#[derive(Queryable, Selectable, Clone)]
+#[diesel(table_name = recognitions)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct RecognitionRow {
+    pub id: Uuid,
+    pub giver_id: Uuid,
+    pub kind: String,
+    pub message: String,
+    pub points_each: i32,
+    pub dimension: Option<String>,
+    pub initiative_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Turn rows into API views: names of givers and recipients and reaction counts, in three
+/// queries whatever the page size.
+pub async fn views(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: Uuid,
+    rows: Vec<RecognitionRow>,
+) -> AppResult<Vec<Recognition>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let recipients: Vec<(Uuid, Uuid, String)> = recognition_recipients::table
+        .inner_join(
+            members::table.on(members::id
+                .eq(recognition_recipients::member_id)
+                .and(members::organisation_id.eq(recognition_recipients::organisation_id))),
+        )
+        .filter(recognition_recipients::organisation_id.eq(org))
+        .filter(recognition_recipients::recognition_id.eq_any(&ids))
+        .order(members::display_name)
+        .select((
+            recognition_recipients::recognition_id,
+            members::id,
+            members::display_name,
+        ))
+        .load(conn)
+        .await?;
+    let giver_ids: Vec<Uuid> = rows.iter().map(|r| r.giver_id).collect();
+    let givers: HashMap<Uuid, String> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq_any(&giver_ids))
+        .select((members::id, members::display_name))
+        .load::<(Uuid, String)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let reactions: Vec<(Uuid, String, Uuid)> = recognition_reactions::table
+        .filter(recognition_reactions::organisation_id.eq(org))
+        .filter(recognition_reactions::recognition_id.eq_any(&ids))
+        .select((
+            recognition_reactions::recognition_id,
+            recognition_reactions::kind,
+            recognition_reactions::member_id,
+        ))
+        .load(conn)
+        .await?;
+    let mut by_recognition: HashMap<Uuid, Vec<MemberRef>> = HashMap::new();
+    for (rid, id, display_name) in recipients {
+        by_recognition
+            .entry(rid)
+            .or_default()
+            .push(MemberRef { id, display_name });
+    }
+    let mut counts: HashMap<Uuid, Vec<ReactionCount>> = HashMap::new();
+    for (rid, kind, member) in reactions {
+        let Some(kind) = ReactionKind::parse(&kind) else {
+            continue;
+        };
+        let list = counts.entry(rid).or_default();
+        match list.iter_mut().find(|c| c.kind == kind) {
+            Some(c) => {
+                c.count += 1;
+                c.mine |= member == viewer;
+            }
+            None => list.push(ReactionCount {
+                kind,
+                count: 1,
+                mine: member == viewer,
+            }),
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let recipients = by_recognition.remove(&r.id).unwrap_or_default();
+            let mut reactions = counts.remove(&r.id).unwrap_or_default();
+            reactions.sort_by_key(|c| c.kind.as_str());
+            Ok(Recognition {
+                id: r.id,
+                giver: MemberRef {
+                    id: r.giver_id,
+                    display_name: givers.get(&r.giver_id).cloned().unwrap_or_default(),
+                },
+                kind: GivingKind::parse(&r.kind).ok_or_else(|| {
+                    AppError::internal(format!("unknown recognition kind {}", r.kind))
+                })?,
+                message: r.message,
+                points_each: r.points_each,
+                total_points: i64::from(r.points_each) * recipients.len() as i64,
+                dimension: r
+                    .dimension
+                    .as_deref()
+                    .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
+                initiative_id: r.initiative_id,
+                recipients,
+                reactions,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: Uuid,
+    id: Uuid,
+) -> AppResult<Recognition> {
+    let row: RecognitionRow = recognitions::table
+        .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::id.eq(id))
+        .select(RecognitionRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("recognition"))?;
+    views(conn, org, viewer, vec![row])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::not_found("recognition"))
+}
+
+/// Which recognitions a feed page holds.
+#[derive(Debug, Default)]
+pub struct FeedFilter {
+    /// Only recognitions of members of this team (their team when recognised).
+    pub team: Option<Uuid>,
+    /// Only recognitions this member gave or received.
+    pub member: Option<Uuid>,
+    /// Only recognitions before this (created_at, id), as the previous page ended.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// Rows to read; a page asks for one more than it shows, to know whether there is a next.
+    pub limit: i64,
+}
+
+/// One page of the feed, newest first, as views for `viewer`.
+pub async fn feed(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: Uuid,
+    filter: &FeedFilter,
+) -> AppResult<Vec<Recognition>> {
+    let mut query = recognitions::table
+        .filter(recognitions::organisation_id.eq(org))
+        .order((recognitions::created_at.desc(), recognitions::id.desc()))
+        .limit(filter.limit)
+        .select(RecognitionRow::as_select())
+        .into_boxed();
+    if let Some(team) = filter.team {
+        query = query.filter(
+            recognitions::id.eq_any(
+                recognition_recipients::table
+                    .filter(recognition_recipients::organisation_id.eq(org))
+                    .filter(recognition_recipients::team_id.eq(team))
+                    .select(recognition_recipients::recognition_id),
+            ),
+        );
+    }
+    if let Some(member) = filter.member {
+        query = query.filter(
+            recognitions::giver_id
+                .eq(member)
+                .or(recognitions::id.eq_any(
+                    recognition_recipients::table
+                        .filter(recognition_recipients::organisation_id.eq(org))
+                        .filter(recognition_recipients::member_id.eq(member))
+                        .select(recognition_recipients::recognition_id),
+                )),
+        );
+    }
+    if let Some((t, id)) = filter.after {
+        query = query.filter(
+            recognitions::created_at
+                .lt(t)
+                .or(recognitions::created_at.eq(t).and(recognitions::id.lt(id))),
+        );
+    }
+    let rows: Vec<RecognitionRow> = query.load(conn).await?;
+    views(conn, org, viewer, rows).await
+}
+
+/// Which of `ids` are active members of the organisation.
+pub async fn active_members(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    ids: &[Uuid],
+) -> AppResult<HashSet<Uuid>> {
+    Ok(members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq_any(ids))
+        .filter(members::deactivated_at.is_null())
+        .select(members::id)
+        .load::<Uuid>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+pub async fn initiative_exists(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    initiative: Uuid,
+) -> AppResult<bool> {
+    let n: i64 = initiatives::table
+        .filter(initiatives::organisation_id.eq(org))
+        .filter(initiatives::id.eq(initiative))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+/// The points `giver` gave each of `recipients` as a peer in `[from, to)`, one pair per
+/// recognition.
+pub async fn peer_points_given(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    giver: Uuid,
+    recipients: &[Uuid],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> AppResult<Vec<(Uuid, i32)>> {
+    Ok(recognitions::table
+        .inner_join(
+            recognition_recipients::table
+                .on(recognition_recipients::recognition_id.eq(recognitions::id)),
+        )
+        .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::giver_id.eq(giver))
+        .filter(recognitions::kind.eq(GivingKind::Peer.as_str()))
+        .filter(recognitions::created_at.ge(from))
+        .filter(recognitions::created_at.lt(to))
+        .filter(recognition_recipients::member_id.eq_any(recipients))
+        .select((recognition_recipients::member_id, recognitions::points_each))
+        .load(conn)
+        .await?)
+}
+
+/// A recognition's own row, before its recipients.
+pub struct NewRecognition<'a> {
+    pub giver: Uuid,
+    pub kind: GivingKind,
+    pub message: &'a str,
+    pub points_each: i32,
+    pub dimension: Option<Dimension>,
+    pub initiative_id: Option<Uuid>,
+    /// The giving period it was paid from, for a reversal to give the points back to.
+    pub giving_period_start: Option<NaiveDate>,
+}
+
+/// Write a recognition and its recipients (each with the team they are in now); its id.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    new: &NewRecognition<'_>,
+    recipients: &[Uuid],
+) -> AppResult<Uuid> {
+    let id: Uuid = diesel::insert_into(recognitions::table)
+        .values((
+            recognitions::organisation_id.eq(org),
+            recognitions::giver_id.eq(new.giver),
+            recognitions::kind.eq(new.kind.as_str()),
+            recognitions::message.eq(new.message),
+            recognitions::points_each.eq(new.points_each),
+            recognitions::dimension.eq(new.dimension.map(|d| d.as_str())),
+            recognitions::initiative_id.eq(new.initiative_id),
+            recognitions::giving_period_start.eq(new.giving_period_start),
+        ))
+        .returning(recognitions::id)
+        .get_result(conn)
+        .await?;
+    let teams: Vec<(Uuid, Option<Uuid>)> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq_any(recipients))
+        .select((members::id, members::team_id))
+        .load(conn)
+        .await?;
+    let rows: Vec<_> = teams
+        .iter()
+        .map(|(member, team)| {
+            (
+                recognition_recipients::organisation_id.eq(org),
+                recognition_recipients::recognition_id.eq(id),
+                recognition_recipients::member_id.eq(*member),
+                recognition_recipients::team_id.eq(*team),
+            )
+        })
+        .collect();
+    diesel::insert_into(recognition_recipients::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Leave `member`'s reaction; a second of the same kind is a unique violation.
+pub async fn insert_reaction(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    recognition: Uuid,
+    member: Uuid,
+    kind: ReactionKind,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(recognition_reactions::table)
+        .values((
+            recognition_reactions::organisation_id.eq(org),
+            recognition_reactions::recognition_id.eq(recognition),
+            recognition_reactions::member_id.eq(member),
+            recognition_reactions::kind.eq(kind.as_str()),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Take back `member`'s reaction; how many rows went (0 or 1).
+pub async fn delete_reaction(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    recognition: Uuid,
+    member: Uuid,
+    kind: ReactionKind,
+) -> AppResult<usize> {
+    Ok(diesel::delete(
+        recognition_reactions::table
+            .filter(recognition_reactions::organisation_id.eq(org))
+            .filter(recognition_reactions::recognition_id.eq(recognition))
+            .filter(recognition_reactions::member_id.eq(member))
+            .filter(recognition_reactions::kind.eq(kind.as_str())),
+    )
+    .execute(conn)
+    .await?)
+}
+
+/// A member's stored role, or `None` when there is no such member in the organisation.
+pub async fn member_role(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<Option<String>> {
+    Ok(members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(member))
+        .select(members::role)
+        .first(conn)
+        .await
+        .optional()?)
+}
