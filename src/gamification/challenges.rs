@@ -882,13 +882,6 @@ pub struct CreateChallenge {
     pub reward_badge_id: Option<String>,
 }
 
-fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
-    if value.is_none() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    value
-}
-
 /// Set a challenge (admins for any team or the organisation; team leads for their own team,
 /// paid from their monthly recognition budget). Audited (`challenge_created`). Answers the
 /// challenge with its progress so far: a window an admin backdated counts what happened since.
@@ -915,7 +908,7 @@ pub async fn create_challenge(
     let req = body.0;
     let org = caller.organisation_id;
     let mut e = Vec::new();
-    let scope = required("scope", req.scope.as_deref(), &mut e).and_then(|s| {
+    let scope = validation::required("scope", req.scope.as_deref(), &mut e).and_then(|s| {
         let parsed = ChallengeScope::parse(s.trim());
         if parsed.is_none() {
             e.push(FieldError::new("scope", "must be team or organisation"));
@@ -932,13 +925,11 @@ pub async fn create_challenge(
             ));
         }
     }
-    let title = required("title", req.title, &mut e)
+    let title = validation::required("title", req.title, &mut e)
         .map(|t| validation::text("title", &t, MAX_TITLE, &mut e));
     let description = req
         .description
-        .map(|d| {
-            crate::initiatives::routes::long_text("description", &d, MAX_DESCRIPTION, false, &mut e)
-        })
+        .map(|d| validation::long_text("description", &d, MAX_DESCRIPTION, false, &mut e))
         .unwrap_or_default();
     match (scope, req.team_id.is_some()) {
         (Some(ChallengeScope::Team), false) => {
@@ -950,7 +941,7 @@ pub async fn create_challenge(
         )),
         _ => {}
     }
-    let metric = required("metric", req.metric.as_deref(), &mut e).and_then(|m| {
+    let metric = validation::required("metric", req.metric.as_deref(), &mut e).and_then(|m| {
         let parsed = Metric::parse(m.trim());
         if parsed.is_none() {
             e.push(FieldError::new(
@@ -979,7 +970,7 @@ pub async fn create_challenge(
             "applies only to initiatives_submitted and initiatives_approved",
         ));
     }
-    let target = required("target", req.target, &mut e).and_then(|t| {
+    let target = validation::required("target", req.target, &mut e).and_then(|t| {
         if (1..=MAX_TARGET).contains(&t) {
             i32::try_from(t).ok()
         } else {
@@ -1006,7 +997,7 @@ pub async fn create_challenge(
         None => Some(now),
         Some(raw) => time_param("starts_at", Some(raw), &mut e),
     };
-    let ends_at = required("ends_at", req.ends_at.as_deref(), &mut e)
+    let ends_at = validation::required("ends_at", req.ends_at.as_deref(), &mut e)
         .and_then(|raw| time_param("ends_at", Some(raw), &mut e));
     let window = rules::window(starts_at, ends_at, now, caller.is(Role::Admin), &mut e);
     let reward_badge_id = uuid_param("reward_badge_id", req.reward_badge_id.as_deref(), &mut e);
@@ -1285,9 +1276,10 @@ pub async fn update_challenge(
         .title
         .as_deref()
         .map(|t| validation::text("title", t, MAX_TITLE, &mut e));
-    let description = req.description.as_deref().map(|d| {
-        crate::initiatives::routes::long_text("description", d, MAX_DESCRIPTION, false, &mut e)
-    });
+    let description = req
+        .description
+        .as_deref()
+        .map(|d| validation::long_text("description", d, MAX_DESCRIPTION, false, &mut e));
     let target = req.target.and_then(|t| {
         if (1..=MAX_TARGET).contains(&t) {
             i32::try_from(t).ok()

@@ -5,7 +5,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,8 +17,9 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
+use crate::validation::{self, long_text, optional_text, parsed, rating, required};
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
-use crate::{organisations, periods, validation};
+use crate::{organisations, periods};
 
 type Problem = crate::error::Problem;
 
@@ -82,20 +83,11 @@ pub struct EditInitiative {
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 5)]
     pub ease: Option<i64>,
     /// `null` or an empty string clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "validation::present")]
     #[schema(value_type = Option<String>)]
     pub customer_reference: Option<Option<String>>,
     /// Replaces the contributors (`[]` removes them all).
     pub contributors: Option<Vec<Uuid>>,
-}
-
-/// A present field, even `null`, is `Some`: `null` means "clear it", absence "leave it".
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Approve an initiative. Send `{}` for no note.
@@ -174,70 +166,6 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (with the same `sort`).
     pub cursor: Option<String>,
-}
-
-fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
-    if value.is_none() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    value
-}
-
-/// Trimmed text of at most `max` characters that may span lines; empty allowed when
-/// `min_one` is false.
-pub fn long_text(
-    field: &str,
-    raw: &str,
-    max: usize,
-    min_one: bool,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    let value = raw.trim();
-    if min_one && value.is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-    } else if value.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        errors.push(FieldError::new(
-            field,
-            "must not contain control characters other than line breaks and tabs",
-        ));
-    } else if validation::has_deceptive_characters(value) {
-        errors.push(FieldError::new(field, validation::DECEPTIVE_CHARACTERS));
-    }
-    value.to_string()
-}
-
-/// Optional text: absent, `null` or blank is `None`.
-fn optional_text(
-    field: &str,
-    raw: Option<&str>,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    raw.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| long_text(field, s, max, true, errors))
-}
-
-fn rating(field: &str, value: i64, errors: &mut Vec<FieldError>) -> Option<i16> {
-    match i16::try_from(value) {
-        Ok(v) if (1..=5).contains(&v) => Some(v),
-        _ => {
-            errors.push(FieldError::new(field, "must be a whole number from 1 to 5"));
-            None
-        }
-    }
-}
-
-fn parsed<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
-    result.map_err(|e| errors.push(e)).ok()
 }
 
 fn contributors(list: Vec<Uuid>, errors: &mut Vec<FieldError>) -> Vec<Uuid> {

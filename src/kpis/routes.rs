@@ -6,7 +6,7 @@ use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,7 +17,8 @@ use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
-use crate::{teams, validation};
+use crate::teams;
+use crate::validation::{self, required};
 
 type Problem = crate::error::Problem;
 
@@ -56,21 +57,12 @@ pub struct CorrectKpi {
     #[schema(required = true, value_type = f64, example = 79.0)]
     pub value: Option<serde_json::Value>,
     /// The corrected sample size; absent keeps the corrected row's, `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "validation::present")]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub sample_size: Option<Option<serde_json::Value>>,
     /// Why the value is corrected (required, 1-1000 characters on one line).
     #[schema(required = true, value_type = String, example = "the survey tool counted test answers")]
     pub note: Option<String>,
-}
-
-/// A present field, even `null`, is `Some`: `null` means "clear it", absence "keep it".
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, FromForm, IntoParams)]
@@ -132,13 +124,6 @@ pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Naiv
             None
         }
     }
-}
-
-fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
-    if value.is_none() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    value
 }
 
 fn number(field: &str, raw: &serde_json::Value, errors: &mut Vec<FieldError>) -> Option<f64> {
