@@ -1,10 +1,90 @@
 //! Domain values that are valid once constructed. Each parser takes the field name so that the
-//! problem document can say which input was wrong.
+//! problem document can say which input was wrong, and pushes its complaint onto the caller's
+//! list instead of returning early, so that one 422 names every offending field.
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::{AppResult, FieldError};
+
+/// A field the body must carry: `None` is reported as missing.
+pub fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+    if value.is_none() {
+        errors.push(FieldError::new(field, "is required"));
+    }
+    value
+}
+
+/// The value of a parser that names its own field (`Dimension::parse_field`, ...), its error
+/// collected with the others.
+pub fn parsed<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// A body field where `null` and absence differ: a present field, even `null`, is `Some`
+/// (`null` means "clear it", absence "leave it"). Use with `#[serde(default, deserialize_with)]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Trimmed text of at most `max` characters that may span lines (line breaks and tabs are the
+/// only control characters allowed); empty allowed when `min_one` is false.
+pub fn long_text(
+    field: &str,
+    raw: &str,
+    max: usize,
+    min_one: bool,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    let value = raw.trim();
+    if min_one && value.is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    } else if has_deceptive_characters(value) {
+        errors.push(FieldError::new(field, DECEPTIVE_CHARACTERS));
+    }
+    value.to_string()
+}
+
+/// Optional [`long_text`]: absent, `null` or blank is `None`.
+pub fn optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| long_text(field, s, max, true, errors))
+}
+
+/// A rating on the 1-5 scale.
+pub fn rating(field: &str, value: i64, errors: &mut Vec<FieldError>) -> Option<i16> {
+    match i16::try_from(value) {
+        Ok(v) if (1..=5).contains(&v) => Some(v),
+        _ => {
+            errors.push(FieldError::new(field, "must be a whole number from 1 to 5"));
+            None
+        }
+    }
+}
 
 /// Trimmed text of bounded length.
 pub fn text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
@@ -235,6 +315,91 @@ mod tests {
         let mut e = Vec::new();
         f(&mut e);
         e
+    }
+
+    #[test]
+    fn required_names_the_missing_field() {
+        let mut e = Vec::new();
+        assert_eq!(required("title", Some(3), &mut e), Some(3));
+        assert!(e.is_empty());
+        assert_eq!(required::<i32>("title", None, &mut e), None);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].field, "title");
+    }
+
+    #[test]
+    fn parsed_collects_the_error() {
+        let mut e = Vec::new();
+        assert_eq!(parsed(Ok::<_, FieldError>(1), &mut e), Some(1));
+        assert_eq!(
+            parsed::<i32>(Err(FieldError::new("x", "bad")), &mut e),
+            None
+        );
+        assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn present_tells_null_from_absent() {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "present")]
+            v: Option<Option<String>>,
+        }
+        let absent: Body = serde_json::from_str("{}").unwrap();
+        let null: Body = serde_json::from_str(r#"{"v":null}"#).unwrap();
+        let set: Body = serde_json::from_str(r#"{"v":"a"}"#).unwrap();
+        assert_eq!(absent.v, None);
+        assert_eq!(null.v, Some(None));
+        assert_eq!(set.v, Some(Some("a".into())));
+    }
+
+    #[test]
+    fn long_texts() {
+        assert_eq!(
+            long_text("d", " two\nlines\t ", 100, true, &mut Vec::new()),
+            "two\nlines"
+        );
+        assert!(errs(|e| drop(long_text("d", "  ", 100, false, e))).is_empty());
+        assert_eq!(errs(|e| drop(long_text("d", "  ", 100, true, e))).len(), 1);
+        assert_eq!(errs(|e| drop(long_text("d", "abc", 2, false, e))).len(), 1);
+        assert_eq!(
+            errs(|e| drop(long_text("d", "a\u{7}b", 10, false, e))).len(),
+            1
+        );
+        assert_eq!(
+            errs(|e| drop(long_text("d", "a\u{202E}b", 10, false, e))).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn optional_texts() {
+        assert_eq!(optional_text("n", None, 10, &mut Vec::new()), None);
+        assert_eq!(optional_text("n", Some("  "), 10, &mut Vec::new()), None);
+        assert_eq!(
+            optional_text("n", Some(" a "), 10, &mut Vec::new()).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            errs(|e| drop(optional_text("n", Some("abc"), 2, e))).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn ratings() {
+        assert_eq!(rating("ease", 1, &mut Vec::new()), Some(1));
+        assert_eq!(rating("ease", 5, &mut Vec::new()), Some(5));
+        for bad in [0, 6, -1, i64::MAX] {
+            assert_eq!(
+                errs(|e| {
+                    rating("ease", bad, e);
+                })
+                .len(),
+                1,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

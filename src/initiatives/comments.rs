@@ -11,13 +11,13 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::routes::long_text;
 use super::{Comment, MemberRef, queries};
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
 use crate::schema::{initiative_comments, members};
+use crate::validation::long_text;
 
 type Problem = crate::error::Problem;
 

@@ -5,13 +5,15 @@
 //! written in the same transaction as the change, with the initiative row locked so that two
 //! concurrent changes cannot both succeed.
 //!
-//! - `routes`: the HTTP edge (parsing, validation, who may call what).
+//! - `routes`: the HTTP edge (thin handlers: parse, authorise, call the domain, answer).
+//! - `input`: what clients send and its validation.
 //! - `lifecycle`: creating, editing and moving an initiative through its statuses, with points.
 //! - `points`: the daily cap on points members pay themselves through wins.
 //! - `queries`: rows, views and the list query.
 //! - `comments`: coaching and cheering on an initiative.
 
 pub mod comments;
+pub mod input;
 pub mod lifecycle;
 pub mod points;
 pub mod queries;

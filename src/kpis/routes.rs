@@ -6,7 +6,7 @@ use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,7 +17,8 @@ use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
-use crate::{teams, validation};
+use crate::teams;
+use crate::validation::{self, required};
 
 type Problem = crate::error::Problem;
 
@@ -56,21 +57,12 @@ pub struct CorrectKpi {
     #[schema(required = true, value_type = f64, example = 79.0)]
     pub value: Option<serde_json::Value>,
     /// The corrected sample size; absent keeps the corrected row's, `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "validation::present")]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub sample_size: Option<Option<serde_json::Value>>,
     /// Why the value is corrected (required, 1-1000 characters on one line).
     #[schema(required = true, value_type = String, example = "the survey tool counted test answers")]
     pub note: Option<String>,
-}
-
-/// A present field, even `null`, is `Some`: `null` means "clear it", absence "keep it".
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, FromForm, IntoParams)]
@@ -119,6 +111,25 @@ impl<'r> FromRequest<'r> for KpiReader {
     }
 }
 
+impl KpiReader {
+    /// The reader's organisation, and for a team lead the team they lead (`Some(None)`: none);
+    /// employees may not read KPIs at all.
+    fn organisation_and_lead_of(&self) -> AppResult<(Uuid, Option<Option<Uuid>>)> {
+        match self {
+            KpiReader::Key(p) => Ok((p.organisation_id, None)),
+            KpiReader::Member(c) => match c.role {
+                Role::Hr | Role::Admin => Ok((c.organisation_id, None)),
+                Role::TeamLead => Ok((c.organisation_id, Some(c.team_id))),
+                Role::Employee => Err(AppError::Forbidden(
+                    "only HR, admins, team leads (of their own team) or an API key with the \
+                     kpis scope may read KPIs"
+                        .into(),
+                )),
+            },
+        }
+    }
+}
+
 /// A strict `YYYY-MM-DD` day.
 pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let raw = raw.trim();
@@ -132,13 +143,6 @@ pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Naiv
             None
         }
     }
-}
-
-fn required<T>(field: &str, value: Option<T>, errors: &mut Vec<FieldError>) -> Option<T> {
-    if value.is_none() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    value
 }
 
 fn number(field: &str, raw: &serde_json::Value, errors: &mut Vec<FieldError>) -> Option<f64> {
@@ -166,6 +170,30 @@ fn sample_size(raw: &serde_json::Value, errors: &mut Vec<FieldError>) -> Option<
 
 fn note(raw: &str, errors: &mut Vec<FieldError>) -> String {
     validation::text("note", raw, MAX_NOTE, errors)
+}
+
+/// A correction of `old`: its value within `old`'s KPI's range, the reason required.
+fn validate_correction(req: CorrectKpi, old: &queries::Stored) -> AppResult<Correction> {
+    let mut e = Vec::new();
+    let value = required("value", req.value, &mut e).and_then(|v| number("value", &v, &mut e));
+    if let Some(v) = value {
+        kpi_value("value", Some(&old.kpi), v, &mut e);
+    }
+    let sample_size = match req.sample_size {
+        None => old.sample_size,
+        Some(None) => None,
+        Some(Some(s)) => sample_size(&s, &mut e),
+    };
+    let note = required("note", req.note, &mut e).map(|n| note(&n, &mut e));
+    check(e)?;
+    let (Some(value), Some(note)) = (value, note) else {
+        return Err(AppError::internal("validated correction is incomplete"));
+    };
+    Ok(Correction {
+        value,
+        sample_size,
+        note,
+    })
 }
 
 fn validate_record(req: RecordKpi, errors: &mut Vec<FieldError>) -> Option<NewKpi> {
@@ -309,42 +337,10 @@ pub async fn list(
     id: &str,
     params: ListParams,
 ) -> AppResult<Json<Page<Kpi>>> {
-    let (org, lead_of) = match &reader {
-        KpiReader::Key(p) => (p.organisation_id, None),
-        KpiReader::Member(c) => match c.role {
-            Role::Hr | Role::Admin => (c.organisation_id, None),
-            Role::TeamLead => (c.organisation_id, Some(c.team_id)),
-            Role::Employee => {
-                return Err(AppError::Forbidden(
-                    "only HR, admins, team leads (of their own team) or an API key with the \
-                     kpis scope may read KPIs"
-                        .into(),
-                ));
-            }
-        },
-    };
+    let (org, lead_of) = reader.organisation_and_lead_of()?;
     let team = path_id(id, "team")?;
     let mut e = Vec::new();
-    let kpi = params
-        .kpi
-        .as_deref()
-        .and_then(|k| kpi_name("kpi", k, &mut e));
-    let from = params.from.as_deref().and_then(|d| date("from", d, &mut e));
-    let to = params.to.as_deref().and_then(|d| date("to", d, &mut e));
-    if let (Some(f), Some(t)) = (from, to)
-        && t <= f
-    {
-        e.push(FieldError::new("to", "must be after from"));
-    }
-    let include_history = crate::http::bool_param(
-        "include_history",
-        params.include_history.as_deref(),
-        false,
-        &mut e,
-    );
-    let limit = page_limit(params.limit.as_deref(), &mut e);
-    let after =
-        Cursor::decode(params.cursor.as_deref(), &mut e).and_then(|c| cursor_after(&c, &mut e));
+    let (filter, limit) = list_filter(&params, &mut e);
     let mut conn = db.conn().await?;
     teams::find(&mut conn, org, team).await?;
     if let Some(own) = lead_of
@@ -355,6 +351,28 @@ pub async fn list(
         ));
     }
     check(e)?;
+    let rows = queries::list(&mut conn, org, team, &filter, limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, limit, cursor_key)))
+}
+
+/// The list's filters and page size; their errors join `e`.
+fn list_filter(params: &ListParams, e: &mut Vec<FieldError>) -> (ListFilter, i64) {
+    let kpi = params.kpi.as_deref().and_then(|k| kpi_name("kpi", k, e));
+    let from = params.from.as_deref().and_then(|d| date("from", d, e));
+    let to = params.to.as_deref().and_then(|d| date("to", d, e));
+    if let (Some(f), Some(t)) = (from, to)
+        && t <= f
+    {
+        e.push(FieldError::new("to", "must be after from"));
+    }
+    let include_history = crate::http::bool_param(
+        "include_history",
+        params.include_history.as_deref(),
+        false,
+        e,
+    );
+    let limit = page_limit(params.limit.as_deref(), e);
+    let after = Cursor::decode(params.cursor.as_deref(), e).and_then(|c| cursor_after(&c, e));
     let filter = ListFilter {
         kpi,
         from,
@@ -362,8 +380,7 @@ pub async fn list(
         include_history,
         after,
     };
-    let rows = queries::list(&mut conn, org, team, &filter, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, cursor_key)))
+    (filter, limit)
 }
 
 /// Correct a KPI value (HR, admins, or an API key with the `kpis` scope): a new value that
@@ -407,27 +424,7 @@ pub async fn correct(
     teams::find(&mut conn, org, team).await?;
     let old = queries::find(&mut conn, org, team, kpi_id).await?;
 
-    let req = body.0;
-    let mut e = Vec::new();
-    let value = required("value", req.value, &mut e).and_then(|v| number("value", &v, &mut e));
-    if let Some(v) = value {
-        kpi_value("value", Some(&old.kpi), v, &mut e);
-    }
-    let sample_size = match req.sample_size {
-        None => old.sample_size,
-        Some(None) => None,
-        Some(Some(s)) => sample_size(&s, &mut e),
-    };
-    let note = required("note", req.note, &mut e).map(|n| note(&n, &mut e));
-    check(e)?;
-    let (Some(value), Some(note)) = (value, note) else {
-        return Err(AppError::internal("validated correction is incomplete"));
-    };
-    let correction = Correction {
-        value,
-        sample_size,
-        note,
-    };
+    let correction = validate_correction(body.0, &old)?;
     let kpi = crate::db::transaction(&mut conn, move |conn| {
         let (old, correction) = (old.clone(), correction.clone());
         Box::pin(async move { queries::correct(conn, org, &old, actor, &correction).await })
