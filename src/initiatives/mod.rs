@@ -18,45 +18,15 @@ pub mod lifecycle;
 pub mod points;
 pub mod queries;
 pub mod routes;
+pub use routes::{InitiativesApi, routes};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::recognition::MemberRef;
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
-
-/// The initiatives operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(
-    routes::create,
-    routes::list,
-    routes::show,
-    routes::edit,
-    routes::approve,
-    routes::decline,
-    routes::implement,
-    routes::measure,
-    comments::create,
-    comments::list,
-))]
-pub struct InitiativesApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
-        routes::create,
-        routes::list,
-        routes::show,
-        routes::edit,
-        routes::approve,
-        routes::decline,
-        routes::implement,
-        routes::measure,
-        comments::create,
-        comments::list,
-    ]
-}
 
 /// Where an initiative is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

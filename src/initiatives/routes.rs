@@ -332,3 +332,34 @@ pub async fn measure(
     )
     .await
 }
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        create,
+        list,
+        show,
+        edit,
+        approve,
+        decline,
+        implement,
+        measure,
+        super::comments::create,
+        super::comments::list,
+    ]
+}
+
+/// The initiatives operations, merged into the service's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create,
+    list,
+    show,
+    edit,
+    approve,
+    decline,
+    implement,
+    measure,
+    super::comments::create,
+    super::comments::list,
+))]
+pub struct InitiativesApi;

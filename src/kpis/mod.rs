@@ -11,22 +11,14 @@
 
 pub mod queries;
 pub mod routes;
+pub use routes::{KpisApi, routes};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::FieldError;
-
-/// The KPI operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(routes::record, routes::list, routes::correct))]
-pub struct KpisApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![routes::record, routes::list, routes::correct]
-}
 
 /// The longest period one value may cover, in days (a leap year).
 pub const MAX_PERIOD_DAYS: i64 = 366;

@@ -432,3 +432,12 @@ pub async fn correct(
     .await?;
     Ok((Status::Created, Json(kpi)))
 }
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![record, list, correct]
+}
+
+/// The KPI operations, merged into the service's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(record, list, correct))]
+pub struct KpisApi;
