@@ -10,9 +10,14 @@
 # How it decides:
 #   1. DATABASE_URL set and its server reachable  -> use it as is.
 #      DATABASE_URL set but unreachable           -> warn, fall through to 2.
-#   2. Start (or reuse) a project-local cluster on 127.0.0.1:${FRONTLINE_PG_PORT:-54329},
-#      superuser "postgres", trust auth, and use postgres://postgres@127.0.0.1:PORT/frontline.
+#   2. Start (or reuse) a project-local cluster on 127.0.0.1:PORT, superuser "postgres", trust
+#      auth, and use postgres://postgres@127.0.0.1:PORT/frontline.
 #      (The frontline binary's `migrate` creates the database itself.)
+#
+# The port: FRONTLINE_PG_PORT when set; else the one this checkout remembers in
+# <repo>/.local/pg-port; else, the first time, 54329 or the next free port after it (so a second
+# checkout on the same machine gets a port of its own), remembered there. A remembered port
+# that another program has taken since is replaced by a free one (with a warning).
 #
 # Where the local cluster lives:
 #   ordinary user: <repo>/.local/postgres/            (run as that user)
@@ -22,7 +27,7 @@
 #                  the postgres user cannot enter.
 #   Inside it: data/ (PGDATA), run/ (Unix socket), server.log.
 #
-# Environment: DATABASE_URL, FRONTLINE_PG_PORT (default 54329).
+# Environment: DATABASE_URL, FRONTLINE_PG_PORT (default: remembered in .local/pg-port).
 
 # ---------------------------------------------------------------------------------------------
 # Sourced: run this file as a child process (so the caller's shell options are left alone and
@@ -63,11 +68,33 @@ ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 LOCAL_DIR="$ROOT/.local"
 LINK="$LOCAL_DIR/postgres"
 
-PORT="${FRONTLINE_PG_PORT:-54329}"
-if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
-    die "FRONTLINE_PG_PORT='$PORT' is not a valid TCP port"
+PORT_FILE="$LOCAL_DIR/pg-port"
+# The first port tried for a new checkout, and how many after it.
+FIRST_PORT=54329
+PORT_CHOICES=100
+
+valid_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
+
+# PORT stays empty until a port is known: FRONTLINE_PG_PORT, or the one remembered. A new
+# checkout chooses one only when it starts its cluster (choose_port), under the lock.
+PORT_FROM_ENV=0
+PORT=""
+if [[ -n "${FRONTLINE_PG_PORT:-}" ]]; then
+    valid_port "$FRONTLINE_PG_PORT" || die "FRONTLINE_PG_PORT='$FRONTLINE_PG_PORT' is not a valid TCP port"
+    PORT="$((10#$FRONTLINE_PG_PORT))"
+    PORT_FROM_ENV=1
+elif [[ -f "$PORT_FILE" ]]; then
+    PORT="$(tr -d '[:space:]' <"$PORT_FILE")"
+    if ! valid_port "$PORT"; then
+        warn "$PORT_FILE holds '$PORT', not a port; choosing one again"
+        PORT=""
+    fi
 fi
-LOCAL_URL="postgres://postgres@127.0.0.1:$PORT/frontline"
+set_port() {
+    PORT="$1"
+    LOCAL_URL="postgres://postgres@127.0.0.1:$PORT/frontline"
+}
+if [[ -n "$PORT" ]]; then set_port "$PORT"; else LOCAL_URL=""; fi
 
 if [[ "$(id -u)" -eq 0 ]]; then
     IS_ROOT=1
@@ -312,6 +339,45 @@ describe_port_user() {
     printf 'another program (not this project'"'"'s cluster)\n'
 }
 
+# Ports other frontline checkouts on this machine remember (their clusters may be stopped now,
+# but will want their port back), one a line.
+ports_of_other_checkouts() {
+    local root
+    {
+        cat /var/tmp/frontline-pg/*/project-root 2>/dev/null || true
+        printf '%s\n' "$ROOT"/../*/
+    } | while IFS= read -r root; do
+        root="${root%/}"
+        [[ -n "$root" && -r "$root/.local/pg-port" ]] || continue
+        [[ "$(cd -- "$root" 2>/dev/null && pwd -P || true)" != "$ROOT" ]] || continue
+        tr -d '[:space:]' <"$root/.local/pg-port" || true
+        echo
+    done
+    return 0
+}
+
+# Choose a free port for this checkout's cluster and remember it in .local/pg-port.
+choose_port() {
+    local port taken
+    taken="$(ports_of_other_checkouts)"
+    for ((port = FIRST_PORT; port < FIRST_PORT + PORT_CHOICES; port++)); do
+        grep -qx "$port" <<<"$taken" && continue
+        tcp_open 127.0.0.1 "$port" && continue
+        remember_port "$port"
+        log "chose port $port for this checkout's cluster (remembered in $PORT_FILE)"
+        return 0
+    done
+    die "no free port in $FIRST_PORT-$((FIRST_PORT + PORT_CHOICES - 1)) on 127.0.0.1 for the local cluster." \
+        "Choose one:  FRONTLINE_PG_PORT=PORT $0"
+}
+
+remember_port() {
+    set_port "$1"
+    mkdir -p "$LOCAL_DIR"
+    printf '%s\n' "$PORT" >"$PORT_FILE.tmp"
+    mv -f -- "$PORT_FILE.tmp" "$PORT_FILE"
+}
+
 cluster_running() { [[ -f "$DATA/postmaster.pid" ]] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 # Compose the postgres options. Throwaway local dev/test cluster: durability is traded for speed
@@ -380,11 +446,13 @@ start_local_cluster() {
             warn "stale postmaster.pid (PID $pid is not postgres); removing it and the socket lock"
             rm -f "$DATA/postmaster.pid" "$SOCKDIR"/.s.PGSQL.*
         elif wait_ready "$running_port" 15; then
-            if [[ "$running_port" != "$PORT" ]]; then
+            if [[ -z "$PORT" ]]; then
+                # A cluster from before ports were remembered: keep the one it runs on.
+                remember_port "$running_port"
+            elif [[ "$running_port" != "$PORT" ]]; then
                 warn "the local cluster is already running on port $running_port, not $PORT; using it" \
                     "(scripts/db.sh stop, then run again to move it)"
-                PORT="$running_port"
-                LOCAL_URL="postgres://postgres@127.0.0.1:$PORT/frontline"
+                set_port "$running_port"
             fi
             log "reusing the local cluster on 127.0.0.1:$PORT ($CLUSTER)"
             return 0
@@ -395,9 +463,16 @@ start_local_cluster() {
         fi
     fi
 
-    if tcp_open 127.0.0.1 "$PORT"; then
-        die "port $PORT on 127.0.0.1 is already taken by $(describe_port_user "$PORT")." \
-            "Pick another port for this project's cluster, e.g.  FRONTLINE_PG_PORT=54330 $0"
+    if [[ -z "$PORT" ]]; then
+        choose_port
+    elif tcp_open 127.0.0.1 "$PORT"; then
+        if ((PORT_FROM_ENV)); then
+            die "port $PORT on 127.0.0.1 is already taken by $(describe_port_user "$PORT")." \
+                "Pick another port for this project's cluster, e.g.  FRONTLINE_PG_PORT=$((PORT + 1)) $0," \
+                "or unset FRONTLINE_PG_PORT to use a free one"
+        fi
+        warn "port $PORT, remembered for this checkout, is now taken by $(describe_port_user "$PORT"); choosing another"
+        choose_port
     fi
 
     log "starting the local cluster on 127.0.0.1:$PORT (log: $LOGFILE)"
@@ -426,7 +501,7 @@ cmd_url() {
             printf '%s\n' "$DATABASE_URL" >&3
             return 0
         fi
-        if [[ "$DATABASE_URL" == "$LOCAL_URL" ]]; then
+        if [[ -n "$LOCAL_URL" && "$DATABASE_URL" == "$LOCAL_URL" ]]; then
             log "the local cluster is not running; starting it"
         else
             warn "DATABASE_URL=$(mask_url "$DATABASE_URL") is not reachable; starting the project-local PostgreSQL instead"
@@ -489,6 +564,6 @@ url | start) cmd_url ;;
 status) cmd_status ;;
 stop) with_lock do_stop ;;
 destroy) with_lock do_destroy ;;
--h | --help | help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&3 ;;
+-h | --help | help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&3 ;;
 *) die "unknown command '$1' (expected: status, stop, destroy, or nothing)" ;;
 esac

@@ -1,14 +1,19 @@
-//! Typed settings, read from `Rocket.toml` profiles and the environment.
+//! Typed settings: defaults in code, then `Rocket.toml` profiles, then the environment.
 //!
-//! Rocket's own figment already merges `Rocket.toml` and `ROCKET_*` variables; on top of it we
-//! accept `FRONTLINE_*` variables and the conventional `DATABASE_URL`, so a deployment can be
-//! configured without knowing Rocket's conventions.
+//! Every default lives here (Frontline's own keys as serde defaults below, Rocket's keys that
+//! we set differently from Rocket in `rocket_defaults`), so a binary started without
+//! `Rocket.toml` runs with the same limits as one started beside it. `Rocket.toml` holds only
+//! what differs per profile. On top of Rocket's `ROCKET_*` variables we accept `FRONTLINE_*`
+//! variables and the conventional `DATABASE_URL`, so a deployment can be configured without
+//! knowing Rocket's conventions.
 
 use std::path::PathBuf;
 
+use rocket::config::Shutdown;
+use rocket::data::{ByteUnit, Limits};
 use rocket::figment::{
-    Figment,
-    providers::{Env, Serialized},
+    Figment, Profile,
+    providers::{Data, Env, Format, Serialized, Toml},
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -30,6 +35,13 @@ pub enum ConfigError {
     },
     #[error("configuration: no database_url. Set DATABASE_URL")]
     MissingDatabaseUrl,
+    /// A connection pool that cannot be built, with the setting that sizes it. The reason comes
+    /// from `db::Db`, which never puts the URL in it: the URL may hold a password.
+    #[error("configuration: cannot build the database pool sized by {setting}: {reason}")]
+    DatabasePool {
+        setting: &'static str,
+        reason: String,
+    },
     #[error("configuration: trusted_proxies: {0}")]
     TrustedProxies(String),
 }
@@ -170,9 +182,52 @@ mod defaults {
     }
 }
 
-/// The figment every entry point reads: Rocket.toml + ROCKET_* + FRONTLINE_* + DATABASE_URL.
+/// Rocket's configuration with the values that protect the service. Body limits bound what one
+/// request can make the server buffer and parse (Rocket's own defaults allow 1 MiB of JSON);
+/// the shutdown grace lets in-flight requests finish on SIGTERM/SIGINT.
+fn rocket_defaults() -> rocket::Config {
+    rocket::Config {
+        limits: Limits::default()
+            .limit("json", ByteUnit::Kibibyte(64))
+            .limit("form", ByteUnit::Kibibyte(32))
+            .limit("data-form", ByteUnit::Kibibyte(64))
+            .limit("bytes", ByteUnit::Kibibyte(64))
+            .limit("string", ByteUnit::Kibibyte(64)),
+        shutdown: Shutdown {
+            grace: 5,
+            mercy: 5,
+            ..Shutdown::default()
+        },
+        ..rocket::Config::default()
+    }
+}
+
+/// The figment every entry point reads: code defaults + Rocket.toml (or the file
+/// `ROCKET_CONFIG` names) + ROCKET_* + FRONTLINE_* + DATABASE_URL.
 pub fn figment() -> Figment {
-    rocket::Config::figment()
+    layered(Some(
+        Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested(),
+    ))
+}
+
+/// The same without any configuration file: what a binary started away from `Rocket.toml`
+/// reads (tests use it to prove the code defaults hold on their own).
+pub fn figment_without_file() -> Figment {
+    layered(None)
+}
+
+/// Rocket's own layering (`rocket::Config::figment`) with our code defaults under the file.
+fn layered(file: Option<Data<Toml>>) -> Figment {
+    let mut figment = Figment::from(rocket_defaults());
+    if let Some(file) = file {
+        figment = figment.merge(file);
+    }
+    figment
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(Profile::from_env_or(
+            "ROCKET_PROFILE",
+            rocket::Config::DEFAULT_PROFILE,
+        ))
         .merge(Env::prefixed("FRONTLINE_").global())
         .merge(
             Env::raw()

@@ -33,12 +33,20 @@ impl Db {
     /// request with `503`, and diesel-async then keeps it out of the pool. A pool for long,
     /// rare work (exports) pings (`verify`): a round trip is nothing beside an export, and an
     /// export that started on a dead connection would fail after its headers went out.
+    ///
+    /// The error says why the pool cannot be built and never holds `url` (it may hold a
+    /// password).
     pub fn with_wait(
         url: &str,
         size: usize,
         wait: std::time::Duration,
         verify: bool,
     ) -> Result<Self, String> {
+        // deadpool accepts an empty pool, whose every checkout then times out: a service that
+        // starts and answers nothing but 503.
+        if size == 0 {
+            return Err("a pool needs at least one connection, not 0".into());
+        }
         let mut config = ManagerConfig::default();
         config.recycling_method = if verify {
             RecyclingMethod::Verified
@@ -53,7 +61,7 @@ impl Db {
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| format!("cannot build the database pool: {e}"))?;
+            .map_err(|e| e.to_string())?;
         Ok(Db { pool })
     }
 

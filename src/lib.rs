@@ -59,14 +59,20 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         settings.access_token_ttl_secs,
     )
     .ok_or(ConfigError::MissingJwtKey)?;
-    let db = Db::new(&url, settings.db_pool_size).map_err(|_| ConfigError::MissingDatabaseUrl)?;
+    let db = Db::new(&url, settings.db_pool_size).map_err(|reason| ConfigError::DatabasePool {
+        setting: "db_pool_size",
+        reason,
+    })?;
     let export_pool = exports::limits::ExportPool::new(
         &url,
         settings.export_pool_size,
         settings.export_statement_timeout_ms,
         settings.export_concurrency_per_organisation,
     )
-    .map_err(|_| ConfigError::MissingDatabaseUrl)?;
+    .map_err(|reason| ConfigError::DatabasePool {
+        setting: "export_pool_size",
+        reason,
+    })?;
     let run_migrations = settings.run_migrations;
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.

@@ -4,7 +4,7 @@
 use diesel_async::RunQueryDsl;
 use frontline::auth::Role;
 use rocket::http::{ContentType, Header, Status};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -232,9 +232,37 @@ async fn member_points_are_visible_to_admins_hr_their_lead_and_themselves_only()
     let lead = app.member(&org, "Lara", Role::TeamLead, Some(care)).await;
     let other_lead = app.member(&org, "Olle", Role::TeamLead, Some(store)).await;
     let hr = app.member(&org, "Hana", Role::Hr, None).await;
+    // Adjustments alone, so the balance is exactly what the test pays (no badge joins in).
+    without_badges(&app, &org).await;
+    for (points, reason) in [(12, "welcome"), (-2, "typo")] {
+        app.post(
+            "/api/v1/ledger/adjustments",
+            &org.admin.token,
+            json!({ "member_id": ana.id, "points": points, "reason": reason }),
+        )
+        .await
+        .ok();
+    }
     let path = format!("/api/v1/members/{}/points", ana.id);
+    let mine = app.get("/api/v1/me/points", &ana.token).await;
+    let mine = mine.ok();
+    assert_eq!(mine["member_id"], ana.id.to_string());
+    assert_eq!(mine["balance"], 10);
+    let entries = mine["entries"].as_array().unwrap();
+    let shown: Vec<_> = entries
+        .iter()
+        .map(|e| (e["points"].as_i64().unwrap(), e["note"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown, [(-2, "typo"), (12, "welcome")], "newest first");
+    for e in entries {
+        assert_eq!(e["member_id"], ana.id.to_string());
+        assert_eq!(e["reason"], "adjustment");
+        assert_eq!(e["created_by"], org.admin.id.to_string());
+    }
+    assert_eq!(mine["next_cursor"], Value::Null);
     for who in [&ana, &lead, &hr, &org.admin] {
-        app.get(&path, &who.token).await.ok();
+        let r = app.get(&path, &who.token).await;
+        assert_eq!(r.ok(), mine, "as seen by {}", who.id);
     }
     app.get(&path, &ben.token).await.problem(403);
     app.get(&path, &other_lead.token).await.problem(403);

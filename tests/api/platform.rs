@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use rocket::http::{Header, Method, Status};
-use serde_json::Value;
+use rocket::http::{ContentType, Header, Method, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -269,4 +270,57 @@ async fn real_lock_timeouts_and_deadlocks_are_classified() {
         "{}",
         lost.chain()
     );
+}
+
+/// What the binary reads when started away from Rocket.toml: code defaults and the environment.
+fn figment_without_file_for(database_url: &str) -> rocket::figment::Figment {
+    use frontline::config::with_override;
+    let f = frontline::config::figment_without_file();
+    let f = with_override(f, "database_url", database_url);
+    let f = with_override(f, "run_migrations", false);
+    let f = with_override(f, "log_level", "off");
+    with_override(f, "jwt_secret", "test-secret-test-secret-test-secret-0123")
+}
+
+#[rocket::async_test]
+async fn without_rocket_toml_the_code_defaults_refuse_a_100_kb_json_body() {
+    let db = TestDb::new().await;
+    let client = Client::tracked(frontline::rocket(figment_without_file_for(&db.url)).unwrap())
+        .await
+        .unwrap();
+    let login = |password_len: usize| {
+        json!({"organisation": "acme", "email": "a@b.io", "password": "x".repeat(password_len)})
+            .to_string()
+    };
+    let r = client
+        .post("/api/v1/auth/login")
+        .header(ContentType::JSON)
+        .body(login(100 * 1000))
+        .dispatch()
+        .await;
+    read(r).await.problem(413);
+    // The limit is 64 KiB, not something smaller: a body just under it is read and judged.
+    let r = client
+        .post("/api/v1/auth/login")
+        .header(ContentType::JSON)
+        .body(login(60 * 1024))
+        .dispatch()
+        .await;
+    let r = read(r).await;
+    assert_ne!(r.status, Status::PayloadTooLarge, "{}", r.text);
+}
+
+#[test]
+fn a_pool_that_cannot_be_built_says_why_without_the_password() {
+    // Building the service opens no connection, so no database is needed here.
+    let figment =
+        figment_without_file_for("postgres://postgres:pool-test-password@127.0.0.1:1/nowhere");
+    let figment = frontline::config::with_override(figment, "db_pool_size", 0);
+    let Err(err) = frontline::rocket(figment) else {
+        panic!("an empty pool is refused")
+    };
+    let message = err.to_string();
+    assert!(message.contains("db_pool_size"), "{message}");
+    assert!(message.contains("at least one connection"), "{message}");
+    assert!(!message.contains("pool-test-password"), "{message}");
 }
