@@ -29,7 +29,9 @@ use crate::validation;
 type Problem = crate::error::Problem;
 
 /// What a key may do.
+// Published as `ApiKeyScope`: the leaderboards' `Scope` has the schema name `Scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ApiKeyScope)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Pull engagement exports.

@@ -7,6 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::problem_kind;
 
+mod responses;
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -115,6 +117,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::exports::ExportsApi::openapi());
     doc.merge(crate::kpis::KpisApi::openapi());
     doc.merge(crate::analytics::AnalyticsApi::openapi());
+    responses::complete(&mut doc);
     describe_responses(&mut doc);
     doc
 }

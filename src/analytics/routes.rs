@@ -35,6 +35,7 @@ pub struct EngagementParams {
     pub to: Option<String>,
     /// Only this team in `teams` (archived teams too). The organisation's figures and the
     /// correlations still cover every live team.
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
 }
 

@@ -223,6 +223,10 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
                 (String = "text/csv"),
                 (EngagementRow = "application/x-ndjson"),
                 (Vec<EngagementRow> = "application/json"),
+            ),
+            headers(
+                ("Content-Disposition" = String, description = "`attachment` with a file name holding the organisation's slug, the range and the format's extension"),
+                ("X-Pseudonymised" = String, description = "`no`, `requested` or `organisation-setting`"),
             )),
         (status = 401, description = "No valid access token, or an unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not HR or an admin, or an API key without the exports scope", body = Problem, content_type = "application/problem+json"),

@@ -54,17 +54,32 @@ pub struct MoveMember {
 #[into_params(parameter_in = Query)]
 pub struct MemberFilter {
     /// Only members of this team.
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
     /// Only members with this role: employee, team_lead, hr, admin.
+    #[param(value_type = Option<Role>)]
     pub role: Option<String>,
     /// `active` (default: can log in or invited), `deactivated`, or `all`.
+    #[param(value_type = Option<MemberStatusParam>, inline)]
     pub status: Option<String>,
-    /// Name contains this text (and, for admins and HR, email), case-insensitive.
+    /// Name contains this text (and, for admins and HR, email), case-insensitive; at most 100
+    /// characters, no control characters.
     pub q: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// Values of `status` (documentation: the filter is read as text so a bad value is named).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MemberStatusParam {
+    Active,
+    Deactivated,
+    All,
 }
 
 /// Whether `viewer` may see `member_id`'s email address.

@@ -8,6 +8,7 @@ mod analytics;
 mod auth;
 mod challenges;
 mod cli;
+mod contract;
 mod exports;
 mod gamification;
 mod initiatives;

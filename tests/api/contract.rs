@@ -1,0 +1,265 @@
+//! The published contract: one type per schema name, the answers every operation shares, and
+//! the defects the fuzzer (scripts/contract) found, pinned.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A type that derives `ToSchema`, as written in the source.
+#[derive(Debug)]
+struct SchemaType {
+    /// The name it is published under: `#[schema(as = X)]`, else the type's name.
+    name: String,
+    at: String,
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The last segment of `as = a::b::Name` (utoipa publishes the last segment for a plain path).
+fn schema_as(attribute: &str) -> Option<String> {
+    let rest = attribute.split_once("as")?.1.trim_start();
+    let rest = rest.strip_prefix('=')?.trim_start();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    name.rsplit("::").next().map(str::to_string)
+}
+
+fn type_name(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "struct" || *w == "enum")?;
+    let name: String = words
+        .get(at + 1)?
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Every `ToSchema` type of `src/`, read from the source: attributes are gathered up to the
+/// `struct`/`enum` line they belong to. Types made by `vocabulary!` count too.
+fn schema_types() -> Vec<SchemaType> {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut found = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let short = file
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let mut attributes = String::new();
+        let mut open = 0i32;
+        let mut in_vocabulary = false;
+        for (n, raw) in source.lines().enumerate() {
+            let line = raw.trim();
+            let at = format!("{short}:{}", n + 1);
+            if line.starts_with("vocabulary!(") {
+                in_vocabulary = true;
+                continue;
+            }
+            if in_vocabulary {
+                if line.starts_with("///") || line.starts_with("#[") {
+                    continue;
+                }
+                if let Some(name) = line.strip_suffix('{').map(str::trim)
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                {
+                    found.push(SchemaType {
+                        name: name.to_string(),
+                        at,
+                    });
+                }
+                in_vocabulary = false;
+                continue;
+            }
+            if open > 0 || line.starts_with("#[") {
+                attributes.push_str(line);
+                attributes.push('\n');
+                open += line.matches('[').count() as i32 - line.matches(']').count() as i32;
+                continue;
+            }
+            if line.is_empty() || line.starts_with("//") {
+                continue;
+            }
+            let derives_schema = attributes
+                .split("#[")
+                .any(|a| a.starts_with("derive(") && a.contains("ToSchema"));
+            if derives_schema && let Some(name) = type_name(line) {
+                let published = attributes
+                    .split("#[")
+                    .filter(|a| a.starts_with("schema("))
+                    .find_map(schema_as)
+                    .unwrap_or(name);
+                found.push(SchemaType {
+                    name: published,
+                    at,
+                });
+            }
+            attributes.clear();
+        }
+    }
+    found
+}
+
+/// utoipa keeps one schema per name: a second type with the same name silently replaces the
+/// first, and every reference to either then describes the survivor (the api keys' `Scope`
+/// once documented the boards' scope as `exports | kpis`). Rename one with
+/// `#[schema(as = NewName)]`.
+#[test]
+fn every_openapi_schema_name_belongs_to_one_type() {
+    let types = schema_types();
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for t in &types {
+        by_name.entry(&t.name).or_default().push(&t.at);
+    }
+    let shared: Vec<String> = by_name
+        .iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| format!("{name}: {}", at.join(", ")))
+        .collect();
+    assert!(
+        shared.is_empty(),
+        "schema names used by more than one type (rename with #[schema(as = ...)]):\n{}",
+        shared.join("\n")
+    );
+
+    // The scan must see every named schema the document has, or it could miss a collision.
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let unseen: Vec<&String> = doc["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+        // Generic instances (`Page_Member`) are named by utoipa, not declared.
+        .filter(|name| !name.contains('_') && !by_name.contains_key(name.as_str()))
+        .collect();
+    assert!(
+        unseen.is_empty(),
+        "schemas the source scan did not find (teach schema_types() how they are declared): {unseen:?}"
+    );
+}
+
+#[test]
+fn the_scan_reads_renames_and_declarations() {
+    assert_eq!(
+        schema_as("schema(as = ApiKeyScope)]").as_deref(),
+        Some("ApiKeyScope")
+    );
+    assert_eq!(
+        schema_as("schema(as = crate::x::Y, title = \"t\")]").as_deref(),
+        Some("Y")
+    );
+    assert_eq!(schema_as("schema(rename_all = \"snake_case\")]"), None);
+    assert_eq!(
+        type_name("pub(crate) enum Scope {").as_deref(),
+        Some("Scope")
+    );
+    assert_eq!(type_name("pub struct Page<T> {").as_deref(), Some("Page"));
+}
+
+#[test]
+fn the_boards_scope_and_the_api_keys_scope_are_two_schemas() {
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ApiKeyScope"]["enum"],
+        serde_json::json!(["exports", "kpis"])
+    );
+    let board_scope = schemas["MemberBoard"]["properties"]["scope"]["$ref"]
+        .as_str()
+        .unwrap();
+    let name = board_scope.rsplit('/').next().unwrap();
+    assert!(
+        !schemas[name]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("exports")),
+        "MemberBoard.scope points at {name}: {}",
+        schemas[name]
+    );
+}
+
+/// Answers that come from the shared layers (`JsonBody`, the pool, the request id) are
+/// documented on every operation they can happen on.
+#[test]
+fn every_operation_documents_the_answers_every_request_can_get() {
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let mut need = Vec::new();
+            if op.get("requestBody").is_some() {
+                need.extend(["400", "413", "415"]);
+            }
+            if !["/health/live", "/api/v1/openapi.json", "/docs"].contains(&path.as_str()) {
+                need.push("503");
+            }
+            for code in need {
+                if !responses.contains_key(code) {
+                    missing.push(format!("{method} {path}: {code}"));
+                }
+            }
+            for (code, response) in responses {
+                if response["headers"].get("X-Request-Id").is_none() {
+                    missing.push(format!("{method} {path} {code}: X-Request-Id"));
+                }
+                if (code == "429" || code == "503")
+                    && response["headers"].get("Retry-After").is_none()
+                {
+                    missing.push(format!("{method} {path} {code}: Retry-After"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:#?}");
+
+    let export = &doc["paths"]["/api/v1/exports/engagement"]["get"]["responses"]["200"];
+    assert!(export["headers"].get("Content-Disposition").is_some());
+    let adjust = &doc["paths"]["/api/v1/ledger/adjustments"]["post"]["responses"]["201"];
+    assert!(adjust["headers"].get("Idempotent-Replayed").is_some());
+}
+
+#[rocket::async_test]
+async fn a_search_with_a_nul_or_control_character_is_refused_naming_q() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-q").await;
+    for q in ["%00", "a%00b", "x%1Fy", "%7F"] {
+        app.get(&format!("/api/v1/members?q={q}"), &org.admin.token)
+            .await
+            .invalid_field("q");
+    }
+}
+
+#[rocket::async_test]
+async fn an_export_flag_is_true_or_false() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-bom").await;
+    for query in ["bom=", "bom=1", "pseudonymise=", "pseudonymise=0"] {
+        let field = query.split('=').next().unwrap();
+        app.get(
+            &format!("/api/v1/exports/engagement?format=csv&{query}"),
+            &org.admin.token,
+        )
+        .await
+        .invalid_field(field);
+    }
+}
