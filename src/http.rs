@@ -76,6 +76,14 @@ async fn parse_body<T: DeserializeOwned>(
     // errors, and those deserve a 422 naming the field.
     let canonical: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
+    // Every body is an object of named fields; serde would also build a struct from an array
+    // of its fields in order (`[null, null]`), which no documented body is.
+    if !canonical.is_object() {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     let value: T =
         serde_path_to_error::deserialize(canonical.clone()).map_err(|e| body_error(&e))?;
     Ok((

@@ -38,8 +38,9 @@ pub struct Organisation {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Default)]
+// Every field is optional (a PATCH changes what it names): documented as not required.
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateOrganisation {
     // Serialised only into the audit entry, which names what was asked for and nothing else.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -159,8 +159,9 @@ pub async fn create_badge(
     Ok((Status::Created, Json(row.into_badge()?)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, ToSchema, Default)]
+// Every field is optional (a PATCH changes what it names): documented as not required.
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateBadge {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -213,6 +214,18 @@ pub async fn update_badge(
     }
     check(errors)?;
     let mut conn = db.conn().await?;
+    if name.is_none() && description.is_none() && req.points.is_none() && req.active.is_none() {
+        // Nothing to change (`{}`): answer the badge as it is; an empty UPDATE is an error.
+        let row: BadgeRow = badges_table::table
+            .filter(badges_table::organisation_id.eq(admin.organisation_id))
+            .filter(badges_table::id.eq(id))
+            .select(BadgeRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or_else(|| AppError::not_found("badge"))?;
+        return Ok(Json(row.into_badge()?));
+    }
     let row: BadgeRow = diesel::update(
         badges_table::table
             .filter(badges_table::organisation_id.eq(admin.organisation_id))

@@ -31,8 +31,9 @@ pub struct CreateMember {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, ToSchema, Default)]
+// Every field is optional (a PATCH changes what it names): documented as not required.
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateMember {
     pub display_name: Option<String>,
     pub email: Option<String>,

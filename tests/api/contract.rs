@@ -263,3 +263,66 @@ async fn an_export_flag_is_true_or_false() {
         .invalid_field(field);
     }
 }
+
+#[rocket::async_test]
+async fn an_empty_badge_change_answers_the_badge_as_it_is() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-badge").await;
+    let badges = app
+        .get("/api/v1/badges", &org.admin.token)
+        .await
+        .ok()
+        .clone();
+    let first = badges
+        .as_array()
+        .and_then(|a| a.first().cloned())
+        .or_else(|| badges["items"].as_array().and_then(|a| a.first().cloned()))
+        .expect("the organisation has badges");
+    let id = first["id"].as_str().unwrap();
+    let r = app
+        .patch(
+            &format!("/api/v1/badges/{id}"),
+            &org.admin.token,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.ok()["id"], first["id"]);
+    app.patch(
+        &format!("/api/v1/badges/{}", uuid::Uuid::new_v4()),
+        &org.admin.token,
+        serde_json::json!({}),
+    )
+    .await
+    .problem(404);
+}
+
+#[rocket::async_test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-array").await;
+    let path = format!("/api/v1/members/{}", org.admin.id);
+    app.patch(&path, &org.admin.token, serde_json::json!([null, null]))
+        .await
+        .invalid_field("body");
+    // Every field of a PATCH is optional: `{}` changes nothing and is not refused.
+    app.patch(&path, &org.admin.token, serde_json::json!({}))
+        .await
+        .ok();
+}
+
+#[rocket::async_test]
+async fn a_query_field_given_twice_is_refused_naming_it() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-twice").await;
+    for (query, field) in [
+        ("limit=5&limit=500", "limit"),
+        ("team_id=x&team_id=y", "team_id"),
+    ] {
+        app.get(&format!("/api/v1/members?{query}"), &org.admin.token)
+            .await
+            .invalid_field(field);
+    }
+    app.get("/api/v1/me/points?limit=null&limit=null", &org.admin.token)
+        .await
+        .invalid_field("limit");
+}
