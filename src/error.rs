@@ -402,6 +402,11 @@ impl From<DieselError> for AppError {
             _ => {}
         }
         match Unmet::of(*kind, info.message()) {
+            // 22021: text PostgreSQL cannot store (a NUL character). Every text field should
+            // refuse it first; this keeps one that does not from answering 500.
+            Unmet::Unstorable => {
+                AppError::invalid("body", "contains a character that cannot be stored (NUL)")
+            }
             Unmet::Race => AppError::Contention(Box::new(e)),
             Unmet::LockTimeout => AppError::LockTimeout(Box::new(e)),
             // A lost database (the server went away, or an administrator ended the session:
@@ -424,6 +429,8 @@ enum Unmet {
     LockTimeout,
     /// The connection or the server went away.
     Lost,
+    /// The request's text cannot be stored (22021, a NUL character).
+    Unstorable,
     /// Anything else: our fault.
     Fault,
 }
@@ -449,6 +456,8 @@ impl Unmet {
             }
             // 57P01 and its kin.
             _ if message.contains("terminating connection") => Unmet::Lost,
+            // 22021.
+            _ if message.starts_with("invalid byte sequence for encoding") => Unmet::Unstorable,
             _ => Unmet::Fault,
         }
     }
@@ -513,6 +522,11 @@ mod tests {
             "could not serialize",
         );
         assert!(matches!(race, AppError::Contention(_)));
+        let nul = database_error(
+            DatabaseErrorKind::Unknown,
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        );
+        assert_eq!(nul.status().code, 422);
         let deadlock = database_error(DatabaseErrorKind::Unknown, "deadlock detected");
         assert!(matches!(deadlock, AppError::Contention(_)));
         let timeout = database_error(

@@ -104,14 +104,8 @@ pub async fn create_badge(
     let name = validation::text("name", &req.name, 100, &mut errors);
     let description = req
         .description
-        .map(|d| d.trim().to_string())
+        .map(|d| validation::long_text("description", &d, 500, false, &mut errors))
         .unwrap_or_default();
-    if description.chars().count() > 500 {
-        errors.push(FieldError::new(
-            "description",
-            "must be at most 500 characters",
-        ));
-    }
     let threshold = req.threshold.unwrap_or(1);
     if !(1..=1_000_000).contains(&threshold) {
         errors.push(FieldError::new(
@@ -199,16 +193,9 @@ pub async fn update_badge(
     let name = req
         .name
         .map(|n| validation::text("name", &n, 100, &mut errors));
-    let description = req.description.map(|d| d.trim().to_string());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 500)
-    {
-        errors.push(FieldError::new(
-            "description",
-            "must be at most 500 characters",
-        ));
-    }
+    let description = req
+        .description
+        .map(|d| validation::long_text("description", &d, 500, false, &mut errors));
     if req.points.is_some_and(|p| !(0..=100_000).contains(&p)) {
         errors.push(FieldError::new("points", "must be between 0 and 100000"));
     }

@@ -322,7 +322,7 @@ pub async fn adjust(
     let req = body.0;
     let mut errors = Vec::new();
     let reason = validation::text("reason", &req.reason, 1000, &mut errors);
-    if req.points == 0 || req.points.abs() > 1_000_000 {
+    if req.points == 0 || req.points.unsigned_abs() > 1_000_000 {
         errors.push(FieldError::new(
             "points",
             "must be non-zero and at most 1000000 either way",

@@ -326,3 +326,35 @@ async fn a_query_field_given_twice_is_refused_naming_it() {
         .await
         .invalid_field("limit");
 }
+
+#[rocket::async_test]
+async fn the_fuzzer_s_500s_are_422s_naming_the_field() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-500s").await;
+    // i32::MIN points: `abs()` overflowed (a panic) before it was checked.
+    app.post(
+        "/api/v1/ledger/adjustments",
+        &org.admin.token,
+        serde_json::json!({ "member_id": org.admin.id, "points": i32::MIN, "reason": "x" }),
+    )
+    .await
+    .invalid_field("points");
+    // A NUL character in a badge's description reached PostgreSQL, which cannot store it.
+    let badges = app
+        .get("/api/v1/badges", &org.admin.token)
+        .await
+        .ok()
+        .clone();
+    let first = badges
+        .as_array()
+        .and_then(|a| a.first().cloned())
+        .or_else(|| badges["items"].as_array().and_then(|a| a.first().cloned()))
+        .expect("the organisation has badges");
+    app.patch(
+        &format!("/api/v1/badges/{}", first["id"].as_str().unwrap()),
+        &org.admin.token,
+        serde_json::json!({ "description": "a\u{0}b" }),
+    )
+    .await
+    .invalid_field("description");
+}
