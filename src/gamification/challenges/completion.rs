@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::ChallengeRow;
-use super::metrics::{MemberId, measure, participants};
+use super::metrics::{IdRow, measure, participants};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::gamification::badges;
@@ -156,7 +156,7 @@ struct Folded {
 
 /// Organisations with counted activity not yet folded into their challenges' tallies.
 pub async fn pending(conn: &mut AsyncPgConnection) -> AppResult<Vec<Uuid>> {
-    let rows: Vec<MemberId> =
+    let rows: Vec<IdRow> =
         diesel::sql_query("SELECT DISTINCT organisation_id AS id FROM challenge_activity")
             .load(conn)
             .await?;
@@ -227,7 +227,7 @@ pub async fn fold(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<usize> {
             break;
         }
     }
-    let due: Vec<MemberId> = diesel::sql_query(
+    let due: Vec<IdRow> = diesel::sql_query(
         "SELECT c.id FROM challenges c \
          WHERE c.organisation_id = $1 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
            AND c.ends_at > now() AND c.starts_at <= now() \

@@ -22,8 +22,9 @@ pub(super) struct Measure {
     pub(super) contribution: i64,
 }
 
+/// One `id` column: a member, a challenge or an organisation, as the query names it.
 #[derive(QueryableByName)]
-pub(super) struct MemberId {
+pub(super) struct IdRow {
     #[diesel(sql_type = SqlUuid)]
     pub(super) id: Uuid,
 }
@@ -166,7 +167,7 @@ pub(super) async fn participants(
         at = sql.at,
         filtered = sql.filtered(),
     );
-    let rows: Vec<MemberId> = diesel::sql_query(query)
+    let rows: Vec<IdRow> = diesel::sql_query(query)
         .bind::<SqlUuid, _>(org)
         .bind::<Timestamptz, _>(row.starts_at)
         .bind::<Timestamptz, _>(row.ends_at)
