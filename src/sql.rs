@@ -4,3 +4,38 @@ use diesel::define_sql_function;
 use diesel::sql_types::Text;
 
 define_sql_function!(fn lower(x: Text) -> Text);
+
+/// Take the transaction-level advisory lock `key` if no other transaction holds it: `false`
+/// when one does. Held until the transaction ends, on whichever server process took it, so
+/// several processes agree on who holds it.
+pub async fn try_advisory_xact_lock(
+    conn: &mut diesel_async::AsyncPgConnection,
+    key: i64,
+) -> crate::error::AppResult<bool> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let got: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(key)
+        .get_result(conn)
+        .await?;
+    Ok(got.locked)
+}
+
+/// An advisory lock key for `n` of an organisation's locks of kind `tag`: the first 8 bytes of
+/// a SHA-256, so that kinds (export slots, challenge folds) never share keys by design.
+pub fn advisory_key(tag: &str, org: uuid::Uuid, n: u32) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(tag.as_bytes());
+    h.update([0]);
+    h.update(org.as_bytes());
+    h.update(n.to_be_bytes());
+    let digest = h.finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}

@@ -10,11 +10,8 @@
 
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool};
 use diesel_async::RunQueryDsl;
 use diesel_async::pooled_connection::deadpool::Object;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::{Conn, Db};
@@ -30,12 +27,6 @@ pub struct ExportPool {
     db: Db,
     statement_timeout_ms: u64,
     per_organisation: u32,
-}
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
 }
 
 impl ExportPool {
@@ -91,11 +82,7 @@ impl ExportPool {
                 .await?;
         }
         for slot in 0..self.per_organisation {
-            let got: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-                .bind::<BigInt, _>(slot_key(org, slot))
-                .get_result(conn)
-                .await?;
-            if got.locked {
+            if crate::sql::try_advisory_xact_lock(conn, slot_key(org, slot)).await? {
                 return Ok(true);
             }
         }
@@ -111,14 +98,7 @@ pub fn discard(conn: Conn) {
 
 /// The advisory lock key of one organisation's export slot.
 fn slot_key(org: Uuid, slot: u32) -> i64 {
-    let mut h = Sha256::new();
-    h.update(b"export slot\0");
-    h.update(org.as_bytes());
-    h.update(slot.to_be_bytes());
-    let digest = h.finalize();
-    let mut key = [0u8; 8];
-    key.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(key)
+    crate::sql::advisory_key("export slot", org, slot)
 }
 
 #[cfg(test)]

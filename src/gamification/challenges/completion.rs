@@ -143,12 +143,6 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
 const FOLD_BATCH: i64 = 5_000;
 
 #[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
-#[derive(QueryableByName)]
 struct Folded {
     #[diesel(sql_type = BigInt)]
     folded: i64,
@@ -175,14 +169,9 @@ pub async fn pending(conn: &mut AsyncPgConnection) -> AppResult<Vec<Uuid>> {
 /// they would have seen are folded by the next tick). Rows committed while a fold runs stay
 /// for the next one, never lost: the fold deletes only the rows it read.
 pub async fn fold(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<usize> {
-    let lock: Locked = diesel::sql_query(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended('challenge fold ' || $1::text, 0)) \
-         AS locked",
-    )
-    .bind::<SqlUuid, _>(org)
-    .get_result(conn)
-    .await?;
-    if !lock.locked {
+    if !crate::sql::try_advisory_xact_lock(conn, crate::sql::advisory_key("challenge fold", org, 0))
+        .await?
+    {
         return Ok(0);
     }
     loop {
