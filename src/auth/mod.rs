@@ -94,6 +94,7 @@ pub fn stage(
         free_per_account: settings.login_max_failures_per_account,
         delay_base: std::time::Duration::from_millis(settings.login_delay_base_ms),
         delay_max: std::time::Duration::from_secs(settings.login_max_delay_secs),
+        refusals: Default::default(),
     };
     let purger = throttle.clone();
     Ok(rocket

@@ -15,8 +15,10 @@
 //!   password logs in (and clears the account's count). The delay is answered as `429` with
 //!   `Retry-After`, never slept on the server.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Bytea, Integer, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -78,6 +80,53 @@ pub struct LoginThrottle {
     pub delay_base: Duration,
     /// The longest delay.
     pub delay_max: Duration,
+    /// Addresses the shared counts refused lately; see [`LoginThrottle::refused_lately`].
+    pub refusals: Arc<Refusals>,
+}
+
+/// Addresses whose budget the database said was spent, and until when.
+///
+/// A flood from one address is then answered `429` from memory until that moment, before it
+/// queues for a hashing permit (where it would delay everyone else's logins) or costs a round
+/// trip. It only repeats what the shared counts already answered: another server process asks
+/// the database and hears the same, so no process decides anything alone. Bounded: when full,
+/// lapsed entries go, and a new refusal that still finds no room is simply not remembered (the
+/// database keeps refusing it).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    until: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// Addresses remembered at once (48 bytes each, well under a MiB).
+const MAX_REFUSALS: usize = 16_384;
+
+impl Refusals {
+    fn remember(&self, key: &Key, until: Instant) {
+        let Ok(mut map) = self.until.lock() else {
+            return;
+        };
+        if map.len() >= MAX_REFUSALS && !map.contains_key(&key.digest) {
+            let now = Instant::now();
+            map.retain(|_, t| *t > now);
+            if map.len() >= MAX_REFUSALS {
+                return;
+            }
+        }
+        map.insert(key.digest, until);
+    }
+
+    /// Seconds (rounded up) until `key` may try again, if it was refused and that has not
+    /// passed.
+    fn wait(&self, key: &Key) -> Option<u64> {
+        let mut map = self.until.lock().ok()?;
+        let until = *map.get(&key.digest)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            map.remove(&key.digest);
+            return None;
+        }
+        Some(left.as_millis().div_ceil(1000).max(1) as u64)
+    }
 }
 
 /// (free attempts, first delay, longest delay) in the SQL function `login_delay`'s terms.
@@ -92,6 +141,15 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl LoginThrottle {
+    /// `429` at once when the database refused this address lately and the wait it gave has
+    /// not passed: checked before a login queues for a hashing permit.
+    pub fn refused_lately(&self, key: &Key) -> Result<(), AppError> {
+        match self.refusals.wait(key) {
+            Some(secs) => Err(refusal(key.kind, secs)),
+            None => Ok(()),
+        }
+    }
+
     fn curve(&self, kind: Kind) -> Curve {
         match kind {
             // The budget is spent: wait until the address has been quiet for the window.
@@ -159,18 +217,11 @@ impl LoginThrottle {
             .wait_ms
             .map_or(1, |ms| u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000))
             .max(1);
-        let detail = match key.kind {
-            Kind::Address => {
-                format!("too many login attempts from your address; try again in {secs} seconds")
-            }
-            Kind::Account => {
-                format!("too many failed attempts for this account; try again in {secs} seconds")
-            }
-        };
-        Err(AppError::TooManyRequests {
-            detail,
-            retry_after_secs: secs,
-        })
+        if key.kind == Kind::Address {
+            self.refusals
+                .remember(key, Instant::now() + Duration::from_secs(secs));
+        }
+        Err(refusal(key.kind, secs))
     }
 
     /// Give a reserved attempt back: it turned out not to be a failure (an address's right
@@ -214,6 +265,21 @@ impl LoginThrottle {
         .bind::<BigInt, _>(ms(self.window))
         .execute(conn)
         .await?)
+    }
+}
+
+fn refusal(kind: Kind, secs: u64) -> AppError {
+    let detail = match kind {
+        Kind::Address => {
+            format!("too many login attempts from your address; try again in {secs} seconds")
+        }
+        Kind::Account => {
+            format!("too many failed attempts for this account; try again in {secs} seconds")
+        }
+    };
+    AppError::TooManyRequests {
+        detail,
+        retry_after_secs: secs,
     }
 }
 

@@ -97,11 +97,14 @@ pub async fn login(
     }
     check(errors)?;
 
+    // An address the shared counts refused lately is answered from memory: its flood neither
+    // queues for a hashing permit ahead of other people's logins nor costs a round trip.
+    let address = Key::address(client.0);
+    throttle.refused_lately(&address)?;
     // The hashing permit first: when the hasher is saturated (a flood), the login is refused
     // before it costs a database round trip, and it has used none of its budgets.
     let permit = hasher.acquire().await?;
     // Both attempts are reserved before any hashing, so concurrent guesses count each other.
-    let address = Key::address(client.0);
     let account = Key::account(&slug, &email);
     let mut conn = db.conn().await?;
     throttle.reserve(&mut conn, &address).await?;

@@ -116,6 +116,47 @@ async fn concurrent_guesses_from_one_address_are_not_all_let_through() {
     assert_eq!((checked, refused), (4, 12), "{all:?}");
 }
 
+/// An address the shared counts refused is answered `429` at once while its wait lasts, even
+/// when every hashing permit is taken: its flood does not queue for a permit ahead of other
+/// people's logins (those would wait, then answer `503`).
+#[rocket::async_test]
+async fn a_refused_address_is_answered_before_it_waits_for_the_hasher() {
+    let app = TestApp::with(|f| {
+        let f = set(f, "login_max_failures_per_address", 2);
+        let f = set(f, "password_hash_permits", 1);
+        set(f, "password_hash_wait_ms", 30_000)
+    })
+    .await;
+    app.seed_org("acme").await;
+    let peer = "198.51.100.9:5000";
+    for i in 0..2 {
+        let r = login_from(
+            &app.client,
+            peer,
+            None,
+            &format!("g{i}@acme.example"),
+            WRONG,
+        )
+        .await;
+        r.problem(401);
+    }
+    let r = login_from(&app.client, peer, None, "g2@acme.example", WRONG).await;
+    r.problem(429);
+
+    let hasher = app.client.rocket().state::<Hasher>().unwrap();
+    let held = hasher.acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let r = login_from(&app.client, peer, None, "g3@acme.example", WRONG).await;
+    r.problem(429);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered without waiting for the held permit"
+    );
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    drop(held);
+}
+
 /// Two server processes on one database (two Rocket instances here) share the counts: a
 /// guesser gets no fresh budget by switching servers.
 #[rocket::async_test]
