@@ -89,7 +89,7 @@ pub struct Settings {
     /// from anyone else the socket's address is the client's.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
-    /// Passwords hashed at once (19 MiB and a core each); 0: one per CPU.
+    /// Passwords hashed at once (19 MiB and a core each); 0: one per CPU but one (at least 1).
     #[serde(default)]
     pub password_hash_permits: usize,
     /// How long a request waits for a hashing permit before it is answered 503.
