@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod broadcast;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -74,6 +75,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         reason,
     })?;
     let run_migrations = settings.run_migrations;
+    let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
@@ -113,6 +115,17 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
                             }
                         }
                     });
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("write broadcast", move |rocket| {
+            Box::pin(async move {
+                // Other server processes on this database drop what a write here changed
+                // (and this one what theirs did) within a fraction of a second.
+                if let Some(db) = rocket.state::<Db>().cloned()
+                    && !cache_ttl.is_zero()
+                {
+                    broadcast::start(db, broadcast_url);
                 }
             })
         }))

@@ -20,10 +20,12 @@
 //!   with that mark. An entry is served only while no write to its organisation has ticked
 //!   the clock past its mark: a write that committed before the read began is in the entry,
 //!   and any later write invalidates it.
-//! - Writes this process cannot see (another instance, the CLI, SQL) are bounded by the time
-//!   to live, `read_cache_ttl_ms` (10 s by default; 0 turns the cache off; each entry lives
-//!   between half of it and all of it, so that entries read together do not expire together). A deployment of
-//!   several instances should set it to the staleness it accepts.
+//! - Other server processes on the database are told what was written ([`wrote`] fills an
+//!   outbox that `broadcast` sends through PostgreSQL `NOTIFY` every 100 ms) and tick their
+//!   clocks ([`tick`]) within a fraction of a second.
+//! - Writes no server process made (the CLI, SQL) are bounded by the time to live,
+//!   `read_cache_ttl_ms` (10 s by default; 0 turns the cache off; each entry lives between
+//!   half of it and all of it, so that entries read together do not expire together).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -57,8 +59,44 @@ pub fn mark() -> u64 {
     CLOCK.now.load(Ordering::SeqCst)
 }
 
-/// A write to `organisation` (or to any, when `None`) has committed.
+/// A write to `organisation` (or to any, when `None`) has committed: this process's entries
+/// of it go at once, and the other server processes are told (`broadcast`).
 pub fn wrote(organisation: Option<Uuid>) {
+    tick(organisation);
+    let mut outbox = OUTBOX
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match organisation {
+        Some(org) if !outbox.everyone => {
+            outbox.organisations.insert(org);
+        }
+        Some(_) => {}
+        None => outbox.everyone = true,
+    }
+}
+
+/// Writes this process made that the other processes have not been told about yet.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub everyone: bool,
+    pub organisations: std::collections::HashSet<Uuid>,
+}
+
+static OUTBOX: LazyLock<Mutex<Outbox>> = LazyLock::new(Default::default);
+
+/// What has been written since the last call, for `broadcast` to send.
+pub fn take_outbox() -> Outbox {
+    std::mem::take(
+        &mut *OUTBOX
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
+/// Tick the clock for a write to `organisation` (or to any, when `None`): this process's
+/// entries of it go. [`wrote`] also tells the other processes; `broadcast` calls this alone
+/// for what they told it, so nothing echoes back and forth.
+pub fn tick(organisation: Option<Uuid>) {
     let tick = CLOCK.now.fetch_add(1, Ordering::SeqCst) + 1;
     match organisation {
         Some(org) => {

@@ -286,8 +286,11 @@ pub fn figment_for(db: &TestDb) -> Figment {
     let f = frontline::config::with_override(f, "run_migrations", false);
     let f = frontline::config::with_override(f, "db_pool_size", 12);
     let f = frontline::config::with_override(f, "log_level", "off");
-    frontline::config::with_override(f, "jwt_secret", "test-secret-test-secret-test-secret-0123")
+    frontline::config::with_override(f, "jwt_secret", TEST_JWT_SECRET)
 }
+
+/// The test servers' signing key (also given to server processes the tests start).
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl TestApp {
     pub async fn new() -> TestApp {

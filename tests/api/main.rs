@@ -19,6 +19,7 @@ mod members;
 mod organisation;
 mod platform;
 mod privacy;
+mod processes;
 mod recognition;
 mod teams;
 mod trust_challenges;
