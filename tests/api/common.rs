@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use frontline::auth::Role;
+use frontline::clock::{Clock, ClockControl};
 use frontline::members::{NewMember, queries as members};
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Header, Status};
@@ -250,6 +251,8 @@ impl Resp {
 pub struct TestApp {
     pub client: Client,
     pub db: TestDb,
+    /// The service's clock: it follows the real one until a test sets it.
+    pub clock: ClockControl,
 }
 
 /// A logged-in member.
@@ -302,9 +305,19 @@ impl TestApp {
         }
         let db = TestDb::new().await;
         let figment = adjust(figment_for(&db));
-        let rocket = frontline::rocket(figment).expect("configuration is valid");
+        Self::serve(db, figment).await
+    }
+
+    /// The application on a database the test prepared itself.
+    pub async fn serve(db: TestDb, figment: Figment) -> TestApp {
+        let (clock, control) = Clock::settable();
+        let rocket = frontline::rocket_with_clock(figment, clock).expect("configuration is valid");
         let client = Client::tracked(rocket).await.expect("rocket ignites");
-        TestApp { client, db }
+        TestApp {
+            client,
+            db,
+            clock: control,
+        }
     }
 
     pub async fn request(
