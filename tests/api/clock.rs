@@ -331,6 +331,53 @@ async fn week_and_month_boards_turn_at_local_midnight() {
     );
 }
 
+#[derive(Debug, Deserialize, PartialEq)]
+struct Streaks {
+    current_weeks: i64,
+    longest_weeks: i64,
+    active_this_week: bool,
+}
+
+async fn streaks(app: &TestApp, who: &Actor) -> Streaks {
+    let r = app.get("/api/v1/me/progress", &who.token).await;
+    serde_json::from_value(r.ok()["streaks"].clone()).expect("streaks")
+}
+
+fn streak(current_weeks: i64, longest_weeks: i64, active_this_week: bool) -> Streaks {
+    Streaks {
+        current_weeks,
+        longest_weeks,
+        active_this_week,
+    }
+}
+
+/// A week with a recognition given counts from Monday 00:00 in Oslo; a streak stays alive
+/// through a Monday without activity yet, and ends after a week without any.
+#[rocket::async_test]
+async fn weekly_streaks_turn_at_local_midnight_on_monday() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+
+    // Sunday 31 May 2026, 23:59: the last minute of ISO week 22.
+    app.clock.set(oslo(2026, 5, 31, 23, 59));
+    granted(&app, &ana, &[ben.id], 1).await;
+    assert_eq!(streaks(&app, &ana).await, streak(1, 1, true));
+    // Monday 00:00: week 23 has nothing yet, and the streak is still alive.
+    app.clock.set(oslo(2026, 6, 1, 0, 0));
+    assert_eq!(streaks(&app, &ana).await, streak(1, 1, false));
+    granted(&app, &ana, &[ben.id], 1).await;
+    assert_eq!(streaks(&app, &ana).await, streak(2, 2, true));
+    // Nothing given in week 24: on its Sunday at 23:59 the streak may still continue from
+    // week 23...
+    app.clock.set(oslo(2026, 6, 14, 23, 59));
+    assert_eq!(streaks(&app, &ana).await, streak(2, 2, false));
+    // ...and a minute later, in week 25, it has ended.
+    app.clock.set(oslo(2026, 6, 15, 0, 0));
+    assert_eq!(streaks(&app, &ana).await, streak(0, 2, false));
+}
+
 /// The export's default range ends today (exclusive) and covers twelve whole months: on 1
 /// December it is December 2025 to November 2026, both turns at local midnight.
 #[rocket::async_test]
