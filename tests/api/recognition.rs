@@ -18,6 +18,16 @@ fn recognise(to: &[Uuid], points: i32) -> Value {
     json!({ "recipients": to, "message": "Thank you for calming that customer down", "points": points, "dimension": "empathy" })
 }
 
+/// Noon on a Wednesday in the middle of a month in Oslo: a test of allowances, budgets and daily
+/// caps means the same whenever it runs (a run across local midnight would start a new day).
+fn mid_month(app: &TestApp) {
+    use chrono::TimeZone;
+    let noon = chrono_tz::Europe::Oslo
+        .with_ymd_and_hms(2026, 11, 18, 12, 0, 0)
+        .unwrap();
+    app.clock.set(noon.with_timezone(&chrono::Utc));
+}
+
 async fn balance(app: &TestApp, who: &Actor) -> i64 {
     app.get("/api/v1/me/points?limit=200", &who.token)
         .await
@@ -142,6 +152,7 @@ async fn recognition_refuses_self_duplicates_strangers_and_bad_values() {
 #[rocket::async_test]
 async fn the_allowance_and_daily_cap_refuse_with_409_and_grant_nothing() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     set_rules(
         &app,
@@ -185,6 +196,7 @@ async fn the_allowance_and_daily_cap_refuse_with_409_and_grant_nothing() {
 #[rocket::async_test]
 async fn team_leads_give_from_a_budget_the_admin_sets_and_admins_are_unbudgeted() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     let team = app.team(&org, "Care").await;
     let lead = app
@@ -274,6 +286,7 @@ async fn team_leads_give_from_a_budget_the_admin_sets_and_admins_are_unbudgeted(
 #[rocket::async_test]
 async fn two_hundred_racing_recognitions_against_an_allowance_for_ten() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     set_rules(
         &app,
