@@ -41,24 +41,16 @@ async fn granted(app: &TestApp, from: &Actor, to: &[Uuid], points: i32) -> DateT
     serde_json::from_value(r.body["created_at"].clone()).expect("created_at is a time")
 }
 
-#[derive(Debug, Deserialize, PartialEq)]
-struct Allowance {
-    kind: String,
-    period_start: NaiveDate,
-    resets_at: DateTime<Utc>,
-    granted: i32,
-    spent: i32,
-    remaining: i32,
+async fn points(app: &TestApp, who: &Actor) -> Points {
+    app.get("/api/v1/me/points", &who.token).await.json()
 }
 
 async fn allowance(app: &TestApp, who: &Actor) -> Allowance {
-    let r = app.get("/api/v1/me/points", &who.token).await;
-    serde_json::from_value(r.ok()["allowance"].clone()).expect("an allowance")
+    points(app, who).await.allowance.expect("an allowance")
 }
 
 async fn balance(app: &TestApp, who: &Actor) -> i64 {
-    let r = app.get("/api/v1/me/points", &who.token).await;
-    r.ok()["balance"].as_i64().expect("a balance")
+    points(app, who).await.balance
 }
 
 async fn set_rules(app: &TestApp, org: &Org, rules: Value) {

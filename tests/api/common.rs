@@ -246,6 +246,13 @@ impl Resp {
         );
         &self.body
     }
+
+    /// The successful answer as `T` (e.g. [`Points`]), every field checked by its type.
+    #[track_caller]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.ok().clone())
+            .unwrap_or_else(|e| panic!("unexpected shape ({e}): {}", self.text))
+    }
 }
 
 pub struct TestApp {
@@ -557,4 +564,43 @@ pub async fn pay_on_submission(app: &TestApp, org: &Org) {
     .execute(&mut conn)
     .await
     .unwrap();
+}
+
+/// `GET /me/points` and `/members/{id}/points`, typed, for tests that check it field by field.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Points {
+    pub member_id: Uuid,
+    pub balance: i64,
+    pub allowance: Option<Allowance>,
+    pub entries: Vec<LedgerEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowance {
+    pub kind: String,
+    pub period_start: chrono::NaiveDate,
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+    pub granted: i32,
+    pub spent: i32,
+    pub remaining: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub member_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub points: i32,
+    pub reason: String,
+    pub source_type: Option<String>,
+    pub source_id: Option<Uuid>,
+    pub dimension: Option<String>,
+    pub note: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub reverses: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }

@@ -54,22 +54,22 @@ async fn a_peer_recognises_a_colleague_and_the_points_land_in_the_ledger() {
     assert_eq!(r.body["total_points"], 15);
     assert_eq!(r.body["dimension"], "empathy");
 
-    let points = app.get("/api/v1/me/points", &ben.token).await;
-    let body = points.ok();
-    assert_eq!(body["balance"], 15);
-    assert_eq!(body["entries"][0]["reason"], "recognition_received");
-    assert_eq!(body["entries"][0]["source_type"], "recognition");
-    assert_eq!(body["entries"][0]["source_id"], r.body["id"]);
-    assert_eq!(body["entries"][0]["team_id"], team.to_string());
+    let points: Points = app.get("/api/v1/me/points", &ben.token).await.json();
+    assert_eq!(points.balance, 15);
+    let entry = &points.entries[0];
+    assert_eq!(entry.reason, "recognition_received");
+    assert_eq!(entry.source_type.as_deref(), Some("recognition"));
+    assert_eq!(entry.source_id, Some(id_of(&r.body)));
+    assert_eq!(entry.team_id, Some(team));
 
-    let mine = app.get("/api/v1/me/points", &ana.token).await;
-    let allowance = &mine.ok()["allowance"];
-    assert_eq!(allowance["kind"], "peer");
-    assert_eq!(allowance["granted"], 100);
-    assert_eq!(allowance["spent"], 15);
-    assert_eq!(allowance["remaining"], 85);
+    let mine: Points = app.get("/api/v1/me/points", &ana.token).await.json();
+    let allowance = mine.allowance.clone().expect("a peer has an allowance");
+    assert_eq!(allowance.kind, "peer");
+    assert_eq!(allowance.granted, 100);
+    assert_eq!(allowance.spent, 15);
+    assert_eq!(allowance.remaining, 85);
     assert_eq!(
-        mine.body["balance"], 0,
+        mine.balance, 0,
         "giving costs allowance, not one's own points"
     );
 }
