@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod broadcast;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -45,11 +46,17 @@ use rocket::response::{self, Responder, Response};
 use rocket::{Build, Rocket};
 
 use auth::tokens::JwtKeys;
+use clock::Clock;
 use config::{ConfigError, Settings};
 use db::Db;
 
 /// Build the service. Fails with a clear message when the configuration is unusable.
 pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
+    rocket_with_clock(figment, Clock::real())
+}
+
+/// [`rocket`] going by `clock`: the tests' settable clock (see [`clock`]).
+pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>, ConfigError> {
     let settings = Settings::from_figment(&figment)?;
     let url = settings.database_url()?.to_string();
     let keys = settings.jwt_keys()?;
@@ -60,10 +67,12 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
         settings.access_token_ttl_secs,
     )
     .ok_or(ConfigError::MissingJwtKey)?;
-    let db = Db::new(&url, settings.db_pool_size).map_err(|reason| ConfigError::DatabasePool {
-        setting: "db_pool_size",
-        reason,
-    })?;
+    let db = Db::new(&url, settings.db_pool_size)
+        .map_err(|reason| ConfigError::DatabasePool {
+            setting: "db_pool_size",
+            reason,
+        })?
+        .clocked(clock.clone());
     let export_pool = exports::limits::ExportPool::new(
         &url,
         settings.export_pool_size,
@@ -79,13 +88,17 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, ConfigError> {
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
-    let session_cache = auth::SessionCache::new(cache_ttl);
-    let organisation_cache = organisations::OrganisationCache::new(cache_ttl);
-    let board_cache =
-        leaderboards::BoardCache::new(cache_ttl, settings.read_cache_mib.saturating_mul(1 << 20));
+    let session_cache = auth::SessionCache::new(cache_ttl, &clock);
+    let organisation_cache = organisations::OrganisationCache::new(cache_ttl, &clock);
+    let board_cache = leaderboards::BoardCache::new(
+        cache_ttl,
+        settings.read_cache_mib.saturating_mul(1 << 20),
+        &clock,
+    );
 
     let mut rocket = rocket::custom(figment)
         .manage(db)
+        .manage(clock)
         .manage(export_pool)
         .manage(jwt)
         .manage(session_cache)

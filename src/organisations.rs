@@ -64,8 +64,8 @@ pub struct OrganisationCache(Shelf<Uuid, Arc<Organisation>>);
 
 impl OrganisationCache {
     /// Entries live `ttl` at most; zero turns the cache off.
-    pub fn new(ttl: std::time::Duration) -> Self {
-        OrganisationCache(Shelf::new(ttl, 1 << 20, 400))
+    pub fn new(ttl: std::time::Duration, clock: &crate::clock::Clock) -> Self {
+        OrganisationCache(Shelf::new(ttl, 1 << 20, 400, clock))
     }
 }
 

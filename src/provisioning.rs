@@ -800,6 +800,7 @@ async fn demo_activity(conn: &mut AsyncPgConnection, org: Uuid, people: &People)
                 giver.member_id,
                 GivingKind::for_role(giver.role),
                 &new,
+                Utc::now(),
             )
             .await
             .map(|_| ())

@@ -38,6 +38,8 @@ use rocket::http::Method;
 use rocket::{Request, Response};
 use uuid::Uuid;
 
+use crate::clock;
+
 /// The write clock. Process-wide, so any code that writes can tick it without being handed
 /// state; several servers in one process (the tests) only invalidate each other more often.
 struct Clock {
@@ -172,6 +174,8 @@ impl<K, V> Clone for Shelf<K, V> {
 struct ShelfInner<K, V> {
     entries: Option<quick_cache::sync::Cache<K, Entry<V>, Bytes>>,
     ttl: Duration,
+    /// What entries' lifetimes are measured by.
+    clock: clock::Clock,
     /// Loads take the lock of their key's stripe, so that one of them reads the database
     /// while the others wait for it or, when the entry only expired, are served the expiring
     /// one.
@@ -188,8 +192,8 @@ enum Stale<V> {
 
 impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     /// Entries live for `ttl` at most (zero turns the shelf off) and weigh `bytes` in all;
-    /// `typical_entry` sizes the index.
-    pub fn new(ttl: Duration, bytes: u64, typical_entry: u64) -> Self {
+    /// `typical_entry` sizes the index. Lifetimes go by `clock`.
+    pub fn new(ttl: Duration, bytes: u64, typical_entry: u64, clock: &clock::Clock) -> Self {
         let entries = (!ttl.is_zero() && bytes > 0).then(|| {
             let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
             quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
@@ -197,6 +201,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         Shelf(Arc::new(ShelfInner {
             entries,
             ttl,
+            clock: clock.clone(),
             loading: std::array::from_fn(|_| Arc::new(tokio::sync::Mutex::new(()))),
         }))
     }
@@ -214,7 +219,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
             .get(key)
             .filter(|e| unchanged_since(e.organisation, e.mark))
         {
-            Some(e) if Instant::now() < e.expires => Ok(e.value),
+            Some(e) if self.0.clock.instant() < e.expires => Ok(e.value),
             Some(e) => Err(Stale::Expired(e.value)),
             None => Err(Stale::Missing),
         }
@@ -343,7 +348,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
                 Entry {
                     organisation,
                     mark,
-                    expires: Instant::now() + life,
+                    expires: self.0.clock.instant() + life,
                     value,
                 },
             );
@@ -462,7 +467,8 @@ mod tests {
     #[test]
     fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
         let _serial = SERIAL.blocking_lock();
-        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(Duration::from_secs(60), 1 << 20, 64);
+        let shelf: Shelf<String, Arc<[u8]>> =
+            Shelf::new(Duration::from_secs(60), 1 << 20, 64, &clock::Clock::real());
         let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
         wrote(Some(org));
         let before = mark();
@@ -484,7 +490,8 @@ mod tests {
 
     #[test]
     fn a_zero_time_to_live_turns_it_off() {
-        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(Duration::ZERO, 1 << 20, 64);
+        let shelf: Shelf<String, Arc<[u8]>> =
+            Shelf::new(Duration::ZERO, 1 << 20, 64, &clock::Clock::real());
         let org = Uuid::new_v4();
         shelf.put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
         assert!(shelf.get(&"board".to_string()).is_none());
@@ -494,13 +501,14 @@ mod tests {
     async fn an_expired_value_is_served_while_it_is_refreshed_but_a_written_one_is_not() {
         let _serial = SERIAL.lock().await;
         let ttl = Duration::from_millis(200);
-        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(ttl, 1 << 20, 64);
+        let (clock, control) = clock::Clock::settable();
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(ttl, 1 << 20, 64, &clock);
         let org = Uuid::new_v4();
         let key = || "board".to_string();
         let load = |v: &'static [u8]| move || async move { Ok::<_, String>(Arc::from(v)) };
         let first = shelf.get_or_refresh(key(), org, None, load(b"1")).await;
         assert_eq!(first.as_deref(), Ok(&b"1"[..]));
-        tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+        control.advance(ttl);
         let expired = shelf.get_or_refresh(key(), org, None, load(b"2")).await;
         assert_eq!(
             expired.as_deref(),
@@ -513,7 +521,8 @@ mod tests {
             if refreshed.as_deref() == Some(&b"2"[..]) {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // The refresh runs on this test's one thread once it yields.
+            tokio::task::yield_now().await;
         }
         assert_eq!(
             refreshed.as_deref(),

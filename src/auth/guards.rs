@@ -48,8 +48,8 @@ pub struct SessionCache(Shelf<SessionKey, SessionView>);
 
 impl SessionCache {
     /// Entries live `ttl` at most; zero turns the cache off.
-    pub fn new(ttl: std::time::Duration) -> Self {
-        SessionCache(Shelf::new(ttl, 16 << 20, 200))
+    pub fn new(ttl: std::time::Duration, clock: &crate::clock::Clock) -> Self {
+        SessionCache(Shelf::new(ttl, 16 << 20, 200, clock))
     }
 }
 

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::api_keys::ExportReader;
 use crate::audit::{self, Action};
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
@@ -239,6 +240,7 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
 #[rocket::get("/api/v1/exports/engagement")]
 pub async fn engagement(
     db: &State<Db>,
+    clock: &State<Clock>,
     pool: &State<ExportPool>,
     reader: ExportReader,
     accept: Option<&Accept>,
@@ -254,7 +256,7 @@ pub async fn engagement(
     let mut conn = db.conn().await?;
     let info = crate::organisations::find(&mut conn, org).await?;
     let tz = periods::parse_tz(&info.time_zone);
-    let today = periods::local_date(tz, chrono::Utc::now());
+    let today = periods::local_date(tz, clock.now());
     let resolved = params::resolve(&raw, &accepted_formats(accept), tz, today, &mut errors);
     check(errors)?;
     let mut resolved =

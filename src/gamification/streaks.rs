@@ -1,16 +1,15 @@
 //! Weekly streaks: consecutive weeks (organisation time zone, ISO weeks from Monday) with at
 //! least one approved initiative or one recognition given.
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use diesel::QueryableByName;
-use diesel::sql_types::{Date, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Date, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::AppResult;
-use crate::periods;
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct Streaks {
@@ -22,33 +21,39 @@ pub struct Streaks {
 }
 
 #[derive(QueryableByName)]
-struct Week {
+struct Weeks {
     #[diesel(sql_type = Date)]
-    week: NaiveDate,
+    this_week: NaiveDate,
+    #[diesel(sql_type = Array<Date>)]
+    active: Vec<NaiveDate>,
 }
 
-/// Active weeks of a member, newest first.
+/// This week (its Monday) and the member's active weeks, newest first. "This week" is the
+/// database's (`frontline_now()`), so that it goes by the same clock as the activity's
+/// timestamps (see `crate::clock`).
 pub async fn active_weeks(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member: Uuid,
     tz: &str,
-) -> AppResult<Vec<NaiveDate>> {
-    let rows: Vec<Week> = diesel::sql_query(
-        "SELECT DISTINCT date_trunc('week', t AT TIME ZONE $3)::date AS week FROM ( \
-             SELECT e.created_at AS t FROM initiative_events e \
-             JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
-             WHERE e.organisation_id = $1 AND i.author_id = $2 AND e.kind = 'approved' \
-             UNION ALL \
-             SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = $2 \
-         ) activity ORDER BY week DESC",
+) -> AppResult<(NaiveDate, Vec<NaiveDate>)> {
+    let weeks: Weeks = diesel::sql_query(
+        "SELECT date_trunc('week', frontline_now() AT TIME ZONE $3)::date AS this_week, ARRAY( \
+             SELECT DISTINCT date_trunc('week', t AT TIME ZONE $3)::date AS week FROM ( \
+                 SELECT e.created_at AS t FROM initiative_events e \
+                 JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
+                 WHERE e.organisation_id = $1 AND i.author_id = $2 AND e.kind = 'approved' \
+                 UNION ALL \
+                 SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = $2 \
+             ) activity ORDER BY week DESC \
+         ) AS active",
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(member)
     .bind::<Text, _>(tz)
-    .load(conn)
+    .get_result(conn)
     .await?;
-    Ok(rows.into_iter().map(|w| w.week).collect())
+    Ok((weeks.this_week, weeks.active))
 }
 
 /// Streaks from active weeks (newest first) as of `this_week` (a Monday).
@@ -94,13 +99,7 @@ pub async fn of(
     member: Uuid,
     tz_name: &str,
 ) -> AppResult<Streaks> {
-    let weeks = active_weeks(conn, org, member, tz_name).await?;
-    let tz = periods::parse_tz(tz_name);
-    let today = periods::local_date(tz, Utc::now());
-    let this_week = today
-        - Days::new(u64::from(
-            chrono::Datelike::weekday(&today).num_days_from_monday(),
-        ));
+    let (this_week, weeks) = active_weeks(conn, org, member, tz_name).await?;
     Ok(compute(&weeks, this_week))
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::queries::{Histogram, TeamRow};
 use super::{Scope, TeamMetric, period};
+use crate::clock::Clock;
 use crate::read_cache::{Shelf, Weigh};
 use crate::vocabulary::Dimension;
 
@@ -26,11 +27,11 @@ pub struct BoardCache {
 impl BoardCache {
     /// Entries live `ttl` at most (zero turns the cache off); answers take up to `bytes`, and
     /// the shared rankings and histograms up to as much again.
-    pub fn new(ttl: Duration, bytes: u64) -> Self {
+    pub fn new(ttl: Duration, bytes: u64, clock: &Clock) -> Self {
         BoardCache {
-            boards: Shelf::new(ttl, bytes, 4096),
-            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10),
-            histograms: Shelf::new(ttl, bytes / 2, 16 << 10),
+            boards: Shelf::new(ttl, bytes, 4096, clock),
+            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock),
+            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock),
         }
     }
 }
@@ -90,7 +91,7 @@ mod tests {
     #[tokio::test]
     async fn shared_values_load_once_until_a_write() {
         let _serial = SERIAL.lock().await;
-        let cache = BoardCache::new(Duration::from_secs(60), 1 << 20);
+        let cache = BoardCache::new(Duration::from_secs(60), 1 << 20, &Clock::real());
         let org = Uuid::new_v4();
         let loads = std::sync::atomic::AtomicUsize::new(0);
         let load = async || -> Result<Arc<Histogram>, ()> {

@@ -1,6 +1,6 @@
 //! `GET /api/v1/leaderboards/members` and `GET /api/v1/leaderboards/teams`.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rocket::State;
@@ -12,6 +12,7 @@ use super::cache::{BoardCache, BoardKey, BoardKind};
 use super::queries::{self, Board};
 use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
 use crate::auth::Caller;
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check, int_param, uuid_param};
@@ -56,7 +57,11 @@ struct Parsed {
     metric: TeamMetric,
 }
 
-fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResult<Parsed> {
+fn parse(
+    organisation: &organisations::Organisation,
+    p: &BoardParams,
+    now: DateTime<Utc>,
+) -> AppResult<Parsed> {
     let tz = periods::parse_tz(&organisation.time_zone);
     let mut errors = Vec::new();
     let scope = match p.scope.as_deref() {
@@ -68,7 +73,7 @@ fn parse(organisation: &organisations::Organisation, p: &BoardParams) -> AppResu
         }
     };
     let team_id = uuid_param("team_id", p.team_id.as_deref(), &mut errors);
-    let period = period::parse(p.period.as_deref(), tz, Utc::now())
+    let period = period::parse(p.period.as_deref(), tz, now)
         .map_err(|e| errors.push(e))
         .ok();
     let dimension = p.dimension.as_deref().and_then(|d| {
@@ -131,6 +136,7 @@ impl Parsed {
 /// its answer is recomputed, and none of them waits on the database for it.
 async fn cached_board(
     db: &Db,
+    clock: &Clock,
     cache: &BoardCache,
     org_cache: &OrganisationCache,
     caller: &Caller,
@@ -139,7 +145,7 @@ async fn cached_board(
 ) -> AppResult<RawJson> {
     let since = read_cache::mark();
     let organisation = organisations::cached(db, org_cache, caller.organisation_id).await?;
-    let p = parse(&organisation, params)?;
+    let p = parse(&organisation, params, clock.now())?;
     let key = p.cache_key(board, caller);
     let (db, cache_, caller_) = (db.clone(), cache.clone(), caller.clone());
     let answer = cache
@@ -195,12 +201,22 @@ fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
 #[rocket::get("/api/v1/leaderboards/members?<params..>")]
 pub async fn member_board(
     db: &State<Db>,
+    clock: &State<Clock>,
     cache: &State<BoardCache>,
     org_cache: &State<OrganisationCache>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, org_cache, &caller, &params, BoardKind::Members).await
+    cached_board(
+        db,
+        clock,
+        cache,
+        org_cache,
+        &caller,
+        &params,
+        BoardKind::Members,
+    )
+    .await
 }
 
 async fn member_answer(
@@ -309,12 +325,22 @@ async fn member_answer(
 #[rocket::get("/api/v1/leaderboards/teams?<params..>")]
 pub async fn team_board(
     db: &State<Db>,
+    clock: &State<Clock>,
     cache: &State<BoardCache>,
     org_cache: &State<OrganisationCache>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(db, cache, org_cache, &caller, &params, BoardKind::Teams).await
+    cached_board(
+        db,
+        clock,
+        cache,
+        org_cache,
+        &caller,
+        &params,
+        BoardKind::Teams,
+    )
+    .await
 }
 
 async fn team_answer(

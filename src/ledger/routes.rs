@@ -1,5 +1,6 @@
 //! Ledger endpoints: my points, a member's points, reversals and adjustments.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::{Credit, Entry, EntryRow, Reason, SourceType, balance, record, rules};
 use crate::auth::{Admin, Caller, Role};
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, check, page_limit, path_id};
@@ -53,6 +55,7 @@ async fn points_of(
     member: Uuid,
     role: Role,
     params: PageParams,
+    now: DateTime<Utc>,
 ) -> AppResult<Points> {
     let mut errors = Vec::new();
     let limit = page_limit(params.limit.as_deref(), &mut errors);
@@ -64,7 +67,7 @@ async fn points_of(
     let organisation = organisations::find(conn, org).await?;
     let rules = rules::load(conn, org).await?;
     let tz = periods::parse_tz(&organisation.time_zone);
-    let allowance = giving::current(conn, org, member, role, tz, &rules).await?;
+    let allowance = giving::current(conn, org, member, role, tz, &rules, now).await?;
     let balance = balance(conn, org, member).await?;
     let mut query = ledger_entries::table
         .filter(ledger_entries::organisation_id.eq(org))
@@ -118,6 +121,7 @@ async fn points_of(
 #[rocket::get("/api/v1/me/points?<params..>")]
 pub async fn my_points(
     db: &State<Db>,
+    clock: &State<Clock>,
     caller: Caller,
     params: PageParams,
 ) -> AppResult<Json<Points>> {
@@ -129,6 +133,7 @@ pub async fn my_points(
             caller.member_id,
             caller.role,
             params,
+            clock.now(),
         )
         .await?,
     ))
@@ -150,6 +155,7 @@ pub async fn my_points(
 #[rocket::get("/api/v1/members/<id>/points?<params..>")]
 pub async fn member_points(
     db: &State<Db>,
+    clock: &State<Clock>,
     caller: Caller,
     id: &str,
     params: PageParams,
@@ -176,7 +182,15 @@ pub async fn member_points(
         .parse()
         .map_err(|_| AppError::internal("unknown role in database"))?;
     Ok(Json(
-        points_of(&mut conn, caller.organisation_id, id, role, params).await?,
+        points_of(
+            &mut conn,
+            caller.organisation_id,
+            id,
+            role,
+            params,
+            clock.now(),
+        )
+        .await?,
     ))
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -44,8 +44,9 @@ pub async fn create(
     giver: Uuid,
     kind: GivingKind,
     new: &CreateRecognition,
+    now: DateTime<Utc>,
 ) -> AppResult<Recognition> {
-    let (id, unsettled) = record(conn, org, giver, kind, new).await?;
+    let (id, unsettled) = record(conn, org, giver, kind, new, now).await?;
     // The answer is read before the points are written: the ledger write locks leaderboard
     // rows that concurrent recognitions share until commit, so it goes last.
     let view = queries::load(conn, org, giver, id).await?;
@@ -60,8 +61,9 @@ pub async fn give(
     giver: Uuid,
     kind: GivingKind,
     new: &CreateRecognition,
+    now: DateTime<Utc>,
 ) -> AppResult<Uuid> {
-    let (id, unsettled) = record(conn, org, giver, kind, new).await?;
+    let (id, unsettled) = record(conn, org, giver, kind, new, now).await?;
     unsettled.settle(conn).await?;
     Ok(id)
 }
@@ -83,12 +85,14 @@ impl Unsettled {
 }
 
 /// [`give`] without its points: everything is checked and written but the ledger entries.
+/// `now` decides the day of the daily cap and the month of the allowance.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     kind: GivingKind,
     new: &CreateRecognition,
+    now: DateTime<Utc>,
 ) -> AppResult<(Uuid, Unsettled)> {
     // Every rule is checked here, not in the handler, so no caller (the demo, a future
     // import) can skip one.
@@ -108,9 +112,9 @@ pub async fn record(
     let cost = i64::from(*points) * recipients.len() as i64;
     // Takes the giver's balance row lock: everything below sees every earlier recognition by
     // this giver, committed.
-    let period = giving::spend(conn, org, giver, kind, cost, tz, &rules).await?;
+    let period = giving::spend(conn, org, giver, kind, cost, tz, &rules, now).await?;
     if kind == GivingKind::Peer {
-        let today = periods::day_bounds(tz, Utc::now());
+        let today = periods::day_bounds(tz, now);
         let given = queries::peer_points_given(conn, org, giver, recipients, today).await?;
         check_daily_cap(
             recipients,

@@ -96,12 +96,12 @@ pub async fn current(
     role: Role,
     tz: chrono_tz::Tz,
     rules: &PointRules,
+    now: DateTime<Utc>,
 ) -> AppResult<Option<Allowance>> {
     let kind = GivingKind::for_role(role);
     if kind == GivingKind::Admin {
         return Ok(None);
     }
-    let now = Utc::now();
     let (period_start, _, resets_at) = periods::month_bounds(tz, now);
     let granted = grant(conn, org, member, kind, rules).await?;
     let spent: i32 = giving_balances::table
@@ -128,6 +128,7 @@ pub async fn current(
 /// Must run inside the recognition's transaction: the row lock it takes is what serialises
 /// a giver's concurrent recognitions. Returns the period paid from (none for admins), which
 /// the recognition keeps so that a reversal can give the points back to it.
+#[allow(clippy::too_many_arguments)]
 pub async fn spend(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -136,11 +137,12 @@ pub async fn spend(
     cost: i64,
     tz: chrono_tz::Tz,
     rules: &PointRules,
+    now: DateTime<Utc>,
 ) -> AppResult<Option<NaiveDate>> {
     if kind == GivingKind::Admin {
         return Ok(None);
     }
-    take(conn, org, member, kind, cost, tz, rules, "recognition")
+    take(conn, org, member, kind, cost, tz, now, rules, "recognition")
         .await
         .map(Some)
 }
@@ -162,6 +164,8 @@ pub async fn reserve(
         GivingKind::Lead,
         cost,
         tz,
+        // Challenges go by the real clock (see crate::clock).
+        Utc::now(),
         rules,
         "challenge's reward",
     )
@@ -232,10 +236,11 @@ async fn take(
     kind: GivingKind,
     cost: i64,
     tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
     rules: &PointRules,
     what_for: &str,
 ) -> AppResult<NaiveDate> {
-    let (period_start, _, resets_at) = periods::month_bounds(tz, Utc::now());
+    let (period_start, _, resets_at) = periods::month_bounds(tz, now);
     let granted = grant(conn, org, member, kind, rules).await?;
     let what = match kind {
         GivingKind::Peer => "monthly giving allowance",

@@ -14,6 +14,7 @@ use super::giving::GivingKind;
 use super::queries::{self, FeedFilter};
 use super::{ReactionKind, Recognition};
 use crate::auth::{Admin, Caller};
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
@@ -39,6 +40,7 @@ type Problem = crate::error::Problem;
 #[rocket::post("/api/v1/recognitions", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
+    clock: &State<Clock>,
     caller: Caller,
     key: IdempotencyKey,
     body: JsonBody<CreateRecognition>,
@@ -48,10 +50,11 @@ pub async fn create(
     let org = caller.organisation_id;
     let giver = caller.member_id;
     let kind = GivingKind::for_role(caller.role);
+    let now = clock.now();
     idempotency::once(&mut conn, &caller, &key, body.1, move |conn| {
         let req = req.clone();
         Box::pin(async move {
-            let view = domain::create(conn, org, giver, kind, &req).await?;
+            let view = domain::create(conn, org, giver, kind, &req, now).await?;
             Replayable::new(Status::Created, &view)
         })
     })

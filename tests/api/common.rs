@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use frontline::auth::Role;
+use frontline::clock::{Clock, ClockControl};
 use frontline::members::{NewMember, queries as members};
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Header, Status};
@@ -245,11 +246,20 @@ impl Resp {
         );
         &self.body
     }
+
+    /// The successful answer as `T` (e.g. [`Points`]), every field checked by its type.
+    #[track_caller]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.ok().clone())
+            .unwrap_or_else(|e| panic!("unexpected shape ({e}): {}", self.text))
+    }
 }
 
 pub struct TestApp {
     pub client: Client,
     pub db: TestDb,
+    /// The service's clock: it follows the real one until a test sets it.
+    pub clock: ClockControl,
 }
 
 /// A logged-in member.
@@ -305,9 +315,19 @@ impl TestApp {
         }
         let db = TestDb::new().await;
         let figment = adjust(figment_for(&db));
-        let rocket = frontline::rocket(figment).expect("configuration is valid");
+        Self::serve(db, figment).await
+    }
+
+    /// The application on a database the test prepared itself.
+    pub async fn serve(db: TestDb, figment: Figment) -> TestApp {
+        let (clock, control) = Clock::settable();
+        let rocket = frontline::rocket_with_clock(figment, clock).expect("configuration is valid");
         let client = Client::tracked(rocket).await.expect("rocket ignites");
-        TestApp { client, db }
+        TestApp {
+            client,
+            db,
+            clock: control,
+        }
     }
 
     pub async fn request(
@@ -547,4 +567,43 @@ pub async fn pay_on_submission(app: &TestApp, org: &Org) {
     .execute(&mut conn)
     .await
     .unwrap();
+}
+
+/// `GET /me/points` and `/members/{id}/points`, typed, for tests that check it field by field.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Points {
+    pub member_id: Uuid,
+    pub balance: i64,
+    pub allowance: Option<Allowance>,
+    pub entries: Vec<LedgerEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowance {
+    pub kind: String,
+    pub period_start: chrono::NaiveDate,
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+    pub granted: i32,
+    pub spent: i32,
+    pub remaining: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub member_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub points: i32,
+    pub reason: String,
+    pub source_type: Option<String>,
+    pub source_id: Option<Uuid>,
+    pub dimension: Option<String>,
+    pub note: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub reverses: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }

@@ -158,31 +158,70 @@ async fn event(app: &TestApp, org: Uuid, initiative: Uuid, actor: Uuid, kind: &s
     .await;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn ledger(
-    app: &TestApp,
-    org: Uuid,
+/// A ledger entry written by SQL with a chosen time, as the domain would have written it,
+/// built by name: `Entry::new(ana, 5, "initiative_submitted").team(care).at(&at)`, then
+/// `.write(app, &org)`.
+struct Entry {
     member: Uuid,
     team: Option<Uuid>,
     points: i32,
-    reason: &str,
-    at: &str,
-    admin: Uuid,
-) -> Uuid {
-    let (note, by) = if reason == "adjustment" {
-        ("'by hand'".to_string(), format!("'{admin}'"))
-    } else {
-        ("NULL".to_string(), "NULL".to_string())
-    };
-    sql_id(
-        app,
-        &format!(
-            "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, note, created_by, created_at) \
-             VALUES ('{org}', '{member}', {}, {points}, '{reason}', {note}, {by}, '{at}') RETURNING id",
-            opt(team)
-        ),
-    )
-    .await
+    reason: &'static str,
+    at: Option<String>,
+}
+
+impl Entry {
+    fn new(member: Uuid, points: i32, reason: &'static str) -> Entry {
+        Entry {
+            member,
+            team: None,
+            points,
+            reason,
+            at: None,
+        }
+    }
+
+    /// The member's team at the time (none by default).
+    fn team(self, team: impl Into<Option<Uuid>>) -> Entry {
+        Entry {
+            team: team.into(),
+            ..self
+        }
+    }
+
+    fn at(self, at: &str) -> Entry {
+        Entry {
+            at: Some(at.to_string()),
+            ..self
+        }
+    }
+
+    /// Writes the entry; an adjustment gets a note and the organisation's admin as its author,
+    /// as the API writes them.
+    async fn write(self, app: &TestApp, org: &Org) -> Uuid {
+        let Entry {
+            member,
+            team,
+            points,
+            reason,
+            at,
+        } = self;
+        let at = at.expect("an entry needs a time: .at(..)");
+        let (note, by) = if reason == "adjustment" {
+            ("'by hand'".to_string(), format!("'{}'", org.admin.id))
+        } else {
+            ("NULL".to_string(), "NULL".to_string())
+        };
+        sql_id(
+            app,
+            &format!(
+                "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, note, created_by, created_at) \
+                 VALUES ('{}', '{member}', {}, {points}, '{reason}', {note}, {by}, '{at}') RETURNING id",
+                org.id,
+                opt(team)
+            ),
+        )
+        .await
+    }
 }
 
 async fn reversal(app: &TestApp, entry: Uuid, admin: Uuid, at: &str) {
@@ -228,44 +267,75 @@ async fn recognition(
         )
         .await;
         entries.push(
-            ledger(
-                app,
-                org,
-                *member,
-                *team,
-                points,
-                "recognition_received",
-                at,
-                w.org.admin.id,
-            )
-            .await,
+            Entry::new(*member, points, "recognition_received")
+                .team(*team)
+                .at(at)
+                .write(app, &w.org)
+                .await,
         );
     }
     entries
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn kpi(
-    app: &TestApp,
-    w: &World,
+/// A team's KPI value for a period, recorded by the admin, built by name:
+/// `Kpi::new(care, "csat", 4.1).period(from, to)`, optionally `.supersedes(earlier)`, then
+/// `.write(app, &w)`.
+struct Kpi {
     team: Uuid,
-    name: &str,
-    start: NaiveDate,
-    end: NaiveDate,
+    name: &'static str,
     value: f64,
+    period: Option<(NaiveDate, NaiveDate)>,
     supersedes: Option<Uuid>,
-) -> Uuid {
-    sql_id(
-        app,
-        &format!(
-            "INSERT INTO team_kpis (organisation_id, team_id, kpi, period_start, period_end, value, supersedes, recorded_by, recorded_at) \
-             VALUES ('{}', '{team}', '{name}', '{start}', '{end}', {value}, {}, '{}', clock_timestamp()) RETURNING id",
-            w.org.id,
-            opt(supersedes),
-            w.org.admin.id
-        ),
-    )
-    .await
+}
+
+impl Kpi {
+    fn new(team: Uuid, name: &'static str, value: f64) -> Kpi {
+        Kpi {
+            team,
+            name,
+            value,
+            period: None,
+            supersedes: None,
+        }
+    }
+
+    /// [start, end), local dates.
+    fn period(self, start: NaiveDate, end: NaiveDate) -> Kpi {
+        Kpi {
+            period: Some((start, end)),
+            ..self
+        }
+    }
+
+    /// The value this one corrects.
+    fn supersedes(self, earlier: Uuid) -> Kpi {
+        Kpi {
+            supersedes: Some(earlier),
+            ..self
+        }
+    }
+
+    async fn write(self, app: &TestApp, w: &World) -> Uuid {
+        let Kpi {
+            team,
+            name,
+            value,
+            period,
+            supersedes,
+        } = self;
+        let (start, end) = period.expect("a KPI needs a period: .period(..)");
+        sql_id(
+            app,
+            &format!(
+                "INSERT INTO team_kpis (organisation_id, team_id, kpi, period_start, period_end, value, supersedes, recorded_by, recorded_at) \
+                 VALUES ('{}', '{team}', '{name}', '{start}', '{end}', {value}, {}, '{}', clock_timestamp()) RETURNING id",
+                w.org.id,
+                opt(supersedes),
+                w.org.admin.id
+            ),
+        )
+        .await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,56 +471,32 @@ async fn seeded(app: &TestApp) -> World {
     // The month before last.
     let at = local(m2, 1, 9, 0);
     let i1 = initiative(app, org, ana, Some(care), &at, "measured").await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        5,
-        "initiative_submitted",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 5, "initiative_submitted")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m2, 2, 10, 0);
     event(app, org, i1, lars, "approved", &at).await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        10,
-        "initiative_approved",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 10, "initiative_approved")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m2, 9, 10, 0);
     event(app, org, i1, ana, "implemented", &at).await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        20,
-        "initiative_implemented",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 20, "initiative_implemented")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m2, 4, 9, 0);
     let i2 = initiative(app, org, w.ben, Some(care), &at, "declined").await;
-    ledger(
-        app,
-        org,
-        w.ben,
-        Some(care),
-        5,
-        "initiative_submitted",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(w.ben, 5, "initiative_submitted")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     event(app, org, i2, lars, "declined", &local(m2, 5, 9, 0)).await;
     recognition(
         app,
@@ -462,63 +508,49 @@ async fn seeded(app: &TestApp) -> World {
     )
     .await;
     // Care's CSAT for the month, then a correction; and an NPS below zero.
-    let first = kpi(app, &w, care, "csat", m2, m1, 4.1, None).await;
-    kpi(app, &w, care, "csat", m2, m1, 4.3, Some(first)).await;
-    kpi(app, &w, care, "nps", m2, m1, -12.0, None).await;
+    let first = Kpi::new(care, "csat", 4.1)
+        .period(m2, m1)
+        .write(app, &w)
+        .await;
+    Kpi::new(care, "csat", 4.3)
+        .period(m2, m1)
+        .supersedes(first)
+        .write(app, &w)
+        .await;
+    Kpi::new(care, "nps", -12.0)
+        .period(m2, m1)
+        .write(app, &w)
+        .await;
 
     // Last month. Half past midnight local on the 1st is still the previous day in UTC.
     let at = local(m1, 0, 0, 30);
     initiative(app, org, w.eve, Some(store), &at, "submitted").await;
-    ledger(
-        app,
-        org,
-        w.eve,
-        Some(store),
-        5,
-        "initiative_submitted",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(w.eve, 5, "initiative_submitted")
+        .team(store)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m1, 1, 9, 0);
     let i4 = initiative(app, org, ana, Some(care), &at, "approved").await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        5,
-        "initiative_submitted",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 5, "initiative_submitted")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m1, 2, 9, 0);
     event(app, org, i4, lars, "approved", &at).await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        10,
-        "initiative_approved",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 10, "initiative_approved")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     let at = local(m1, 3, 9, 0);
     event(app, org, i1, ana, "measured", &at).await;
-    ledger(
-        app,
-        org,
-        ana,
-        Some(care),
-        30,
-        "initiative_measured",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(ana, 30, "initiative_measured")
+        .team(care)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     recognition(
         app,
         &w,
@@ -538,30 +570,18 @@ async fn seeded(app: &TestApp) -> World {
     )
     .await;
     reversal(app, cy_entry[0], admin, &local(m1, 6, 12, 0)).await;
-    ledger(
-        app,
-        org,
-        w.di,
-        Some(care),
-        7,
-        "adjustment",
-        &local(m1, 7, 12, 0),
-        admin,
-    )
-    .await;
+    Entry::new(w.di, 7, "adjustment")
+        .team(care)
+        .at(&local(m1, 7, 12, 0))
+        .write(app, &w.org)
+        .await;
     let at = local(m1, 8, 9, 0);
     initiative(app, org, w.hal, Some(field), &at, "submitted").await;
-    ledger(
-        app,
-        org,
-        w.hal,
-        Some(field),
-        5,
-        "initiative_submitted",
-        &at,
-        admin,
-    )
-    .await;
+    Entry::new(w.hal, 5, "initiative_submitted")
+        .team(field)
+        .at(&at)
+        .write(app, &w.org)
+        .await;
     recognition(
         app,
         &w,
@@ -620,31 +640,26 @@ async fn seeded(app: &TestApp) -> World {
     // Weekly CSAT for Care in the first two full weeks of last month: the monthly export shows
     // the later one. Organisation-defined KPIs, and Store's first-contact resolution.
     let monday = m1 + Days::new(u64::from((7 - m1.weekday().num_days_from_monday()) % 7));
-    kpi(
-        app,
-        &w,
-        care,
-        "csat",
-        monday,
-        monday + Days::new(7),
-        4.0,
-        None,
-    )
-    .await;
-    kpi(
-        app,
-        &w,
-        care,
-        "csat",
-        monday + Days::new(7),
-        monday + Days::new(14),
-        4.5,
-        None,
-    )
-    .await;
-    kpi(app, &w, care, "aht", m1, w.m0, 310.5, None).await;
-    kpi(app, &w, care, "callbacks", m1, w.m0, 12.0, None).await;
-    kpi(app, &w, store, "fcr", m1, w.m0, 0.82, None).await;
+    Kpi::new(care, "csat", 4.0)
+        .period(monday, monday + Days::new(7))
+        .write(app, &w)
+        .await;
+    Kpi::new(care, "csat", 4.5)
+        .period(monday + Days::new(7), monday + Days::new(14))
+        .write(app, &w)
+        .await;
+    Kpi::new(care, "aht", 310.5)
+        .period(m1, w.m0)
+        .write(app, &w)
+        .await;
+    Kpi::new(care, "callbacks", 12.0)
+        .period(m1, w.m0)
+        .write(app, &w)
+        .await;
+    Kpi::new(store, "fcr", 0.82)
+        .period(m1, w.m0)
+        .write(app, &w)
+        .await;
 
     // This month, through the API: Ana logs a win, Lars approves it and recognises her, and
     // an admin reverses the recognition's points.

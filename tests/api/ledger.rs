@@ -244,25 +244,30 @@ async fn member_points_are_visible_to_admins_hr_their_lead_and_themselves_only()
         .ok();
     }
     let path = format!("/api/v1/members/{}/points", ana.id);
-    let mine = app.get("/api/v1/me/points", &ana.token).await;
-    let mine = mine.ok();
-    assert_eq!(mine["member_id"], ana.id.to_string());
-    assert_eq!(mine["balance"], 10);
-    let entries = mine["entries"].as_array().unwrap();
-    let shown: Vec<_> = entries
+    let r = app.get("/api/v1/me/points", &ana.token).await;
+    assert_eq!(r.body["next_cursor"], Value::Null);
+    let mine: Points = r.json();
+    assert_eq!(mine.member_id, ana.id);
+    assert_eq!(mine.balance, 10);
+    let shown: Vec<_> = mine
+        .entries
         .iter()
-        .map(|e| (e["points"].as_i64().unwrap(), e["note"].as_str().unwrap()))
+        .map(|e| (e.points, e.note.as_deref()))
         .collect();
-    assert_eq!(shown, [(-2, "typo"), (12, "welcome")], "newest first");
-    for e in entries {
-        assert_eq!(e["member_id"], ana.id.to_string());
-        assert_eq!(e["reason"], "adjustment");
-        assert_eq!(e["created_by"], org.admin.id.to_string());
+    assert_eq!(
+        shown,
+        [(-2, Some("typo")), (12, Some("welcome"))],
+        "newest first"
+    );
+    for e in &mine.entries {
+        assert_eq!(e.member_id, ana.id);
+        assert_eq!(e.reason, "adjustment");
+        assert_eq!(e.created_by, Some(org.admin.id));
     }
-    assert_eq!(mine["next_cursor"], Value::Null);
+    assert_eq!(mine.next_cursor, None);
     for who in [&ana, &lead, &hr, &org.admin] {
-        let r = app.get(&path, &who.token).await;
-        assert_eq!(r.ok(), mine, "as seen by {}", who.id);
+        let theirs: Points = app.get(&path, &who.token).await.json();
+        assert_eq!(theirs, mine, "as seen by {}", who.id);
     }
     app.get(&path, &ben.token).await.problem(403);
     app.get(&path, &other_lead.token).await.problem(403);

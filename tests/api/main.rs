@@ -8,6 +8,7 @@ mod analytics;
 mod auth;
 mod challenges;
 mod cli;
+mod clock;
 mod contract;
 mod exports;
 mod gamification;

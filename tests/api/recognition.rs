@@ -18,6 +18,16 @@ fn recognise(to: &[Uuid], points: i32) -> Value {
     json!({ "recipients": to, "message": "Thank you for calming that customer down", "points": points, "dimension": "empathy" })
 }
 
+/// Noon on a Wednesday in the middle of a month in Oslo: a test of allowances, budgets and daily
+/// caps means the same whenever it runs (a run across local midnight would start a new day).
+fn mid_month(app: &TestApp) {
+    use chrono::TimeZone;
+    let noon = chrono_tz::Europe::Oslo
+        .with_ymd_and_hms(2026, 11, 18, 12, 0, 0)
+        .unwrap();
+    app.clock.set(noon.with_timezone(&chrono::Utc));
+}
+
 async fn balance(app: &TestApp, who: &Actor) -> i64 {
     app.get("/api/v1/me/points?limit=200", &who.token)
         .await
@@ -44,22 +54,22 @@ async fn a_peer_recognises_a_colleague_and_the_points_land_in_the_ledger() {
     assert_eq!(r.body["total_points"], 15);
     assert_eq!(r.body["dimension"], "empathy");
 
-    let points = app.get("/api/v1/me/points", &ben.token).await;
-    let body = points.ok();
-    assert_eq!(body["balance"], 15);
-    assert_eq!(body["entries"][0]["reason"], "recognition_received");
-    assert_eq!(body["entries"][0]["source_type"], "recognition");
-    assert_eq!(body["entries"][0]["source_id"], r.body["id"]);
-    assert_eq!(body["entries"][0]["team_id"], team.to_string());
+    let points: Points = app.get("/api/v1/me/points", &ben.token).await.json();
+    assert_eq!(points.balance, 15);
+    let entry = &points.entries[0];
+    assert_eq!(entry.reason, "recognition_received");
+    assert_eq!(entry.source_type.as_deref(), Some("recognition"));
+    assert_eq!(entry.source_id, Some(id_of(&r.body)));
+    assert_eq!(entry.team_id, Some(team));
 
-    let mine = app.get("/api/v1/me/points", &ana.token).await;
-    let allowance = &mine.ok()["allowance"];
-    assert_eq!(allowance["kind"], "peer");
-    assert_eq!(allowance["granted"], 100);
-    assert_eq!(allowance["spent"], 15);
-    assert_eq!(allowance["remaining"], 85);
+    let mine: Points = app.get("/api/v1/me/points", &ana.token).await.json();
+    let allowance = mine.allowance.clone().expect("a peer has an allowance");
+    assert_eq!(allowance.kind, "peer");
+    assert_eq!(allowance.granted, 100);
+    assert_eq!(allowance.spent, 15);
+    assert_eq!(allowance.remaining, 85);
     assert_eq!(
-        mine.body["balance"], 0,
+        mine.balance, 0,
         "giving costs allowance, not one's own points"
     );
 }
@@ -142,6 +152,7 @@ async fn recognition_refuses_self_duplicates_strangers_and_bad_values() {
 #[rocket::async_test]
 async fn the_allowance_and_daily_cap_refuse_with_409_and_grant_nothing() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     set_rules(
         &app,
@@ -185,6 +196,7 @@ async fn the_allowance_and_daily_cap_refuse_with_409_and_grant_nothing() {
 #[rocket::async_test]
 async fn team_leads_give_from_a_budget_the_admin_sets_and_admins_are_unbudgeted() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     let team = app.team(&org, "Care").await;
     let lead = app
@@ -274,6 +286,7 @@ async fn team_leads_give_from_a_budget_the_admin_sets_and_admins_are_unbudgeted(
 #[rocket::async_test]
 async fn two_hundred_racing_recognitions_against_an_allowance_for_ten() {
     let app = TestApp::new().await;
+    mid_month(&app);
     let org = app.seed_org("acme").await;
     set_rules(
         &app,

@@ -135,11 +135,8 @@ async fn a_time_zone_postgresql_does_not_know_is_refused_when_it_is_set() {
             diesel::sql_query(sql).execute(&mut conn).await.unwrap();
         }
     }
-    let rocket = frontline::rocket(figment_for(&db)).expect("configuration is valid");
-    let client = rocket::local::asynchronous::Client::tracked(rocket)
-        .await
-        .expect("rocket ignites");
-    let app = TestApp { client, db };
+    let figment = figment_for(&db);
+    let app = TestApp::serve(db, figment).await;
     let org = app.seed_org("acme").await;
     app.patch(
         "/api/v1/organisation",
