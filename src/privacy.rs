@@ -89,7 +89,8 @@ pub async fn export_member(
     get, path = "/api/v1/me/data", tag = "privacy", operation_id = "my_data",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json"),
+        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"frontline-my-data.json\"`"))),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -64,10 +64,12 @@ pub struct RenameTeam {
 #[into_params(parameter_in = Query)]
 pub struct TeamFilter {
     /// Include archived teams (default false).
+    #[param(value_type = Option<bool>)]
     pub include_archived: Option<String>,
     /// Only teams whose name contains this text (case-insensitive, at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

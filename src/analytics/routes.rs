@@ -29,9 +29,11 @@ pub const MAX_RANGE_DAYS: i64 = 731;
 #[into_params(parameter_in = Query)]
 pub struct EngagementParams {
     /// First day of the range (`YYYY-MM-DD`, in the organisation's time zone). Required.
+    #[param(format = Date, required = true)]
     pub from: Option<String>,
     /// Day after the range (`YYYY-MM-DD`, exclusive); after `from`, at most 731 days later.
     /// Required.
+    #[param(format = Date, required = true)]
     pub to: Option<String>,
     /// Only this team in `teams` (archived teams too). The organisation's figures and the
     /// correlations still cover every live team.

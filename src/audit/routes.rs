@@ -38,16 +38,22 @@ pub struct AuditEntry {
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this action.
+    #[param(value_type = Option<Action>)]
     pub action: Option<String>,
     /// Only actions by this member.
+    #[param(value_type = Option<Uuid>)]
     pub actor_id: Option<String>,
     /// Only actions about this subject (a member, an API key, a ledger entry...).
+    #[param(value_type = Option<Uuid>)]
     pub subject_id: Option<String>,
     /// From this instant (RFC 3339), inclusive.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub from: Option<String>,
     /// Until this instant (RFC 3339), exclusive.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub to: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

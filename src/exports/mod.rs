@@ -144,7 +144,7 @@ pub struct EngagementRow {
     ces: Option<f64>,
     fcr: Option<f64>,
     /// Organisation-defined KPIs: `{"name": value}` (`name=value;...` in CSV).
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
     other_kpis: serde_json::Value,
 }
 

@@ -34,6 +34,7 @@ pub struct NewComment {
 #[into_params(parameter_in = Query)]
 pub struct CommentPage {
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

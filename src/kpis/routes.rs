@@ -69,15 +69,20 @@ pub struct CorrectKpi {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this KPI, e.g. `csat`.
+    #[param(pattern = r"^[a-z][a-z0-9_]{0,39}$")]
     pub kpi: Option<String>,
     /// Periods starting on or after this day (`YYYY-MM-DD`).
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Periods starting before this day (`YYYY-MM-DD`, exclusive).
+    #[param(format = Date)]
     pub to: Option<String>,
     /// `true` to list superseded values too, each with `superseded_by` (default false: current
     /// values only).
+    #[param(value_type = Option<bool>)]
     pub include_history: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

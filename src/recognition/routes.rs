@@ -62,10 +62,13 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// Only recognitions of members of this team (their team when recognised).
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
     /// Only recognitions this member gave or received.
+    #[param(value_type = Option<Uuid>)]
     pub member_id: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
