@@ -126,9 +126,24 @@ pub struct TeamEngagement {
     pub suppressed: bool,
     /// Absent when `suppressed`.
     #[serde(flatten)]
+    #[schema(schema_with = engagement_unless_suppressed)]
     pub engagement: Option<Engagement>,
     /// Each KPI with a current value for a period starting in the range.
     pub kpis: Vec<KpiChange>,
+}
+
+/// The flattened figures: `Engagement`'s members, all of them or (suppressed) none. utoipa
+/// would document "an `Engagement` or null", which a suppressed team's object is not.
+fn engagement_unless_suppressed() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::PartialSchema;
+    let mut schema = Engagement::schema();
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(figures)) = &mut schema
+    {
+        figures.required.clear();
+        figures.description =
+            Some("The team's engagement figures, all of them; none when `suppressed`.".into());
+    }
+    schema
 }
 
 /// Pearson's r across the live teams that are not suppressed, between participation rate and a

@@ -475,3 +475,24 @@ async fn a_flag_is_true_or_false() {
         .await
         .ok();
 }
+
+/// A suppressed team's analytics leave the flattened figures out: the document must allow an
+/// object without them (utoipa described the flattened `Option<Engagement>` as "an
+/// `Engagement` or null", which the fuzzer's stateful phase caught).
+#[test]
+fn a_suppressed_team_s_figures_are_optional_in_the_document() {
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let team = &doc["components"]["schemas"]["TeamEngagement"];
+    let figures = team["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["properties"].get("participants").is_some())
+        .expect("the engagement figures");
+    assert!(
+        figures
+            .get("required")
+            .is_none_or(|r| r.as_array().unwrap().is_empty())
+    );
+    assert!(figures.get("oneOf").is_none());
+}
