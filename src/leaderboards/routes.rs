@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
+use rocket::get;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -15,6 +16,7 @@ use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check, int_param, uuid_param};
+use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::organisations::OrganisationCache;
 use crate::read_cache;
 use crate::schema::teams;
@@ -234,17 +236,17 @@ fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
 /// Members ranked by points in a period, in the organisation or one team. The answer always
 /// includes the caller's own rank and points.
 #[utoipa::path(
-    get, path = "/api/v1/leaderboards/members", tag = "leaderboards",
+    tag = "leaderboards",
     security(("bearer" = [])),
     params(MemberBoardParams),
     responses(
         (status = 200, body = MemberBoard),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/leaderboards/members?<params..>")]
+#[get("/api/v1/leaderboards/members?<params..>")]
 pub async fn member_board(
     db: &State<Db>,
     cache: &State<BoardCache>,
@@ -349,16 +351,16 @@ async fn member_answer(
 /// Teams ranked by points in a period: total, or per active member. Points count for the team
 /// a member was in when they earned them. The answer includes the caller's team.
 #[utoipa::path(
-    get, path = "/api/v1/leaderboards/teams", tag = "leaderboards",
+    tag = "leaderboards",
     security(("bearer" = [])),
     params(TeamBoardParams),
     responses(
         (status = 200, body = TeamBoard),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/leaderboards/teams?<params..>")]
+#[get("/api/v1/leaderboards/teams?<params..>")]
 pub async fn team_board(
     db: &State<Db>,
     cache: &State<BoardCache>,
