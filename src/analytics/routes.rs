@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rocket::State;
 use rocket::form::FromForm;
+use rocket::get;
 use rocket::serde::json::Json;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +18,7 @@ use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{check, uuid_param};
 use crate::kpis::routes::date;
+use crate::openapi::responses::Unauthorized;
 use crate::vocabulary::{Channel, Dimension};
 use crate::{organisations, periods, teams};
 
@@ -317,18 +319,18 @@ pub fn correlations(teams: &[TeamEngagement]) -> Vec<Correlation> {
 /// either variable does not vary. A correlation describes co-occurrence across teams, not cause
 /// and effect; with few teams it is fragile. See docs/analytics.md.
 #[utoipa::path(
-    get, path = "/api/v1/analytics/engagement", tag = "hr", operation_id = "engagement_analytics",
+    tag = "hr", operation_id = "engagement_analytics",
     security(("bearer" = [])),
     params(EngagementParams),
     responses(
         (status = 200, body = EngagementReport),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Only HR and admins", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`team_id` is not a team of your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is missing or invalid; it is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/analytics/engagement?<params..>")]
+#[get("/api/v1/analytics/engagement?<params..>")]
 pub async fn engagement_report(
     db: &State<Db>,
     caller: HrOrAdmin,
