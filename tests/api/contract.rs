@@ -496,3 +496,43 @@ fn a_suppressed_team_s_figures_are_optional_in_the_document() {
     );
     assert!(figures.get("oneOf").is_none());
 }
+
+/// Each route's method and path are written once, in its Rocket attribute: utoipa's
+/// `rocket_extras` reads them from there, so a `path = ...` in `#[utoipa::path]` or a
+/// `#[rocket::get(...)]` (which `rocket_extras` cannot see) is a second copy to keep in step.
+#[test]
+fn each_route_is_written_once() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut twice = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let mut in_path = false;
+        for (n, line) in source.lines().enumerate() {
+            let line = line.trim();
+            in_path |= line.starts_with("#[utoipa::path(");
+            let at = format!("{}:{}", file.display(), n + 1);
+            if in_path && line.contains("path = \"") {
+                twice.push(format!("{at}: path in #[utoipa::path]"));
+            }
+            if ["get", "post", "put", "patch", "delete"]
+                .iter()
+                .any(|m| line.starts_with(&format!("#[rocket::{m}(")))
+            {
+                twice.push(format!("{at}: #[rocket::...] (write #[get(...)] etc.)"));
+            }
+            if line.starts_with("#[get(")
+                || line.starts_with("#[post(")
+                || line.starts_with("#[put(")
+                || line.starts_with("#[patch(")
+                || line.starts_with("#[delete(")
+            {
+                in_path = false;
+            }
+        }
+    }
+    assert!(twice.is_empty(), "routes written twice: {twice:#?}");
+}
