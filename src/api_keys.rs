@@ -13,6 +13,7 @@ use rocket::State;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
+use rocket::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -23,6 +24,7 @@ use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, ErrorSlot, FieldError};
 use crate::http::{JsonBody, check, path_id};
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::schema::{api_keys, members};
 use crate::validation;
 
@@ -165,17 +167,17 @@ macro_rules! key_columns {
 
 /// Create an API key (admins). The answer carries the key once.
 #[utoipa::path(
-    post, path = "/api/v1/api-keys", tag = "privacy", operation_id = "create_api_key",
+    tag = "privacy", operation_id = "create_api_key",
     security(("bearer" = [])),
     request_body = CreateApiKey,
     responses(
         (status = 201, body = CreatedApiKey),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/api-keys", data = "<body>")]
+#[post("/api/v1/api-keys", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     admin: Admin,
@@ -258,15 +260,15 @@ pub async fn create(
 
 /// The organisation's API keys, without the keys themselves (admins).
 #[utoipa::path(
-    get, path = "/api/v1/api-keys", tag = "privacy", operation_id = "list_api_keys",
+    tag = "privacy", operation_id = "list_api_keys",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<ApiKey>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
     )
 )]
-#[rocket::get("/api/v1/api-keys")]
+#[get("/api/v1/api-keys")]
 pub async fn list(db: &State<Db>, admin: Admin) -> AppResult<Json<Vec<ApiKey>>> {
     let mut conn = db.conn().await?;
     let rows: Vec<Row> = api_keys::table
@@ -280,18 +282,18 @@ pub async fn list(db: &State<Db>, admin: Admin) -> AppResult<Json<Vec<ApiKey>>> 
 
 /// Revoke an API key (admins): it stops working at once.
 #[utoipa::path(
-    post, path = "/api/v1/api-keys/{id}/revoke", tag = "privacy", operation_id = "revoke_api_key",
+    tag = "privacy", operation_id = "revoke_api_key",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "API key id")),
     responses(
         (status = 200, body = ApiKey),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/api-keys/<id>/revoke")]
+#[post("/api/v1/api-keys/<id>/revoke")]
 pub async fn revoke(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<ApiKey>> {
     let id = path_id(id, "API key")?;
     let org = admin.organisation_id;
@@ -345,20 +347,20 @@ pub async fn revoke(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Ap
 /// Re-assign an API key to another active admin or HR member (admins): for keys whose owner
 /// left, which stop working while the owner is deactivated or erased.
 #[utoipa::path(
-    post, path = "/api/v1/api-keys/{id}/reassign", tag = "privacy", operation_id = "reassign_api_key",
+    tag = "privacy", operation_id = "reassign_api_key",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "API key id")),
     request_body = ReassignApiKey,
     responses(
         (status = 200, body = ApiKey),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 404, description = "No such key in your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The key is revoked or expired", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The member is not an active admin or HR member of your organisation", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/api-keys/<id>/reassign", data = "<body>")]
+#[post("/api/v1/api-keys/<id>/reassign", data = "<body>")]
 pub async fn reassign(
     db: &State<Db>,
     admin: Admin,

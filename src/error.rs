@@ -286,8 +286,21 @@ pub struct Problem {
     pub retry_after: Option<u64>,
     /// Extension members (e.g. `current_status` on a 409).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = extension_members)]
     pub extra: Option<serde_json::Value>,
+}
+
+/// A problem's extension members: any names, any values. Declared open
+/// (`additionalProperties: true`) so generated clients keep them instead of typing the branch
+/// as an object with no members.
+fn extension_members() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
+        .description(Some("Extension members (e.g. `current_status` on a 409)."))
+        .build()
 }
 
 impl Problem {

@@ -1,6 +1,7 @@
 //! Liveness and readiness probes.
 
 use rocket::State;
+use rocket::get;
 use rocket::serde::json::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,20 +16,20 @@ pub struct Health {
 }
 
 /// The process is up and serving requests.
-#[utoipa::path(get, path = "/health/live", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, body = Health)))]
-#[rocket::get("/health/live")]
+#[get("/health/live")]
 pub fn live() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// The service can do its work: the database answers.
-#[utoipa::path(get, path = "/health/ready", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses(
         (status = 200, body = Health),
         (status = 503, description = "The database does not answer", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-#[rocket::get("/health/ready")]
+#[get("/health/ready")]
 pub async fn ready(db: &State<Db>) -> AppResult<Json<Health>> {
     db.ping().await?;
     Ok(Json(Health { status: "ok" }))

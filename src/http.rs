@@ -140,17 +140,19 @@ pub fn uuid_param(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) 
     }
 }
 
-/// A flag: `true`/`1`/present without a value, or `false`/`0`; `default` when absent.
+/// A flag: `true` or `false`, exactly as the document's `boolean` says; `default` when absent.
+/// (`1`, `0` and an empty value were once read as flags too: a client relying on them would
+/// not match the published contract.)
 pub fn bool_param(
     field: &str,
     raw: Option<&str>,
     default: bool,
     errors: &mut Vec<FieldError>,
 ) -> bool {
-    match raw.map(str::trim) {
+    match raw {
         None => default,
-        Some("true" | "1" | "") => true,
-        Some("false" | "0") => false,
+        Some("true") => true,
+        Some("false") => false,
         Some(_) => {
             errors.push(FieldError::new(field, "must be true or false"));
             default

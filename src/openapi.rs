@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document and the human-readable reference at `/docs`.
 
+use rocket::get;
 use rocket::http::ContentType;
 use rocket::response::content::RawHtml;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -7,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::problem_kind;
 
-mod responses;
+pub mod responses;
 
 struct BearerAuth;
 
@@ -165,9 +166,9 @@ fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
-#[rocket::get("/api/v1/openapi.json")]
+#[get("/api/v1/openapi.json")]
 pub fn openapi_json() -> (ContentType, String) {
     (
         ContentType::JSON,
@@ -176,9 +177,9 @@ pub fn openapi_json() -> (ContentType, String) {
 }
 
 /// The human-readable API reference.
-#[utoipa::path(get, path = "/docs", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "HTML reference", content_type = "text/html")))]
-#[rocket::get("/docs")]
+#[get("/docs")]
 pub fn docs() -> RawHtml<String> {
     RawHtml(render_reference(&document()))
 }

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rocket::State;
 use rocket::serde::json::Json;
+use rocket::{get, patch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::auth::{Admin, Caller};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, check};
+use crate::openapi::responses::{Forbidden, Invalid, Unauthorized};
 use crate::read_cache::{Shelf, Weigh};
 use crate::schema::organisations;
 use crate::validation;
@@ -131,14 +133,14 @@ pub async fn create(
 
 /// The caller's organisation.
 #[utoipa::path(
-    get, path = "/api/v1/organisation", tag = "organisation",
+    tag = "organisation",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Organisation),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/organisation")]
+#[get("/api/v1/organisation")]
 pub async fn show(db: &State<Db>, caller: Caller) -> AppResult<Json<Organisation>> {
     let mut conn = db.conn().await?;
     Ok(Json(find(&mut conn, caller.organisation_id).await?))
@@ -146,18 +148,18 @@ pub async fn show(db: &State<Db>, caller: Caller) -> AppResult<Json<Organisation
 
 /// Change the organisation's settings (admins). Absent fields are left as they are.
 #[utoipa::path(
-    patch, path = "/api/v1/organisation", tag = "organisation",
+    tag = "organisation",
     security(("bearer" = [])),
     request_body = UpdateOrganisation,
     responses(
         (status = 200, body = Organisation),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 409, description = "The slug is taken", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/organisation", data = "<body>")]
+#[patch("/api/v1/organisation", data = "<body>")]
 pub async fn update(
     db: &State<Db>,
     admin: Admin,

@@ -9,6 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
 use rocket::http::{ContentType, Header};
 use rocket::serde::json::Json;
+use rocket::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -18,6 +19,7 @@ use crate::auth::{Admin, Caller, sessions};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::path_id;
+use crate::openapi::responses::{Forbidden, NotFound, Unauthorized};
 
 use crate::schema::{idempotency_keys, initiative_comments, member_invites, members, recognitions};
 
@@ -86,14 +88,15 @@ pub async fn export_member(
 
 /// Everything Frontline holds about the caller, as one JSON document (GDPR article 15).
 #[utoipa::path(
-    get, path = "/api/v1/me/data", tag = "privacy", operation_id = "my_data",
+    tag = "privacy", operation_id = "my_data",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"frontline-my-data.json\"`"))),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/me/data")]
+#[get("/api/v1/me/data")]
 pub async fn my_data(db: &State<Db>, caller: Caller) -> AppResult<Download> {
     let mut conn = db.conn().await?;
     let doc = export_member(&mut conn, caller.organisation_id, caller.member_id).await?;
@@ -132,18 +135,18 @@ pub struct Erasure {
 /// Ledger entries, team aggregates and others' leaderboards stay exactly as they were: the
 /// member's id remains as an anonymous key. Irreversible and audited.
 #[utoipa::path(
-    post, path = "/api/v1/members/{id}/erase", tag = "privacy", operation_id = "erase_member",
+    tag = "privacy", operation_id = "erase_member",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, body = Erasure),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already erased, or the last active admin (two admins erasing each other at once: one of them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members/<id>/erase")]
+#[post("/api/v1/members/<id>/erase")]
 pub async fn erase(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Erasure>> {
     let id = path_id(id, "member")?;
     let org = admin.organisation_id;

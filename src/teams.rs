@@ -7,6 +7,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{Cursor, JsonBody, Page, bool_param, check, page_limit, path_id};
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::schema::{members, teams};
 use crate::sql::lower;
 use crate::validation;
@@ -64,10 +66,12 @@ pub struct RenameTeam {
 #[into_params(parameter_in = Query)]
 pub struct TeamFilter {
     /// Include archived teams (default false).
+    #[param(value_type = Option<bool>)]
     pub include_archived: Option<String>,
     /// Only teams whose name contains this text (case-insensitive, at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -120,18 +124,18 @@ fn name_taken(e: diesel::result::Error, name: &str) -> AppError {
 
 /// Create a team (admins).
 #[utoipa::path(
-    post, path = "/api/v1/teams", tag = "teams",
+    tag = "teams",
     security(("bearer" = [])),
     request_body = CreateTeam,
     responses(
         (status = 201, body = Team),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 409, description = "A live team has this name", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/teams", data = "<body>")]
+#[post("/api/v1/teams", data = "<body>")]
 pub async fn create_team(
     db: &State<Db>,
     admin: Admin,
@@ -144,16 +148,16 @@ pub async fn create_team(
 
 /// List the organisation's teams by name (any member).
 #[utoipa::path(
-    get, path = "/api/v1/teams", tag = "teams",
+    tag = "teams",
     security(("bearer" = [])),
     params(TeamFilter),
     responses(
         (status = 200, body = Page<Team>),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/teams?<filter..>")]
+#[get("/api/v1/teams?<filter..>")]
 pub async fn list(
     db: &State<Db>,
     caller: Caller,
@@ -201,16 +205,16 @@ pub async fn list(
 
 /// A team with its leads and members (any member).
 #[utoipa::path(
-    get, path = "/api/v1/teams/{id}", tag = "teams",
+    tag = "teams",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Team id")),
     responses(
         (status = 200, body = TeamDetail),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/teams/<id>")]
+#[get("/api/v1/teams/<id>")]
 pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<TeamDetail>> {
     let id = path_id(id, "team")?;
     let mut conn = db.conn().await?;
@@ -247,20 +251,20 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Te
 
 /// Rename a team (admins).
 #[utoipa::path(
-    patch, path = "/api/v1/teams/{id}", tag = "teams",
+    tag = "teams",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Team id")),
     request_body = RenameTeam,
     responses(
         (status = 200, body = Team),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Archived, or the name is taken", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/teams/<id>", data = "<body>")]
+#[patch("/api/v1/teams/<id>", data = "<body>")]
 pub async fn rename(
     db: &State<Db>,
     admin: Admin,
@@ -294,18 +298,18 @@ pub async fn rename(
 /// Archive a team (admins). Its members must be moved out first, so nobody is left in a team
 /// that no longer exists for leaderboards and exports.
 #[utoipa::path(
-    post, path = "/api/v1/teams/{id}/archive", tag = "teams",
+    tag = "teams",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Team id")),
     responses(
         (status = 200, body = Team),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already archived, or still has active members", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/teams/<id>/archive")]
+#[post("/api/v1/teams/<id>/archive")]
 pub async fn archive(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Team>> {
     let id = path_id(id, "team")?;
     let mut conn = db.conn().await?;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rocket::State;
 use rocket::form::FromForm;
+use rocket::get;
 use rocket::serde::json::Json;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +18,7 @@ use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{check, uuid_param};
 use crate::kpis::routes::date;
+use crate::openapi::responses::Unauthorized;
 use crate::vocabulary::{Channel, Dimension};
 use crate::{organisations, periods, teams};
 
@@ -29,9 +31,11 @@ pub const MAX_RANGE_DAYS: i64 = 731;
 #[into_params(parameter_in = Query)]
 pub struct EngagementParams {
     /// First day of the range (`YYYY-MM-DD`, in the organisation's time zone). Required.
+    #[param(format = Date, required = true)]
     pub from: Option<String>,
     /// Day after the range (`YYYY-MM-DD`, exclusive); after `from`, at most 731 days later.
     /// Required.
+    #[param(format = Date, required = true)]
     pub to: Option<String>,
     /// Only this team in `teams` (archived teams too). The organisation's figures and the
     /// correlations still cover every live team.
@@ -124,9 +128,24 @@ pub struct TeamEngagement {
     pub suppressed: bool,
     /// Absent when `suppressed`.
     #[serde(flatten)]
+    #[schema(schema_with = engagement_unless_suppressed)]
     pub engagement: Option<Engagement>,
     /// Each KPI with a current value for a period starting in the range.
     pub kpis: Vec<KpiChange>,
+}
+
+/// The flattened figures: `Engagement`'s members, all of them or (suppressed) none. utoipa
+/// would document "an `Engagement` or null", which a suppressed team's object is not.
+fn engagement_unless_suppressed() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::PartialSchema;
+    let mut schema = Engagement::schema();
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(figures)) = &mut schema
+    {
+        figures.required.clear();
+        figures.description =
+            Some("The team's engagement figures, all of them; none when `suppressed`.".into());
+    }
+    schema
 }
 
 /// Pearson's r across the live teams that are not suppressed, between participation rate and a
@@ -300,18 +319,18 @@ pub fn correlations(teams: &[TeamEngagement]) -> Vec<Correlation> {
 /// either variable does not vary. A correlation describes co-occurrence across teams, not cause
 /// and effect; with few teams it is fragile. See docs/analytics.md.
 #[utoipa::path(
-    get, path = "/api/v1/analytics/engagement", tag = "hr", operation_id = "engagement_analytics",
+    tag = "hr", operation_id = "engagement_analytics",
     security(("bearer" = [])),
     params(EngagementParams),
     responses(
         (status = 200, body = EngagementReport),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Only HR and admins", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`team_id` is not a team of your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is missing or invalid; it is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/analytics/engagement?<params..>")]
+#[get("/api/v1/analytics/engagement?<params..>")]
 pub async fn engagement_report(
     db: &State<Db>,
     caller: HrOrAdmin,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
+use rocket::get;
 use rocket::serde::json::Json;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -15,9 +16,8 @@ use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, Page, check, page_limit, time_param, uuid_param};
+use crate::openapi::responses::{Forbidden, Invalid, Unauthorized};
 use crate::schema::audit_log;
-
-type Problem = crate::error::Problem;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntry {
@@ -38,16 +38,22 @@ pub struct AuditEntry {
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this action.
+    #[param(value_type = Option<Action>)]
     pub action: Option<String>,
     /// Only actions by this member.
+    #[param(value_type = Option<Uuid>)]
     pub actor_id: Option<String>,
     /// Only actions about this subject (a member, an API key, a ledger entry...).
+    #[param(value_type = Option<Uuid>)]
     pub subject_id: Option<String>,
     /// From this instant (RFC 3339), inclusive.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub from: Option<String>,
     /// Until this instant (RFC 3339), exclusive.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub to: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -55,17 +61,17 @@ pub struct AuditParams {
 
 /// The audit log, newest first (admins).
 #[utoipa::path(
-    get, path = "/api/v1/audit", tag = "privacy", operation_id = "list_audit_entries",
+    tag = "privacy", operation_id = "list_audit_entries",
     security(("bearer" = [])),
     params(AuditParams),
     responses(
         (status = 200, body = Page<AuditEntry>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/audit?<params..>")]
+#[get("/api/v1/audit?<params..>")]
 pub async fn list(
     db: &State<Db>,
     admin: Admin,

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use rocket::State;
 use rocket::http::Status;
+use rocket::post;
 use rocket::serde::json::Json;
 use uuid::Uuid;
 
@@ -51,7 +52,7 @@ const MAX_SLUG_LENGTH: usize = 63;
 
 /// Log in with an organisation slug, email and password.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth",
+    tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -61,7 +62,7 @@ const MAX_SLUG_LENGTH: usize = 63;
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/auth/login", data = "<body>")]
+#[post("/api/v1/auth/login", data = "<body>")]
 #[allow(clippy::too_many_arguments)]
 pub async fn login(
     db: &State<Db>,
@@ -170,7 +171,7 @@ pub async fn login(
 /// The presented token is consumed. Presenting a consumed token again revokes the whole
 /// session (every token descended from the same login).
 #[utoipa::path(
-    post, path = "/api/v1/auth/refresh", tag = "auth",
+    tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
@@ -179,7 +180,7 @@ pub async fn login(
         (status = 503, description = "The database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/auth/refresh", data = "<body>")]
+#[post("/api/v1/auth/refresh", data = "<body>")]
 pub async fn refresh(
     db: &State<Db>,
     keys: &State<JwtKeys>,
@@ -220,14 +221,14 @@ pub async fn refresh(
 
 /// End the caller's session: its refresh token and access tokens stop working.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth",
+    tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
         (status = 401, description = "No valid access token", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/auth/logout")]
+#[post("/api/v1/auth/logout")]
 pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
     let mut conn = db.conn().await?;
     sessions::revoke_session(
@@ -243,7 +244,7 @@ pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
 /// Accept an invite: choose a password and log in. Every earlier session of the member ends
 /// (an invite is also how an admin resets a forgotten or compromised password).
 #[utoipa::path(
-    post, path = "/api/v1/auth/invites/accept", tag = "auth",
+    tag = "auth",
     request_body = AcceptInviteRequest,
     responses(
         (status = 200, description = "Password set; logged in", body = TokenResponse),
@@ -252,7 +253,7 @@ pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/auth/invites/accept", data = "<body>")]
+#[post("/api/v1/auth/invites/accept", data = "<body>")]
 pub async fn accept_invite(
     db: &State<Db>,
     keys: &State<JwtKeys>,
@@ -350,7 +351,7 @@ pub async fn accept_invite(
 
 /// Change the caller's password. Every other session of the caller is revoked.
 #[utoipa::path(
-    post, path = "/api/v1/me/password", tag = "me",
+    tag = "me",
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
@@ -361,7 +362,7 @@ pub async fn accept_invite(
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/me/password", data = "<body>")]
+#[post("/api/v1/me/password", data = "<body>")]
 pub async fn change_password(
     db: &State<Db>,
     throttle: &State<LoginThrottle>,

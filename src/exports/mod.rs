@@ -11,6 +11,7 @@ pub mod render;
 pub mod stream;
 
 use rocket::State;
+use rocket::get;
 use rocket::http::uri::Origin;
 use rocket::http::{Accept, ContentType, Header};
 use rocket::request::Request;
@@ -145,7 +146,7 @@ pub struct EngagementRow {
     ces: Option<f64>,
     fcr: Option<f64>,
     /// Organisation-defined KPIs: `{"name": value}` (`name=value;...` in CSV).
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
     other_kpis: serde_json::Value,
 }
 
@@ -214,7 +215,7 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
 
 /// Engagement export (HR, admins, or an API key with the `exports` scope).
 #[utoipa::path(
-    get, path = "/api/v1/exports/engagement", tag = "hr", operation_id = "export_engagement",
+    tag = "hr", operation_id = "export_engagement",
     description = include_str!("../../docs/exports.md"),
     security(("bearer" = [])),
     params(EngagementParams),
@@ -237,7 +238,7 @@ impl<'r> Responder<'r, 'static> for ExportResponse {
         (status = 503, description = "Every export connection (`export_pool_size`) is busy, or the database is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/exports/engagement")]
+#[get("/api/v1/exports/engagement")]
 pub async fn engagement(
     db: &State<Db>,
     clock: &State<Clock>,

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use crate::error::FieldError;
-use crate::http::uuid_param;
+use crate::http::{bool_param, uuid_param};
 use crate::periods;
 
 /// The longest range one export may cover (before widening to whole periods).
@@ -216,21 +216,6 @@ pub struct Resolved {
     pub buckets: Vec<Bucket>,
 }
 
-/// `true` or `false`, as the document declares (a boolean), `default` when absent. Stricter than
-/// `http::bool_param`: an export's flags change what leaves the organisation (`pseudonymise`),
-/// so `bom=` or `pseudonymise=1` is refused rather than guessed at.
-fn boolean(field: &str, raw: Option<&str>, default: bool, errors: &mut Vec<FieldError>) -> bool {
-    match raw {
-        None => default,
-        Some("true") => true,
-        Some("false") => false,
-        Some(_) => {
-            errors.push(FieldError::new(field, "must be true or false"));
-            default
-        }
-    }
-}
-
 fn parse_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let raw = raw?;
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
@@ -282,8 +267,8 @@ pub fn resolve(
         None => accepted.first().copied().unwrap_or(Format::Csv),
     };
     let team = uuid_param("team", raw.team.as_deref(), errors);
-    let pseudonymise = boolean("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
-    let bom = boolean("bom", raw.bom.as_deref(), true, errors);
+    let pseudonymise = bool_param("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
+    let bom = bool_param("bom", raw.bom.as_deref(), true, errors);
     if raw.bom.is_some() && format != Format::Csv {
         errors.push(FieldError::new("bom", "applies to CSV only"));
     }

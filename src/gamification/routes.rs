@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, patch, post, put};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{JsonBody, check, path_id};
 use crate::ledger;
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::schema::{badges as badges_table, level_settings, members};
 use crate::vocabulary::Dimension;
 use crate::{organisations, validation};
@@ -27,14 +29,14 @@ type Problem = crate::error::Problem;
 
 /// The organisation's badges (any member; inactive ones for admins only).
 #[utoipa::path(
-    get, path = "/api/v1/badges", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<Badge>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/badges")]
+#[get("/api/v1/badges")]
 pub async fn list_badges(db: &State<Db>, caller: Caller) -> AppResult<Json<Vec<Badge>>> {
     let mut conn = db.conn().await?;
     let mut query = badges_table::table
@@ -70,18 +72,18 @@ pub struct CreateBadge {
 
 /// Define a badge (admins). Members who already qualify receive it with their next activity.
 #[utoipa::path(
-    post, path = "/api/v1/badges", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     request_body = CreateBadge,
     responses(
         (status = 201, body = Badge),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 409, description = "The key is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/badges", data = "<body>")]
+#[post("/api/v1/badges", data = "<body>")]
 pub async fn create_badge(
     db: &State<Db>,
     admin: Admin,
@@ -168,19 +170,19 @@ pub struct UpdateBadge {
 /// Change a badge (admins). Its criterion and threshold are fixed once defined, so holders
 /// and newcomers earned the same thing; define a new badge instead.
 #[utoipa::path(
-    patch, path = "/api/v1/badges/{id}", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Badge id")),
     request_body = UpdateBadge,
     responses(
         (status = 200, body = Badge),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/badges/<id>", data = "<body>")]
+#[patch("/api/v1/badges/<id>", data = "<body>")]
 pub async fn update_badge(
     db: &State<Db>,
     admin: Admin,
@@ -234,16 +236,16 @@ pub async fn update_badge(
 
 /// The badges a member holds, in the order they were earned (any member of the organisation).
 #[utoipa::path(
-    get, path = "/api/v1/members/{id}/badges", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, body = Vec<AwardedBadge>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/members/<id>/badges")]
+#[get("/api/v1/members/<id>/badges")]
 pub async fn member_badges(
     db: &State<Db>,
     caller: Caller,
@@ -274,14 +276,14 @@ pub struct Levels {
 
 /// The organisation's levels (any member).
 #[utoipa::path(
-    get, path = "/api/v1/organisation/levels", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Levels),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/organisation/levels")]
+#[get("/api/v1/organisation/levels")]
 pub async fn show_levels(db: &State<Db>, caller: Caller) -> AppResult<Json<Levels>> {
     let mut conn = db.conn().await?;
     Ok(Json(Levels {
@@ -291,17 +293,17 @@ pub async fn show_levels(db: &State<Db>, caller: Caller) -> AppResult<Json<Level
 
 /// Replace the organisation's levels (admins).
 #[utoipa::path(
-    put, path = "/api/v1/organisation/levels", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     request_body = Levels,
     responses(
         (status = 200, body = Levels),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        Invalid,
     )
 )]
-#[rocket::put("/api/v1/organisation/levels", data = "<body>")]
+#[put("/api/v1/organisation/levels", data = "<body>")]
 pub async fn set_levels(
     db: &State<Db>,
     admin: Admin,
@@ -345,14 +347,14 @@ pub struct Progress {
 }
 
 #[utoipa::path(
-    get, path = "/api/v1/me/progress", tag = "gamification",
+    tag = "gamification",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Progress),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/me/progress")]
+#[get("/api/v1/me/progress")]
 pub async fn my_progress(db: &State<Db>, caller: Caller) -> AppResult<Json<Progress>> {
     let org = caller.organisation_id;
     let me = caller.member_id;

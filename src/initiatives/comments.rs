@@ -7,6 +7,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, post};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -16,10 +17,9 @@ use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::openapi::responses::{Invalid, NotFound, Unauthorized};
 use crate::schema::{initiative_comments, members};
 use crate::validation::long_text;
-
-type Problem = crate::error::Problem;
 
 pub const MAX_BODY: usize = 5000;
 
@@ -34,6 +34,7 @@ pub struct NewComment {
 #[into_params(parameter_in = Query)]
 pub struct CommentPage {
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -82,18 +83,18 @@ async fn load(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Co
 
 /// Comment on an initiative (any member of the organisation).
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives", operation_id = "add_comment",
+    tag = "initiatives", operation_id = "add_comment",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id")),
     request_body = NewComment,
     responses(
         (status = 201, body = Comment),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/initiatives/<id>/comments", data = "<body>")]
+#[post("/api/v1/initiatives/<id>/comments", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     caller: Caller,
@@ -125,17 +126,17 @@ pub async fn create(
 
 /// An initiative's comments, oldest first, paginated (any member of the organisation).
 #[utoipa::path(
-    get, path = "/api/v1/initiatives/{id}/comments", tag = "initiatives", operation_id = "list_comments",
+    tag = "initiatives", operation_id = "list_comments",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id"), CommentPage),
     responses(
         (status = 200, body = Page<Comment>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/initiatives/<id>/comments?<page..>")]
+#[get("/api/v1/initiatives/<id>/comments?<page..>")]
 pub async fn list(
     db: &State<Db>,
     caller: Caller,

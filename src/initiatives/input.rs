@@ -137,19 +137,26 @@ pub struct Measure {
 pub struct ListParams {
     /// `mine` (default: initiatives you authored), `team` (a team's: team leads their own,
     /// HR and admins any team via `team_id`), or `organisation` (HR and admins).
+    #[param(value_type = Option<ListScopeParam>, inline)]
     pub scope: Option<String>,
     /// With `scope=team`, the team (team leads: only their own; HR and admins: any, default
     /// their own). With other scopes, only initiatives submitted from this team.
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
     /// submitted, approved, declined, implemented or measured.
+    #[param(value_type = Option<InitiativeStatus>)]
     pub status: Option<String>,
     /// A CX dimension, e.g. `empathy`.
+    #[param(value_type = Option<Dimension>)]
     pub dimension: Option<String>,
     /// A channel, e.g. `phone`.
+    #[param(value_type = Option<Channel>)]
     pub channel: Option<String>,
     /// before, during or after.
+    #[param(value_type = Option<JourneyStage>)]
     pub journey_stage: Option<String>,
     /// Only initiatives by this member.
+    #[param(value_type = Option<Uuid>)]
     pub author_id: Option<String>,
     /// Created at or after: an RFC 3339 timestamp, or a date (YYYY-MM-DD: the start of that
     /// day in the organisation's time zone).
@@ -157,11 +164,32 @@ pub struct ListParams {
     /// Created before (exclusive): an RFC 3339 timestamp or a date, as `from`.
     pub to: Option<String>,
     /// `newest` (default) or `priority` (highest first, then newest).
+    #[param(value_type = Option<ListSortParam>, inline)]
     pub sort: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (with the same `sort`).
     pub cursor: Option<String>,
+}
+
+/// Values of `scope` (documentation: the list reads it as text so a bad value is named).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ListScopeParam {
+    Mine,
+    Team,
+    Organisation,
+}
+
+/// Values of `sort` (documentation).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ListSortParam {
+    Newest,
+    Priority,
 }
 
 fn contributors(list: Vec<Uuid>, errors: &mut Vec<FieldError>) -> Vec<Uuid> {

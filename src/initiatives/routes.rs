@@ -4,6 +4,7 @@ use chrono::Utc;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, patch, post};
 use uuid::Uuid;
 
 use super::input::{
@@ -18,6 +19,7 @@ use crate::db::Db;
 use crate::error::AppResult;
 use crate::http::{JsonBody, Page, check, path_id};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
+use crate::openapi::responses::{Invalid, NotFound, Unauthorized};
 use crate::validation::long_text;
 
 type Problem = crate::error::Problem;
@@ -29,18 +31,18 @@ type Problem = crate::error::Problem;
 /// `submission_points_daily_cap` (what is not paid is named on the timeline). Accepts
 /// `Idempotency-Key`: a retry with the same key returns the first response.
 #[utoipa::path(
-    post, path = "/api/v1/initiatives", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response; the same key with another body answers 422")),
     request_body = CreateInitiative,
     responses(
         (status = 201, description = "Logged (approved already when the mandate is on)", body = Initiative),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 422, description = "Invalid input; every offending field is named, e.g. `contributors[1]`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/initiatives", data = "<body>")]
+#[post("/api/v1/initiatives", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     caller: Caller,
@@ -69,17 +71,17 @@ pub async fn create(
 /// List initiatives: yours, a team's, or the organisation's; filtered, sorted by newest or
 /// priority, and cursor-paginated.
 #[utoipa::path(
-    get, path = "/api/v1/initiatives", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, body = Page<Initiative>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "The scope or team is not yours to see", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/initiatives?<params..>")]
+#[get("/api/v1/initiatives?<params..>")]
 pub async fn list(
     db: &State<Db>,
     caller: Caller,
@@ -98,16 +100,16 @@ pub async fn list(
 /// One initiative with its contributors, its timeline (oldest first) and its comment count
 /// (any member of the organisation).
 #[utoipa::path(
-    get, path = "/api/v1/initiatives/{id}", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id")),
     responses(
         (status = 200, body = InitiativeDetail),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/initiatives/<id>")]
+#[get("/api/v1/initiatives/<id>")]
 pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<InitiativeDetail>> {
     let id = path_id(id, "initiative")?;
     let mut conn = db.conn().await?;
@@ -119,20 +121,20 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<In
 /// Edit an initiative while it is submitted (its author only). `contributors` replaces the
 /// list. Recorded on the timeline as an `edited` event naming the fields changed.
 #[utoipa::path(
-    patch, path = "/api/v1/initiatives/{id}", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id")),
     request_body = EditInitiative,
     responses(
         (status = 200, body = Initiative),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "You are not its author", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "No longer submitted; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/initiatives/<id>", data = "<body>")]
+#[patch("/api/v1/initiatives/<id>", data = "<body>")]
 pub async fn edit(
     db: &State<Db>,
     caller: Caller,
@@ -184,7 +186,7 @@ async fn transition_once(
 /// cap, when the organisation pays it on approval), `contributor` to each contributor.
 /// Accepts `Idempotency-Key`.
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/approve", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Initiative id"),
@@ -193,14 +195,14 @@ async fn transition_once(
     request_body = Approve,
     responses(
         (status = 200, body = Initiative),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a lead of its team, or you are its author or a contributor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "Not submitted; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/initiatives/<id>/approve", data = "<body>")]
+#[post("/api/v1/initiatives/<id>/approve", data = "<body>")]
 pub async fn approve(
     db: &State<Db>,
     caller: Caller,
@@ -219,20 +221,20 @@ pub async fn approve(
 /// its author nor a contributor. No points; when the organisation pays submission points on
 /// approval, submission points paid before are taken back with a reversing entry.
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/decline", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Initiative id")),
     request_body = Decline,
     responses(
         (status = 200, body = Initiative),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a lead of its team, or you are its author or a contributor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "Not submitted; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason given", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/initiatives/<id>/decline", data = "<body>")]
+#[post("/api/v1/initiatives/<id>/decline", data = "<body>")]
 pub async fn decline(
     db: &State<Db>,
     caller: Caller,
@@ -260,7 +262,7 @@ pub async fn decline(
 /// count against the daily cap. Points: `initiative_implemented` to the author, `contributor`
 /// to each contributor. Accepts `Idempotency-Key`.
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/implement", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Initiative id"),
@@ -269,14 +271,14 @@ pub async fn decline(
     request_body = Implement,
     responses(
         (status = 200, body = Initiative),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a lead of its team or an admin, or involved in it (the author may only with the mandate)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "Not approved; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/initiatives/<id>/implement", data = "<body>")]
+#[post("/api/v1/initiatives/<id>/implement", data = "<body>")]
 pub async fn implement(
     db: &State<Db>,
     caller: Caller,
@@ -296,7 +298,7 @@ pub async fn implement(
 /// on, also its author (within the daily cap). Points: `initiative_measured` to the author,
 /// `contributor` to each contributor. Accepts `Idempotency-Key`.
 #[utoipa::path(
-    post, path = "/api/v1/initiatives/{id}/measure", tag = "initiatives",
+    tag = "initiatives",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Initiative id"),
@@ -305,14 +307,14 @@ pub async fn implement(
     request_body = Measure,
     responses(
         (status = 200, body = Initiative),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a lead of its team or an admin, or involved in it (the author may only with the mandate)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "Not implemented; `current_status` says what it is", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/initiatives/<id>/measure", data = "<body>")]
+#[post("/api/v1/initiatives/<id>/measure", data = "<body>")]
 pub async fn measure(
     db: &State<Db>,
     caller: Caller,

@@ -6,6 +6,7 @@ use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
+use rocket::{get, post};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::openapi::responses::Unauthorized;
 use crate::teams;
 use crate::validation::{self, required};
 
@@ -69,15 +71,20 @@ pub struct CorrectKpi {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this KPI, e.g. `csat`.
+    #[param(pattern = r"^[a-z][a-z0-9_]{0,39}$")]
     pub kpi: Option<String>,
     /// Periods starting on or after this day (`YYYY-MM-DD`).
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Periods starting before this day (`YYYY-MM-DD`, exclusive).
+    #[param(format = Date)]
     pub to: Option<String>,
     /// `true` to list superseded values too, each with `superseded_by` (default false: current
     /// values only).
+    #[param(value_type = Option<bool>)]
     pub include_history: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -242,7 +249,7 @@ fn validate_record(req: RecordKpi, errors: &mut Vec<FieldError>) -> Option<NewKp
 /// (percent); organisation-defined names take any finite value. A period that already has a
 /// value answers 409 with `existing_id`: correct it instead. Audited as `kpi_recorded`.
 #[utoipa::path(
-    post, path = "/api/v1/teams/{id}/kpis", tag = "hr", operation_id = "record_kpi",
+    tag = "hr", operation_id = "record_kpi",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Team id")),
     request_body = RecordKpi,
@@ -256,7 +263,7 @@ fn validate_record(req: RecordKpi, errors: &mut Vec<FieldError>) -> Option<NewKp
         (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/teams/<id>/kpis", data = "<body>")]
+#[post("/api/v1/teams/<id>/kpis", data = "<body>")]
 pub async fn record(
     db: &State<Db>,
     writer: KpiWriter,
@@ -319,18 +326,18 @@ fn cursor_after(
 /// Current values only, unless `include_history=true`: then
 /// superseded values too, each with `superseded_by`.
 #[utoipa::path(
-    get, path = "/api/v1/teams/{id}/kpis", tag = "hr", operation_id = "list_kpis",
+    tag = "hr", operation_id = "list_kpis",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Team id"), ListParams),
     responses(
         (status = 200, body = Page<Kpi>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Employees, team leads of other teams, keys without the `kpis` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/teams/<id>/kpis?<params..>")]
+#[get("/api/v1/teams/<id>/kpis?<params..>")]
 pub async fn list(
     db: &State<Db>,
     reader: KpiReader,
@@ -391,7 +398,7 @@ fn list_filter(params: &ListParams, e: &mut Vec<FieldError>) -> (ListFilter, i64
 /// corrected answers 409 with `current_id`; of concurrent corrections of one value exactly one
 /// succeeds. Audited as `kpi_corrected`.
 #[utoipa::path(
-    post, path = "/api/v1/teams/{id}/kpis/{kpi_id}/corrections", tag = "hr", operation_id = "correct_kpi",
+    tag = "hr", operation_id = "correct_kpi",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Team id"),
@@ -401,14 +408,14 @@ fn list_filter(params: &ListParams, e: &mut Vec<FieldError>) -> (ListFilter, i64
     responses(
         (status = 201, description = "The new current value", body = Kpi),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not HR or an admin, or a key without the `kpis` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team, or no such KPI value of this team", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already corrected (`current_id` is the value to correct)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/teams/<id>/kpis/<kpi_id>/corrections", data = "<body>")]
+#[post("/api/v1/teams/<id>/kpis/<kpi_id>/corrections", data = "<body>")]
 pub async fn correct(
     db: &State<Db>,
     writer: KpiWriter,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
+use rocket::get;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check, int_param, uuid_param};
+use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::organisations::OrganisationCache;
 use crate::read_cache;
 use crate::schema::teams;
@@ -27,24 +29,76 @@ type Problem = crate::error::Problem;
 pub const MAX_LIMIT: i64 = 100;
 pub const MAX_AROUND: i64 = 50;
 
-#[derive(Debug, FromForm, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Both boards' query, read as text so that a bad value is named; each board documents its
+/// own parameters (`MemberBoardParams`, `TeamBoardParams`).
+#[derive(Debug, FromForm)]
 pub struct BoardParams {
-    /// `organisation` (default) or `team` (members board only).
     pub scope: Option<String>,
-    /// With `scope=team`: the team (default: the caller's).
     pub team_id: Option<String>,
+    pub period: Option<String>,
+    pub dimension: Option<String>,
+    pub limit: Option<String>,
+    pub around_me: Option<String>,
+    pub metric: Option<String>,
+}
+
+/// The members board's query parameters (documentation).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct MemberBoardParams {
+    /// `organisation` (default) or `team`.
+    #[param(value_type = Option<Scope>)]
+    scope: Option<String>,
+    /// With `scope=team`: the team (default: the caller's).
+    #[param(value_type = Option<Uuid>)]
+    team_id: Option<String>,
     /// `week`, `month` (default), `quarter`, `year`, `all`, or a past period: `2026-W47`,
     /// `2026-11`, `2026-Q4`, `2026`. Periods follow the organisation's time zone.
-    pub period: Option<String>,
+    period: Option<String>,
     /// Only points earned in one CX dimension.
-    pub dimension: Option<String>,
+    #[param(value_type = Option<Dimension>)]
+    dimension: Option<String>,
     /// Top N, 1-100 (default 10).
-    pub limit: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
     /// Also return the caller's neighbours: N above and N below (0-50, default 0).
-    pub around_me: Option<String>,
-    /// Teams board only: `total` (default) or `per_member` (points per active member).
-    pub metric: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 50)]
+    around_me: Option<String>,
+}
+
+/// The teams board's query parameters (documentation).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TeamBoardParams {
+    /// `organisation` (the default, and the only scope: the board compares teams across the
+    /// organisation).
+    #[param(value_type = Option<TeamBoardScope>, inline)]
+    scope: Option<String>,
+    /// `week`, `month` (default), `quarter`, `year`, `all`, or a past period: `2026-W47`,
+    /// `2026-11`, `2026-Q4`, `2026`. Periods follow the organisation's time zone.
+    period: Option<String>,
+    /// Only points earned in one CX dimension.
+    #[param(value_type = Option<Dimension>)]
+    dimension: Option<String>,
+    /// Top N, 1-100 (default 10).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Also return the caller's team's neighbours: N above and N below (0-50, default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 50)]
+    around_me: Option<String>,
+    /// `total` (default) or `per_member` (points per active member).
+    #[param(value_type = Option<TeamMetric>)]
+    metric: Option<String>,
+}
+
+/// Values of the teams board's `scope` (documentation).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum TeamBoardScope {
+    Organisation,
 }
 
 struct Parsed {
@@ -188,17 +242,17 @@ fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
 /// Members ranked by points in a period, in the organisation or one team. The answer always
 /// includes the caller's own rank and points.
 #[utoipa::path(
-    get, path = "/api/v1/leaderboards/members", tag = "leaderboards",
+    tag = "leaderboards",
     security(("bearer" = [])),
-    params(BoardParams),
+    params(MemberBoardParams),
     responses(
         (status = 200, body = MemberBoard),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/leaderboards/members?<params..>")]
+#[get("/api/v1/leaderboards/members?<params..>")]
 pub async fn member_board(
     db: &State<Db>,
     clock: &State<Clock>,
@@ -313,16 +367,16 @@ async fn member_answer(
 /// Teams ranked by points in a period: total, or per active member. Points count for the team
 /// a member was in when they earned them. The answer includes the caller's team.
 #[utoipa::path(
-    get, path = "/api/v1/leaderboards/teams", tag = "leaderboards",
+    tag = "leaderboards",
     security(("bearer" = [])),
-    params(BoardParams),
+    params(TeamBoardParams),
     responses(
         (status = 200, body = TeamBoard),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/leaderboards/teams?<params..>")]
+#[get("/api/v1/leaderboards/teams?<params..>")]
 pub async fn team_board(
     db: &State<Db>,
     clock: &State<Clock>,

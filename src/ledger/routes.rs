@@ -7,6 +7,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -18,6 +19,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, check, page_limit, path_id};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::recognition::giving::{self, Allowance};
 use crate::schema::{ledger_entries, members};
 use crate::{organisations, periods, validation};
@@ -109,16 +111,16 @@ async fn points_of(
 
 /// The caller's balance, giving allowance left this period, and ledger.
 #[utoipa::path(
-    get, path = "/api/v1/me/points", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     params(PageParams),
     responses(
         (status = 200, body = Points),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/me/points?<params..>")]
+#[get("/api/v1/me/points?<params..>")]
 pub async fn my_points(
     db: &State<Db>,
     clock: &State<Clock>,
@@ -141,18 +143,18 @@ pub async fn my_points(
 
 /// A member's points (admins, HR, the member's team lead, and the member).
 #[utoipa::path(
-    get, path = "/api/v1/members/{id}/points", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id"), PageParams),
     responses(
         (status = 200, body = Points),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/members/<id>/points?<params..>")]
+#[get("/api/v1/members/<id>/points?<params..>")]
 pub async fn member_points(
     db: &State<Db>,
     clock: &State<Clock>,
@@ -207,7 +209,7 @@ pub struct ReverseEntry {
 /// the recognition was paid from (admins' recognitions cost nothing, so nothing goes back).
 /// Accepts `Idempotency-Key`.
 #[utoipa::path(
-    post, path = "/api/v1/ledger/{id}/reverse", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Ledger entry id"),
@@ -216,14 +218,14 @@ pub struct ReverseEntry {
     request_body = ReverseEntry,
     responses(
         (status = 201, description = "The reversing entry", body = Entry),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already reversed, or a reversal", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/ledger/<id>/reverse", data = "<body>")]
+#[post("/api/v1/ledger/<id>/reverse", data = "<body>")]
 pub async fn reverse(
     db: &State<Db>,
     admin: Admin,
@@ -315,18 +317,18 @@ pub struct Adjustment {
 
 /// Credit or debit a member by hand (admins), with a reason. Accepts `Idempotency-Key`.
 #[utoipa::path(
-    post, path = "/api/v1/ledger/adjustments", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
     request_body = Adjustment,
     responses(
         (status = 201, body = Entry),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 422, description = "Invalid input, or no such member", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/ledger/adjustments", data = "<body>")]
+#[post("/api/v1/ledger/adjustments", data = "<body>")]
 pub async fn adjust(
     db: &State<Db>,
     admin: Admin,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rocket::State;
 use rocket::serde::json::Json;
+use rocket::{get, patch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,9 +14,8 @@ use crate::auth::{Admin, Caller};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{JsonBody, check};
+use crate::openapi::responses::{Forbidden, Invalid, Unauthorized};
 use crate::schema::point_rules;
-
-type Problem = crate::error::Problem;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = point_rules)]
@@ -79,14 +79,14 @@ pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRul
 
 /// The organisation's point rules (any member: knowing the rules is part of the game).
 #[utoipa::path(
-    get, path = "/api/v1/organisation/point-rules", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     responses(
         (status = 200, body = PointRules),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/organisation/point-rules")]
+#[get("/api/v1/organisation/point-rules")]
 pub async fn show(db: &State<Db>, caller: Caller) -> AppResult<Json<PointRules>> {
     let mut conn = db.conn().await?;
     Ok(Json(load(&mut conn, caller.organisation_id).await?))
@@ -113,17 +113,17 @@ fn bounded(
 /// Change point rules and budgets (admins). Absent fields are left as they are. Changes apply
 /// to points granted from now on; the ledger keeps what was granted before.
 #[utoipa::path(
-    patch, path = "/api/v1/organisation/point-rules", tag = "ledger",
+    tag = "ledger",
     security(("bearer" = [])),
     request_body = UpdatePointRules,
     responses(
         (status = 200, body = PointRules),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/organisation/point-rules", data = "<body>")]
+#[patch("/api/v1/organisation/point-rules", data = "<body>")]
 pub async fn update(
     db: &State<Db>,
     admin: Admin,

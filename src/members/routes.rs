@@ -4,6 +4,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, patch, post, put};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::organisations::{self, Organisation};
 use crate::teams::{self, Team};
 use crate::validation;
@@ -90,19 +92,19 @@ fn reveals_email(viewer: &Caller, member_id: Uuid) -> bool {
 
 /// Create a member (admins), with an initial password or an invite token.
 #[utoipa::path(
-    post, path = "/api/v1/members", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     request_body = CreateMember,
     responses(
         (status = 201, body = CreatedMember),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
         (status = 409, description = "The email is taken, or the team is archived", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members", data = "<body>")]
+#[post("/api/v1/members", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     policy: &State<AuthPolicy>,
@@ -152,16 +154,16 @@ pub async fn create(
 
 /// List members by name, filtered and paginated (any member; emails for admins and HR only).
 #[utoipa::path(
-    get, path = "/api/v1/members", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(MemberFilter),
     responses(
         (status = 200, body = Page<Member>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/members?<filter..>")]
+#[get("/api/v1/members?<filter..>")]
 pub async fn list(
     db: &State<Db>,
     caller: Caller,
@@ -226,16 +228,16 @@ pub async fn list(
 
 /// A member with their team history (any member; email for admins, HR and themself).
 #[utoipa::path(
-    get, path = "/api/v1/members/{id}", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, body = MemberDetail),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/members/<id>")]
+#[get("/api/v1/members/<id>")]
 pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<MemberDetail>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
@@ -255,20 +257,20 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Me
 
 /// Change a member's name or email (admins).
 #[utoipa::path(
-    patch, path = "/api/v1/members/{id}", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     request_body = UpdateMember,
     responses(
         (status = 200, body = Member),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::patch("/api/v1/members/<id>", data = "<body>")]
+#[patch("/api/v1/members/<id>", data = "<body>")]
 pub async fn update(
     db: &State<Db>,
     admin: Admin,
@@ -294,20 +296,20 @@ pub async fn update(
 
 /// Change a member's role (admins). The last active admin cannot be demoted.
 #[utoipa::path(
-    put, path = "/api/v1/members/{id}/role", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     request_body = ChangeRole,
     responses(
         (status = 200, body = Member),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Would leave the organisation without an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::put("/api/v1/members/<id>/role", data = "<body>")]
+#[put("/api/v1/members/<id>/role", data = "<body>")]
 pub async fn change_role(
     db: &State<Db>,
     admin: Admin,
@@ -332,20 +334,20 @@ pub async fn change_role(
 
 /// Move a member to another team (admins). The team history keeps the previous stint.
 #[utoipa::path(
-    post, path = "/api/v1/members/{id}/move", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     request_body = MoveMember,
     responses(
         (status = 200, body = MemberDetail),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already in that team, or the team is archived", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No such team in the organisation", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members/<id>/move", data = "<body>")]
+#[post("/api/v1/members/<id>/move", data = "<body>")]
 pub async fn move_member(
     db: &State<Db>,
     admin: Admin,
@@ -372,18 +374,18 @@ pub async fn move_member(
 
 /// Deactivate a member (admins): they can no longer log in and their sessions end.
 #[utoipa::path(
-    post, path = "/api/v1/members/{id}/deactivate", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, body = Member),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "Already deactivated, or the last admin", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members/<id>/deactivate")]
+#[post("/api/v1/members/<id>/deactivate")]
 pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
@@ -396,18 +398,18 @@ pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 
 /// Reactivate a deactivated member (admins).
 #[utoipa::path(
-    post, path = "/api/v1/members/{id}/reactivate", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, body = Member),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "The member is active", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members/<id>/reactivate")]
+#[post("/api/v1/members/<id>/reactivate")]
 pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
@@ -420,18 +422,18 @@ pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 /// Issue a fresh invite token (admins): for members who lost theirs or forgot their password.
 /// Earlier unused invites of the member stop working.
 #[utoipa::path(
-    post, path = "/api/v1/members/{id}/invite", tag = "members",
+    tag = "members",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 201, body = Invite),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "The member is deactivated", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/members/<id>/invite")]
+#[post("/api/v1/members/<id>/invite")]
 pub async fn invite(
     db: &State<Db>,
     policy: &State<AuthPolicy>,
@@ -467,14 +469,14 @@ pub struct Me {
 
 /// The caller's profile, team and organisation.
 #[utoipa::path(
-    get, path = "/api/v1/me", tag = "me",
+    tag = "me",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
-#[rocket::get("/api/v1/me")]
+#[get("/api/v1/me")]
 pub async fn me(db: &State<Db>, caller: Caller) -> AppResult<Json<Me>> {
     let mut conn = db.conn().await?;
     let member = queries::load(&mut conn, caller.organisation_id, caller.member_id, true).await?;

@@ -10,14 +10,47 @@
 //! - `idempotency` (operations taking `Idempotency-Key`): `Idempotent-Replayed` on a replay.
 //!
 //! A handler still lists what it answers itself (`401`, `403`, `404`, `409`, `422`, its `429`
-//! and its own reasons for `503`); what it lists wins over what is added here.
+//! and its own reasons for `503`); what it lists wins over what is added here. The standard
+//! `401`, `403`, `404` and `422` are named once below ([`Unauthorized`], [`Forbidden`],
+//! [`NotFound`], [`Invalid`]): a handler lists them by type (`responses((status = 200, ...),
+//! Unauthorized, NotFound)`) and writes a tuple only where it has something of its own to say.
 
+use utoipa::IntoResponses;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Ref, RefOr};
+
+use crate::error::Problem;
+
+// The standard answers, by type. No doc comments: an empty description is filled with the
+// status's problem title (`openapi::describe_responses`), the same words as the problem's.
+
+// `401`: no valid access token (a guard's answer, so every operation with `security`).
+#[derive(IntoResponses)]
+#[response(status = 401, content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct Unauthorized(Problem);
+
+// `403`: the caller's role may not do this.
+#[derive(IntoResponses)]
+#[response(status = 403, content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct Forbidden(Problem);
+
+// `404`: no such resource in the caller's organisation (a malformed id too).
+#[derive(IntoResponses)]
+#[response(status = 404, content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct NotFound(Problem);
+
+// `422`: a field or parameter is invalid; `errors` names each one.
+#[derive(IntoResponses)]
+#[response(status = 422, content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct Invalid(Problem);
 
 /// Operations that answer without the database.
 const DATABASE_FREE: &[&str] = &["/health/live", "/api/v1/openapi.json", "/docs"];

@@ -5,6 +5,7 @@ use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{delete, get, post, put};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
+use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 
 type Problem = crate::error::Problem;
 
@@ -26,18 +28,18 @@ type Problem = crate::error::Problem;
 /// budget; an overdrawn allowance or budget answers 409 and grants nothing. Accepts
 /// `Idempotency-Key`: a retry with the same key returns the first response.
 #[utoipa::path(
-    post, path = "/api/v1/recognitions", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response; the same key with another body answers 422")),
     request_body = CreateRecognition,
     responses(
         (status = 201, body = Recognition),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 409, description = "Allowance, budget or daily cap exceeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/recognitions", data = "<body>")]
+#[post("/api/v1/recognitions", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
     clock: &State<Clock>,
@@ -65,10 +67,13 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// Only recognitions of members of this team (their team when recognised).
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
     /// Only recognitions this member gave or received.
+    #[param(value_type = Option<Uuid>)]
     pub member_id: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -76,16 +81,16 @@ pub struct FeedParams {
 
 /// The recognition feed of the organisation, or of one team or member, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/recognitions", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(FeedParams),
     responses(
         (status = 200, body = Page<Recognition>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     )
 )]
-#[rocket::get("/api/v1/recognitions?<params..>")]
+#[get("/api/v1/recognitions?<params..>")]
 pub async fn feed(
     db: &State<Db>,
     caller: Caller,
@@ -115,16 +120,16 @@ pub async fn feed(
 
 /// One recognition.
 #[utoipa::path(
-    get, path = "/api/v1/recognitions/{id}", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Recognition id")),
     responses(
         (status = 200, body = Recognition),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/recognitions/<id>")]
+#[get("/api/v1/recognitions/<id>")]
 pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Recognition>> {
     let id = path_id(id, "recognition")?;
     let mut conn = db.conn().await?;
@@ -141,19 +146,19 @@ pub struct React {
 
 /// React to a recognition (any member; one reaction of each kind per member).
 #[utoipa::path(
-    post, path = "/api/v1/recognitions/{id}/reactions", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Recognition id")),
     request_body = React,
     responses(
         (status = 201, description = "The recognition with its reactions", body = Recognition),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
         (status = 409, description = "You already reacted with this kind", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::post("/api/v1/recognitions/<id>/reactions", data = "<body>")]
+#[post("/api/v1/recognitions/<id>/reactions", data = "<body>")]
 pub async fn react(
     db: &State<Db>,
     caller: Caller,
@@ -175,7 +180,7 @@ pub async fn react(
 
 /// Take back one's reaction.
 #[utoipa::path(
-    delete, path = "/api/v1/recognitions/{id}/reactions/{kind}", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Recognition id"),
@@ -183,11 +188,11 @@ pub async fn react(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 404, description = "No such recognition, or no such reaction of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::delete("/api/v1/recognitions/<id>/reactions/<kind>")]
+#[delete("/api/v1/recognitions/<id>/reactions/<kind>")]
 pub async fn unreact(db: &State<Db>, caller: Caller, id: &str, kind: &str) -> AppResult<Status> {
     let id = path_id(id, "recognition")?;
     let kind = ReactionKind::parse(kind)
@@ -219,20 +224,20 @@ pub struct LeadBudgetView {
 
 /// Set a team lead's own monthly recognition budget (admins).
 #[utoipa::path(
-    put, path = "/api/v1/members/{id}/recognition-budget", tag = "recognition",
+    tag = "recognition",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Member id of a team lead")),
     request_body = LeadBudget,
     responses(
         (status = 200, body = LeadBudgetView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
         (status = 409, description = "The member is not a team lead", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
-#[rocket::put("/api/v1/members/<id>/recognition-budget", data = "<body>")]
+#[put("/api/v1/members/<id>/recognition-budget", data = "<body>")]
 pub async fn set_budget(
     db: &State<Db>,
     admin: Admin,

@@ -358,3 +358,181 @@ async fn the_fuzzer_s_500s_are_422s_naming_the_field() {
     .await
     .invalid_field("description");
 }
+
+/// The fuzzer's `GET /me/data` 500 ("Invalid Json"): PostgreSQL renders a float8 inside jsonb as
+/// a plain decimal (`1797693134862315700000...`, 309 digits), which serde_json's default, fast
+/// float parser overflowed to infinity and refused. Every KPI value the API accepts must come
+/// back in the member's data, exactly.
+#[rocket::async_test]
+async fn my_data_reads_back_the_largest_numbers_it_stores() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-my-data").await;
+    let team = app.team(&org, "Support").await;
+    for (kpi, value) in [("largest", f64::MAX), ("smallest", -f64::MAX)] {
+        let r = app
+            .post(
+                &format!("/api/v1/teams/{team}/kpis"),
+                &org.admin.token,
+                serde_json::json!({
+                    "kpi": kpi, "period_start": "2026-01-01", "period_end": "2026-02-01",
+                    "value": value, "sample_size": 1,
+                }),
+            )
+            .await;
+        assert_eq!(r.status, rocket::http::Status::Created, "{}", r.text);
+    }
+    let data = app
+        .get("/api/v1/me/data", &org.admin.token)
+        .await
+        .ok()
+        .clone();
+    let mut values: Vec<f64> = data["kpis_recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["value"].as_f64().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [-f64::MAX, f64::MAX]);
+}
+
+/// What a generated client (openapi-typescript) reads from the document: open extension
+/// members, typed maps and parameters, each board's own parameters, nullable cursors.
+#[test]
+fn the_document_types_what_generated_clients_read() {
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let extension = schemas["Problem"]["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("properties").is_none())
+        .unwrap();
+    assert_eq!(extension["additionalProperties"], Value::Bool(true));
+    assert_eq!(
+        schemas["EngagementRow"]["properties"]["other_kpis"]["additionalProperties"]["type"],
+        "number"
+    );
+    for (name, schema) in schemas.as_object().unwrap() {
+        if let Some(cursor) = schema["properties"].get("next_cursor") {
+            assert_eq!(
+                cursor["type"],
+                serde_json::json!(["string", "null"]),
+                "{name}"
+            );
+        }
+    }
+
+    let names = |path: &str| -> Vec<String> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!names("/api/v1/leaderboards/members").contains(&"metric".to_string()));
+    assert!(names("/api/v1/leaderboards/teams").contains(&"metric".to_string()));
+
+    // Parameters that are ids, numbers, flags, dates or words from a fixed list say so.
+    let mut untyped = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let free_text = ["q", "cursor", "period", "from", "to"].contains(&name);
+                if p["in"] == "query"
+                    && !free_text
+                    && p["schema"] == serde_json::json!({"type": "string"})
+                {
+                    untyped.push(format!("{method} {path} {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        untyped.is_empty(),
+        "query parameters typed as plain text: {untyped:#?}"
+    );
+
+    let my_data = &doc["paths"]["/api/v1/me/data"]["get"]["responses"]["200"];
+    assert!(my_data["headers"].get("Content-Disposition").is_some());
+}
+
+#[rocket::async_test]
+async fn a_flag_is_true_or_false() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("contract-flags").await;
+    for value in ["", "1", "0", "yes"] {
+        app.get(
+            &format!("/api/v1/teams?include_archived={value}"),
+            &org.admin.token,
+        )
+        .await
+        .invalid_field("include_archived");
+    }
+    app.get("/api/v1/teams?include_archived=true", &org.admin.token)
+        .await
+        .ok();
+}
+
+/// A suppressed team's analytics leave the flattened figures out: the document must allow an
+/// object without them (utoipa described the flattened `Option<Engagement>` as "an
+/// `Engagement` or null", which the fuzzer's stateful phase caught).
+#[test]
+fn a_suppressed_team_s_figures_are_optional_in_the_document() {
+    let doc = serde_json::to_value(frontline::openapi::document()).unwrap();
+    let team = &doc["components"]["schemas"]["TeamEngagement"];
+    let figures = team["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["properties"].get("participants").is_some())
+        .expect("the engagement figures");
+    assert!(
+        figures
+            .get("required")
+            .is_none_or(|r| r.as_array().unwrap().is_empty())
+    );
+    assert!(figures.get("oneOf").is_none());
+}
+
+/// Each route's method and path are written once, in its Rocket attribute: utoipa's
+/// `rocket_extras` reads them from there, so a `path = ...` in `#[utoipa::path]` or a
+/// `#[rocket::get(...)]` (which `rocket_extras` cannot see) is a second copy to keep in step.
+#[test]
+fn each_route_is_written_once() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut twice = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let mut in_path = false;
+        for (n, line) in source.lines().enumerate() {
+            let line = line.trim();
+            in_path |= line.starts_with("#[utoipa::path(");
+            let at = format!("{}:{}", file.display(), n + 1);
+            if in_path && line.contains("path = \"") {
+                twice.push(format!("{at}: path in #[utoipa::path]"));
+            }
+            if ["get", "post", "put", "patch", "delete"]
+                .iter()
+                .any(|m| line.starts_with(&format!("#[rocket::{m}(")))
+            {
+                twice.push(format!("{at}: #[rocket::...] (write #[get(...)] etc.)"));
+            }
+            if line.starts_with("#[get(")
+                || line.starts_with("#[post(")
+                || line.starts_with("#[put(")
+                || line.starts_with("#[patch(")
+                || line.starts_with("#[delete(")
+            {
+                in_path = false;
+            }
+        }
+    }
+    assert!(twice.is_empty(), "routes written twice: {twice:#?}");
+}

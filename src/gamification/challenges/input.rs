@@ -98,10 +98,13 @@ pub struct ListParams {
     /// `active` (default: running now, ending soonest first), `upcoming` (starting soonest
     /// first) or `past` (ended most recently first). Completed challenges stay in their
     /// window's list.
+    #[param(value_type = Option<ChallengeStatus>)]
     pub status: Option<String>,
     /// Only this team's challenges.
+    #[param(value_type = Option<Uuid>)]
     pub team_id: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (with the same `status`).
     pub cursor: Option<String>,

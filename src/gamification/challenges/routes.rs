@@ -5,6 +5,7 @@ use chrono::Utc;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
+use rocket::{get, patch, post};
 use utoipa::OpenApi;
 
 use super::{
@@ -15,6 +16,7 @@ use crate::auth::{Caller, LeadOrAdmin, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, Page, path_id};
+use crate::openapi::responses::{NotFound, Unauthorized};
 
 type Problem = crate::error::Problem;
 
@@ -22,20 +24,20 @@ type Problem = crate::error::Problem;
 /// paid from their monthly recognition budget). Audited (`challenge_created`). Answers the
 /// challenge with its progress so far: a window an admin backdated counts what happened since.
 #[utoipa::path(
-    post, path = "/api/v1/challenges", tag = "gamification", operation_id = "create_challenge",
+    tag = "gamification", operation_id = "create_challenge",
     security(("bearer" = [])),
     request_body = CreateChallenge,
     responses(
         (status = 201, description = "Set", body = ChallengeProgress),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not an admin, or a team lead setting one for another team or the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The lead's budget cannot cover the reward, or the organisation or team has as many open challenges as it may", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/challenges", data = "<body>")]
+#[post("/api/v1/challenges", data = "<body>")]
 pub async fn create_challenge(
     db: &State<Db>,
     caller: LeadOrAdmin,
@@ -53,22 +55,22 @@ pub async fn create_challenge(
 /// Change a challenge before it starts (the admin, or the team lead who set it for their own
 /// team). Audited (`challenge_changed`, with what changed from what).
 #[utoipa::path(
-    patch, path = "/api/v1/challenges/{id}", tag = "gamification", operation_id = "update_challenge",
+    tag = "gamification", operation_id = "update_challenge",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Challenge id")),
     request_body = UpdateChallenge,
     responses(
         (status = 200, description = "Changed", body = ChallengeProgress),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "It has started or is cancelled, or the lead's budget cannot cover the new reward", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::patch("/api/v1/challenges/<id>", data = "<body>")]
+#[patch("/api/v1/challenges/<id>", data = "<body>")]
 pub async fn update_challenge(
     db: &State<Db>,
     caller: LeadOrAdmin,
@@ -85,19 +87,19 @@ pub async fn update_challenge(
 /// team): it never counts or pays, and a team lead's reservation goes back to the budget it
 /// came from. Audited (`challenge_cancelled`).
 #[utoipa::path(
-    post, path = "/api/v1/challenges/{id}/cancel", tag = "gamification", operation_id = "cancel_challenge",
+    tag = "gamification", operation_id = "cancel_challenge",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Challenge id")),
     responses(
         (status = 200, description = "Cancelled", body = ChallengeProgress),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, description = "It has started or is already cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::post("/api/v1/challenges/<id>/cancel")]
+#[post("/api/v1/challenges/<id>/cancel")]
 pub async fn cancel_challenge(
     db: &State<Db>,
     caller: LeadOrAdmin,
@@ -110,16 +112,16 @@ pub async fn cancel_challenge(
 
 /// The organisation's challenges with live progress (any member), cursor-paginated.
 #[utoipa::path(
-    get, path = "/api/v1/challenges", tag = "gamification", operation_id = "list_challenges",
+    tag = "gamification", operation_id = "list_challenges",
     security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, body = Page<ChallengeProgress>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[rocket::get("/api/v1/challenges?<params..>")]
+#[get("/api/v1/challenges?<params..>")]
 pub async fn list_challenges(
     db: &State<Db>,
     caller: Caller,
@@ -133,16 +135,16 @@ pub async fn list_challenges(
 
 /// One challenge with its live progress (any member of the organisation).
 #[utoipa::path(
-    get, path = "/api/v1/challenges/{id}", tag = "gamification", operation_id = "show_challenge",
+    tag = "gamification", operation_id = "show_challenge",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Challenge id")),
     responses(
         (status = 200, body = ChallengeProgress),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
     )
 )]
-#[rocket::get("/api/v1/challenges/<id>")]
+#[get("/api/v1/challenges/<id>")]
 pub async fn show_challenge(
     db: &State<Db>,
     caller: Caller,
