@@ -1,0 +1,181 @@
+//! The demo's recognitions.
+
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use super::people::{
+    ADMIN, ANA, BEN, CHLOE, DEV, ELI, FRIDA, GUS, HR, LARS, People, SOFIA, person,
+};
+use super::wins::win;
+use crate::error::{AppError, AppResult};
+use crate::recognition::domain as recognition;
+use crate::recognition::giving::GivingKind;
+use crate::vocabulary::Dimension;
+
+/// A demo recognition; `initiative` indexes `DEMO_WINS`.
+struct Kudos {
+    giver: &'static str,
+    recipients: &'static [&'static str],
+    message: &'static str,
+    points: i32,
+    dimension: Option<Dimension>,
+    initiative: Option<usize>,
+}
+
+/// Team leads to their members (from their budgets), peers to peers (from their allowances,
+/// within the daily cap), and the admin to several at once.
+const DEMO_RECOGNITIONS: &[Kudos] = &[
+    Kudos {
+        giver: LARS,
+        recipients: &[ANA],
+        message: "You called before she had to chase us, then turned it into a habit for the whole team. CSAT on late deliveries went from 72 to 81. Thank you, Ana!",
+        points: 50,
+        dimension: Some(Dimension::Expectations),
+        initiative: Some(0),
+    },
+    Kudos {
+        giver: LARS,
+        recipients: &[BEN],
+        message: "One agent, one case, start to finish: customers notice, and so do I. Thanks for leading the way, Ben.",
+        points: 30,
+        dimension: Some(Dimension::Personalisation),
+        initiative: Some(3),
+    },
+    Kudos {
+        giver: LARS,
+        recipients: &[CHLOE],
+        message: "The return-label button saves our customers a wait and saves us a hundred chats a week. Brilliant, Chloe.",
+        points: 25,
+        dimension: Some(Dimension::TimeAndEffort),
+        initiative: Some(4),
+    },
+    Kudos {
+        giver: SOFIA,
+        recipients: &[DEV],
+        message: "The quiet hour is the kindest thing this store has done all year. Thank you for listening to that dad, Dev.",
+        points: 40,
+        dimension: Some(Dimension::Empathy),
+        initiative: Some(1),
+    },
+    Kudos {
+        giver: BEN,
+        recipients: &[ANA],
+        message: "Thanks for taking my upset caller on Friday and turning the call around. I owe you a coffee.",
+        points: 20,
+        dimension: Some(Dimension::Empathy),
+        initiative: None,
+    },
+    Kudos {
+        giver: FRIDA,
+        recipients: &[GUS],
+        message: "First visits that actually happen: 91 % now. Customers open the door because they know who is coming. Great work, Gus.",
+        points: 50,
+        dimension: Some(Dimension::Trust),
+        initiative: Some(2),
+    },
+    Kudos {
+        giver: ELI,
+        recipients: &[CHLOE],
+        message: "I could not have done that phone setup without you on the line. Teamwork across the building!",
+        points: 15,
+        dimension: Some(Dimension::ProblemSolving),
+        initiative: Some(5),
+    },
+    Kudos {
+        giver: SOFIA,
+        recipients: &[ELI],
+        message: "Patient and calm, and she left with every photo. That is how we want people to feel at our tills.",
+        points: 20,
+        dimension: Some(Dimension::ProblemSolving),
+        initiative: Some(5),
+    },
+    Kudos {
+        giver: DEV,
+        recipients: &[GUS],
+        message: "Your arrival-window idea answers the question customers ask me at the till every single day.",
+        points: 25,
+        dimension: Some(Dimension::Trust),
+        initiative: Some(10),
+    },
+    Kudos {
+        giver: GUS,
+        recipients: &[DEV],
+        message: "The quiet hour made my neighbour's week. Nice one.",
+        points: 15,
+        dimension: Some(Dimension::Empathy),
+        initiative: None,
+    },
+    Kudos {
+        giver: HR,
+        recipients: &[LARS],
+        message: "The way you coach the care team shows in every survey we run. Thank you, Lars.",
+        points: 20,
+        dimension: Some(Dimension::Empathy),
+        initiative: None,
+    },
+    Kudos {
+        giver: LARS,
+        recipients: &[ANA, BEN, CHLOE],
+        message: "A record week on the phones, and not one customer left hanging. Proud of this team.",
+        points: 10,
+        dimension: None,
+        initiative: None,
+    },
+    Kudos {
+        giver: ADMIN,
+        recipients: &[ANA, DEV, GUS],
+        message: "Three wins measured this month and three KPIs moved: this is what customer experience as a team sport looks like. Thank you!",
+        points: 30,
+        dimension: None,
+        initiative: None,
+    },
+    Kudos {
+        giver: ADMIN,
+        recipients: &[LARS, SOFIA, FRIDA],
+        message: "For making room for your teams' ideas, and for saying yes more often than no.",
+        points: 20,
+        dimension: None,
+        initiative: None,
+    },
+];
+
+/// Gives the recognitions, each in its own transaction; `wins` are the demo wins' ids.
+pub(super) async fn load(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    people: &People,
+    wins: &[Uuid],
+) -> AppResult<()> {
+    let win = |i: usize| win(wins, i);
+    for k in DEMO_RECOGNITIONS {
+        let giver = person(people, k.giver)?;
+        let recipients = k
+            .recipients
+            .iter()
+            .map(|r| person(people, r).map(|r| r.member_id))
+            .collect::<AppResult<Vec<_>>>()?;
+        let initiative = k.initiative.map(win).transpose()?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let new = recognition::CreateRecognition {
+                recipients,
+                message: k.message.to_string(),
+                points: k.points,
+                dimension: k.dimension,
+                initiative_id: initiative,
+            };
+            recognition::give(
+                conn,
+                org,
+                giver.member_id,
+                GivingKind::for_role(giver.role),
+                &new,
+                Utc::now(),
+            )
+            .await
+            .map(|_| ())
+        })
+        .await?;
+    }
+    Ok(())
+}
