@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::InitiativeStatus;
 use super::lifecycle::{Edit, Measurement, NewInitiative};
-use super::queries::{self, After, ListFilter, Sort};
+use super::listing::{After, ListFilter, Sort};
+use super::queries;
 use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};

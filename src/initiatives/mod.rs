@@ -9,12 +9,14 @@
 //! - `input`: what clients send and its validation.
 //! - `lifecycle`: creating, editing and moving an initiative through its statuses, with points.
 //! - `points`: the daily cap on points members pay themselves through wins.
-//! - `queries`: rows, views and the list query.
+//! - `queries`: rows and views.
+//! - `listing`: the list query, its filter, orders and cursors.
 //! - `comments`: coaching and cheering on an initiative.
 
 pub mod comments;
 pub mod input;
 pub mod lifecycle;
+pub mod listing;
 pub mod points;
 pub mod queries;
 pub mod routes;

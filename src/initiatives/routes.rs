@@ -12,8 +12,8 @@ use super::input::{
     Measure, note, refuse, validate_create, validate_edit, validate_measure,
 };
 use super::lifecycle::{self, Transition};
-use super::queries;
 use super::{Initiative, InitiativeDetail};
+use super::{listing, queries};
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::AppResult;
@@ -91,7 +91,7 @@ pub async fn list(
     let (org, sort, after, limit) = (caller.organisation_id, query.sort, query.after, query.limit);
     let mut conn = db.conn().await?;
     let filter = query.filter(&mut conn, org).await?;
-    let rows = queries::list(&mut conn, org, &filter, sort, after, limit).await?;
+    let rows = listing::list(&mut conn, org, &filter, sort, after, limit).await?;
     Ok(Json(Page::from_rows(rows, limit, |i: &Initiative| {
         sort.cursor_of(i)
     })))
