@@ -177,7 +177,7 @@ pub async fn erase_member(
     );
     // The admins first, in the order every admin-removing change locks them (see
     // `lock_active_admins`): two admins erasing each other serialise here.
-    let admins = crate::members::queries::lock_active_admins(conn, org).await?;
+    let admins = crate::members::lifecycle::lock_active_admins(conn, org).await?;
     let row: Row = members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::id.eq(id))
@@ -200,7 +200,7 @@ pub async fn erase_member(
         });
     }
     // The same rule as demotion: never leave the organisation without an admin.
-    crate::members::queries::ensure_other_admin(&admins, id)?;
+    crate::members::lifecycle::ensure_other_admin(&admins, id)?;
     let now = Utc::now();
     diesel::update(
         members::table

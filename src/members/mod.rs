@@ -1,5 +1,6 @@
 //! Members: the people of an organisation, their roles, teams (with history) and accounts.
 
+pub mod lifecycle;
 pub mod queries;
 pub mod routes;
 

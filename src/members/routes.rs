@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::lifecycle;
 use super::queries::{self, ListFilter};
 use super::{CreatedMember, Invite, Member, MemberDetail, NewMember};
 use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
@@ -318,7 +319,7 @@ pub async fn change_role(
 ) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::set_role(
+    lifecycle::set_role(
         &mut conn,
         admin.organisation_id,
         id,
@@ -389,7 +390,7 @@ pub async fn move_member(
 pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::deactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
+    lifecycle::deactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
     tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, by = %admin.member_id, "member deactivated");
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
@@ -413,7 +414,7 @@ pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    queries::reactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
+    lifecycle::reactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))
