@@ -4,6 +4,7 @@
 //! encodes rows (CSV safe for spreadsheets, pseudonyms); `stream` ties them into a response
 //! body that never holds more than one batch. `docs/exports.md` is the reference.
 
+pub mod batch;
 pub mod limits;
 pub mod params;
 pub mod queries;
@@ -27,9 +28,10 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
 use crate::periods;
+use batch::Plan;
 use limits::ExportPool;
 use params::{Format, GroupBy, RawParams};
-use stream::{Body, Exporter, Plan};
+use stream::{Body, Exporter};
 
 type Problem = crate::error::Problem;
 

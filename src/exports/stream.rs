@@ -2,9 +2,10 @@
 //! the whole range, encoded and sent before the next batch is read, so the server's memory
 //! stays flat however large the organisation. The stream owns a connection of the exports' own
 //! pool and reads in one REPEATABLE READ, READ ONLY transaction (begun by `limits`, which
-//! holds the organisation's slot in it): every batch sees the same snapshot.
+//! holds the organisation's slot in it): every batch sees the same snapshot. What a batch
+//! holds, and its reading, are in `batch`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,7 +15,8 @@ use rocket::futures::stream::{self, Stream};
 use tokio::io::{AsyncRead, ReadBuf};
 use uuid::Uuid;
 
-use super::params::{Bucket, Format, GroupBy, Resolved};
+use super::batch::{self, Batch, KpiSet, Plan, Subjects};
+use super::params::{Bucket, Format, GroupBy};
 use super::queries::{self, Activity, Keyset, MemberRow, TeamRow};
 use super::render::{Cell, Encoder, Pseudonymiser};
 use crate::db::Conn;
@@ -101,9 +103,6 @@ pub const TEAM_COLUMNS: &[&str] = &[
     "other_kpis",
 ];
 
-/// The KPIs named in their own columns; any other name goes to `other_kpis`.
-const KPI_COLUMNS: [&str; 4] = ["csat", "nps", "ces", "fcr"];
-
 /// What ends an export that failed after it started.
 pub fn failure_marker(format: Format) -> &'static [u8] {
     match format {
@@ -111,53 +110,6 @@ pub fn failure_marker(format: Format) -> &'static [u8] {
         Format::Ndjson => b"{\"error\":\"export failed before it was complete; retry it\"}\n",
         Format::Json => b"",
     }
-}
-
-/// Everything fixed before the stream starts.
-pub struct Plan {
-    pub organisation_id: Uuid,
-    pub time_zone: String,
-    pub min_group_size: i64,
-    pub params: Resolved,
-}
-
-#[derive(Default)]
-struct KpiSet {
-    named: [Option<f64>; 4],
-    other: Vec<(String, f64)>,
-}
-
-impl KpiSet {
-    fn cells(set: Option<&KpiSet>, out: &mut Vec<Cell>) {
-        for i in 0..KPI_COLUMNS.len() {
-            out.push(
-                set.and_then(|s| s.named[i])
-                    .map(Cell::Float)
-                    .unwrap_or(Cell::Null),
-            );
-        }
-        out.push(Cell::Pairs(
-            set.map(|s| s.other.clone()).unwrap_or_default(),
-        ));
-    }
-}
-
-enum Subjects {
-    Members(Vec<MemberRow>),
-    Teams(Vec<TeamRow>),
-}
-
-/// One batch, with the cursor of the next row to emit.
-struct Batch {
-    subjects: Subjects,
-    activity: HashMap<(Uuid, usize), Activity>,
-    kpis: HashMap<(Uuid, usize), KpiSet>,
-    /// Team rows: members per (team, period).
-    headcount: HashMap<(Uuid, usize), i64>,
-    /// Member rows of a pseudonymised export: teams below the minimum group size.
-    small_teams: HashSet<Uuid>,
-    subject: usize,
-    bucket: usize,
 }
 
 pub struct Exporter {
@@ -336,116 +288,14 @@ impl Exporter {
             if count == 0 {
                 continue;
             }
-            self.batch = Some(self.aggregate(subjects).await?);
+            let conn = self
+                .conn
+                .as_mut()
+                .ok_or_else(|| AppError::internal("export connection already released"))?;
+            let batch = batch::aggregate(conn, &self.plan, self.pseudonymiser.as_ref(), subjects);
+            self.batch = Some(batch.await?);
             return Ok(true);
         }
-    }
-
-    async fn aggregate(&mut self, mut subjects: Subjects) -> AppResult<Batch> {
-        let org = self.plan.organisation_id;
-        let p = &self.plan.params;
-        let buckets = p.buckets.clone();
-        let index: HashMap<chrono::NaiveDate, usize> = buckets
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.start, i))
-            .collect();
-        let range_at = (
-            buckets
-                .as_slice()
-                .first()
-                .map(|b| b.start_at)
-                .unwrap_or_default(),
-            buckets
-                .as_slice()
-                .last()
-                .map(|b| b.end_at)
-                .unwrap_or_default(),
-        );
-        let range = (p.from, p.to);
-        let granularity = p.granularity.as_str();
-        let pseudonymise = p.pseudonymise;
-        let tz = self.plan.time_zone.clone();
-        let min_group_size = self.plan.min_group_size;
-        if let (Subjects::Members(members), Some(ps)) = (&mut subjects, &self.pseudonymiser) {
-            members.sort_by_cached_key(|m| ps.pseudonym(m.id));
-        }
-        let (ids, teams): (Vec<Uuid>, Vec<Uuid>) = match &subjects {
-            Subjects::Members(m) => {
-                let mut teams: Vec<Uuid> = m.iter().filter_map(|r| r.team_id).collect();
-                teams.sort_unstable();
-                teams.dedup();
-                (m.iter().map(|r| r.id).collect(), teams)
-            }
-            Subjects::Teams(t) => {
-                let ids: Vec<Uuid> = t.iter().map(|r| r.id).collect();
-                (ids.clone(), ids)
-            }
-        };
-        let conn = self.conn()?;
-        let by = match &subjects {
-            Subjects::Members(_) => queries::By::Member,
-            Subjects::Teams(_) => queries::By::Team,
-        };
-        let activity_rows =
-            queries::activity(conn, org, by, &ids, range_at, granularity, &tz).await?;
-        let mut activity = HashMap::with_capacity(activity_rows.len());
-        for a in activity_rows {
-            if let Some(&i) = index.get(&a.bucket) {
-                activity.insert((a.subject, i), a);
-            }
-        }
-        let mut kpis: HashMap<(Uuid, usize), KpiSet> = HashMap::new();
-        if !teams.is_empty() {
-            for k in queries::kpis(conn, org, &teams, range, granularity).await? {
-                let Some(&i) = index.get(&k.bucket) else {
-                    continue;
-                };
-                let set = kpis.entry((k.team_id, i)).or_default();
-                match KPI_COLUMNS.iter().position(|c| *c == k.kpi) {
-                    Some(n) => set.named[n] = Some(k.value),
-                    // DISTINCT ON ... ORDER BY kpi: already sorted by name.
-                    None => set.other.push((k.kpi, k.value)),
-                }
-            }
-        }
-        let mut headcount = HashMap::new();
-        let mut small_teams = HashSet::new();
-        match &subjects {
-            Subjects::Teams(_) => {
-                let spans: Vec<_> = buckets
-                    .iter()
-                    .map(|b| (b.start, b.start_at, b.end_at))
-                    .collect();
-                for h in queries::team_headcounts(conn, org, &ids, &spans).await? {
-                    if let Some(&i) = index.get(&h.bucket) {
-                        headcount.insert((h.team_id, i), h.members);
-                    }
-                }
-            }
-            Subjects::Members(_) if pseudonymise && !teams.is_empty() => {
-                let sizes: HashMap<Uuid, i64> = queries::current_team_sizes(conn, org, &teams)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.team_id, s.members))
-                    .collect();
-                for t in &teams {
-                    if sizes.get(t).copied().unwrap_or(0) < min_group_size {
-                        small_teams.insert(*t);
-                    }
-                }
-            }
-            Subjects::Members(_) => {}
-        }
-        Ok(Batch {
-            subjects,
-            activity,
-            kpis,
-            headcount,
-            small_teams,
-            subject: 0,
-            bucket: 0,
-        })
     }
 
     /// Encode rows of the current batch until a chunk is full or the batch is done.
