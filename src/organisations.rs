@@ -165,94 +165,131 @@ pub async fn update(
     admin: Admin,
     body: JsonBody<UpdateOrganisation>,
 ) -> AppResult<Json<Organisation>> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| validation::text("name", n, 200, &mut errors));
-    let slug = req
-        .slug
-        .as_deref()
-        .map(|s| validation::slug("slug", s, &mut errors));
-    let time_zone = req
-        .time_zone
-        .as_deref()
-        .map(|t| validation::time_zone("time_zone", t, &mut errors));
-    if let Some(n) = req.min_group_size
-        && !(3..=1000).contains(&n)
-    {
-        errors.push(crate::error::FieldError::new(
-            "min_group_size",
-            "must be between 3 and 1000",
-        ));
-    }
-    check(errors)?;
-    // The audit entry names what was asked for; privacy settings (min_group_size,
-    // pseudonymised_exports_only) are what an auditor looks for.
-    let changes = serde_json::to_value(&req).unwrap_or_default();
+    let change = SettingsChange::parse(body.0)?;
     let mut conn = db.conn().await?;
-    if let Some(zone) = &time_zone {
-        let mut errors = Vec::new();
-        validation::time_zone_known_to_database(&mut conn, "time_zone", zone, &mut errors).await?;
-        check(errors)?;
-    }
-    let org = admin.organisation_id;
-    let by = admin.member_id;
-    let updated = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            let before = find(conn, org).await?;
-            let updated = diesel::update(organisations::table.find(org))
-                .set((
-                    name.map(|v| organisations::name.eq(v)),
-                    slug.map(|v| organisations::slug.eq(v)),
-                    time_zone.map(|v| organisations::time_zone.eq(v)),
-                    req.mandate.map(|v| organisations::mandate.eq(v)),
-                    req.min_group_size
-                        .map(|v| organisations::min_group_size.eq(v)),
-                    req.pseudonymised_exports_only
-                        .map(|v| organisations::pseudonymised_exports_only.eq(v)),
-                    organisations::updated_at.eq(Utc::now()),
-                ))
-                .returning(Organisation::as_returning())
-                .get_result(conn)
-                .await
-                .map_err(|e| match AppError::from(e) {
-                    AppError::Conflict { .. } => {
-                        AppError::conflict("another organisation already uses this slug")
-                    }
-                    other => other,
-                })?;
-            // Periods are computed in the organisation's time zone: a new zone moves period
-            // boundaries, so the boards are recomputed from the ledger.
-            if before.time_zone != updated.time_zone {
-                diesel::sql_query("SELECT rebuild_boards($1)")
-                    .bind::<diesel::sql_types::Uuid, _>(org)
-                    .execute(conn)
-                    .await?;
-            }
-            crate::audit::record(
-                conn,
-                org,
-                crate::audit::Actor::Member(by),
-                crate::audit::Action::OrganisationSettingsChanged,
-                Some(("organisation", org)),
-                serde_json::json!({
-                    "changes": changes,
-                    "before": {
-                        "mandate": before.mandate,
-                        "min_group_size": before.min_group_size,
-                        "pseudonymised_exports_only": before.pseudonymised_exports_only,
-                        "time_zone": before.time_zone,
-                    },
-                }),
-            )
-            .await?;
-            Ok(updated)
-        })
-        .await?;
+    let updated =
+        change_settings(&mut conn, admin.organisation_id, admin.member_id, change).await?;
     tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "organisation settings changed");
     Ok(Json(updated))
+}
+
+/// A checked change of settings: every present value valid; what was asked for, for the audit.
+pub struct SettingsChange {
+    name: Option<String>,
+    slug: Option<String>,
+    time_zone: Option<String>,
+    req: UpdateOrganisation,
+    changes: serde_json::Value,
+}
+
+impl SettingsChange {
+    pub fn parse(req: UpdateOrganisation) -> AppResult<SettingsChange> {
+        let mut errors = Vec::new();
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| validation::text("name", n, 200, &mut errors));
+        let slug = req
+            .slug
+            .as_deref()
+            .map(|s| validation::slug("slug", s, &mut errors));
+        let time_zone = req
+            .time_zone
+            .as_deref()
+            .map(|t| validation::time_zone("time_zone", t, &mut errors));
+        if let Some(n) = req.min_group_size
+            && !(3..=1000).contains(&n)
+        {
+            errors.push(crate::error::FieldError::new(
+                "min_group_size",
+                "must be between 3 and 1000",
+            ));
+        }
+        check(errors)?;
+        // The audit entry names what was asked for; privacy settings (min_group_size,
+        // pseudonymised_exports_only) are what an auditor looks for.
+        let changes = serde_json::to_value(&req).unwrap_or_default();
+        Ok(SettingsChange {
+            name,
+            slug,
+            time_zone,
+            req,
+            changes,
+        })
+    }
+}
+
+/// Applies a change in one transaction with its audit entry; a new time zone recomputes the
+/// boards.
+pub async fn change_settings(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    by: Uuid,
+    change: SettingsChange,
+) -> AppResult<Organisation> {
+    let SettingsChange {
+        name,
+        slug,
+        time_zone,
+        req,
+        changes,
+    } = change;
+    if let Some(zone) = &time_zone {
+        let mut errors = Vec::new();
+        validation::time_zone_known_to_database(conn, "time_zone", zone, &mut errors).await?;
+        check(errors)?;
+    }
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let before = find(conn, org).await?;
+        let updated = diesel::update(organisations::table.find(org))
+            .set((
+                name.map(|v| organisations::name.eq(v)),
+                slug.map(|v| organisations::slug.eq(v)),
+                time_zone.map(|v| organisations::time_zone.eq(v)),
+                req.mandate.map(|v| organisations::mandate.eq(v)),
+                req.min_group_size
+                    .map(|v| organisations::min_group_size.eq(v)),
+                req.pseudonymised_exports_only
+                    .map(|v| organisations::pseudonymised_exports_only.eq(v)),
+                organisations::updated_at.eq(Utc::now()),
+            ))
+            .returning(Organisation::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                AppError::Conflict { .. } => {
+                    AppError::conflict("another organisation already uses this slug")
+                }
+                other => other,
+            })?;
+        // Periods are computed in the organisation's time zone: a new zone moves period
+        // boundaries, so the boards are recomputed from the ledger.
+        if before.time_zone != updated.time_zone {
+            diesel::sql_query("SELECT rebuild_boards($1)")
+                .bind::<diesel::sql_types::Uuid, _>(org)
+                .execute(conn)
+                .await?;
+        }
+        crate::audit::record(
+            conn,
+            org,
+            crate::audit::Actor::Member(by),
+            crate::audit::Action::OrganisationSettingsChanged,
+            Some(("organisation", org)),
+            serde_json::json!({
+                "changes": changes,
+                "before": {
+                    "mandate": before.mandate,
+                    "min_group_size": before.min_group_size,
+                    "pseudonymised_exports_only": before.pseudonymised_exports_only,
+                    "time_zone": before.time_zone,
+                },
+            }),
+        )
+        .await?;
+        Ok(updated)
+    })
+    .await
 }
 
 pub fn routes() -> Vec<rocket::Route> {
