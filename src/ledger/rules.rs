@@ -129,7 +129,14 @@ pub async fn update(
     admin: Admin,
     body: JsonBody<UpdatePointRules>,
 ) -> AppResult<Json<PointRules>> {
-    let r = body.0;
+    let rules = change(db, admin.organisation_id, admin.member_id, body.0).await?;
+    tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "point rules changed");
+    Ok(Json(rules))
+}
+
+/// Checks every present value against its bounds, then changes the rules in one transaction
+/// with its audit entry.
+pub async fn change(db: &Db, org: Uuid, by: Uuid, r: UpdatePointRules) -> AppResult<PointRules> {
     let mut e = Vec::new();
     let values = (
         bounded(
@@ -220,10 +227,8 @@ pub async fn update(
     );
     check(e)?;
     let mut conn = db.conn().await?;
-    let org = admin.organisation_id;
-    let by = admin.member_id;
     let changes = serde_json::to_value(&r).unwrap_or_default();
-    let rules = crate::db::transaction(&mut conn, move |conn| {
+    crate::db::transaction(&mut conn, move |conn| {
         let changes = changes.clone();
         Box::pin(async move {
             let rules = diesel::update(point_rules::table.find(org))
@@ -243,7 +248,5 @@ pub async fn update(
             Ok(rules)
         })
     })
-    .await?;
-    tracing::info!(organisation_id = %admin.organisation_id, by = %admin.member_id, "point rules changed");
-    Ok(Json(rules))
+    .await
 }
