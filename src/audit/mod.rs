@@ -2,9 +2,10 @@
 //! with who, when and what. Append-only in the database.
 //!
 //! This file is what writers need ([`record`], [`Action`], [`Actor`]); reading the log over
-//! HTTP is in `routes`, which needs the authentication guards, so that `auth` can record
-//! without importing what imports it.
+//! HTTP is in `routes` (its query in `queries`), which needs the authentication guards, so
+//! that `auth` can record without importing what imports it.
 
+pub mod queries;
 pub mod routes;
 
 use diesel::prelude::*;

@@ -1,38 +1,18 @@
 //! `GET /api/v1/audit`: the audit log, for admins.
 
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
 use rocket::get;
 use rocket::serde::json::Json;
-use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use utoipa::IntoParams;
 
 use super::Action;
+use super::queries::{self, AuditEntry, AuditFilter};
 use crate::auth::Admin;
 use crate::db::Db;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, Page, check, page_limit, time_param, uuid_param};
 use crate::openapi::responses::{Forbidden, Invalid, Unauthorized};
-use crate::schema::audit_log;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub action: Action,
-    /// The member who acted, when a member did.
-    pub actor_member_id: Option<Uuid>,
-    /// The API key that acted, when a machine client did.
-    pub actor_api_key_id: Option<Uuid>,
-    pub subject_type: Option<String>,
-    pub subject_id: Option<Uuid>,
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-}
 
 #[derive(Debug, FromForm, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,85 +74,17 @@ pub async fn list(
     let from = time_param("from", params.from.as_deref(), &mut errors);
     let to = time_param("to", params.to.as_deref(), &mut errors);
     check(errors)?;
-    let mut query = audit_log::table
-        .filter(audit_log::organisation_id.eq(admin.organisation_id))
-        .order((audit_log::at.desc(), audit_log::id.desc()))
-        .limit(limit + 1)
-        .into_boxed();
-    if let Some(a) = action {
-        query = query.filter(audit_log::action.eq(a.as_str()));
-    }
-    if let Some(a) = actor {
-        query = query.filter(audit_log::actor_member_id.eq(a));
-    }
-    if let Some(s) = subject {
-        query = query.filter(audit_log::subject_id.eq(s));
-    }
-    if let Some(f) = from {
-        query = query.filter(audit_log::at.ge(f));
-    }
-    if let Some(t) = to {
-        query = query.filter(audit_log::at.lt(t));
-    }
-    if let Some((t, id)) = after {
-        query = query.filter(
-            audit_log::at
-                .lt(t)
-                .or(audit_log::at.eq(t).and(audit_log::id.lt(id))),
-        );
-    }
-    type Row = (
-        Uuid,
-        DateTime<Utc>,
-        String,
-        Option<Uuid>,
-        Option<Uuid>,
-        Option<String>,
-        Option<Uuid>,
-        serde_json::Value,
-    );
+    let filter = AuditFilter {
+        action,
+        actor,
+        subject,
+        from,
+        to,
+        after,
+        limit,
+    };
     let mut conn = db.conn().await?;
-    let rows: Vec<Row> = query
-        .select((
-            audit_log::id,
-            audit_log::at,
-            audit_log::action,
-            audit_log::actor_member_id,
-            audit_log::actor_api_key_id,
-            audit_log::subject_type,
-            audit_log::subject_id,
-            audit_log::details,
-        ))
-        .load(&mut conn)
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                at,
-                action,
-                actor_member_id,
-                actor_api_key_id,
-                subject_type,
-                subject_id,
-                details,
-            )| {
-                Ok(AuditEntry {
-                    id,
-                    at,
-                    action: Action::parse(&action).ok_or_else(|| {
-                        AppError::internal(format!("unknown audit action {action}"))
-                    })?,
-                    actor_member_id,
-                    actor_api_key_id,
-                    subject_type,
-                    subject_id,
-                    details,
-                })
-            },
-        )
-        .collect::<AppResult<Vec<_>>>()?;
+    let items = queries::list(&mut conn, admin.organisation_id, &filter).await?;
     Ok(Json(Page::from_rows(items, limit, |e: &AuditEntry| {
         Cursor::at(e.at, e.id)
     })))
