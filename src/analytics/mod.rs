@@ -7,11 +7,13 @@
 //! times queries. The correlation across teams is computed here from the per-team figures.
 //! `docs/analytics.md` explains the definitions and the method.
 //!
-//! - `routes`: the endpoint, its parameters and the report's shape.
+//! - `routes`: the endpoint and its parameters.
+//! - `report`: the report's shape, put together from the aggregates.
 //! - `queries`: the aggregates.
 //! - `stats`: Pearson's r.
 
 pub mod queries;
+pub mod report;
 pub mod routes;
 pub mod stats;
 
