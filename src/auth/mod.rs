@@ -5,6 +5,7 @@
 //! Setting a password (accepting an invite, which is also the documented password reset, or
 //! changing it) ends the member's other sessions and is audited in the same transaction.
 
+pub mod accounts;
 pub mod client_addr;
 pub mod guards;
 pub mod passwords;

@@ -1,33 +1,26 @@
 //! The authentication endpoints: login, refresh, logout, invite acceptance and password
 //! change.
 
-use std::str::FromStr;
-
-use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
 use rocket::State;
 use rocket::http::Status;
 use rocket::post;
 use rocket::serde::json::Json;
 use uuid::Uuid;
 
+use super::accounts::{self, Credentials};
 use super::client_addr::ClientAddr;
 use super::guards::Caller;
 use super::passwords::Hasher;
-use super::rate_limit::{Key, LoginThrottle};
-use super::tokens::{self, JwtKeys};
+use super::rate_limit::LoginThrottle;
+use super::tokens::JwtKeys;
 use super::{
     AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, LoginRequest, RefreshRequest, Role,
     TokenResponse, sessions,
 };
-use crate::audit::{self, Action, Actor};
 use crate::db::Db;
-use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{JsonBody, check};
+use crate::error::{AppError, AppResult};
+use crate::http::JsonBody;
 use crate::read_cache::WriteNote;
-use crate::schema::{member_invites, members, organisations};
-use crate::validation;
 
 fn token_response(
     keys: &JwtKeys,
@@ -44,11 +37,6 @@ fn token_response(
         refresh_token,
     })
 }
-
-const BAD_CREDENTIALS: &str = "the organisation, email or password is not right";
-
-/// Longer than any slug an organisation can have; a login naming a longer one is bad input.
-const MAX_SLUG_LENGTH: usize = 63;
 
 /// Log in with an organisation slug, email and password.
 #[utoipa::path(
@@ -76,85 +64,9 @@ pub async fn login(
 ) -> AppResult<Json<TokenResponse>> {
     // A new session and failure counters: nothing a cached read holds.
     note.nothing_cached();
-    let req = body.0;
-    let mut errors = Vec::new();
-    let slug = req.organisation.trim().to_lowercase();
-    if slug.is_empty() {
-        errors.push(FieldError::new("organisation", "must not be empty"));
-    } else if slug.chars().count() > MAX_SLUG_LENGTH {
-        errors.push(FieldError::new(
-            "organisation",
-            "is longer than any organisation's slug",
-        ));
-    }
-    let email = validation::email("email", &req.email, &mut errors);
-    if req.password.is_empty() {
-        errors.push(FieldError::new("password", "must not be empty"));
-    } else if req.password.chars().count() > validation::MAX_PASSWORD_LENGTH {
-        errors.push(FieldError::new(
-            "password",
-            "is longer than any password we accept",
-        ));
-    }
-    check(errors)?;
-
-    // An address the shared counts refused lately is answered from memory: its flood neither
-    // queues for a hashing permit ahead of other people's logins nor costs a round trip.
-    let address = Key::address(client.0);
-    throttle.refused_lately(&address)?;
-    // The hashing permit first: when the hasher is saturated (a flood), the login is refused
-    // before it costs a database round trip, and it has used none of its budgets.
-    let permit = hasher.acquire().await?;
-    // Both attempts are reserved before any hashing, so concurrent guesses count each other.
-    let account = Key::account(&slug, &email);
-    let mut conn = db.conn().await?;
-    throttle.reserve(&mut conn, &address).await?;
-    if let Err(refused) = throttle.reserve(&mut conn, &account).await {
-        throttle.give_back(&mut conn, &address).await;
-        return Err(refused);
-    }
-    let found: Option<(Uuid, Uuid, String, Option<String>, bool)> = members::table
-        .inner_join(organisations::table)
-        .filter(organisations::slug.eq(&slug))
-        .filter(members::email.eq(&email))
-        .select((
-            members::id,
-            members::organisation_id,
-            members::role,
-            members::password_hash,
-            members::deactivated_at.is_not_null(),
-        ))
-        .first(&mut conn)
-        .await
-        .optional()?;
-    // No connection is held while hashing: a flood of logins must not starve
-    // the pool that every other request needs.
-    drop(conn);
-    let stored = found.as_ref().and_then(|f| f.3.clone());
-    let valid = match hasher.verify_with(permit, req.password, stored).await {
-        Ok(valid) => valid,
-        Err(e) => {
-            // No password was checked, so the account's owner loses nothing; the address
-            // keeps the attempt (a flood from one address meets its budget, which is cheap).
-            if let Ok(mut conn) = db.conn().await {
-                throttle.give_back(&mut conn, &account).await;
-            }
-            return Err(e);
-        }
-    };
-    let Some((member_id, org, role, _, deactivated)) = found.filter(|_| valid) else {
-        return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
-    };
-    let mut conn = db.conn().await?;
-    // The right password: not a failure, whatever else happens.
-    throttle.clear(&mut conn, &account).await;
-    throttle.give_back(&mut conn, &address).await;
-    if deactivated {
-        return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
-    }
-    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
-    note.organisation(org);
-    let session = sessions::start(&mut conn, org, member_id, policy).await?;
+    let credentials = Credentials::parse(body.0)?;
+    let (member_id, org, role, session) =
+        accounts::log_in(db, throttle, hasher, policy, client, &note, credentials).await?;
     tracing::info!(%member_id, organisation_id = %org, "login");
     Ok(Json(token_response(
         keys,
@@ -264,81 +176,8 @@ pub async fn accept_invite(
 ) -> AppResult<Json<TokenResponse>> {
     // Until the invite is consumed, nothing a cached read holds has changed.
     note.nothing_cached();
-    let req = body.0;
-    let hash = tokens::hash_opaque_token(req.token.trim());
-    let mut conn = db.conn().await?;
-    let invite: Option<(Uuid, Uuid, Uuid, String, String, bool)> = member_invites::table
-        .inner_join(members::table.on(members::id.eq(member_invites::member_id)))
-        .filter(member_invites::token_hash.eq(&hash))
-        .filter(member_invites::used_at.is_null())
-        .filter(member_invites::expires_at.gt(Utc::now()))
-        .select((
-            member_invites::id,
-            members::id,
-            members::organisation_id,
-            members::email,
-            members::role,
-            members::deactivated_at.is_not_null(),
-        ))
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let Some((invite_id, member_id, org, email, role, deactivated)) = invite.filter(|i| !i.5)
-    else {
-        return Err(AppError::Unauthorized(
-            "this invite is not valid: it may be used or expired; ask an admin for a new one"
-                .into(),
-        ));
-    };
-    let _ = deactivated;
-    let mut errors = Vec::new();
-    validation::password("password", &req.password, Some(&email), &mut errors);
-    check(errors)?;
-    let hashed = hasher.hash(req.password).await?;
-    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
-    note.organisation(org);
-    let policy = policy.inner();
-    let session = conn
-        .transaction::<_, AppError, _>(async move |conn| {
-            // Consume the invite only if nobody else did in the meantime.
-            let consumed = diesel::update(
-                member_invites::table
-                    .filter(member_invites::id.eq(invite_id))
-                    .filter(member_invites::used_at.is_null()),
-            )
-            .set(member_invites::used_at.eq(Utc::now()))
-            .execute(conn)
-            .await?;
-            if consumed == 0 {
-                return Err(AppError::Unauthorized(
-                    "this invite has already been used".into(),
-                ));
-            }
-            diesel::update(
-                members::table
-                    .filter(members::organisation_id.eq(org))
-                    .filter(members::id.eq(member_id)),
-            )
-            .set((
-                members::password_hash.eq(hashed),
-                members::updated_at.eq(Utc::now()),
-            ))
-            .execute(conn)
-            .await?;
-            let ended =
-                sessions::revoke_all(conn, org, member_id, None, "password set by invite").await?;
-            audit::record(
-                conn,
-                org,
-                Actor::Member(member_id),
-                Action::InviteAccepted,
-                Some(("member", member_id)),
-                serde_json::json!({ "sessions_ended": ended }),
-            )
-            .await?;
-            sessions::start(conn, org, member_id, policy).await
-        })
-        .await?;
+    let (member_id, org, role, session) =
+        accounts::accept_invite(db, policy, hasher, &note, body.0).await?;
     Ok(Json(token_response(
         keys,
         member_id,
@@ -370,71 +209,7 @@ pub async fn change_password(
     caller: Caller,
     body: JsonBody<ChangePasswordRequest>,
 ) -> AppResult<Status> {
-    let req = body.0;
-    let mut conn = db.conn().await?;
-    let (slug, email, stored): (String, String, Option<String>) = members::table
-        .inner_join(organisations::table)
-        .filter(members::organisation_id.eq(caller.organisation_id))
-        .filter(members::id.eq(caller.member_id))
-        .select((organisations::slug, members::email, members::password_hash))
-        .first(&mut conn)
-        .await?;
-    // The login's own account budget: guesses at the current password (a stolen session)
-    // and at the login share one count, so neither doubles the other's.
-    let account = Key::account(&slug, &email);
-    throttle.reserve(&mut conn, &account).await?;
-    drop(conn);
-    let mut errors = Vec::new();
-    validation::password("new_password", &req.new_password, Some(&email), &mut errors);
-    if req.new_password == req.current_password {
-        errors.push(FieldError::new(
-            "new_password",
-            "must differ from the current password",
-        ));
-    }
-    let verified = hasher.verify(req.current_password, stored).await;
-    let mut conn = db.conn().await?;
-    match verified {
-        Ok(true) => throttle.clear(&mut conn, &account).await,
-        Ok(false) => errors.insert(
-            0,
-            FieldError::new("current_password", "is not your current password"),
-        ),
-        Err(e) => {
-            throttle.give_back(&mut conn, &account).await;
-            return Err(e);
-        }
-    }
-    check(errors)?;
-    drop(conn);
-    let hashed = hasher.hash(req.new_password).await?;
-    let mut conn = db.conn().await?;
-    let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        diesel::update(
-            members::table
-                .filter(members::organisation_id.eq(org))
-                .filter(members::id.eq(member)),
-        )
-        .set((
-            members::password_hash.eq(hashed),
-            members::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-        let ended =
-            sessions::revoke_all(conn, org, member, Some(session), "password changed").await?;
-        audit::record(
-            conn,
-            org,
-            Actor::Member(member),
-            Action::PasswordChanged,
-            Some(("member", member)),
-            serde_json::json!({ "sessions_ended": ended }),
-        )
-        .await
-    })
-    .await?;
+    accounts::change_password(db, throttle, hasher, &caller, body.0).await?;
     Ok(Status::NoContent)
 }
 

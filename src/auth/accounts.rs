@@ -1,0 +1,302 @@
+//! What checks a password and what sets one: logging in (throttled, the hasher bounded, no
+//! connection held while hashing), accepting an invite, changing a password.
+
+use std::str::FromStr;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::client_addr::ClientAddr;
+use super::guards::Caller;
+use super::passwords::Hasher;
+use super::rate_limit::{Key, LoginThrottle};
+use super::sessions::{self, NewSession};
+use super::tokens;
+use super::{AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, LoginRequest, Role};
+use crate::audit::{self, Action, Actor};
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::check;
+use crate::read_cache::WriteNote;
+use crate::schema::{member_invites, members, organisations};
+use crate::validation;
+
+const BAD_CREDENTIALS: &str = "the organisation, email or password is not right";
+
+/// Longer than any slug an organisation can have; a login naming a longer one is bad input.
+const MAX_SLUG_LENGTH: usize = 63;
+
+/// Who logs in, checked for shape (not yet against any account).
+pub struct Credentials {
+    slug: String,
+    email: String,
+    password: String,
+}
+
+impl Credentials {
+    pub fn parse(req: LoginRequest) -> AppResult<Credentials> {
+        let mut errors = Vec::new();
+        let slug = req.organisation.trim().to_lowercase();
+        if slug.is_empty() {
+            errors.push(FieldError::new("organisation", "must not be empty"));
+        } else if slug.chars().count() > MAX_SLUG_LENGTH {
+            errors.push(FieldError::new(
+                "organisation",
+                "is longer than any organisation's slug",
+            ));
+        }
+        let email = validation::email("email", &req.email, &mut errors);
+        if req.password.is_empty() {
+            errors.push(FieldError::new("password", "must not be empty"));
+        } else if req.password.chars().count() > validation::MAX_PASSWORD_LENGTH {
+            errors.push(FieldError::new(
+                "password",
+                "is longer than any password we accept",
+            ));
+        }
+        check(errors)?;
+        Ok(Credentials {
+            slug,
+            email,
+            password: req.password,
+        })
+    }
+}
+
+/// Logs in: (member, organisation, role, the new session). Notes the organisation written to.
+pub async fn log_in(
+    db: &Db,
+    throttle: &LoginThrottle,
+    hasher: &Hasher,
+    policy: &AuthPolicy,
+    client: ClientAddr,
+    note: &WriteNote<'_>,
+    credentials: Credentials,
+) -> AppResult<(Uuid, Uuid, Role, NewSession)> {
+    let Credentials {
+        slug,
+        email,
+        password,
+    } = credentials;
+    // An address the shared counts refused lately is answered from memory: its flood neither
+    // queues for a hashing permit ahead of other people's logins nor costs a round trip.
+    let address = Key::address(client.0);
+    throttle.refused_lately(&address)?;
+    // The hashing permit first: when the hasher is saturated (a flood), the login is refused
+    // before it costs a database round trip, and it has used none of its budgets.
+    let permit = hasher.acquire().await?;
+    // Both attempts are reserved before any hashing, so concurrent guesses count each other.
+    let account = Key::account(&slug, &email);
+    let mut conn = db.conn().await?;
+    throttle.reserve(&mut conn, &address).await?;
+    if let Err(refused) = throttle.reserve(&mut conn, &account).await {
+        throttle.give_back(&mut conn, &address).await;
+        return Err(refused);
+    }
+    let found: Option<(Uuid, Uuid, String, Option<String>, bool)> = members::table
+        .inner_join(organisations::table)
+        .filter(organisations::slug.eq(&slug))
+        .filter(members::email.eq(&email))
+        .select((
+            members::id,
+            members::organisation_id,
+            members::role,
+            members::password_hash,
+            members::deactivated_at.is_not_null(),
+        ))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    // No connection is held while hashing: a flood of logins must not starve
+    // the pool that every other request needs.
+    drop(conn);
+    let stored = found.as_ref().and_then(|f| f.3.clone());
+    let valid = match hasher.verify_with(permit, password, stored).await {
+        Ok(valid) => valid,
+        Err(e) => {
+            // No password was checked, so the account's owner loses nothing; the address
+            // keeps the attempt (a flood from one address meets its budget, which is cheap).
+            if let Ok(mut conn) = db.conn().await {
+                throttle.give_back(&mut conn, &account).await;
+            }
+            return Err(e);
+        }
+    };
+    let Some((member_id, org, role, _, deactivated)) = found.filter(|_| valid) else {
+        return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
+    };
+    let mut conn = db.conn().await?;
+    // The right password: not a failure, whatever else happens.
+    throttle.clear(&mut conn, &account).await;
+    throttle.give_back(&mut conn, &address).await;
+    if deactivated {
+        return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
+    }
+    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    note.organisation(org);
+    let session = sessions::start(&mut conn, org, member_id, policy).await?;
+    Ok((member_id, org, role, session))
+}
+
+/// Sets the password an invite asked for and logs in, ending every earlier session:
+/// (member, organisation, role, the new session).
+pub async fn accept_invite(
+    db: &Db,
+    policy: &AuthPolicy,
+    hasher: &Hasher,
+    note: &WriteNote<'_>,
+    req: AcceptInviteRequest,
+) -> AppResult<(Uuid, Uuid, Role, NewSession)> {
+    let hash = tokens::hash_opaque_token(req.token.trim());
+    let mut conn = db.conn().await?;
+    let invite: Option<(Uuid, Uuid, Uuid, String, String, bool)> = member_invites::table
+        .inner_join(members::table.on(members::id.eq(member_invites::member_id)))
+        .filter(member_invites::token_hash.eq(&hash))
+        .filter(member_invites::used_at.is_null())
+        .filter(member_invites::expires_at.gt(Utc::now()))
+        .select((
+            member_invites::id,
+            members::id,
+            members::organisation_id,
+            members::email,
+            members::role,
+            members::deactivated_at.is_not_null(),
+        ))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let Some((invite_id, member_id, org, email, role, deactivated)) = invite.filter(|i| !i.5)
+    else {
+        return Err(AppError::Unauthorized(
+            "this invite is not valid: it may be used or expired; ask an admin for a new one"
+                .into(),
+        ));
+    };
+    let _ = deactivated;
+    let mut errors = Vec::new();
+    validation::password("password", &req.password, Some(&email), &mut errors);
+    check(errors)?;
+    let hashed = hasher.hash(req.password).await?;
+    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    note.organisation(org);
+    let session = conn
+        .transaction::<_, AppError, _>(async move |conn| {
+            // Consume the invite only if nobody else did in the meantime.
+            let consumed = diesel::update(
+                member_invites::table
+                    .filter(member_invites::id.eq(invite_id))
+                    .filter(member_invites::used_at.is_null()),
+            )
+            .set(member_invites::used_at.eq(Utc::now()))
+            .execute(conn)
+            .await?;
+            if consumed == 0 {
+                return Err(AppError::Unauthorized(
+                    "this invite has already been used".into(),
+                ));
+            }
+            diesel::update(
+                members::table
+                    .filter(members::organisation_id.eq(org))
+                    .filter(members::id.eq(member_id)),
+            )
+            .set((
+                members::password_hash.eq(hashed),
+                members::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+            let ended =
+                sessions::revoke_all(conn, org, member_id, None, "password set by invite").await?;
+            audit::record(
+                conn,
+                org,
+                Actor::Member(member_id),
+                Action::InviteAccepted,
+                Some(("member", member_id)),
+                serde_json::json!({ "sessions_ended": ended }),
+            )
+            .await?;
+            sessions::start(conn, org, member_id, policy).await
+        })
+        .await?;
+    Ok((member_id, org, role, session))
+}
+
+/// Changes the caller's password once the current one is verified (on the login's account
+/// budget), ending their other sessions.
+pub async fn change_password(
+    db: &Db,
+    throttle: &LoginThrottle,
+    hasher: &Hasher,
+    caller: &Caller,
+    req: ChangePasswordRequest,
+) -> AppResult<()> {
+    let mut conn = db.conn().await?;
+    let (slug, email, stored): (String, String, Option<String>) = members::table
+        .inner_join(organisations::table)
+        .filter(members::organisation_id.eq(caller.organisation_id))
+        .filter(members::id.eq(caller.member_id))
+        .select((organisations::slug, members::email, members::password_hash))
+        .first(&mut conn)
+        .await?;
+    // The login's own account budget: guesses at the current password (a stolen session)
+    // and at the login share one count, so neither doubles the other's.
+    let account = Key::account(&slug, &email);
+    throttle.reserve(&mut conn, &account).await?;
+    drop(conn);
+    let mut errors = Vec::new();
+    validation::password("new_password", &req.new_password, Some(&email), &mut errors);
+    if req.new_password == req.current_password {
+        errors.push(FieldError::new(
+            "new_password",
+            "must differ from the current password",
+        ));
+    }
+    let verified = hasher.verify(req.current_password, stored).await;
+    let mut conn = db.conn().await?;
+    match verified {
+        Ok(true) => throttle.clear(&mut conn, &account).await,
+        Ok(false) => errors.insert(
+            0,
+            FieldError::new("current_password", "is not your current password"),
+        ),
+        Err(e) => {
+            throttle.give_back(&mut conn, &account).await;
+            return Err(e);
+        }
+    }
+    check(errors)?;
+    drop(conn);
+    let hashed = hasher.hash(req.new_password).await?;
+    let mut conn = db.conn().await?;
+    let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member)),
+        )
+        .set((
+            members::password_hash.eq(hashed),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        let ended =
+            sessions::revoke_all(conn, org, member, Some(session), "password changed").await?;
+        audit::record(
+            conn,
+            org,
+            Actor::Member(member),
+            Action::PasswordChanged,
+            Some(("member", member)),
+            serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await
+    })
+    .await?;
+    Ok(())
+}
