@@ -11,19 +11,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::badges::{self, AwardedBadge, Badge, BadgeRow, Criterion};
+use super::badges::{
+    self, AwardedBadge, Badge, BadgeChange, BadgeRow, CreateBadge, NewBadge, UpdateBadge,
+};
 use super::challenges::{self, ChallengeProgress};
 use super::levels::{self, Level, LevelProgress};
 use super::streaks::{self, Streaks};
 use crate::auth::{Admin, Caller, Role};
 use crate::db::Db;
-use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{JsonBody, check, path_id};
+use crate::error::{AppError, AppResult};
+use crate::http::{JsonBody, path_id};
 use crate::ledger;
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::schema::{badges as badges_table, level_settings, members};
-use crate::vocabulary::Dimension;
-use crate::{organisations, validation};
+use crate::organisations;
 
 type Problem = crate::error::Problem;
 
@@ -55,21 +56,6 @@ pub async fn list_badges(db: &State<Db>, caller: Caller) -> AppResult<Json<Vec<B
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBadge {
-    /// A stable handle: lower-case letters, digits and underscores.
-    pub key: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub criterion: Criterion,
-    /// How many (initiatives, recognitions, weeks, points) it takes; 1 by default.
-    pub threshold: Option<i32>,
-    pub dimension: Option<Dimension>,
-    /// Points granted with it; 0 by default.
-    pub points: Option<i32>,
-}
-
 /// Define a badge (admins). Members who already qualify receive it with their next activity.
 #[utoipa::path(
     tag = "gamification",
@@ -89,82 +75,10 @@ pub async fn create_badge(
     admin: Admin,
     body: JsonBody<CreateBadge>,
 ) -> AppResult<(Status, Json<Badge>)> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    let key = req.key.trim().to_string();
-    if key.is_empty()
-        || key.len() > 64
-        || !key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        errors.push(FieldError::new(
-            "key",
-            "must be 1-64 lower-case letters, digits or underscores",
-        ));
-    }
-    let name = validation::text("name", &req.name, 100, &mut errors);
-    let description = req
-        .description
-        .map(|d| validation::long_text("description", &d, 500, false, &mut errors))
-        .unwrap_or_default();
-    let threshold = req.threshold.unwrap_or(1);
-    if !(1..=1_000_000).contains(&threshold) {
-        errors.push(FieldError::new(
-            "threshold",
-            "must be between 1 and 1000000",
-        ));
-    }
-    let points = req.points.unwrap_or(0);
-    if !(0..=100_000).contains(&points) {
-        errors.push(FieldError::new("points", "must be between 0 and 100000"));
-    }
-    if req.dimension.is_some()
-        && !matches!(
-            req.criterion,
-            Criterion::InitiativesApproved | Criterion::InitiativesInOneDimension
-        )
-    {
-        errors.push(FieldError::new(
-            "dimension",
-            "applies only to initiative criteria",
-        ));
-    }
-    check(errors)?;
+    let new = NewBadge::parse(body.0)?;
     let mut conn = db.conn().await?;
-    let row: BadgeRow = diesel::insert_into(badges_table::table)
-        .values((
-            badges_table::organisation_id.eq(admin.organisation_id),
-            badges_table::key.eq(&key),
-            badges_table::name.eq(name),
-            badges_table::description.eq(description),
-            badges_table::criterion.eq(req.criterion.as_str()),
-            badges_table::threshold.eq(threshold),
-            badges_table::dimension.eq(req.dimension.map(|d| d.as_str())),
-            badges_table::points.eq(points),
-        ))
-        .returning(BadgeRow::as_returning())
-        .get_result(&mut conn)
-        .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Conflict { .. } => {
-                AppError::conflict(format!("a badge with key {key} already exists"))
-            }
-            other => other,
-        })?;
-    Ok((Status::Created, Json(row.into_badge()?)))
-}
-
-#[derive(Debug, Deserialize, ToSchema, Default)]
-// Every field is optional (a PATCH changes what it names): documented as not required.
-#[serde(deny_unknown_fields, default)]
-pub struct UpdateBadge {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// Applies to awards from now on.
-    pub points: Option<i32>,
-    /// Inactive badges are no longer awarded (awarded ones stay).
-    pub active: Option<bool>,
+    let badge = badges::create(&mut conn, admin.organisation_id, new).await?;
+    Ok((Status::Created, Json(badge)))
 }
 
 /// Change a badge (admins). Its criterion and threshold are fixed once defined, so holders
@@ -190,48 +104,10 @@ pub async fn update_badge(
     body: JsonBody<UpdateBadge>,
 ) -> AppResult<Json<Badge>> {
     let id = path_id(id, "badge")?;
-    let req = body.0;
-    let mut errors = Vec::new();
-    let name = req
-        .name
-        .map(|n| validation::text("name", &n, 100, &mut errors));
-    let description = req
-        .description
-        .map(|d| validation::long_text("description", &d, 500, false, &mut errors));
-    if req.points.is_some_and(|p| !(0..=100_000).contains(&p)) {
-        errors.push(FieldError::new("points", "must be between 0 and 100000"));
-    }
-    check(errors)?;
+    let change = BadgeChange::parse(body.0)?;
     let mut conn = db.conn().await?;
-    if name.is_none() && description.is_none() && req.points.is_none() && req.active.is_none() {
-        // Nothing to change (`{}`): answer the badge as it is; an empty UPDATE is an error.
-        let row: BadgeRow = badges_table::table
-            .filter(badges_table::organisation_id.eq(admin.organisation_id))
-            .filter(badges_table::id.eq(id))
-            .select(BadgeRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()?
-            .ok_or_else(|| AppError::not_found("badge"))?;
-        return Ok(Json(row.into_badge()?));
-    }
-    let row: BadgeRow = diesel::update(
-        badges_table::table
-            .filter(badges_table::organisation_id.eq(admin.organisation_id))
-            .filter(badges_table::id.eq(id)),
-    )
-    .set((
-        name.map(|v| badges_table::name.eq(v)),
-        description.map(|v| badges_table::description.eq(v)),
-        req.points.map(|v| badges_table::points.eq(v)),
-        req.active.map(|v| badges_table::active.eq(v)),
-    ))
-    .returning(BadgeRow::as_returning())
-    .get_result(&mut conn)
-    .await
-    .optional()?
-    .ok_or_else(|| AppError::not_found("badge"))?;
-    Ok(Json(row.into_badge()?))
+    let badge = badges::update(&mut conn, admin.organisation_id, id, change).await?;
+    Ok(Json(badge))
 }
 
 /// The badges a member holds, in the order they were earned (any member of the organisation).
