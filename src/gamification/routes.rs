@@ -23,8 +23,8 @@ use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, path_id};
 use crate::ledger;
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
-use crate::schema::{badges as badges_table, level_settings, members};
 use crate::organisations;
+use crate::schema::{badges as badges_table, level_settings, members};
 
 type Problem = crate::error::Problem;
 

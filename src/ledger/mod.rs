@@ -4,6 +4,7 @@
 //! UPDATE, DELETE and TRUNCATE on `ledger_entries`; corrections are reversing entries made by
 //! an admin, each entry reversible once.
 
+pub mod reversal;
 pub mod routes;
 pub mod rules;
 

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Credit, Entry, EntryRow, Reason, SourceType, balance, record, rules};
+use super::reversal;
+use super::{Credit, Entry, EntryRow, Reason, balance, record, rules};
 use crate::auth::{Admin, Caller, Role};
 use crate::clock::Clock;
 use crate::db::Db;
@@ -243,62 +244,7 @@ pub async fn reverse(
     idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
         let reason = reason.clone();
         Box::pin(async move {
-            let entry: EntryRow = ledger_entries::table
-                .filter(ledger_entries::organisation_id.eq(org))
-                .filter(ledger_entries::id.eq(id))
-                .select(EntryRow::as_select())
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or_else(|| AppError::not_found("ledger entry"))?;
-            if entry.reverses.is_some() {
-                return Err(AppError::conflict(
-                    "this entry is itself a reversal; make an adjustment instead",
-                ));
-            }
-            let mut credit = Credit::new(entry.member_id, -entry.points, Reason::Reversal)
-                .source(SourceType::LedgerEntry, entry.id);
-            credit.dimension = entry
-                .dimension
-                .as_deref()
-                .and_then(|d| crate::vocabulary::Dimension::parse_field(d, "dimension").ok());
-            credit.note = Some(reason);
-            credit.created_by = Some(by);
-            credit.reverses = Some(entry.id);
-            let created = record(conn, org, vec![credit]).await.map_err(|e| match e {
-                AppError::Conflict { .. } => AppError::Conflict {
-                    detail: "this entry has already been reversed".into(),
-                    extra: Some(serde_json::json!({ "entry_id": id })),
-                },
-                other => other,
-            })?;
-            let reversal = created
-                .into_iter()
-                .next()
-                .ok_or_else(|| AppError::internal("reversal not written"))?;
-            // A recognition that is taken back was not given: its giver gets the points back.
-            // After the reversal's insert, whose unique key on `reverses` makes this once only.
-            let refunded = match (entry.reason.as_str(), entry.source_type.as_deref(), entry.source_id) {
-                ("recognition_received", Some("recognition"), Some(recognition)) => {
-                    giving::refund(conn, org, recognition, entry.points).await?
-                }
-                _ => None,
-            };
-            let mut detail = serde_json::json!({ "reversal": reversal.id, "member_id": reversal.member_id, "points": reversal.points });
-            if let Some((giver, points)) = refunded {
-                detail["refunded_to_giver"] = serde_json::json!({ "member_id": giver, "points": points });
-            }
-            crate::audit::record(
-                conn,
-                org,
-                crate::audit::Actor::Member(by),
-                crate::audit::Action::PointReversal,
-                Some(("ledger_entry", id)),
-                detail,
-            )
-            .await?;
-            let entry = reversal;
-            tracing::info!(organisation_id = %org, by = %by, entry = %id, "ledger entry reversed");
+            let entry = reversal::reverse(conn, org, by, id, reason).await?;
             Replayable::new(Status::Created, &entry)
         })
     })
