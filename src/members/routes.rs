@@ -170,6 +170,26 @@ pub async fn list(
     caller: Caller,
     filter: MemberFilter,
 ) -> AppResult<Json<Page<Member>>> {
+    let list = list_filter(&filter)?;
+    let limit = list.limit;
+    let staff = caller.is_any(&[Role::Admin, Role::Hr]);
+    let mut conn = db.conn().await?;
+    let rows = queries::list(&mut conn, caller.organisation_id, list, staff).await?;
+    let members = rows
+        .into_iter()
+        .map(|row| {
+            let reveal = staff || row.id() == caller.member_id;
+            row.into_member(reveal)
+        })
+        .collect::<AppResult<Vec<Member>>>()?;
+    Ok(Json(Page::from_rows(members, limit, |m: &Member| Cursor {
+        key: m.display_name.clone(),
+        id: m.id,
+    })))
+}
+
+/// The filter a list request names, each parameter checked; every problem named at once.
+fn list_filter(filter: &MemberFilter) -> AppResult<ListFilter> {
     let mut errors = Vec::new();
     let limit = page_limit(filter.limit.as_deref(), &mut errors);
     let cursor = Cursor::decode(filter.cursor.as_deref(), &mut errors);
@@ -198,33 +218,14 @@ pub async fn list(
     };
     let search = validation::search("q", filter.q.as_deref(), &mut errors);
     check(errors)?;
-    let staff = caller.is_any(&[Role::Admin, Role::Hr]);
-    let mut conn = db.conn().await?;
-    let rows = queries::list(
-        &mut conn,
-        caller.organisation_id,
-        ListFilter {
-            team_id,
-            role,
-            deactivated,
-            search,
-            limit,
-            cursor,
-        },
-        staff,
-    )
-    .await?;
-    let members = rows
-        .into_iter()
-        .map(|row| {
-            let reveal = staff || row.id() == caller.member_id;
-            row.into_member(reveal)
-        })
-        .collect::<AppResult<Vec<Member>>>()?;
-    Ok(Json(Page::from_rows(members, limit, |m: &Member| Cursor {
-        key: m.display_name.clone(),
-        id: m.id,
-    })))
+    Ok(ListFilter {
+        team_id,
+        role,
+        deactivated,
+        search,
+        limit,
+        cursor,
+    })
 }
 
 /// A member with their team history (any member; email for admins, HR and themself).
