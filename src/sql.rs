@@ -25,15 +25,37 @@ pub async fn try_advisory_xact_lock(
     Ok(got.locked)
 }
 
+/// Take the transaction-level advisory lock `key`, waiting for whoever holds it. Held until
+/// the transaction ends, on whichever server process took it.
+pub async fn advisory_xact_lock(
+    conn: &mut diesel_async::AsyncPgConnection,
+    key: i64,
+) -> crate::error::AppResult<()> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// An advisory lock key for `n` of an organisation's locks of kind `tag`: the first 8 bytes of
 /// a SHA-256, so that kinds (export slots, challenge folds) never share keys by design.
 pub fn advisory_key(tag: &str, org: uuid::Uuid, n: u32) -> i64 {
+    advisory_key_of(tag, org, &[&n.to_be_bytes()])
+}
+
+/// An advisory lock key for the organisation's lock of kind `tag` on what `parts` name (the
+/// bytes are hashed one after another: separate variable-length parts with a zero byte).
+pub fn advisory_key_of(tag: &str, org: uuid::Uuid, parts: &[&[u8]]) -> i64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(tag.as_bytes());
     h.update([0]);
     h.update(org.as_bytes());
-    h.update(n.to_be_bytes());
+    for part in parts {
+        h.update(part);
+    }
     let digest = h.finalize();
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);

@@ -17,7 +17,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Uuid as SqlUuid;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -120,13 +119,8 @@ pub fn reward_within_cap(reward: i32, cap: i32, e: &mut Vec<FieldError>) {
 /// Serialise the organisation's challenge creations (the open-challenge caps are counted
 /// under it). Inside the creation's transaction; released at its end.
 pub async fn lock_organisation(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
-    diesel::sql_query(
-        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('challenges ' || $1::text, 0))) l",
-    )
-    .bind::<SqlUuid, _>(org)
-    .execute(conn)
-    .await?;
-    Ok(())
+    crate::sql::advisory_xact_lock(conn, crate::sql::advisory_key("challenge creation", org, 0))
+        .await
 }
 
 /// Refuse (409) a new challenge beyond the open-challenge caps. Call under [`lock_organisation`].

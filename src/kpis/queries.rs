@@ -5,7 +5,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Kpi;
@@ -199,21 +198,16 @@ async fn lock_period(
     team: Uuid,
     new: &NewKpi,
 ) -> AppResult<()> {
-    let mut h = Sha256::new();
-    h.update(b"team_kpis\0");
-    h.update(org.as_bytes());
-    h.update(team.as_bytes());
-    h.update(new.kpi.as_bytes());
-    h.update([0]);
-    h.update(new.period_start.to_string().as_bytes());
-    h.update([0]);
-    h.update(new.period_end.to_string().as_bytes());
-    let digest = h.finalize();
-    let mut key = [0u8; 8];
-    key.copy_from_slice(&digest[..8]);
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(i64::from_be_bytes(key))
-        .execute(conn)
+    let (start, end) = (new.period_start.to_string(), new.period_end.to_string());
+    let parts: [&[u8]; 6] = [
+        team.as_bytes(),
+        new.kpi.as_bytes(),
+        &[0],
+        start.as_bytes(),
+        &[0],
+        end.as_bytes(),
+    ];
+    crate::sql::advisory_xact_lock(conn, crate::sql::advisory_key_of("team_kpis", org, &parts))
         .await?;
     Ok(())
 }
