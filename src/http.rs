@@ -269,6 +269,18 @@ impl Cursor {
 
 const MAX_CURSOR_LENGTH: usize = 2048;
 
+/// The `cursor` of a list sorted by time, then id: the (time, id) of the previous page's last
+/// row.
+pub fn time_cursor(
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<(chrono::DateTime<chrono::Utc>, Uuid)> {
+    let cursor = Cursor::decode(raw, errors);
+    cursor
+        .as_ref()
+        .and_then(|c| c.time(errors).map(|t| (t, c.id)))
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {

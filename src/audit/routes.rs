@@ -11,7 +11,7 @@ use super::queries::{self, AuditEntry, AuditFilter};
 use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
-use crate::http::{Cursor, Page, check, page_limit, time_param, uuid_param};
+use crate::http::{Cursor, Page, check, page_limit, time_cursor, time_param, uuid_param};
 use crate::openapi::responses::{Forbidden, Invalid, Unauthorized};
 
 #[derive(Debug, FromForm, IntoParams)]
@@ -59,10 +59,7 @@ pub async fn list(
 ) -> AppResult<Json<Page<AuditEntry>>> {
     let mut errors = Vec::new();
     let limit = page_limit(params.limit.as_deref(), &mut errors);
-    let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
-    let after = cursor
-        .as_ref()
-        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
+    let after = time_cursor(params.cursor.as_deref(), &mut errors);
     let action = params.action.as_deref().and_then(|a| {
         Action::parse(a)
             .ok_or(())

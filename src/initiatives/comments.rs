@@ -16,7 +16,7 @@ use super::{Comment, MemberRef, queries};
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::{AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor};
 use crate::openapi::responses::{Invalid, NotFound, Unauthorized};
 use crate::schema::{initiative_comments, members};
 use crate::validation::long_text;
@@ -146,10 +146,7 @@ pub async fn list(
     let id = path_id(id, "initiative")?;
     let mut errors: Vec<FieldError> = Vec::new();
     let limit = page_limit(page.limit.as_deref(), &mut errors);
-    let cursor = Cursor::decode(page.cursor.as_deref(), &mut errors);
-    let after = cursor
-        .as_ref()
-        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
+    let after = time_cursor(page.cursor.as_deref(), &mut errors);
     check(errors)?;
     let org = caller.organisation_id;
     let mut conn = db.conn().await?;

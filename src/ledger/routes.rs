@@ -18,7 +18,7 @@ use crate::auth::{Admin, Caller, Role};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
-use crate::http::{Cursor, JsonBody, check, page_limit, path_id};
+use crate::http::{Cursor, JsonBody, check, page_limit, path_id, time_cursor};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::recognition::giving::{self, Allowance};
@@ -62,10 +62,7 @@ async fn points_of(
 ) -> AppResult<Points> {
     let mut errors = Vec::new();
     let limit = page_limit(params.limit.as_deref(), &mut errors);
-    let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
-    let after = cursor
-        .as_ref()
-        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
+    let after = time_cursor(params.cursor.as_deref(), &mut errors);
     check(errors)?;
     let organisation = organisations::find(conn, org).await?;
     let rules = rules::load(conn, org).await?;

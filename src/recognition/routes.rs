@@ -18,7 +18,7 @@ use crate::auth::{Admin, Caller};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
+use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 
@@ -98,10 +98,7 @@ pub async fn feed(
 ) -> AppResult<Json<Page<Recognition>>> {
     let mut errors = Vec::new();
     let limit = page_limit(params.limit.as_deref(), &mut errors);
-    let cursor = Cursor::decode(params.cursor.as_deref(), &mut errors);
-    let after = cursor
-        .as_ref()
-        .and_then(|c| c.time(&mut errors).map(|t| (t, c.id)));
+    let after = time_cursor(params.cursor.as_deref(), &mut errors);
     let team = uuid_param("team_id", params.team_id.as_deref(), &mut errors);
     let member = uuid_param("member_id", params.member_id.as_deref(), &mut errors);
     check(errors)?;
