@@ -1,53 +1,63 @@
 //! The domain's fixed vocabularies (see domain.md): CX dimensions, channels, journey stages.
 
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use crate::error::FieldError;
-
+/// A fixed vocabulary: an enum serialised as its snake_case names, with `ALL`, `as_str`,
+/// `parse` (`None` for an unknown name), `parse_field` (a `FieldError` naming `field`),
+/// `FromStr` (whose error names the field given as `field = "..."` after the braces, or the
+/// type) and `Display`. Every area's vocabularies use it, so they read and print alike.
 macro_rules! vocabulary {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $crate::vocabulary::vocabulary!(
+            $(#[$doc])* $name { $($(#[$vdoc])* $variant = $text),+ } field = stringify!($name)
+        );
+    };
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? } field = $field:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
+        )]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
 
+            /// The value named `raw`, if any.
+            pub fn parse(raw: &str) -> Option<$name> {
+                $name::ALL.into_iter().find(|v| v.as_str() == raw)
+            }
+
             /// Parse a stored or query value; `field` names it in the error.
-            pub fn parse_field(raw: &str, field: &str) -> Result<$name, FieldError> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == raw)
-                    .ok_or_else(|| FieldError::new(field, format!(
-                        "must be one of {}",
-                        $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                    )))
+            pub fn parse_field(
+                raw: &str,
+                field: &str,
+            ) -> Result<$name, $crate::error::FieldError> {
+                $name::parse(raw).ok_or_else(|| $crate::error::FieldError::new(field, format!(
+                    "must be one of {}",
+                    $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                )))
             }
         }
 
-        impl FromStr for $name {
-            type Err = FieldError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::error::FieldError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $name::parse_field(s, stringify!($name))
+                $name::parse_field(s, $field)
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary!(
     /// The six areas every customer experience breaks down into.

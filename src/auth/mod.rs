@@ -14,8 +14,6 @@ pub mod routes;
 pub mod sessions;
 pub mod tokens;
 
-use std::str::FromStr;
-
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,46 +27,18 @@ pub use routes::routes;
 
 use crate::config::{ConfigError, Settings};
 use crate::db::Db;
-use crate::error::FieldError;
+use crate::vocabulary::vocabulary;
 
-/// A member's role in their organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Employee,
-    TeamLead,
-    Hr,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Employee, Role::TeamLead, Role::Hr, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Employee => "employee",
-            Role::TeamLead => "team_lead",
-            Role::Hr => "hr",
-            Role::Admin => "admin",
-        }
+vocabulary!(
+    /// A member's role in their organisation.
+    Role {
+        Employee = "employee",
+        TeamLead = "team_lead",
+        Hr = "hr",
+        Admin = "admin",
     }
-}
-
-impl FromStr for Role {
-    type Err = FieldError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| FieldError::new("role", "must be one of employee, team_lead, hr, admin"))
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+    field = "role"
+);
 
 /// Lifetimes and limits of credentials, from configuration.
 pub struct AuthPolicy {
@@ -181,4 +151,19 @@ pub struct AcceptInviteRequest {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn an_unknown_role_is_refused_naming_the_role_field() {
+        let Err(e) = "boss".parse::<Role>() else {
+            panic!("boss is not a role");
+        };
+        assert_eq!(e.field, "role");
+        assert_eq!(e.message, "must be one of employee, team_lead, hr, admin");
+        assert_eq!("team_lead".parse::<Role>().ok(), Some(Role::TeamLead));
+    }
 }

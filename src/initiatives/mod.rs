@@ -23,94 +23,38 @@ pub mod routes;
 pub use routes::{InitiativesApi, routes};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::recognition::MemberRef;
-use crate::vocabulary::{Channel, Dimension, JourneyStage};
+use crate::vocabulary::{Channel, Dimension, JourneyStage, vocabulary};
 
-/// Where an initiative is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InitiativeStatus {
-    /// Logged, waiting for a team lead (or an admin) to approve or decline it.
-    Submitted,
-    Approved,
-    Declined,
-    Implemented,
-    /// Implemented, and its effect on a CX KPI recorded.
-    Measured,
-}
-
-impl InitiativeStatus {
-    pub const ALL: [InitiativeStatus; 5] = [
-        InitiativeStatus::Submitted,
-        InitiativeStatus::Approved,
-        InitiativeStatus::Declined,
-        InitiativeStatus::Implemented,
-        InitiativeStatus::Measured,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InitiativeStatus::Submitted => "submitted",
-            InitiativeStatus::Approved => "approved",
-            InitiativeStatus::Declined => "declined",
-            InitiativeStatus::Implemented => "implemented",
-            InitiativeStatus::Measured => "measured",
-        }
+vocabulary!(
+    /// Where an initiative is in its lifecycle.
+    InitiativeStatus {
+        /// Logged, waiting for a team lead (or an admin) to approve or decline it.
+        Submitted = "submitted",
+        Approved = "approved",
+        Declined = "declined",
+        Implemented = "implemented",
+        /// Implemented, and its effect on a CX KPI recorded.
+        Measured = "measured",
     }
+);
 
-    pub fn parse(s: &str) -> Option<InitiativeStatus> {
-        InitiativeStatus::ALL.into_iter().find(|v| v.as_str() == s)
+vocabulary!(
+    /// What happened to an initiative, as recorded on its timeline.
+    EventKind {
+        Submitted = "submitted",
+        /// The author changed it while it was still submitted; the note lists the fields.
+        Edited = "edited",
+        Approved = "approved",
+        Declined = "declined",
+        Implemented = "implemented",
+        Measured = "measured",
     }
-}
-
-impl std::fmt::Display for InitiativeStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What happened to an initiative, as recorded on its timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Submitted,
-    /// The author changed it while it was still submitted; the note lists the fields.
-    Edited,
-    Approved,
-    Declined,
-    Implemented,
-    Measured,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 6] = [
-        EventKind::Submitted,
-        EventKind::Edited,
-        EventKind::Approved,
-        EventKind::Declined,
-        EventKind::Implemented,
-        EventKind::Measured,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Submitted => "submitted",
-            EventKind::Edited => "edited",
-            EventKind::Approved => "approved",
-            EventKind::Declined => "declined",
-            EventKind::Implemented => "implemented",
-            EventKind::Measured => "measured",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
+);
 
 /// The measured effect of an initiative on a CX KPI.
 #[derive(Debug, Clone, Serialize, ToSchema)]

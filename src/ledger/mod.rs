@@ -19,63 +19,29 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::schema::{ledger_entries, members};
-use crate::vocabulary::Dimension;
+use crate::vocabulary::{Dimension, vocabulary};
 
 pub use routes::routes;
 
-/// Why points were granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    InitiativeSubmitted,
-    InitiativeApproved,
-    InitiativeImplemented,
-    InitiativeMeasured,
-    /// Credit to a contributor of someone else's initiative.
-    InitiativeContribution,
-    RecognitionReceived,
-    Badge,
-    /// Reward for taking part in a completed challenge.
-    ChallengeReward,
-    /// A manual correction by an admin.
-    Adjustment,
-    /// Cancels an earlier entry (see `reverses`).
-    Reversal,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 10] = [
-        Reason::InitiativeSubmitted,
-        Reason::InitiativeApproved,
-        Reason::InitiativeImplemented,
-        Reason::InitiativeMeasured,
-        Reason::InitiativeContribution,
-        Reason::RecognitionReceived,
-        Reason::Badge,
-        Reason::ChallengeReward,
-        Reason::Adjustment,
-        Reason::Reversal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::InitiativeSubmitted => "initiative_submitted",
-            Reason::InitiativeApproved => "initiative_approved",
-            Reason::InitiativeImplemented => "initiative_implemented",
-            Reason::InitiativeMeasured => "initiative_measured",
-            Reason::InitiativeContribution => "initiative_contribution",
-            Reason::RecognitionReceived => "recognition_received",
-            Reason::Badge => "badge",
-            Reason::ChallengeReward => "challenge_reward",
-            Reason::Adjustment => "adjustment",
-            Reason::Reversal => "reversal",
-        }
+vocabulary!(
+    /// Why points were granted.
+    Reason {
+        InitiativeSubmitted = "initiative_submitted",
+        InitiativeApproved = "initiative_approved",
+        InitiativeImplemented = "initiative_implemented",
+        InitiativeMeasured = "initiative_measured",
+        /// Credit to a contributor of someone else's initiative.
+        InitiativeContribution = "initiative_contribution",
+        RecognitionReceived = "recognition_received",
+        Badge = "badge",
+        /// Reward for taking part in a completed challenge.
+        ChallengeReward = "challenge_reward",
+        /// A manual correction by an admin.
+        Adjustment = "adjustment",
+        /// Cancels an earlier entry (see `reverses`).
+        Reversal = "reversal",
     }
-
-    pub fn parse(s: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
+);
 
 /// What an entry refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

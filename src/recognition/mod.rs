@@ -15,11 +15,11 @@ pub mod queries;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::vocabulary::Dimension;
+use crate::vocabulary::{Dimension, vocabulary};
 use giving::GivingKind;
 
 pub use routes::routes;
@@ -31,40 +31,16 @@ pub struct MemberRef {
     pub display_name: String,
 }
 
-/// The reactions members may leave on a recognition (one of each kind per member).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReactionKind {
-    Applause,
-    Heart,
-    Celebrate,
-    Insightful,
-    Star,
-}
-
-impl ReactionKind {
-    pub const ALL: [ReactionKind; 5] = [
-        ReactionKind::Applause,
-        ReactionKind::Heart,
-        ReactionKind::Celebrate,
-        ReactionKind::Insightful,
-        ReactionKind::Star,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReactionKind::Applause => "applause",
-            ReactionKind::Heart => "heart",
-            ReactionKind::Celebrate => "celebrate",
-            ReactionKind::Insightful => "insightful",
-            ReactionKind::Star => "star",
-        }
+vocabulary!(
+    /// The reactions members may leave on a recognition (one of each kind per member).
+    ReactionKind {
+        Applause = "applause",
+        Heart = "heart",
+        Celebrate = "celebrate",
+        Insightful = "insightful",
+        Star = "star",
     }
-
-    pub fn parse(s: &str) -> Option<ReactionKind> {
-        ReactionKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReactionCount {

@@ -58,7 +58,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::schema::challenges;
-use crate::vocabulary::{Channel, Dimension};
+use crate::vocabulary::{Channel, Dimension, vocabulary};
 
 pub use completion::{fold, fold_all, pending};
 pub use input::{Change, CreateChallenge, ListParams, ListQuery, NewChallenge, UpdateChallenge};
@@ -96,45 +96,23 @@ impl ChallengeScope {
     }
 }
 
-/// What a challenge counts (see the module documentation for each one's exact meaning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Initiatives submitted in the window.
-    InitiativesSubmitted,
-    /// Initiatives approved in the window.
-    InitiativesApproved,
-    /// Recognitions given in the window.
-    RecognitionsGiven,
-    /// Recognitions received in the window (one per recipient).
-    RecognitionsReceived,
-    /// Points earned in the window (challenge rewards excluded).
-    PointsEarned,
-}
+vocabulary!(
+    /// What a challenge counts (see the module documentation for each one's exact meaning).
+    Metric {
+        /// Initiatives submitted in the window.
+        InitiativesSubmitted = "initiatives_submitted",
+        /// Initiatives approved in the window.
+        InitiativesApproved = "initiatives_approved",
+        /// Recognitions given in the window.
+        RecognitionsGiven = "recognitions_given",
+        /// Recognitions received in the window (one per recipient).
+        RecognitionsReceived = "recognitions_received",
+        /// Points earned in the window (challenge rewards excluded).
+        PointsEarned = "points_earned",
+    }
+);
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
-        Metric::InitiativesSubmitted,
-        Metric::InitiativesApproved,
-        Metric::RecognitionsGiven,
-        Metric::RecognitionsReceived,
-        Metric::PointsEarned,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::InitiativesSubmitted => "initiatives_submitted",
-            Metric::InitiativesApproved => "initiatives_approved",
-            Metric::RecognitionsGiven => "recognitions_given",
-            Metric::RecognitionsReceived => "recognitions_received",
-            Metric::PointsEarned => "points_earned",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-
     fn about_initiatives(self) -> bool {
         matches!(
             self,
