@@ -10,99 +10,40 @@ pub mod routes;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::AppResult;
 use crate::schema::audit_log;
+use crate::vocabulary::vocabulary;
 
 pub use routes::routes;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Export,
-    Erasure,
-    RoleChange,
-    MemberDeactivated,
-    MemberReactivated,
-    ApiKeyCreated,
-    ApiKeyRevoked,
-    ApiKeyUsed,
-    PointReversal,
-    PointAdjustment,
-    PointRulesChanged,
-    KpiRecorded,
-    KpiCorrected,
-    OrganisationSettingsChanged,
-    MemberCreated,
-    InviteCreated,
-    InviteAccepted,
-    PasswordChanged,
-    ApiKeyReassigned,
-    ChallengeCreated,
-    ChallengeChanged,
-    ChallengeCancelled,
-}
-
-impl Action {
-    pub const ALL: [Action; 22] = [
-        Action::Export,
-        Action::Erasure,
-        Action::RoleChange,
-        Action::MemberDeactivated,
-        Action::MemberReactivated,
-        Action::ApiKeyCreated,
-        Action::ApiKeyRevoked,
-        Action::ApiKeyUsed,
-        Action::PointReversal,
-        Action::PointAdjustment,
-        Action::PointRulesChanged,
-        Action::KpiRecorded,
-        Action::KpiCorrected,
-        Action::OrganisationSettingsChanged,
-        Action::MemberCreated,
-        Action::InviteCreated,
-        Action::InviteAccepted,
-        Action::PasswordChanged,
-        Action::ApiKeyReassigned,
-        Action::ChallengeCreated,
-        Action::ChallengeChanged,
-        Action::ChallengeCancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Export => "export",
-            Action::Erasure => "erasure",
-            Action::RoleChange => "role_change",
-            Action::MemberDeactivated => "member_deactivated",
-            Action::MemberReactivated => "member_reactivated",
-            Action::ApiKeyCreated => "api_key_created",
-            Action::ApiKeyRevoked => "api_key_revoked",
-            Action::ApiKeyUsed => "api_key_used",
-            Action::PointReversal => "point_reversal",
-            Action::PointAdjustment => "point_adjustment",
-            Action::PointRulesChanged => "point_rules_changed",
-            Action::KpiRecorded => "kpi_recorded",
-            Action::KpiCorrected => "kpi_corrected",
-            Action::OrganisationSettingsChanged => "organisation_settings_changed",
-            Action::MemberCreated => "member_created",
-            Action::InviteCreated => "invite_created",
-            Action::InviteAccepted => "invite_accepted",
-            Action::PasswordChanged => "password_changed",
-            Action::ApiKeyReassigned => "api_key_reassigned",
-            Action::ChallengeCreated => "challenge_created",
-            Action::ChallengeChanged => "challenge_changed",
-            Action::ChallengeCancelled => "challenge_cancelled",
-        }
+vocabulary!(
+    Action {
+        Export = "export",
+        Erasure = "erasure",
+        RoleChange = "role_change",
+        MemberDeactivated = "member_deactivated",
+        MemberReactivated = "member_reactivated",
+        ApiKeyCreated = "api_key_created",
+        ApiKeyRevoked = "api_key_revoked",
+        ApiKeyUsed = "api_key_used",
+        PointReversal = "point_reversal",
+        PointAdjustment = "point_adjustment",
+        PointRulesChanged = "point_rules_changed",
+        KpiRecorded = "kpi_recorded",
+        KpiCorrected = "kpi_corrected",
+        OrganisationSettingsChanged = "organisation_settings_changed",
+        MemberCreated = "member_created",
+        InviteCreated = "invite_created",
+        InviteAccepted = "invite_accepted",
+        PasswordChanged = "password_changed",
+        ApiKeyReassigned = "api_key_reassigned",
+        ChallengeCreated = "challenge_created",
+        ChallengeChanged = "challenge_changed",
+        ChallengeCancelled = "challenge_cancelled",
     }
-
-    pub fn parse(s: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
+);
 
 /// Who did it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,64 +16,32 @@ use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType};
 use crate::schema::{badges, member_badges, organisations};
 use crate::validation;
-use crate::vocabulary::Dimension;
+use crate::vocabulary::{Dimension, vocabulary};
 
-/// What earns a badge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Criterion {
-    /// `threshold` approved initiatives (approved, implemented or measured); in `dimension`
-    /// only, when set.
-    InitiativesApproved,
-    /// `threshold` approved initiatives in one CX dimension (`dimension`, or any one).
-    InitiativesInOneDimension,
-    /// `threshold` initiatives with a measured outcome.
-    InitiativesMeasured,
-    /// Recognised `threshold` times.
-    RecognitionsReceived,
-    /// Recognised colleagues `threshold` times.
-    RecognitionsGiven,
-    /// Active `threshold` weeks in a row (see streaks).
-    WeeklyStreak,
-    /// Contributed to `threshold` approved initiatives of teams other than one's own.
-    CrossTeamContributions,
-    /// `threshold` lifetime points.
-    LifetimePoints,
-    /// Awarded by completing a challenge that names it.
-    Challenge,
-}
-
-impl Criterion {
-    pub const ALL: [Criterion; 9] = [
-        Criterion::InitiativesApproved,
-        Criterion::InitiativesInOneDimension,
-        Criterion::InitiativesMeasured,
-        Criterion::RecognitionsReceived,
-        Criterion::RecognitionsGiven,
-        Criterion::WeeklyStreak,
-        Criterion::CrossTeamContributions,
-        Criterion::LifetimePoints,
-        Criterion::Challenge,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Criterion::InitiativesApproved => "initiatives_approved",
-            Criterion::InitiativesInOneDimension => "initiatives_in_one_dimension",
-            Criterion::InitiativesMeasured => "initiatives_measured",
-            Criterion::RecognitionsReceived => "recognitions_received",
-            Criterion::RecognitionsGiven => "recognitions_given",
-            Criterion::WeeklyStreak => "weekly_streak",
-            Criterion::CrossTeamContributions => "cross_team_contributions",
-            Criterion::LifetimePoints => "lifetime_points",
-            Criterion::Challenge => "challenge",
-        }
+vocabulary!(
+    /// What earns a badge.
+    Criterion {
+        /// `threshold` approved initiatives (approved, implemented or measured); in `dimension`
+        /// only, when set.
+        InitiativesApproved = "initiatives_approved",
+        /// `threshold` approved initiatives in one CX dimension (`dimension`, or any one).
+        InitiativesInOneDimension = "initiatives_in_one_dimension",
+        /// `threshold` initiatives with a measured outcome.
+        InitiativesMeasured = "initiatives_measured",
+        /// Recognised `threshold` times.
+        RecognitionsReceived = "recognitions_received",
+        /// Recognised colleagues `threshold` times.
+        RecognitionsGiven = "recognitions_given",
+        /// Active `threshold` weeks in a row (see streaks).
+        WeeklyStreak = "weekly_streak",
+        /// Contributed to `threshold` approved initiatives of teams other than one's own.
+        CrossTeamContributions = "cross_team_contributions",
+        /// `threshold` lifetime points.
+        LifetimePoints = "lifetime_points",
+        /// Awarded by completing a challenge that names it.
+        Challenge = "challenge",
     }
-
-    pub fn parse(s: &str) -> Option<Criterion> {
-        Criterion::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Badge {

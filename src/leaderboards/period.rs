@@ -8,28 +8,17 @@ use utoipa::ToSchema;
 
 use crate::error::FieldError;
 use crate::periods;
+use crate::vocabulary::vocabulary;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PeriodKind {
-    Week,
-    Month,
-    Quarter,
-    Year,
-    All,
-}
-
-impl PeriodKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PeriodKind::Week => "week",
-            PeriodKind::Month => "month",
-            PeriodKind::Quarter => "quarter",
-            PeriodKind::Year => "year",
-            PeriodKind::All => "all",
-        }
+vocabulary!(
+    PeriodKind {
+        Week = "week",
+        Month = "month",
+        Quarter = "quarter",
+        Year = "year",
+        All = "all",
     }
-}
+);
 
 /// A resolved period: [start, end) as local dates of the organisation.
 #[derive(Debug, Clone, Serialize, ToSchema)]

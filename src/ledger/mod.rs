@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -43,40 +43,16 @@ vocabulary!(
     }
 );
 
-/// What an entry refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceType {
-    Initiative,
-    Recognition,
-    Badge,
-    Challenge,
-    LedgerEntry,
-}
-
-impl SourceType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceType::Initiative => "initiative",
-            SourceType::Recognition => "recognition",
-            SourceType::Badge => "badge",
-            SourceType::Challenge => "challenge",
-            SourceType::LedgerEntry => "ledger_entry",
-        }
+vocabulary!(
+    /// What an entry refers to.
+    SourceType {
+        Initiative = "initiative",
+        Recognition = "recognition",
+        Badge = "badge",
+        Challenge = "challenge",
+        LedgerEntry = "ledger_entry",
     }
-
-    pub fn parse(s: &str) -> Option<SourceType> {
-        [
-            SourceType::Initiative,
-            SourceType::Recognition,
-            SourceType::Badge,
-            SourceType::Challenge,
-            SourceType::LedgerEntry,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
+);
 
 /// A ledger entry as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -16,18 +16,19 @@ use crate::error::{AppError, AppResult};
 use crate::ledger::rules::PointRules;
 use crate::periods;
 use crate::schema::{giving_balances, lead_budgets, recognitions};
+use crate::vocabulary::vocabulary;
 
-/// Which pot a recognition is paid from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GivingKind {
-    /// A member's monthly allowance for recognising peers.
-    Peer,
-    /// A team lead's monthly recognition budget.
-    Lead,
-    /// Admins recognise without a budget.
-    Admin,
-}
+vocabulary!(
+    /// Which pot a recognition is paid from.
+    GivingKind {
+        /// A member's monthly allowance for recognising peers.
+        Peer = "peer",
+        /// A team lead's monthly recognition budget.
+        Lead = "lead",
+        /// Admins recognise without a budget.
+        Admin = "admin",
+    }
+);
 
 impl GivingKind {
     pub fn for_role(role: Role) -> GivingKind {
@@ -36,20 +37,6 @@ impl GivingKind {
             Role::TeamLead => GivingKind::Lead,
             Role::Employee | Role::Hr => GivingKind::Peer,
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GivingKind::Peer => "peer",
-            GivingKind::Lead => "lead",
-            GivingKind::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<GivingKind> {
-        [GivingKind::Peer, GivingKind::Lead, GivingKind::Admin]
-            .into_iter()
-            .find(|k| k.as_str() == s)
     }
 }
 

@@ -71,30 +71,15 @@ pub const MAX_DESCRIPTION: usize = 2000;
 pub const MAX_TARGET: i64 = 10_000_000;
 pub const MAX_REWARD_POINTS: i64 = 100_000;
 
-/// Whose activity a challenge counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChallengeScope {
-    /// One team's (`team_id`): activity credited to the team at the time.
-    Team,
-    /// Everyone's in the organisation.
-    Organisation,
-}
-
-impl ChallengeScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChallengeScope::Team => "team",
-            ChallengeScope::Organisation => "organisation",
-        }
+vocabulary!(
+    /// Whose activity a challenge counts.
+    ChallengeScope {
+        /// One team's (`team_id`): activity credited to the team at the time.
+        Team = "team",
+        /// Everyone's in the organisation.
+        Organisation = "organisation",
     }
-
-    pub fn parse(s: &str) -> Option<ChallengeScope> {
-        [ChallengeScope::Team, ChallengeScope::Organisation]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
+);
 
 vocabulary!(
     /// What a challenge counts (see the module documentation for each one's exact meaning).
