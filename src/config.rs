@@ -120,6 +120,11 @@ pub struct Settings {
     /// challenge waits for its rewards (a read of it completes it at once).
     #[serde(default = "defaults::challenge_fold_interval_ms")]
     pub challenge_fold_interval_ms: u64,
+    /// How often each server process moves queued board changes (histograms, team totals)
+    /// into the boards' totals, in milliseconds. Boards are exact whenever it runs (reads add
+    /// the queue); it bounds how long the queue grows.
+    #[serde(default = "defaults::board_fold_interval_ms")]
+    pub board_fold_interval_ms: u64,
 }
 
 mod defaults {
@@ -179,6 +184,9 @@ mod defaults {
     }
     pub fn challenge_fold_interval_ms() -> u64 {
         1000
+    }
+    pub fn board_fold_interval_ms() -> u64 {
+        250
     }
 }
 

@@ -86,6 +86,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let run_migrations = settings.run_migrations;
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
+    let board_fold_every = Duration::from_millis(settings.board_fold_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
     let session_cache = auth::SessionCache::new(cache_ttl, &clock);
@@ -157,6 +158,13 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                             }
                         }
                     });
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("board fold", move |rocket| {
+            Box::pin(async move {
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    leaderboards::fold::start(db, board_fold_every);
                 }
             })
         }))

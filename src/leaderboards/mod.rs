@@ -1,12 +1,14 @@
 //! Leaderboards of members and teams, by period and CX dimension.
 //!
 //! Totals live in `member_period_points` and `team_period_points`, folded in by a trigger on
-//! the ledger in the same transaction as each entry (see the leaderboards migration). Reading a
+//! the ledger in the same transaction as each entry (see the leaderboards migration); the
+//! rows many writers share (histograms, team totals) through a queue (`fold`). Reading a
 //! board is an index range scan for the top N and the neighbours, and a rank is a range sum
 //! over the board's histogram of totals: the cost follows N and the number of distinct totals,
 //! not the number of members.
 
 pub mod cache;
+pub mod fold;
 pub mod period;
 pub mod queries;
 pub mod routes;

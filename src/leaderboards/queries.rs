@@ -186,9 +186,8 @@ pub async fn histogram(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<His
             member_where(b)
         )
     } else {
-        "SELECT points, members::bigint AS n FROM member_points_histogram \
-         WHERE organisation_id = $1 AND period = $2 AND period_start = $3 AND dimension = $4 \
-           AND members > 0 AND $5::uuid IS NULL"
+        // The folded totals plus the queue (see migration `board_deltas`): exact at any time.
+        "SELECT points, members AS n FROM board_histogram($1, $2, $3, $4) WHERE $5::uuid IS NULL"
             .to_string()
     };
     let buckets: Vec<Bucket> = bind_board!(sql_query(sql), b).load(conn).await?;
@@ -258,10 +257,9 @@ pub fn per_member(points: i64, members: i32) -> f64 {
 
 const TEAM_BOARD: &str = "SELECT t.team_id, tm.name, t.points, t.reached_at, COALESCE(s.active_members, 0) AS active_members, \
       CASE WHEN COALESCE(s.active_members, 0) > 0 THEN t.points::float8 / s.active_members ELSE 0 END AS ppm \
-    FROM team_period_points t \
-    JOIN teams tm ON tm.id = t.team_id AND tm.organisation_id = t.organisation_id AND tm.archived_at IS NULL \
-    LEFT JOIN team_sizes s ON s.organisation_id = t.organisation_id AND s.team_id = t.team_id \
-    WHERE t.organisation_id = $1 AND t.period = $2 AND t.period_start = $3 AND t.dimension = $4";
+    FROM board_team_points($1, $2, $3, $4) t \
+    JOIN teams tm ON tm.id = t.team_id AND tm.organisation_id = $1 AND tm.archived_at IS NULL \
+    LEFT JOIN team_sizes s ON s.organisation_id = $1 AND s.team_id = t.team_id";
 
 /// Every live team of a board, ranked by the metric, in board order: a team count, not a
 /// member count (thousands at most), so it is read whole and shared by every caller.

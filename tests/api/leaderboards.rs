@@ -460,12 +460,20 @@ async fn snapshot(app: &TestApp) -> (String, String, String) {
     .await;
     let histogram = take(
         "SELECT COALESCE(string_agg(concat_ws(',', period, period_start, dimension, points, members), ';' \
-         ORDER BY period, period_start, dimension, points), '') AS rows FROM member_points_histogram WHERE members <> 0",
+         ORDER BY period, period_start, dimension, points), '') AS rows \
+         FROM (SELECT period, period_start, dimension, points, sum(members) AS members \
+               FROM (SELECT period, period_start, dimension, points, members FROM member_points_histogram \
+                     UNION ALL SELECT period, period_start, dimension, points, members FROM member_points_histogram_pending) h \
+               GROUP BY 1, 2, 3, 4) h WHERE members <> 0",
     )
     .await;
     let teams = take(
         "SELECT COALESCE(string_agg(concat_ws(',', period, period_start, dimension, team_id, points), ';' \
-         ORDER BY period, period_start, dimension, team_id), '') AS rows FROM team_period_points",
+         ORDER BY period, period_start, dimension, team_id), '') AS rows \
+         FROM (SELECT period, period_start, dimension, team_id, sum(points) AS points \
+               FROM (SELECT period, period_start, dimension, team_id, points FROM team_period_points \
+                     UNION ALL SELECT period, period_start, dimension, team_id, points FROM team_period_points_pending) t \
+               GROUP BY 1, 2, 3, 4) t",
     )
     .await;
     (members, histogram, teams)
