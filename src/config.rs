@@ -125,6 +125,11 @@ pub struct Settings {
     /// the queue); it bounds how long the queue grows.
     #[serde(default = "defaults::board_fold_interval_ms")]
     pub board_fold_interval_ms: u64,
+    /// The most a cached board answer may lag a write made through another request, in
+    /// milliseconds (other processes hear of writes up to ~100 ms later on top). The members
+    /// a write paid see it at once; 0: every write shows on every board at once.
+    #[serde(default = "defaults::board_lag_ms")]
+    pub board_lag_ms: u64,
 }
 
 mod defaults {
@@ -187,6 +192,9 @@ mod defaults {
     }
     pub fn board_fold_interval_ms() -> u64 {
         250
+    }
+    pub fn board_lag_ms() -> u64 {
+        750
     }
 }
 

@@ -192,24 +192,33 @@ where
     F: for<'c> Fn(&'c mut AsyncPgConnection) -> Work<'c, T> + Send + Sync,
 {
     use diesel_async::AsyncConnection;
-    let mut attempt = 0;
-    loop {
-        let result = conn
-            .transaction::<_, AppError, _>(async |conn| work(conn).await)
-            .await;
-        match result {
-            Err(lost @ AppError::Contention(_)) if attempt < CONTENTION_RETRIES => {
-                attempt += 1;
-                tracing::debug!(attempt, error = %lost.chain(), "transaction lost a race; replaying");
-                let jitter = u64::from(rand::random::<u8>() % 20);
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    5 * u64::from(attempt) + jitter,
-                ))
+    // The members it paid see their points at once (see read_cache::members_paid), once it
+    // has committed.
+    let (result, paid) = crate::read_cache::collect_paid(async {
+        let mut attempt = 0;
+        loop {
+            let result = conn
+                .transaction::<_, AppError, _>(async |conn| work(conn).await)
                 .await;
+            match result {
+                Err(lost @ AppError::Contention(_)) if attempt < CONTENTION_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %lost.chain(), "transaction lost a race; replaying");
+                    let jitter = u64::from(rand::random::<u8>() % 20);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 * u64::from(attempt) + jitter,
+                    ))
+                    .await;
+                }
+                other => return other,
             }
-            other => return other,
         }
+    })
+    .await;
+    if result.is_ok() {
+        crate::read_cache::members_paid(&paid);
     }
+    result
 }
 
 #[cfg(test)]

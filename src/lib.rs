@@ -94,6 +94,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let board_cache = leaderboards::BoardCache::new(
         cache_ttl,
         settings.read_cache_mib.saturating_mul(1 << 20),
+        Duration::from_millis(settings.board_lag_ms),
         &clock,
     );
 

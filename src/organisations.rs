@@ -92,7 +92,7 @@ pub async fn cached(db: &Db, cache: &OrganisationCache, id: Uuid) -> AppResult<A
     let db = db.clone();
     cache
         .0
-        .get_or_refresh(id, id, None, move || async move {
+        .get_or_refresh(id, id, None, None, move || async move {
             let mut conn = db.conn().await?;
             find(&mut conn, id).await.map(Arc::new)
         })

@@ -127,12 +127,101 @@ fn unchanged_since(organisation: Uuid, mark: u64) -> bool {
     map.get(&organisation).is_none_or(|&tick| tick <= mark)
 }
 
+/// Last tick of a write that paid a member, per stripe of members (a member's stripe is a
+/// hash of their id: two members sharing one only invalidate each other's entries more
+/// often). What keeps "a point shows at once to the members it concerns" on shelves that let
+/// other writes age in ([`Shelf::lagging`]).
+const MEMBER_STRIPES: usize = 4096;
+
+static MEMBERS: LazyLock<Box<[AtomicU64]>> =
+    LazyLock::new(|| (0..MEMBER_STRIPES).map(|_| AtomicU64::new(0)).collect());
+
+fn member_stripe(member: &Uuid) -> &'static AtomicU64 {
+    let bits = member.as_u128();
+    let hash = (bits as u64) ^ ((bits >> 64) as u64);
+    &MEMBERS[(hash % MEMBER_STRIPES as u64) as usize]
+}
+
+/// Writes that paid `members` have committed (through this process): entries read for them
+/// go at once, on every shelf. [`paid`] collects them inside a transaction, and
+/// `db::transaction` calls this after its commit.
+pub fn members_paid(members: &[Uuid]) {
+    if members.is_empty() {
+        return;
+    }
+    let tick = CLOCK.now.fetch_add(1, Ordering::SeqCst) + 1;
+    for member in members {
+        member_stripe(member).fetch_max(tick, Ordering::SeqCst);
+    }
+}
+
+/// No write that paid `member` has ticked the clock past `mark`.
+fn member_unchanged_since(member: &Uuid, mark: u64) -> bool {
+    member_stripe(member).load(Ordering::SeqCst) <= mark
+}
+
+tokio::task_local! {
+    /// The members the writes of the running transaction paid (see [`paid`]).
+    static PAID: std::cell::RefCell<Vec<Uuid>>;
+}
+
+/// The running transaction pays `members` (called by the ledger): noted, so that the
+/// transaction's runner ([`collect_paid`]) ticks their entries once it has committed. Outside
+/// one, nothing is noted: the organisation's write tick still covers them.
+pub fn paid(members: impl IntoIterator<Item = Uuid>) {
+    let _ = PAID.try_with(|paid| paid.borrow_mut().extend(members));
+}
+
+/// Run `work` noting the members it pays ([`paid`]); answers them with its result. Nested
+/// calls note into the outermost one, whose commit is the one that counts.
+pub async fn collect_paid<T>(work: impl Future<Output = T>) -> (T, Vec<Uuid>) {
+    if PAID.try_with(|_| ()).is_ok() {
+        return (work.await, Vec::new());
+    }
+    PAID.scope(std::cell::RefCell::new(Vec::new()), async move {
+        let result = work.await;
+        let members = PAID.with(|paid| std::mem::take(&mut *paid.borrow_mut()));
+        (result, members)
+    })
+    .await
+}
+
 #[derive(Clone)]
 struct Entry<V> {
     organisation: Uuid,
     mark: u64,
+    /// When it was stored (by the shelf's clock): how long a lagging shelf may keep it.
+    stored: Instant,
     expires: Instant,
     value: V,
+}
+
+/// How long a lagging shelf's entry may outlive a write of its organisation made through
+/// another request ([`Shelf::lagging`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Lag {
+    /// Served as it is until this old, whatever was written since.
+    pub refresh_after: Duration,
+    /// Then served while it is reloaded in the background, until this old; after that a
+    /// written entry is loaded before the answer.
+    pub serve_for: Duration,
+}
+
+impl Lag {
+    /// Written entries are never served (the default).
+    pub const NONE: Lag = Lag {
+        refresh_after: Duration::ZERO,
+        serve_for: Duration::ZERO,
+    };
+
+    /// At most `bound` behind a write: refreshed once half of it old (while requests come,
+    /// that is how far behind it is), never served once `bound` old.
+    pub fn within(bound: Duration) -> Lag {
+        Lag {
+            refresh_after: bound / 2,
+            serve_for: bound,
+        }
+    }
 }
 
 /// Weighs an entry by the bytes it holds, so the cache's memory is bounded.
@@ -174,6 +263,7 @@ impl<K, V> Clone for Shelf<K, V> {
 struct ShelfInner<K, V> {
     entries: Option<quick_cache::sync::Cache<K, Entry<V>, Bytes>>,
     ttl: Duration,
+    lag: Lag,
     /// What entries' lifetimes are measured by.
     clock: clock::Clock,
     /// Loads take the lock of their key's stripe, so that one of them reads the database
@@ -201,9 +291,24 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         Shelf(Arc::new(ShelfInner {
             entries,
             ttl,
+            lag: Lag::NONE,
             clock: clock.clone(),
             loading: std::array::from_fn(|_| Arc::new(tokio::sync::Mutex::new(()))),
         }))
+    }
+
+    /// Let writes age in: an entry of an organisation written to since it was read is still
+    /// served as `lag` says, except to the members those writes paid (see [`members_paid`]).
+    /// For what many callers read and may see a moment late (boards), so that a stream of
+    /// writes does not reload every entry on every write.
+    pub fn lagging(self, lag: Lag) -> Self {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.lag = lag;
+                Shelf(Arc::new(inner))
+            }
+            Err(shared) => Shelf(shared),
+        }
     }
 
     fn stripe(&self, key: &K) -> &Arc<tokio::sync::Mutex<()>> {
@@ -212,16 +317,32 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         &self.0.loading[(STRIPES.hash_one(key) % 16) as usize]
     }
 
-    /// The entry under `key` if it is fresh, else what kind of stale it is.
-    fn lookup(&self, key: &K) -> Result<V, Stale<V>> {
+    /// The entry under `key` if it is fresh for `asker` (the member the answer is for, if
+    /// any), else what kind of stale it is.
+    fn lookup(&self, key: &K, asker: Option<&Uuid>) -> Result<V, Stale<V>> {
         let entries = self.0.entries.as_ref().ok_or(Stale::Missing)?;
-        match entries
-            .get(key)
-            .filter(|e| unchanged_since(e.organisation, e.mark))
-        {
-            Some(e) if self.0.clock.instant() < e.expires => Ok(e.value),
-            Some(e) => Err(Stale::Expired(e.value)),
-            None => Err(Stale::Missing),
+        let Some(e) = entries.get(key) else {
+            return Err(Stale::Missing);
+        };
+        if asker.is_some_and(|m| !member_unchanged_since(m, e.mark)) {
+            return Err(Stale::Missing);
+        }
+        let now = self.0.clock.instant();
+        if unchanged_since(e.organisation, e.mark) {
+            return if now < e.expires {
+                Ok(e.value)
+            } else {
+                Err(Stale::Expired(e.value))
+            };
+        }
+        let age = now.saturating_duration_since(e.stored);
+        let lag = self.0.lag;
+        if age < lag.refresh_after && now < e.expires {
+            Ok(e.value)
+        } else if age < lag.serve_for {
+            Err(Stale::Expired(e.value))
+        } else {
+            Err(Stale::Missing)
         }
     }
 
@@ -231,11 +352,12 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         &self,
         key: K,
         organisation: Uuid,
+        asker: Option<&Uuid>,
         since: Option<u64>,
         load: impl AsyncFnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
         let _loading = self.stripe(&key).lock().await;
-        if let Ok(value) = self.lookup(&key) {
+        if let Ok(value) = self.lookup(&key, asker) {
             return Ok(value);
         }
         let at = since.unwrap_or_else(mark);
@@ -247,16 +369,20 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     /// A value shared by many requests (a board's ranking or histogram), loaded by one of them
     /// at a time. A value that was written to since it was read is never served; one that only
     /// outlived its time to live is served to the others while one request reloads it.
+    ///
+    /// `asker`: the member the value is read for, if any: a write that paid them is never
+    /// aged in (see [`Shelf::lagging`]).
     pub async fn get_or_load<E>(
         &self,
         key: K,
         organisation: Uuid,
+        asker: Option<&Uuid>,
         load: impl AsyncFnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
         if self.0.entries.is_none() {
             return load().await;
         }
-        match self.lookup(&key) {
+        match self.lookup(&key, asker) {
             Ok(value) => Ok(value),
             Err(Stale::Expired(value)) => {
                 let Ok(_loading) = self.stripe(&key).try_lock() else {
@@ -268,7 +394,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
                 self.put(key, organisation, at, value.clone());
                 Ok(value)
             }
-            Err(Stale::Missing) => self.load_now(key, organisation, None, load).await,
+            Err(Stale::Missing) => self.load_now(key, organisation, asker, None, load).await,
         }
     }
 
@@ -286,6 +412,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         &self,
         key: K,
         organisation: Uuid,
+        asker: Option<&Uuid>,
         since: Option<u64>,
         load: F,
     ) -> Result<V, E>
@@ -299,7 +426,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         if self.0.entries.is_none() {
             return load().await;
         }
-        match self.lookup(&key) {
+        match self.lookup(&key, asker) {
             Ok(value) => Ok(value),
             Err(Stale::Expired(value)) => {
                 // No lock: another request is reloading it already.
@@ -323,7 +450,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
                 Ok(value)
             }
             Err(Stale::Missing) => {
-                self.load_now(key, organisation, since, async move || load().await)
+                self.load_now(key, organisation, asker, since, async move || load().await)
                     .await
             }
         }
@@ -333,7 +460,7 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     /// or it is older than the time to live.
     #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<V> {
-        self.lookup(key).ok()
+        self.lookup(key, None).ok()
     }
 
     /// Store what was read after `mark` was taken.
@@ -343,12 +470,14 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
             // together (a server's first minute, a write that invalidated them all) would
             // otherwise expire together and be read again all at once.
             let life = self.0.ttl.mul_f64(0.5 + 0.5 * rand::random::<f64>());
+            let now = self.0.clock.instant();
             entries.insert(
                 key,
                 Entry {
                     organisation,
                     mark,
-                    expires: self.0.clock.instant() + life,
+                    stored: now,
+                    expires: now + life,
                     value,
                 },
             );
@@ -372,7 +501,9 @@ pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 enum Changed {
     /// The handler did not run (authentication failed) or says it changed nothing cached.
     Nothing,
-    Organisation(Uuid),
+    /// The organisation, and the member who wrote (who sees what they wrote at once, on
+    /// every shelf).
+    Organisation(Uuid, Option<Uuid>),
 }
 
 /// Request-local: set by the authentication guards (the caller's organisation, or nothing
@@ -389,17 +520,18 @@ impl Noted {
         // A later refusal by another guard does not hide an organisation already known.
         if !matches!(
             (*slot, changed),
-            (Some(Changed::Organisation(_)), Changed::Nothing)
+            (Some(Changed::Organisation(..)), Changed::Nothing)
         ) {
             *slot = Some(changed);
         }
     }
 }
 
-/// The request is authenticated for `organisation`: its writes are that organisation's.
-pub fn authenticated(req: &Request<'_>, organisation: Uuid) {
+/// The request is authenticated for `organisation` (as `member`, when a member makes it):
+/// its writes are that organisation's.
+pub fn authenticated(req: &Request<'_>, organisation: Uuid, member: Option<Uuid>) {
     req.local_cache(Noted::default)
-        .set(Changed::Organisation(organisation));
+        .set(Changed::Organisation(organisation, member));
 }
 
 /// The request was refused before its handler ran: it wrote nothing.
@@ -413,7 +545,7 @@ pub struct WriteNote<'r>(&'r Noted);
 
 impl WriteNote<'_> {
     pub fn organisation(&self, organisation: Uuid) {
-        self.0.set(Changed::Organisation(organisation));
+        self.0.set(Changed::Organisation(organisation, None));
     }
 
     pub fn nothing_cached(&self) {
@@ -453,7 +585,13 @@ impl Fairing for InvalidateOnWrite {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match noted {
             Some(Changed::Nothing) => {}
-            Some(Changed::Organisation(org)) => wrote(Some(org)),
+            Some(Changed::Organisation(org, member)) => {
+                // Whoever wrote sees it at once, on boards too (read your own writes).
+                if let Some(member) = member {
+                    members_paid(&[member]);
+                }
+                wrote(Some(org));
+            }
             // Nobody said: assume it may have changed anything.
             None => wrote(None),
         }
@@ -506,10 +644,14 @@ mod tests {
         let org = Uuid::new_v4();
         let key = || "board".to_string();
         let load = |v: &'static [u8]| move || async move { Ok::<_, String>(Arc::from(v)) };
-        let first = shelf.get_or_refresh(key(), org, None, load(b"1")).await;
+        let first = shelf
+            .get_or_refresh(key(), org, None, None, load(b"1"))
+            .await;
         assert_eq!(first.as_deref(), Ok(&b"1"[..]));
         control.advance(ttl);
-        let expired = shelf.get_or_refresh(key(), org, None, load(b"2")).await;
+        let expired = shelf
+            .get_or_refresh(key(), org, None, None, load(b"2"))
+            .await;
         assert_eq!(
             expired.as_deref(),
             Ok(&b"1"[..]),
@@ -530,7 +672,9 @@ mod tests {
             "refreshed in the background"
         );
         wrote(Some(org));
-        let written = shelf.get_or_refresh(key(), org, None, load(b"3")).await;
+        let written = shelf
+            .get_or_refresh(key(), org, None, None, load(b"3"))
+            .await;
         assert_eq!(
             written.as_deref(),
             Ok(&b"3"[..]),

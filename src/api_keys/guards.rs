@@ -167,7 +167,7 @@ macro_rules! principal_guard {
             async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
                 match principal(req, $scope, &[Role::Hr, Role::Admin]).await {
                     Ok(p) => {
-                        crate::read_cache::authenticated(req, p.organisation_id);
+                        crate::read_cache::authenticated(req, p.organisation_id, None);
                         Outcome::Success($name(p))
                     }
                     Err(e) => {

@@ -112,7 +112,7 @@ async fn authenticate(req: &Request<'_>) -> Result<Caller, AppError> {
     let key = (token.session, token.member, token.organisation);
     let session = cache
         .0
-        .get_or_refresh(key, token.organisation, None, move || {
+        .get_or_refresh(key, token.organisation, None, None, move || {
             read_session(db, token, max_age)
         })
         .await?;
@@ -197,7 +197,7 @@ impl<'r> FromRequest<'r> for Caller {
             .await;
         match result {
             Ok(caller) => {
-                read_cache::authenticated(req, caller.organisation_id);
+                read_cache::authenticated(req, caller.organisation_id, Some(caller.member_id));
                 if let Some(e) = repeated_query_field(req) {
                     return Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e));
                 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::queries::{Histogram, TeamRow};
 use super::{Scope, TeamMetric, period};
 use crate::clock::Clock;
-use crate::read_cache::{Shelf, Weigh};
+use crate::read_cache::{Lag, Shelf, Weigh};
 use crate::vocabulary::Dimension;
 
 /// The leaderboards' shelves, held as Rocket state. Clones share them.
@@ -26,12 +26,17 @@ pub struct BoardCache {
 
 impl BoardCache {
     /// Entries live `ttl` at most (zero turns the cache off); answers take up to `bytes`, and
-    /// the shared rankings and histograms up to as much again.
-    pub fn new(ttl: Duration, bytes: u64, clock: &Clock) -> Self {
+    /// the shared rankings and histograms up to as much again. An answer lags writes made
+    /// through other requests by `lag` at most, except for the members they paid, who see them
+    /// at once: while points flow, each answer is recomputed a few times a second instead of
+    /// on every write.
+    pub fn new(ttl: Duration, bytes: u64, lag: Duration, clock: &Clock) -> Self {
+        // An answer is computed from a shared value: each may take half of the bound.
+        let lag = Lag::within(lag / 2);
         BoardCache {
-            boards: Shelf::new(ttl, bytes, 4096, clock),
-            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock),
-            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock),
+            boards: Shelf::new(ttl, bytes, 4096, clock).lagging(lag),
+            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock).lagging(lag),
+            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock).lagging(lag),
         }
     }
 }
@@ -91,7 +96,12 @@ mod tests {
     #[tokio::test]
     async fn shared_values_load_once_until_a_write() {
         let _serial = SERIAL.lock().await;
-        let cache = BoardCache::new(Duration::from_secs(60), 1 << 20, &Clock::real());
+        let cache = BoardCache::new(
+            Duration::from_secs(60),
+            1 << 20,
+            Duration::ZERO,
+            &Clock::real(),
+        );
         let org = Uuid::new_v4();
         let loads = std::sync::atomic::AtomicUsize::new(0);
         let load = async || -> Result<Arc<Histogram>, ()> {
@@ -99,12 +109,18 @@ mod tests {
             Ok(Arc::new(Histogram::new(vec![(10, 2)])))
         };
         for _ in 0..3 {
-            let h = cache.histograms.get_or_load("b".into(), org, load).await;
+            let h = cache
+                .histograms
+                .get_or_load("b".into(), org, None, load)
+                .await;
             assert_eq!(h.map(|h| h.members()), Ok(2));
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         wrote(Some(org));
-        let _ = cache.histograms.get_or_load("b".into(), org, load).await;
+        let _ = cache
+            .histograms
+            .get_or_load("b".into(), org, None, load)
+            .await;
         assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 }

@@ -204,9 +204,13 @@ async fn cached_board(
     let (db, cache_, caller_) = (db.clone(), cache.clone(), caller.clone());
     let answer = cache
         .boards
-        .get_or_refresh(key, caller.organisation_id, Some(since), move || {
-            compute_board(db, cache_, caller_, p, board)
-        })
+        .get_or_refresh(
+            key,
+            caller.organisation_id,
+            Some(&caller.member_id),
+            Some(since),
+            move || compute_board(db, cache_, caller_, p, board),
+        )
         .await?;
     Ok(RawJson(answer))
 }
@@ -306,7 +310,7 @@ async fn member_answer(
     );
     let histogram = cache
         .histograms
-        .get_or_load(key, org, async || {
+        .get_or_load(key, org, Some(&caller.member_id), async || {
             queries::histogram(conn, &b).await.map(std::sync::Arc::new)
         })
         .await?;
@@ -420,7 +424,7 @@ async fn team_answer(
     );
     let rows = cache
         .team_boards
-        .get_or_load(key, org, async || {
+        .get_or_load(key, org, Some(&caller.member_id), async || {
             queries::team_ranking(conn, &b, p.metric)
                 .await
                 .map(std::sync::Arc::new)

@@ -168,6 +168,7 @@ pub async fn record(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = credits.iter().map(|c| c.member_id).collect();
+    crate::read_cache::paid(ids.iter().copied());
     let teams: HashMap<Uuid, Option<Uuid>> = members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::id.eq_any(&ids))

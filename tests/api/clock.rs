@@ -267,6 +267,7 @@ async fn week_and_month_boards_turn_at_local_midnight() {
     assert_eq!(week.ranked_members, 0);
     assert!(week.top.is_empty());
     granted(&app, &org.admin, &[ben.id], 7).await;
+    app.let_boards_catch_up();
 
     let week = member_board(&app, &ana, "week").await;
     assert_eq!(

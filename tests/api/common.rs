@@ -303,6 +303,13 @@ pub fn figment_for(db: &TestDb) -> Figment {
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl TestApp {
+    /// Let the boards' lag pass on the service's clock (`board_lag_ms`: 750 ms by default):
+    /// a board answer then reflects every write made before, whoever made it. Members a write
+    /// paid, and whoever made it, need no wait.
+    pub fn let_boards_catch_up(&self) {
+        self.clock.advance(std::time::Duration::from_secs(1));
+    }
+
     pub async fn new() -> TestApp {
         Self::with(|f| f).await
     }

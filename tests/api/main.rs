@@ -11,6 +11,7 @@ mod cli;
 mod clock;
 mod contract;
 mod exports;
+mod freshness;
 mod gamification;
 mod initiatives;
 mod kpis;

@@ -470,6 +470,7 @@ async fn anonymous_requests_that_wrote_nothing_leave_cached_boards_alone() {
     app.post("/api/v1/teams", &org.admin.token, json!({ "name": "Care" }))
         .await
         .ok();
+    app.let_boards_catch_up();
     assert_eq!(top(app.get(path, &ana.token).await.ok()), 1);
 }
 
