@@ -29,6 +29,10 @@ EXPORT_TARGET = 1.5      # export peak memory at 1M <= 1.5 x at 10k
 CHALLENGE_TARGET = 1.5   # a recognition with 200 running challenges costs <= 1.5 x one with none
 FLOOD_P99_TARGET = 2.0   # board p99 during 200 failing logins <= 2 x without them
 FLOOD_MEMORY_MIB = 512   # the server's peak memory during that flood < 512 MiB
+FLOW_RPS_TARGET = 0.5    # each board at 1M while 50 recognitions/s flow >= 0.5 x its req/s without
+FLOW_P99_TARGET = 2.0    # ... and its p99 <= 2 x its p99 without
+TPCB_TARGET = 0.5        # recognition req/s at 1M >= 0.5 x pgbench tpcb-like tx/s
+WRITE_P99_MS = 100       # recognition p99 at 32 concurrent givers <= 100 ms
 
 
 def line(name, figures):
@@ -122,6 +126,51 @@ def login_flood(rows, w):
     return verdicts
 
 
+def flowing(rows, w):
+    """Issue #14 goals 1 and 2: boards while points flow, and writes against tpcb-like."""
+    verdicts = []
+    flows = [(k, d, rows.get(f"1m/{k}"), rows.get(f"1m/flowing-{k}"), rows.get(f"1m/flow-{k}")) for k, d in BOARDS]
+    if any(f for _, _, _, f, _ in flows):
+        w("boards at 1M while recognitions flow (open loop), against the same board without writes")
+        for key, desc, still, flow, rec in flows:
+            extra = ""
+            if ok(still) and ok(flow):
+                extra = f"{flow['rps'] / still['rps']:>8.2f}x req/s{flow['p99_ms'] / still['p99_ms']:>7.2f}x p99"
+            w(f"{'  ' + desc:<42}|{cell(still)}{cell(flow)}{extra}")
+            if rec:
+                st = rec.get("statuses", {})
+                w(f"{'':<44}recognitions: {rec['ok']} of {rec['due']} answered 2xx at {rec['achieved_rate']}/s "
+                  f"(statuses {st}), p50 {rec['p50_ms']} ms, p99 {rec['p99_ms']} ms, {rec['late']} started late")
+        w("")
+        worst_rps, worst_p99 = None, None
+        for key, _, still, flow, rec in flows:
+            if not (ok(still) and ok(flow) and rec and rec["ok"] == rec["due"]):
+                worst_rps = worst_p99 = ("n/a", key)
+                break
+            r, p = flow["rps"] / still["rps"], flow["p99_ms"] / still["p99_ms"]
+            if worst_rps is None or r < worst_rps[0]:
+                worst_rps = (r, key)
+            if worst_p99 is None or p > worst_p99[0]:
+                worst_p99 = (p, key)
+        verdicts.append(("boards while points flow: req/s >= 0.5 x without", worst_rps,
+                         lambda v: v >= FLOW_RPS_TARGET))
+        verdicts.append(("boards while points flow: p99 <= 2 x without", worst_p99,
+                         lambda v: v <= FLOW_P99_TARGET))
+    rec, tpcb = rows.get("1m/recognition"), rows.get("1m/pgbench-tpcb")
+    if tpcb:
+        w(f"{'pgbench tpcb-like, same clients':<42}|{'':>32}|{tpcb['tps']:>8.0f} "
+          f"{tpcb['latency_avg_ms']:>8.2f}{'(avg)':>8}{_other(tpcb):>6} |")
+        w("")
+        if ok(rec):
+            verdicts.append(("recognition req/s >= 0.5 x pgbench tpcb-like", (rec["rps"] / tpcb["tps"], "recognition"),
+                             lambda v: v >= TPCB_TARGET))
+            verdicts.append((f"recognition p99 <= {WRITE_P99_MS} ms (ms)", (rec["p99_ms"], "recognition"),
+                             lambda v: v <= WRITE_P99_MS))
+        else:
+            verdicts.append(("recognition req/s >= 0.5 x pgbench tpcb-like", ("n/a", "recognition"), None))
+    return verdicts
+
+
 def summary(a):
     rows = {}
     with open(a.results) as fh:
@@ -191,6 +240,7 @@ def summary(a):
         w("")
 
     flood_verdicts = login_flood(rows, w)
+    flow_verdicts = flowing(rows, w)
 
     verdicts = []
     health = rows.get("1m/health-live")
@@ -236,6 +286,7 @@ def summary(a):
     # 5. running challenges
     verdicts.append(challenge_verdict)
     verdicts += flood_verdicts
+    verdicts += flow_verdicts
 
     w("Targets (ratios measured in this run):")
     passed = 0
