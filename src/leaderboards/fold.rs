@@ -31,15 +31,43 @@ pub async fn fold(conn: &mut AsyncPgConnection) -> AppResult<usize> {
     Ok(folded.len())
 }
 
+/// The queues are vacuumed this often by the process that folds: every row they hold is
+/// deleted a moment after it was inserted, and a fold scans them whole, dead rows included.
+/// Autovacuum would come eventually (the migration sets it to), but it may be slow or off.
+const VACUUM_EVERY: Duration = Duration::from_secs(5);
+
+/// Vacuum the queues, unless another process is vacuuming them.
+pub async fn vacuum(conn: &mut AsyncPgConnection) -> AppResult<()> {
+    sql_query("VACUUM (SKIP_LOCKED) member_points_histogram_pending, team_period_points_pending")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The server's background task: fold every `every`, for as long as the server runs.
 pub fn start(db: Db, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut vacuumed = tokio::time::Instant::now();
+        // Folded since the last vacuum: dead rows to clear (once more after writes stop).
+        let mut dirty = false;
         loop {
             tick.tick().await;
             let folded = match db.conn().await {
-                Ok(mut conn) => fold(&mut conn).await,
+                Ok(mut conn) => match fold(&mut conn).await {
+                    Ok(n) => {
+                        dirty |= n > 0;
+                        if dirty && vacuumed.elapsed() >= VACUUM_EVERY {
+                            vacuumed = tokio::time::Instant::now();
+                            dirty = false;
+                            vacuum(&mut conn).await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = folded {
