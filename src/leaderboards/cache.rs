@@ -31,12 +31,14 @@ impl BoardCache {
     /// at once: while points flow, each answer is recomputed a few times a second instead of
     /// on every write.
     pub fn new(ttl: Duration, bytes: u64, lag: Duration, clock: &Clock) -> Self {
-        // An answer is computed from a shared value: each may take half of the bound.
-        let lag = Lag::within(lag / 2);
+        // An answer is computed from a shared value, so the two share the bound: a third for
+        // the shared values (one per board, read by every caller: cheap to keep fresher),
+        // two thirds for the answers (one per caller and board: the many).
+        let (answers, shared) = (Lag::within(lag * 2 / 3), Lag::within(lag / 3));
         BoardCache {
-            boards: Shelf::new(ttl, bytes, 4096, clock).lagging(lag),
-            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock).lagging(lag),
-            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock).lagging(lag),
+            boards: Shelf::new(ttl, bytes, 4096, clock).lagging(answers),
+            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock).lagging(shared),
+            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock).lagging(shared),
         }
     }
 }
