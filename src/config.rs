@@ -44,6 +44,10 @@ pub enum ConfigError {
     },
     #[error("configuration: trusted_proxies: {0}")]
     TrustedProxies(String),
+    #[error("configuration: metrics_token must be at least 16 bytes long")]
+    WeakMetricsToken,
+    #[error("configuration: cannot install the metrics recorder: {0}")]
+    Metrics(String),
 }
 
 /// Everything Frontline reads from its configuration besides Rocket's own keys.
@@ -130,6 +134,9 @@ pub struct Settings {
     /// a write paid see it at once; 0: every write shows on every board at once.
     #[serde(default = "defaults::board_lag_ms")]
     pub board_lag_ms: u64,
+    /// The bearer token `GET /metrics` asks for (at least 16 bytes); unset, there are no
+    /// metrics: nothing is recorded and `/metrics` answers 404.
+    pub metrics_token: Option<SecretString>,
 }
 
 mod defaults {

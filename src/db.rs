@@ -28,6 +28,12 @@ impl Db {
         Self::with_wait(url, size, std::time::Duration::from_secs(10), false)
     }
 
+    /// The pool's connections now (open, idle, most it opens) and the requests waiting for
+    /// one: what `/metrics` reports.
+    pub fn status(&self) -> deadpool::Status {
+        self.pool.status()
+    }
+
     /// A pool whose callers wait at most `wait` for a free connection before `503`.
     ///
     /// Request pools do not ping connections on checkout (that costs a round trip per

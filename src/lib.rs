@@ -22,6 +22,7 @@ pub mod kpis;
 pub mod leaderboards;
 pub mod ledger;
 pub mod members;
+pub mod monitoring;
 pub mod openapi;
 pub mod organisations;
 pub mod periods;
@@ -83,6 +84,12 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         setting: "export_pool_size",
         reason,
     })?;
+    // Metrics are recorded only when someone may read them; the recorder goes in before the
+    // caches below, whose shelves register their counters when they are built.
+    let metrics = monitoring::MetricsAccess::new(settings.metrics_token.as_ref())?;
+    if metrics.enabled() {
+        monitoring::install()?;
+    }
     let run_migrations = settings.run_migrations;
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
@@ -98,7 +105,13 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         &clock,
     );
 
-    let mut rocket = rocket::custom(figment)
+    let mut rocket = rocket::custom(figment);
+    if metrics.enabled() {
+        // First, so that its latency covers the other fairings' work too.
+        rocket = rocket.attach(monitoring::RequestMetrics);
+    }
+    rocket = rocket
+        .manage(metrics)
         .manage(db)
         .manage(clock)
         .manage(export_pool)
@@ -199,6 +212,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     rocket = auth::stage(rocket, &settings)?;
     for routes in [
         health::routes(),
+        monitoring::routes(),
         openapi::routes(),
         auth::routes(),
         organisations::routes(),

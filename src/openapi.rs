@@ -25,6 +25,17 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The `metrics_token` setting, for Prometheus scrapers (GET /metrics)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -39,6 +50,7 @@ impl Modify for BearerAuth {
     paths(
         crate::health::live,
         crate::health::ready,
+        crate::monitoring::scrape,
         crate::auth::routes::login,
         crate::auth::routes::refresh,
         crate::auth::routes::logout,
@@ -105,7 +117,7 @@ impl Modify for BearerAuth {
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "privacy", description = "My data, erasure, the audit log and API keys"),
         (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
-        (name = "operations", description = "Health probes and this documentation"),
+        (name = "operations", description = "Health probes, Prometheus metrics and this documentation"),
     )
 )]
 pub struct ApiDoc;
@@ -232,8 +244,12 @@ Authenticate with <code>Authorization: Bearer &lt;access_token&gt;</code> from <
                 "<div class=\"op\"><div><span class=\"m {method}\">{method}</span> <code>{}</code>",
                 esc(path)
             );
-            if op.get("security").is_some() {
-                s.push_str(" &middot; <em>requires a bearer token</em>");
+            match op.pointer("/security/0/metrics_token") {
+                Some(_) => s.push_str(" &middot; <em>requires the metrics token</em>"),
+                None if op.get("security").is_some() => {
+                    s.push_str(" &middot; <em>requires a bearer token</em>")
+                }
+                None => {}
             }
             s.push_str("</div>");
             if let Some(summary) = op.get("summary").and_then(|v| v.as_str()) {

@@ -67,7 +67,7 @@ pub struct OrganisationCache(Shelf<Uuid, Arc<Organisation>>);
 impl OrganisationCache {
     /// Entries live `ttl` at most; zero turns the cache off.
     pub fn new(ttl: std::time::Duration, clock: &crate::clock::Clock) -> Self {
-        OrganisationCache(Shelf::new(ttl, 1 << 20, 400, clock))
+        OrganisationCache(Shelf::new("organisations", ttl, 1 << 20, 400, clock))
     }
 }
 

@@ -270,6 +270,9 @@ struct ShelfInner<K, V> {
     /// while the others wait for it or, when the entry only expired, are served the expiring
     /// one.
     loading: [Arc<tokio::sync::Mutex<()>>; 16],
+    /// Reads answered from memory, and reads the request loaded itself (`/metrics`).
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 /// Where a value that is not fresh comes from.
@@ -282,8 +285,16 @@ enum Stale<V> {
 
 impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     /// Entries live for `ttl` at most (zero turns the shelf off) and weigh `bytes` in all;
-    /// `typical_entry` sizes the index. Lifetimes go by `clock`.
-    pub fn new(ttl: Duration, bytes: u64, typical_entry: u64, clock: &clock::Clock) -> Self {
+    /// `typical_entry` sizes the index. Lifetimes go by `clock`. `kind` names the shelf in
+    /// `/metrics` (`frontline_read_cache_hits_total{kind=...}`); its counters are registered
+    /// here, so a shelf built before the metrics recorder was installed counts nothing.
+    pub fn new(
+        kind: &'static str,
+        ttl: Duration,
+        bytes: u64,
+        typical_entry: u64,
+        clock: &clock::Clock,
+    ) -> Self {
         let entries = (!ttl.is_zero() && bytes > 0).then(|| {
             let items = (bytes / typical_entry.max(1)).clamp(16, 1 << 20) as usize;
             quick_cache::sync::Cache::with_weighter(items, bytes, Bytes)
@@ -294,6 +305,8 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
             lag: Lag::NONE,
             clock: clock.clone(),
             loading: std::array::from_fn(|_| Arc::new(tokio::sync::Mutex::new(()))),
+            hits: metrics::counter!("frontline_read_cache_hits_total", "kind" => kind),
+            misses: metrics::counter!("frontline_read_cache_misses_total", "kind" => kind),
         }))
     }
 
@@ -358,8 +371,11 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
     ) -> Result<V, E> {
         let _loading = self.stripe(&key).lock().await;
         if let Ok(value) = self.lookup(&key, asker) {
+            // The request waited for has loaded it.
+            self.0.hits.increment(1);
             return Ok(value);
         }
+        self.0.misses.increment(1);
         let at = since.unwrap_or_else(mark);
         let value = load().await?;
         self.put(key, organisation, at, value.clone());
@@ -380,15 +396,21 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         load: impl AsyncFnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
         if self.0.entries.is_none() {
+            self.0.misses.increment(1);
             return load().await;
         }
         match self.lookup(&key, asker) {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                self.0.hits.increment(1);
+                Ok(value)
+            }
             Err(Stale::Expired(value)) => {
                 let Ok(_loading) = self.stripe(&key).try_lock() else {
                     // Another request is reloading it.
+                    self.0.hits.increment(1);
                     return Ok(value);
                 };
+                self.0.misses.increment(1);
                 let at = mark();
                 let value = load().await?;
                 self.put(key, organisation, at, value.clone());
@@ -424,11 +446,17 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         if self.0.entries.is_none() {
+            self.0.misses.increment(1);
             return load().await;
         }
         match self.lookup(&key, asker) {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                self.0.hits.increment(1);
+                Ok(value)
+            }
             Err(Stale::Expired(value)) => {
+                // Served from memory: a hit, whatever the refresh behind it costs.
+                self.0.hits.increment(1);
                 // No lock: another request is reloading it already.
                 if let Ok(loading) = Arc::clone(self.stripe(&key)).try_lock_owned() {
                     let shelf = self.clone();
@@ -605,8 +633,13 @@ mod tests {
     #[test]
     fn a_write_after_the_mark_invalidates_and_a_write_before_it_does_not() {
         let _serial = SERIAL.blocking_lock();
-        let shelf: Shelf<String, Arc<[u8]>> =
-            Shelf::new(Duration::from_secs(60), 1 << 20, 64, &clock::Clock::real());
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(
+            "test",
+            Duration::from_secs(60),
+            1 << 20,
+            64,
+            &clock::Clock::real(),
+        );
         let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
         wrote(Some(org));
         let before = mark();
@@ -629,7 +662,7 @@ mod tests {
     #[test]
     fn a_zero_time_to_live_turns_it_off() {
         let shelf: Shelf<String, Arc<[u8]>> =
-            Shelf::new(Duration::ZERO, 1 << 20, 64, &clock::Clock::real());
+            Shelf::new("test", Duration::ZERO, 1 << 20, 64, &clock::Clock::real());
         let org = Uuid::new_v4();
         shelf.put("board".into(), org, mark(), Arc::from(&b"{}"[..]));
         assert!(shelf.get(&"board".to_string()).is_none());
@@ -640,7 +673,7 @@ mod tests {
         let _serial = SERIAL.lock().await;
         let ttl = Duration::from_millis(200);
         let (clock, control) = clock::Clock::settable();
-        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new(ttl, 1 << 20, 64, &clock);
+        let shelf: Shelf<String, Arc<[u8]>> = Shelf::new("test", ttl, 1 << 20, 64, &clock);
         let org = Uuid::new_v4();
         let key = || "board".to_string();
         let load = |v: &'static [u8]| move || async move { Ok::<_, String>(Arc::from(v)) };

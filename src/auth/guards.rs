@@ -49,7 +49,7 @@ pub struct SessionCache(Shelf<SessionKey, SessionView>);
 impl SessionCache {
     /// Entries live `ttl` at most; zero turns the cache off.
     pub fn new(ttl: std::time::Duration, clock: &crate::clock::Clock) -> Self {
-        SessionCache(Shelf::new(ttl, 16 << 20, 200, clock))
+        SessionCache(Shelf::new("sessions", ttl, 16 << 20, 200, clock))
     }
 }
 

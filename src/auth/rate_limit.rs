@@ -268,7 +268,13 @@ impl LoginThrottle {
     }
 }
 
+/// Every refusal, from the database or from memory ([`Refusals`]), is made here.
 fn refusal(kind: Kind, secs: u64) -> AppError {
+    let key = match kind {
+        Kind::Address => "address",
+        Kind::Account => "account",
+    };
+    metrics::counter!("frontline_login_throttle_refusals_total", "key" => key).increment(1);
     let detail = match kind {
         Kind::Address => {
             format!("too many login attempts from your address; try again in {secs} seconds")

@@ -43,6 +43,11 @@ impl ExportPool {
         })
     }
 
+    /// The export pool's connections and waiters, for `/metrics`.
+    pub fn status(&self) -> deadpool::Status {
+        self.db.status()
+    }
+
     /// A connection in the export's REPEATABLE READ, READ ONLY transaction, holding one of the
     /// organisation's slots; `429` when every slot is taken. The caller owns the transaction:
     /// it must COMMIT, or [`discard`] the connection.

@@ -36,9 +36,11 @@ impl BoardCache {
         // two thirds for the answers (one per caller and board: the many).
         let (answers, shared) = (Lag::within(lag * 2 / 3), Lag::within(lag / 3));
         BoardCache {
-            boards: Shelf::new(ttl, bytes, 4096, clock).lagging(answers),
-            team_boards: Shelf::new(ttl, bytes / 2, 256 << 10, clock).lagging(shared),
-            histograms: Shelf::new(ttl, bytes / 2, 16 << 10, clock).lagging(shared),
+            boards: Shelf::new("board_answers", ttl, bytes, 4096, clock).lagging(answers),
+            team_boards: Shelf::new("team_rankings", ttl, bytes / 2, 256 << 10, clock)
+                .lagging(shared),
+            histograms: Shelf::new("board_histograms", ttl, bytes / 2, 16 << 10, clock)
+                .lagging(shared),
         }
     }
 }

@@ -201,6 +201,15 @@ pub async fn record(
         .returning(EntryRow::as_returning())
         .get_results(conn)
         .await?;
+    // Counted at the insert, inside the caller's transaction: one that rolls back or is
+    // replayed (`db::transaction`) counts again. The statement trigger
+    // `ledger_entries_to_boards` folds every inserted entry into the boards' totals, so each is
+    // also a board update.
+    for c in &credits {
+        metrics::counter!("frontline_ledger_entries_written_total", "reason" => c.reason.as_str())
+            .increment(1);
+    }
+    metrics::counter!("frontline_board_updates_total").increment(inserted.len() as u64);
     inserted.into_iter().map(EntryRow::into_entry).collect()
 }
 

@@ -53,7 +53,7 @@ pub struct NotFound(Problem);
 pub struct Invalid(Problem);
 
 /// Operations that answer without the database.
-const DATABASE_FREE: &[&str] = &["/health/live", "/api/v1/openapi.json", "/docs"];
+const DATABASE_FREE: &[&str] = &["/health/live", "/metrics", "/api/v1/openapi.json", "/docs"];
 
 const BODY_ANSWERS: &[(&str, &str)] = &[
     (

@@ -296,8 +296,14 @@ pub fn figment_for(db: &TestDb) -> Figment {
     let f = frontline::config::with_override(f, "run_migrations", false);
     let f = frontline::config::with_override(f, "db_pool_size", 12);
     let f = frontline::config::with_override(f, "log_level", "off");
+    // Metrics on, so that `/metrics` answers like the other protected operations (401 without
+    // its token); tests/api/metrics.rs turns them off to see the 404.
+    let f = frontline::config::with_override(f, "metrics_token", TEST_METRICS_TOKEN);
     frontline::config::with_override(f, "jwt_secret", TEST_JWT_SECRET)
 }
+
+/// The test servers' `metrics_token`.
+pub const TEST_METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 /// The test servers' signing key (also given to server processes the tests start).
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";

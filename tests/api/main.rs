@@ -18,6 +18,7 @@ mod kpis;
 mod leaderboards;
 mod ledger;
 mod members;
+mod metrics;
 mod organisation;
 mod platform;
 mod privacy;
