@@ -37,6 +37,7 @@ use crate::config::ConfigError;
 use crate::db::Db;
 use crate::error::{AppError, ErrorSlot};
 use crate::exports::limits::ExportPool;
+use crate::ledger::Reason;
 use crate::openapi::responses::Unauthorized;
 
 /// Request latency buckets, in seconds: a cached board answers in well under a millisecond, an
@@ -65,6 +66,7 @@ pub fn install() -> Result<&'static PrometheusHandle, ConfigError> {
                 .and_then(|builder| builder.install_recorder())
                 .map_err(|e| e.to_string())?;
             describe();
+            start_at_zero();
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -123,6 +125,19 @@ fn describe() {
         "frontline_login_throttle_refusals_total",
         "Login attempts refused with 429, by the key whose budget was spent (address, account)"
     );
+}
+
+/// The series of rare events, present (at 0) from the first scrape: a rate over a series that
+/// appears with its first event misses that event.
+fn start_at_zero() {
+    for reason in Reason::ALL {
+        counter!("frontline_ledger_entries_written_total", "reason" => reason.as_str())
+            .increment(0);
+    }
+    counter!("frontline_board_updates_total").increment(0);
+    for key in ["address", "account"] {
+        counter!("frontline_login_throttle_refusals_total", "key" => key).increment(0);
+    }
 }
 
 /// Who may scrape: the SHA-256 of `metrics_token`, or nobody (`/metrics` answers `404`).

@@ -75,7 +75,9 @@ fn a_short_metrics_token_refuses_to_start() {
     let f = frontline::config::with_override(f, "database_url", "postgres://nowhere/x");
     let f = frontline::config::with_override(f, "jwt_secret", TEST_JWT_SECRET);
     let f = frontline::config::with_override(f, "metrics_token", "short");
-    let err = frontline::rocket(f).err().expect("refused");
+    let Err(err) = frontline::rocket(f) else {
+        panic!("a short metrics token is refused")
+    };
     assert!(err.to_string().contains("metrics_token"), "{err}");
 }
 
@@ -243,6 +245,7 @@ fn check_with_prometheus_parser(text: &str) {
         ("frontline_read_cache_misses", "counter"),
         ("frontline_ledger_entries_written", "counter"),
         ("frontline_board_updates", "counter"),
+        ("frontline_login_throttle_refusals", "counter"),
     ] {
         assert_eq!(families[family], kind, "{family} in {families}");
     }
