@@ -119,7 +119,7 @@ fn describe() {
     );
     describe_counter!(
         "frontline_board_updates_total",
-        "Ledger entries folded into the leaderboards' totals"
+        "Ledger entries applied to the leaderboards (members' rows at once, shared totals through the fold queue)"
     );
     describe_counter!(
         "frontline_login_throttle_refusals_total",
@@ -189,10 +189,11 @@ impl<'r> FromRequest<'r> for Scraper {
     }
 }
 
-/// This process's metrics in Prometheus text format: requests and their latency per route,
-/// database connections, read-cache hits and misses, ledger entries, board updates and login
-/// throttle refusals. Only with the `metrics_token` setting's token; without that setting
-/// there is nothing here (`404`).
+/// This process's metrics, in Prometheus text format.
+///
+/// Requests and their latency per route template, database connections, read-cache hits and
+/// misses, ledger entries, board updates and login throttle refusals. Only with the
+/// `metrics_token` setting's token; while that setting is unset there is nothing here (`404`).
 #[utoipa::path(tag = "operations",
     security(("metrics_token" = [])),
     responses(

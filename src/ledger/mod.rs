@@ -203,8 +203,9 @@ pub async fn record(
         .await?;
     // Counted at the insert, inside the caller's transaction: one that rolls back or is
     // replayed (`db::transaction`) counts again. The statement trigger
-    // `ledger_entries_to_boards` folds every inserted entry into the boards' totals, so each is
-    // also a board update.
+    // `ledger_entries_to_boards` applies every inserted entry to the boards (its member's rows
+    // at once, the shared rows through the queue `leaderboards::fold` empties), so each is
+    // also a board update; counted here rather than in the boards' SQL.
     for c in &credits {
         metrics::counter!("frontline_ledger_entries_written_total", "reason" => c.reason.as_str())
             .increment(1);
