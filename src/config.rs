@@ -56,6 +56,14 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     #[serde(default = "defaults::db_pool_size")]
     pub db_pool_size: usize,
+    /// How long a request waits for one of the pool's connections before it is answered 503.
+    #[serde(default = "defaults::db_pool_wait_ms")]
+    pub db_pool_wait_ms: u64,
+    /// The longest one statement of a request may run (PostgreSQL's `statement_timeout` on
+    /// every pool connection), in milliseconds; past it the request answers 503. 0: no limit.
+    /// Exports have their own, `export_statement_timeout_ms`.
+    #[serde(default = "defaults::db_statement_timeout_ms")]
+    pub db_statement_timeout_ms: u64,
     /// Run pending migrations when `serve` starts (on in the debug profile).
     #[serde(default)]
     pub run_migrations: bool,
@@ -142,6 +150,12 @@ pub struct Settings {
 mod defaults {
     pub fn db_pool_size() -> usize {
         16
+    }
+    pub fn db_pool_wait_ms() -> u64 {
+        3000
+    }
+    pub fn db_statement_timeout_ms() -> u64 {
+        5000
     }
     pub fn jwt_issuer() -> String {
         "frontline".into()

@@ -8,6 +8,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
@@ -16,6 +17,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 pub type Conn = Object<AsyncPgConnection>;
 
+/// The longest a new connection may take to be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The pool, held as Rocket state.
 #[derive(Clone)]
 pub struct Db {
@@ -23,9 +27,20 @@ pub struct Db {
     clock: Clock,
 }
 
+/// How a pool's connections are bounded in time.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The longest a caller waits for a free connection before `503`.
+    pub wait: Duration,
+    /// Every connection's `statement_timeout` (zero: none): a statement stuck behind a lock or
+    /// running away is cancelled, and its request answers `503`, instead of holding the
+    /// connection and its client for as long as it takes.
+    pub statement_timeout: Duration,
+}
+
 impl Db {
-    pub fn new(url: &str, size: usize) -> Result<Self, String> {
-        Self::with_wait(url, size, std::time::Duration::from_secs(10), false)
+    pub fn new(url: &str, size: usize, bounds: Bounds) -> Result<Self, String> {
+        Self::with_wait(url, size, bounds, false)
     }
 
     /// The pool's connections now (open, idle, most it opens) and the requests waiting for
@@ -34,7 +49,7 @@ impl Db {
         self.pool.status()
     }
 
-    /// A pool whose callers wait at most `wait` for a free connection before `503`.
+    /// A pool whose callers wait at most `bounds.wait` for a free connection before `503`.
     ///
     /// Request pools do not ping connections on checkout (that costs a round trip per
     /// request): a connection that broke is found by its next query, which fails that one
@@ -44,12 +59,7 @@ impl Db {
     ///
     /// The error says why the pool cannot be built and never holds `url` (it may hold a
     /// password).
-    pub fn with_wait(
-        url: &str,
-        size: usize,
-        wait: std::time::Duration,
-        verify: bool,
-    ) -> Result<Self, String> {
+    pub fn with_wait(url: &str, size: usize, bounds: Bounds, verify: bool) -> Result<Self, String> {
         // deadpool accepts an empty pool, whose every checkout then times out: a service that
         // starts and answers nothing but 503.
         if size == 0 {
@@ -61,12 +71,31 @@ impl Db {
         } else {
             RecyclingMethod::Fast
         };
+        let timeout_ms = bounds.statement_timeout.as_millis();
+        // Set once per connection, when it is made: one round trip per connection, none per
+        // request. A transaction may still `SET LOCAL` a longer one (exports do).
+        config.custom_setup = Box::new(move |url| {
+            Box::pin(async move {
+                use diesel_async::AsyncConnection;
+                let mut conn = AsyncPgConnection::establish(url).await?;
+                if timeout_ms > 0 {
+                    // SET takes no bind parameters; the value is a number formatted here.
+                    diesel::sql_query(format!("SET statement_timeout = {timeout_ms}"))
+                        .execute(&mut conn)
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                }
+                Ok(conn)
+            })
+        });
         let manager =
             AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)
             .max_size(size)
-            .wait_timeout(Some(wait))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .wait_timeout(Some(bounds.wait))
+            // A server that does not answer a connection attempt (a network partition rather
+            // than a refused port) costs a request this much on top of its wait.
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| e.to_string())?;

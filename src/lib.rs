@@ -68,7 +68,11 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         settings.access_token_ttl_secs,
     )
     .ok_or(ConfigError::MissingJwtKey)?;
-    let db = Db::new(&url, settings.db_pool_size)
+    let bounds = db::Bounds {
+        wait: Duration::from_millis(settings.db_pool_wait_ms),
+        statement_timeout: Duration::from_millis(settings.db_statement_timeout_ms),
+    };
+    let db = Db::new(&url, settings.db_pool_size, bounds)
         .map_err(|reason| ConfigError::DatabasePool {
             setting: "db_pool_size",
             reason,

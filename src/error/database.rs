@@ -13,6 +13,14 @@ impl From<DieselError> for AppError {
                 DieselError::NotFound => {
                     AppError::NotFound("not found in your organisation".into())
                 }
+                // A COMMIT that failed, and the ROLLBACK after it too: the COMMIT's error
+                // says why (most often the connection went away mid-transaction).
+                DieselError::RollbackErrorOnCommit { commit_error, .. } => {
+                    AppError::from(*commit_error)
+                }
+                // The connection broke inside a transaction and cannot be used again: the
+                // pool drops it, and the client may retry on another.
+                DieselError::BrokenTransactionManager => lost(&e),
                 other => AppError::Internal(Box::new(other)),
             };
         };
@@ -47,15 +55,27 @@ impl From<DieselError> for AppError {
             }
             Unmet::Race => AppError::Contention(Box::new(e)),
             Unmet::LockTimeout => AppError::LockTimeout(Box::new(e)),
+            // The request's statement ran past `statement_timeout` (or was cancelled): the
+            // database is busy or something holds a lock for long; the client may retry.
+            Unmet::TimedOut => {
+                tracing::warn!(error = %e, "database statement timed out");
+                AppError::Unavailable(
+                    "the database took too long to answer; try again shortly".into(),
+                )
+            }
             // A lost database (the server went away, or an administrator ended the session:
             // 57P01) is a 503 the client may retry, never a 500.
-            Unmet::Lost => {
-                tracing::warn!(error = %e, "database connection lost");
-                AppError::Unavailable("the database is unavailable; try again shortly".into())
-            }
+            Unmet::Lost => lost(&e),
             Unmet::Fault => AppError::Internal(Box::new(e)),
         }
     }
+}
+
+/// A connection that went away: `503`, logged as a warning (it is the database's or the
+/// network's doing, not ours).
+fn lost(e: &DieselError) -> AppError {
+    tracing::warn!(error = %e, "database connection lost");
+    AppError::Unavailable("the database is unavailable; try again shortly".into())
 }
 
 /// Why a statement that broke no constraint failed.
@@ -65,6 +85,8 @@ enum Unmet {
     Race,
     /// `lock_timeout` ran out (55P03 lock_not_available).
     LockTimeout,
+    /// `statement_timeout` ran out, or the statement was cancelled (57014 query_canceled).
+    TimedOut,
     /// The connection or the server went away.
     Lost,
     /// The request's text cannot be stored (22021, a NUL character).
@@ -92,6 +114,9 @@ impl Unmet {
             {
                 Unmet::LockTimeout
             }
+            // 57014: "canceling statement due to statement timeout" (or "... due to user
+            // request", pg_cancel_backend).
+            _ if message.starts_with("canceling statement due to") => Unmet::TimedOut,
             // 57P01 and its kin.
             _ if message.contains("terminating connection") => Unmet::Lost,
             // 22021.
@@ -183,7 +208,27 @@ mod tests {
             DatabaseErrorKind::Unknown,
             "canceling statement due to statement timeout",
         );
-        assert!(matches!(statement_timeout, AppError::Internal(_)));
+        assert!(matches!(statement_timeout, AppError::Unavailable(_)));
+        assert_eq!(statement_timeout.retry_after(), Some(1));
+        let cancelled = database_error(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to user request",
+        );
+        assert!(matches!(cancelled, AppError::Unavailable(_)));
+        let closed = database_error(DatabaseErrorKind::UnableToSendCommand, "connection closed");
+        assert!(matches!(closed, AppError::Unavailable(_)));
+        let commit = AppError::from(DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(DieselError::BrokenTransactionManager),
+            commit_error: Box::new(DieselError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand,
+                Box::new("connection closed".to_string()),
+            )),
+        });
+        assert!(matches!(commit, AppError::Unavailable(_)));
+        assert!(matches!(
+            AppError::from(DieselError::BrokenTransactionManager),
+            AppError::Unavailable(_)
+        ));
         let lost = database_error(
             DatabaseErrorKind::Unknown,
             "terminating connection due to administrator command",

@@ -14,7 +14,7 @@ use diesel_async::RunQueryDsl;
 use diesel_async::pooled_connection::deadpool::Object;
 use uuid::Uuid;
 
-use crate::db::{Conn, Db};
+use crate::db::{Bounds, Conn, Db};
 use crate::error::{AppError, AppResult};
 
 /// What a refused export tells its client to wait, in seconds.
@@ -37,7 +37,15 @@ impl ExportPool {
         per_organisation: u32,
     ) -> Result<ExportPool, String> {
         Ok(ExportPool {
-            db: Db::with_wait(url, size.max(1), POOL_WAIT, true)?,
+            db: Db::with_wait(
+                url,
+                size.max(1),
+                Bounds {
+                    wait: POOL_WAIT,
+                    statement_timeout: Duration::from_millis(statement_timeout_ms),
+                },
+                true,
+            )?,
             statement_timeout_ms,
             per_organisation: per_organisation.max(1),
         })

@@ -64,8 +64,7 @@ const BODY_ANSWERS: &[(&str, &str)] = &[
     ("415", "The body is not `application/json`"),
 ];
 
-const UNAVAILABLE: &str =
-    "The database is unavailable or contended; `Retry-After` says when to try again";
+const UNAVAILABLE: &str = "The database is unavailable, contended or too slow (a statement ran past its time limit, no connection was free in time, or the connection was lost); `Retry-After` says when to try again";
 
 /// Add the shared answers and headers to every operation of `doc`.
 pub fn complete(doc: &mut utoipa::openapi::OpenApi) {

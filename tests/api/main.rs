@@ -11,6 +11,7 @@ mod cli;
 mod clock;
 mod contract;
 mod exports;
+mod faults;
 mod freshness;
 mod gamification;
 mod initiatives;
