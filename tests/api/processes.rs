@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use frontline::auth::Role;
+use futures::FutureExt;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -191,4 +192,291 @@ async fn a_rolling_restart_of_two_processes_fails_no_request() {
         "{} failed: {failures:#?}",
         failures.len()
     );
+}
+
+/// Two server processes on the test database, every test of exactly-once below starts.
+async fn two(app: &TestApp) -> (Server, Server) {
+    tokio::join!(Server::start(&app.db.url), Server::start(&app.db.url))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+async fn count(app: &TestApp, query: &str, id: uuid::Uuid) -> i64 {
+    let mut conn = app.db.conn().await;
+    let c: Count = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(query).bind::<diesel::sql_types::Uuid, _>(id),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    c.n
+}
+
+/// `n` recognitions of `points` from `giver` to `to`, sent at once, alternately through `a` and
+/// `b`; each must answer 201.
+async fn recognise_through_both(a: &Server, b: &Server, giver: &str, to: &[uuid::Uuid], n: usize) {
+    let sends = (0..n).map(|i| {
+        let server = if i % 2 == 0 { a } else { b };
+        let to = to[i % to.len()];
+        server.call(
+            "POST",
+            "/api/v1/recognitions",
+            Some(giver),
+            Some(json!({ "recipients": [to], "message": "Thanks!", "points": 1 })),
+        )
+    });
+    for r in futures::future::join_all(sends).await {
+        let (status, body) = r.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// Failed logins through A and through B count against one budget: a guesser gets no fresh
+/// one by switching processes.
+#[rocket::async_test]
+async fn failed_logins_through_both_processes_count_together() {
+    let app = TestApp::new().await;
+    app.seed_org("acme").await;
+    let env = [
+        ("FRONTLINE_LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+        ("FRONTLINE_LOGIN_DELAY_BASE_MS", "60000"),
+    ];
+    let (a, b) = tokio::join!(
+        Server::start_with(&app.db.url, &env),
+        Server::start_with(&app.db.url, &env)
+    );
+    let wrong = json!({ "organisation": "acme", "email": "admin@acme.example", "password": "not the password" });
+    for (server, expected) in [(&a, 401), (&b, 401), (&a, 401), (&b, 429), (&a, 429)] {
+        let r = server
+            .send("POST", "/api/v1/auth/login", None, Some(wrong.clone()), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.status, expected, "{}", r.body);
+        if expected == 429 {
+            assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+        }
+    }
+}
+
+/// A badge whose threshold concurrent recognitions through both processes cross is awarded
+/// once, with one ledger entry for its points.
+#[rocket::async_test]
+async fn a_badge_crossed_through_both_processes_is_awarded_once() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let r = app
+        .post(
+            "/api/v1/badges",
+            &org.admin.token,
+            json!({ "key": "popular", "name": "Popular", "criterion": "recognitions_received",
+                    "threshold": 5, "points": 7, "description": "Recognised five times" }),
+        )
+        .await;
+    let badge = id_of(r.ok());
+    let (a, b) = two(&app).await;
+    recognise_through_both(&a, &b, &org.admin.token, &[ben.id], 16).await;
+    let awarded = count(
+        &app,
+        "SELECT count(*) AS n FROM member_badges WHERE badge_id = $1",
+        badge,
+    )
+    .await;
+    assert_eq!(awarded, 1);
+    let paid = count(
+        &app,
+        "SELECT count(*) AS n FROM ledger_entries WHERE reason = 'badge' AND member_id = $1",
+        ben.id,
+    )
+    .await;
+    assert_eq!(paid, 1);
+}
+
+/// A challenge one short of its target, then recognitions through both processes at once and
+/// reads through both: completed once, each participant rewarded once.
+#[rocket::async_test]
+async fn a_challenge_completed_through_both_processes_pays_once() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let mut ids = Vec::new();
+    for name in ["Ana", "Ben", "Cy", "Di"] {
+        ids.push(app.member(&org, name, Role::Employee, None).await.id);
+    }
+    let r = app
+        .post(
+            "/api/v1/challenges",
+            &org.admin.token,
+            json!({ "title": "Thank each other", "scope": "organisation",
+                    "metric": "recognitions_received", "target": 10, "reward_points": 25,
+                    "ends_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339() }),
+        )
+        .await;
+    let challenge = id_of(r.ok());
+    let (a, b) = two(&app).await;
+    recognise_through_both(&a, &b, &org.admin.token, &ids, 9).await;
+    let path = format!("/api/v1/challenges/{challenge}");
+    let token = org.admin.token.clone();
+    let reads = |port: u16| {
+        let (path, token) = (path.clone(), token.clone());
+        async move {
+            send_to(port, "GET", &path, Some(&token), None, &[])
+                .await
+                .map(|r| (r.status, r.body))
+        }
+    };
+    // Reads complete a challenge that reached its target too: race them with the writes.
+    let ((), ra, rb) = tokio::join!(
+        recognise_through_both(&a, &b, &org.admin.token, &ids, 20),
+        reads(a.port),
+        reads(b.port)
+    );
+    assert_eq!(ra.unwrap().0, 200);
+    assert_eq!(rb.unwrap().0, 200);
+    // Both processes also fold activity into challenges every second.
+    let started = Instant::now();
+    loop {
+        let ((_, on_a), (_, on_b)) = tokio::join!(
+            reads(a.port).map(Result::unwrap),
+            reads(b.port).map(Result::unwrap)
+        );
+        if on_a["completed_at"].is_string() && on_b["completed_at"].is_string() {
+            assert_eq!(on_a["completed_at"], on_b["completed_at"]);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{on_a} {on_b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Two more folds of each process, either of which would pay a second time if a
+    // completion could be claimed twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let rewards = "SELECT count(*) AS n FROM ledger_entries \
+                   WHERE reason = 'challenge_reward' AND source_id = $1";
+    assert_eq!(count(&app, rewards, challenge).await, 4);
+    for id in ids {
+        let mine = count(
+            &app,
+            "SELECT count(*) AS n FROM ledger_entries WHERE reason = 'challenge_reward' AND member_id = $1",
+            id,
+        )
+        .await;
+        assert_eq!(mine, 1);
+    }
+}
+
+/// A write with an Idempotency-Key answered by A and retried on B is replayed by B, not run
+/// again; and the same key sent to both at once has one effect.
+#[rocket::async_test]
+async fn an_idempotency_key_retried_on_the_other_process_is_replayed() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let (a, b) = two(&app).await;
+    let body = json!({ "recipients": [ben.id], "message": "Thanks!", "points": 3 });
+    let send = |server: &Server, key: &str| {
+        let headers = [("Idempotency-Key", key.to_string())];
+        let body = body.clone();
+        let token = org.admin.token.clone();
+        let port = server.port;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            send_to(
+                port,
+                "POST",
+                "/api/v1/recognitions",
+                Some(&token),
+                Some(body),
+                &headers,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let first = send(&a, "once-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let retry = send(&b, "once-1").await;
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert_eq!(
+        retry.headers.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(retry.body, first.body);
+
+    let racing = (0..10).map(|i| send(if i % 2 == 0 { &a } else { &b }, "once-2"));
+    let replies = futures::future::join_all(racing).await;
+    assert!(replies.iter().all(|r| r.status == 201), "{replies:?}");
+    assert!(replies.windows(2).all(|w| w[0].body == w[1].body));
+    let entries = count(
+        &app,
+        "SELECT count(*) AS n FROM ledger_entries WHERE reason = 'recognition_received' AND member_id = $1",
+        ben.id,
+    )
+    .await;
+    assert_eq!(entries, 2);
+}
+
+/// A member active in the three weeks before this one gives recognitions through both
+/// processes at once this week: the week counts once (four weeks in a row, not more), and
+/// the four-week badge is awarded once.
+#[rocket::async_test]
+async fn a_week_of_activity_through_both_processes_counts_once_in_the_streak() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    {
+        let mut conn = app.db.conn().await;
+        for weeks in 1..=3 {
+            diesel_async::RunQueryDsl::execute(
+                diesel::sql_query(
+                    "INSERT INTO recognitions (organisation_id, giver_id, kind, message, points_each, created_at) \
+                     VALUES ($1, $2, 'peer', 'thanks', 1, now() - make_interval(weeks => $3))",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(org.id)
+                .bind::<diesel::sql_types::Uuid, _>(ana.id)
+                .bind::<diesel::sql_types::Integer, _>(weeks),
+                &mut conn,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let (a, b) = two(&app).await;
+    recognise_through_both(&a, &b, &ana.token, &[ben.id], 8).await;
+    let (status, progress) = a
+        .call("GET", "/api/v1/me/progress", Some(&ana.token), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{progress}");
+    assert_eq!(progress["streaks"]["current_weeks"], 4, "{progress}");
+    let streak_badges = count(
+        &app,
+        "SELECT count(*) AS n FROM member_badges mb JOIN badges b ON b.id = mb.badge_id \
+         WHERE mb.member_id = $1 AND b.key = 'four_week_streak'",
+        ana.id,
+    )
+    .await;
+    assert_eq!(streak_badges, 1);
+    // Every badge Ana holds was paid once: one ledger entry per badge that carries points.
+    let held = count(
+        &app,
+        "SELECT count(*) AS n FROM member_badges mb JOIN badges b ON b.id = mb.badge_id \
+         WHERE mb.member_id = $1 AND b.points > 0",
+        ana.id,
+    )
+    .await;
+    let paid = count(
+        &app,
+        "SELECT count(*) AS n FROM ledger_entries WHERE member_id = $1 AND reason = 'badge'",
+        ana.id,
+    )
+    .await;
+    assert_eq!(paid, held);
 }
