@@ -65,9 +65,16 @@ fn is_root() -> bool {
 impl Cluster {
     fn new() -> Option<Cluster> {
         let bin = server_bin()?;
-        let dir = std::env::temp_dir().join(format!("frontline-outage-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(dir.join("run")).ok()?;
         let as_postgres = is_root();
+        // As root, somewhere the postgres user can enter whatever TMPDIR says (scripts/db.sh
+        // does the same).
+        let parent = if as_postgres {
+            PathBuf::from("/var/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = parent.join(format!("frontline-outage-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("run")).ok()?;
         let cluster = Cluster {
             bin,
             dir,
