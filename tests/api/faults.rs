@@ -166,3 +166,38 @@ async fn a_lost_connection_answers_503_and_a_retry_with_its_key_is_safe() {
     assert_eq!(points.ok()["balance"], WRITES);
     assert_eq!(points.body["entries"].as_array().unwrap().len(), WRITES);
 }
+
+/// Exports go by their own, longer timeout (`export_statement_timeout_ms`): an export that
+/// waits behind a lock for longer than requests may still completes.
+#[rocket::async_test]
+async fn an_export_waits_past_the_request_timeout_within_its_own() {
+    let app = TestApp::with(|f| with_override(f, "db_statement_timeout_ms", 300)).await;
+    let org = app.seed_org("acme").await;
+    let mut lock = app.db.conn().await;
+    diesel::sql_query("BEGIN").execute(&mut lock).await.unwrap();
+    diesel::sql_query("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let export = app.get(
+        "/api/v1/exports/engagement?from=2026-01-01&to=2026-02-01",
+        &org.admin.token,
+    );
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        diesel::sql_query("COMMIT")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+    };
+    let started = Instant::now();
+    let (r, ()) = tokio::join!(export, release);
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert!(!r.text.contains("export failed"), "{}", r.text);
+    assert!(
+        r.text.trim_start_matches('\u{feff}').starts_with("period,"),
+        "{}",
+        r.text
+    );
+}
