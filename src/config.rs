@@ -152,7 +152,7 @@ mod defaults {
         16
     }
     pub fn db_pool_wait_ms() -> u64 {
-        3000
+        5000
     }
     pub fn db_statement_timeout_ms() -> u64 {
         5000

@@ -111,9 +111,17 @@ impl Db {
     }
 
     pub async fn conn(&self) -> Result<Conn, AppError> {
-        let mut conn = self.pool.get().await.map_err(|e| {
-            tracing::error!(error = %e, "database connection unavailable");
-            AppError::Unavailable("the database is unavailable; try again shortly".into())
+        let mut conn = self.pool.get().await.map_err(|e| match e {
+            // Every connection stayed busy for the whole wait: the server is overloaded, not
+            // broken (logged as a warning, so that an operator can tell the two apart).
+            deadpool::managed::PoolError::Timeout(_) => {
+                tracing::warn!(error = %e, "no database connection free in time");
+                AppError::Unavailable("the server is busy; try again shortly".into())
+            }
+            _ => {
+                tracing::error!(error = %e, "database connection unavailable");
+                AppError::Unavailable("the database is unavailable; try again shortly".into())
+            }
         })?;
         // Only a clock a test has set says anything: the real one costs no round trip.
         if let Some(now) = self.clock.database_setting() {

@@ -295,6 +295,10 @@ pub fn figment_for(db: &TestDb) -> Figment {
     let f = frontline::config::with_override(f, "database_url", &db.url);
     let f = frontline::config::with_override(f, "run_migrations", false);
     let f = frontline::config::with_override(f, "db_pool_size", 12);
+    // Tests run many at once on a small machine, and some race hundreds of requests through
+    // one pool: they wait for a connection as long as they always did. Tests of the pool's
+    // own bound set theirs (tests/api/faults.rs).
+    let f = frontline::config::with_override(f, "db_pool_wait_ms", 10_000);
     let f = frontline::config::with_override(f, "log_level", "off");
     // Metrics on, so that `/metrics` answers like the other protected operations (401 without
     // its token); tests/api/metrics.rs turns them off to see the 404.
