@@ -98,6 +98,10 @@ async fn a_request_that_finds_no_free_connection_answers_503() {
     let (held, (refused, waited), ()) = tokio::join!(holder, other, release);
     held.ok();
     assert_retryable(&refused);
+    assert_eq!(
+        refused.body["detail"],
+        "the server is busy; try again shortly"
+    );
     assert!(
         waited < Duration::from_millis(900),
         "refused after {waited:?}"
