@@ -216,7 +216,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         initiatives::routes(),
         recognition::routes(),
     ] {
-        rocket = rocket.mount("/", routes);
+        rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }
     Ok(rocket)
 }
