@@ -1,7 +1,6 @@
 //! The challenges' HTTP edge: parse, authorise (the guards; a lead's own team for what they
 //! set), call one domain function, answer.
 
-use chrono::Utc;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -47,7 +46,8 @@ pub async fn create_challenge(
     let org = caller.organisation_id;
     let may_backdate = caller.is(Role::Admin);
     let mut conn = db.conn().await?;
-    let new = NewChallenge::validated(&mut conn, org, body.0, Utc::now(), may_backdate).await?;
+    let now = crate::sql::now(&mut conn).await?;
+    let new = NewChallenge::validated(&mut conn, org, body.0, now, may_backdate).await?;
     let created = super::create(&mut conn, &caller, new).await?;
     Ok((Status::Created, Json(created)))
 }
