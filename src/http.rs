@@ -377,3 +377,23 @@ fn repeated_query_field(req: &Request<'_>) -> Option<AppError> {
         .find(|name| !seen.insert(*name))
         .map(|name| AppError::Validation(vec![FieldError::new(name, "is given more than once")]))
 }
+
+/// An area's operations, listed once: `routes()` for Rocket to mount and `$api`, the area's
+/// part of the OpenAPI document (merged by `openapi::document`). Each handler's method and path
+/// come from its Rocket attribute (utoipa's `rocket_extras` reads it), so a handler is named
+/// here and nowhere else. Anything after the list goes into `#[openapi(...)]` as written
+/// (`components(schemas(...))`).
+macro_rules! operations {
+    ($(#[$doc:meta])* $api:ident { $($($seg:ident)::+),+ $(,)? } $($extra:tt)*) => {
+        /// The area's routes, mounted by `lib.rs`.
+        pub fn routes() -> Vec<::rocket::Route> {
+            ::rocket::routes![$($($seg)::+),+]
+        }
+
+        $(#[$doc])*
+        #[derive(::utoipa::OpenApi)]
+        #[openapi(paths($($($seg)::+),+) $($extra)*)]
+        pub struct $api;
+    };
+}
+pub(crate) use operations;

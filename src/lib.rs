@@ -207,6 +207,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         ledger::routes(),
         leaderboards::routes(),
         gamification::routes(),
+        gamification::challenges::routes(),
         audit::routes(),
         privacy::routes(),
         api_keys::routes(),

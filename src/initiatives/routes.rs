@@ -336,8 +336,9 @@ pub async fn measure(
     .await
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// Wins and their comments.
+    InitiativesApi {
         create,
         list,
         show,
@@ -348,21 +349,5 @@ pub fn routes() -> Vec<rocket::Route> {
         measure,
         super::comments::create,
         super::comments::list,
-    ]
-}
-
-/// The initiatives operations, merged into the service's OpenAPI document.
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    create,
-    list,
-    show,
-    edit,
-    approve,
-    decline,
-    implement,
-    measure,
-    super::comments::create,
-    super::comments::list,
-))]
-pub struct InitiativesApi;
+    }
+);

@@ -488,8 +488,9 @@ pub async fn me(db: &State<Db>, caller: Caller) -> AppResult<Json<Me>> {
     }))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// The members operations.
+    MembersApi {
         create,
         list,
         show,
@@ -499,6 +500,6 @@ pub fn routes() -> Vec<rocket::Route> {
         deactivate,
         reactivate,
         invite,
-        me
-    ]
-}
+        me,
+    }
+);

@@ -5,7 +5,6 @@ use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, patch, post};
-use utoipa::OpenApi;
 
 use super::{
     ChallengeProgress, Change, CreateChallenge, ListParams, ListQuery, NewChallenge,
@@ -157,23 +156,13 @@ pub async fn show_challenge(
     ))
 }
 
-/// The challenges operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(
-    create_challenge,
-    list_challenges,
-    show_challenge,
-    update_challenge,
-    cancel_challenge
-))]
-pub struct ChallengesApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// The challenges operations.
+    ChallengesApi {
         create_challenge,
         list_challenges,
         show_challenge,
         update_challenge,
-        cancel_challenge
-    ]
-}
+        cancel_challenge,
+    }
+);
