@@ -100,17 +100,9 @@ async fn the_daily_cap_counts_23_59_on_one_day_and_00_00_on_the_next() {
 
 /// A win the test expects to be accepted: its time as the service recorded it.
 async fn submitted(app: &TestApp, who: &Actor, title: &str) -> DateTime<Utc> {
-    let body = json!({
-        "title": title,
-        "description": "Called the customer back the same day.",
-        "dimension": "empathy",
-        "channel": "phone",
-        "journey_stage": "after",
-        "customer_value": 4,
-        "organisation_value": 3,
-        "ease": 5,
-    });
-    let r = app.post("/api/v1/initiatives", &who.token, body).await;
+    let r = app
+        .post("/api/v1/initiatives", &who.token, win(title))
+        .await;
     assert_eq!(r.status, Status::Created, "{}", r.text);
     serde_json::from_value(r.body["created_at"].clone()).expect("created_at is a time")
 }
