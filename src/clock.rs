@@ -1,6 +1,7 @@
 //! The time the service goes by where a calendar decides something: the day of the peer daily
-//! cap, the month of an allowance, the period a board shows, an export's default range, the
-//! week of a streak, and how long a cached read lives.
+//! cap and of the cap on self-paid win points, the month of an allowance, the period a board
+//! shows, an export's default range, the week of a streak, whether a challenge is running, when
+//! a win happened, and how long a cached read lives.
 //!
 //! Production runs on the real clock. Tests hand the service a settable one
 //! ([`Clock::settable`]) and keep its [`ClockControl`], so they can stand at 23:59 in Oslo and

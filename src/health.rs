@@ -35,6 +35,7 @@ pub async fn ready(db: &State<Db>) -> AppResult<Json<Health>> {
     Ok(Json(Health { status: "ok" }))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![live, ready]
-}
+crate::http::operations!(
+    /// The health probes.
+    HealthApi { live, ready }
+);

@@ -338,3 +338,62 @@ impl<'r> rocket::response::Responder<'r, 'static> for RawJson {
             .ok()
     }
 }
+
+/// Wraps the handler of every route that takes query parameters so that a field given twice
+/// (`?limit=5&limit=500`) is refused, naming it, before the route's guards run: Rocket's form
+/// parsing would turn a repeated optional parameter into "absent" and quietly answer with
+/// defaults, and no query parameter here takes several values. Being the route's handler, it
+/// holds for any caller (a member's token, an API key, nobody); the export, which reads its
+/// query string itself, refuses repeats in `exports::params` with its other parameter errors.
+pub fn refusing_repeated_query(routes: Vec<rocket::Route>) -> Vec<rocket::Route> {
+    routes
+        .into_iter()
+        .map(|mut route| {
+            if route.uri.query().is_some() {
+                route.handler = Box::new(RefuseRepeatedQuery(route.handler));
+            }
+            route
+        })
+        .collect()
+}
+
+#[derive(Clone)]
+struct RefuseRepeatedQuery(Box<dyn rocket::route::Handler>);
+
+#[rocket::async_trait]
+impl rocket::route::Handler for RefuseRepeatedQuery {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> rocket::route::Outcome<'r> {
+        match repeated_query_field(req) {
+            Some(e) => rocket::route::Outcome::Error(ErrorSlot::put(req, e)),
+            None => self.0.handle(req, data).await,
+        }
+    }
+}
+
+fn repeated_query_field(req: &Request<'_>) -> Option<AppError> {
+    let mut seen = std::collections::HashSet::new();
+    req.query_fields()
+        .map(|field| field.name.source().as_str())
+        .find(|name| !seen.insert(*name))
+        .map(|name| AppError::Validation(vec![FieldError::new(name, "is given more than once")]))
+}
+
+/// An area's operations, listed once: `routes()` for Rocket to mount and `$api`, the area's
+/// part of the OpenAPI document (merged by `openapi::document`). Each handler's method and path
+/// come from its Rocket attribute (utoipa's `rocket_extras` reads it), so a handler is named
+/// here and nowhere else. Anything after the list goes into `#[openapi(...)]` as written
+/// (`components(schemas(...))`).
+macro_rules! operations {
+    ($(#[$doc:meta])* $api:ident { $($($seg:ident)::+),+ $(,)? } $($extra:tt)*) => {
+        /// The area's routes, mounted by `lib.rs`.
+        pub fn routes() -> Vec<::rocket::Route> {
+            ::rocket::routes![$($($seg)::+),+]
+        }
+
+        $(#[$doc])*
+        #[derive(::utoipa::OpenApi)]
+        #[openapi(paths($($($seg)::+),+) $($extra)*)]
+        pub struct $api;
+    };
+}
+pub(crate) use operations;

@@ -225,6 +225,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         ledger::routes(),
         leaderboards::routes(),
         gamification::routes(),
+        gamification::challenges::routes(),
         audit::routes(),
         privacy::routes(),
         api_keys::routes(),
@@ -234,7 +235,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         initiatives::routes(),
         recognition::routes(),
     ] {
-        rocket = rocket.mount("/", routes);
+        rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }
     Ok(rocket)
 }

@@ -227,9 +227,10 @@ fn sample_pool(pool: &'static str, status: deadpool::Status) {
     gauge!("frontline_db_pool_max_connections", "pool" => pool).set(status.max_size as f64);
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![scrape]
-}
+crate::http::operations!(
+    /// The Prometheus scrape.
+    MonitoringApi { scrape }
+);
 
 /// When the request arrived (request-local).
 struct Arrived(Instant);

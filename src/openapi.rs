@@ -47,63 +47,6 @@ impl Modify for BearerAuth {
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     modifiers(&BearerAuth),
-    paths(
-        crate::health::live,
-        crate::health::ready,
-        crate::monitoring::scrape,
-        crate::auth::routes::login,
-        crate::auth::routes::refresh,
-        crate::auth::routes::logout,
-        crate::auth::routes::accept_invite,
-        crate::auth::routes::change_password,
-        crate::organisations::show,
-        crate::organisations::update,
-        crate::teams::create_team,
-        crate::teams::list,
-        crate::teams::show,
-        crate::teams::rename,
-        crate::teams::archive,
-        crate::members::routes::create,
-        crate::members::routes::list,
-        crate::members::routes::show,
-        crate::members::routes::update,
-        crate::members::routes::change_role,
-        crate::members::routes::move_member,
-        crate::members::routes::deactivate,
-        crate::members::routes::reactivate,
-        crate::members::routes::invite,
-        crate::members::routes::me,
-        crate::ledger::routes::my_points,
-        crate::ledger::routes::member_points,
-        crate::ledger::routes::reverse,
-        crate::ledger::routes::adjust,
-        crate::ledger::rules::show,
-        crate::ledger::rules::update,
-        crate::recognition::routes::create,
-        crate::recognition::routes::feed,
-        crate::recognition::routes::show,
-        crate::recognition::routes::react,
-        crate::recognition::routes::unreact,
-        crate::recognition::routes::set_budget,
-        crate::leaderboards::routes::member_board,
-        crate::leaderboards::routes::team_board,
-        crate::gamification::routes::list_badges,
-        crate::gamification::routes::create_badge,
-        crate::gamification::routes::update_badge,
-        crate::gamification::routes::member_badges,
-        crate::gamification::routes::show_levels,
-        crate::gamification::routes::set_levels,
-        crate::gamification::routes::my_progress,
-        crate::audit::routes::list,
-        crate::privacy::my_data,
-        crate::privacy::erase,
-        crate::api_keys::routes::create,
-        crate::api_keys::routes::list,
-        crate::api_keys::routes::revoke,
-        crate::api_keys::routes::reassign,
-        openapi_json,
-        docs,
-    ),
     tags(
         (name = "auth", description = "Log in, refresh and rotate tokens, log out, accept invites"),
         (name = "me", description = "The caller's own profile and password"),
@@ -124,12 +67,30 @@ pub struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    // Domain modules with many operations keep their own path list beside their handlers.
-    doc.merge(crate::initiatives::InitiativesApi::openapi());
-    doc.merge(crate::gamification::challenges::ChallengesApi::openapi());
-    doc.merge(crate::exports::ExportsApi::openapi());
-    doc.merge(crate::kpis::KpisApi::openapi());
-    doc.merge(crate::analytics::AnalyticsApi::openapi());
+    // Each area lists its operations once, beside its handlers (`http::operations!`).
+    for area in [
+        crate::health::HealthApi::openapi(),
+        crate::monitoring::MonitoringApi::openapi(),
+        DocsApi::openapi(),
+        crate::auth::routes::AuthApi::openapi(),
+        crate::organisations::OrganisationsApi::openapi(),
+        crate::teams::TeamsApi::openapi(),
+        crate::members::routes::MembersApi::openapi(),
+        crate::ledger::routes::LedgerApi::openapi(),
+        crate::recognition::routes::RecognitionApi::openapi(),
+        crate::leaderboards::routes::LeaderboardsApi::openapi(),
+        crate::gamification::routes::GamificationApi::openapi(),
+        crate::gamification::challenges::ChallengesApi::openapi(),
+        crate::audit::routes::AuditApi::openapi(),
+        crate::privacy::PrivacyApi::openapi(),
+        crate::api_keys::routes::ApiKeysApi::openapi(),
+        crate::exports::ExportsApi::openapi(),
+        crate::kpis::KpisApi::openapi(),
+        crate::analytics::AnalyticsApi::openapi(),
+        crate::initiatives::InitiativesApi::openapi(),
+    ] {
+        doc.merge(area);
+    }
     responses::complete(&mut doc);
     describe_responses(&mut doc);
     doc
@@ -141,14 +102,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     for item in doc.paths.paths.values_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in responses::operations_mut(item) {
             // utoipa names operations after their functions (`show`, `list`); qualify them by
             // tag so they are unique, as OpenAPI requires (`teams_show`, `members_list`).
             if let (Some(tag), Some(id)) = (
@@ -329,6 +283,7 @@ validation problems list every offending field in <code>errors</code>.</p><table
     html
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![openapi_json, docs]
-}
+crate::http::operations!(
+    /// This document and its page.
+    DocsApi { openapi_json, docs }
+);

@@ -292,6 +292,7 @@ pub async fn change_settings(
     .await
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![show, update]
-}
+crate::http::operations!(
+    /// The caller's organisation.
+    OrganisationsApi { show, update }
+);

@@ -444,6 +444,7 @@ fn erased_email(member: Uuid) -> String {
     format!("erased-{}@erased.invalid", member.simple())
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![my_data, erase]
-}
+crate::http::operations!(
+    /// My data and erasure.
+    PrivacyApi { my_data, erase }
+);

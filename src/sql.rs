@@ -5,6 +5,21 @@ use diesel::sql_types::Text;
 
 define_sql_function!(fn lower(x: Text) -> Text);
 
+define_sql_function!(
+    /// The time calendars go by, in SQL: the service clock's when it set one on this
+    /// connection (tests pin it: see `clock`), else the transaction's `now()`.
+    fn frontline_now() -> diesel::sql_types::Timestamptz
+);
+
+/// [`frontline_now`] read once, for a rule decided in Rust on a connection's time (the day of
+/// a cap, whether a challenge runs): the same instant the connection's SQL goes by.
+pub async fn now(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> crate::error::AppResult<chrono::DateTime<chrono::Utc>> {
+    use diesel_async::RunQueryDsl;
+    Ok(diesel::select(frontline_now()).get_result(conn).await?)
+}
+
 /// Take the transaction-level advisory lock `key` if no other transaction holds it: `false`
 /// when one does. Held until the transaction ends, on whichever server process took it, so
 /// several processes agree on who holds it.

@@ -360,6 +360,7 @@ pub fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create_team, list, show, rename, archive]
-}
+crate::http::operations!(
+    /// The teams operations.
+    TeamsApi { create_team, list, show, rename, archive }
+);

@@ -1,23 +1,24 @@
 //! The domain's fixed vocabularies (see domain.md): CX dimensions, channels, journey stages.
 
-/// A fixed vocabulary: an enum serialised as its snake_case names, with `ALL`, `as_str`,
+/// A fixed vocabulary: an enum serialised as the names given (snake_case, or another wire form
+/// such as `organisation-setting`), with `ALL`, `as_str`,
 /// `parse` (`None` for an unknown name), `parse_field` (a `FieldError` naming `field`),
 /// `FromStr` (whose error names the field given as `field = "..."` after the braces, or the
-/// type) and `Display`. Every area's vocabularies use it, so they read and print alike.
+/// type), `param` (a query parameter with its default) and `Display`. Every area's vocabularies use it, so they read and print alike.
 macro_rules! vocabulary {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
         $crate::vocabulary::vocabulary!(
             $(#[$doc])* $name { $($(#[$vdoc])* $variant = $text),+ } field = stringify!($name)
         );
     };
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? } field = $field:expr) => {
-        $(#[$doc])*
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:tt),+ $(,)? } field = $field:expr) => {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
         )]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
+        // After the derive: the doc attributes may carry its helpers (`#[schema(as = ...)]`).
+        $(#[$doc])*
+        pub enum $name { $($(#[$vdoc])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
@@ -40,6 +41,21 @@ macro_rules! vocabulary {
                     "must be one of {}",
                     $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
                 )))
+            }
+        }
+
+        impl $name {
+            /// A query parameter: `default` when absent; an unknown name is noted in `errors`
+            /// (naming the field as `FromStr` does) and gives `None`.
+            pub fn param(
+                raw: Option<&str>,
+                default: $name,
+                errors: &mut Vec<$crate::error::FieldError>,
+            ) -> Option<$name> {
+                match raw {
+                    None => Some(default),
+                    Some(raw) => raw.parse().map_err(|e| errors.push(e)).ok(),
+                }
             }
         }
 

@@ -17,13 +17,7 @@ pub mod report;
 pub mod routes;
 pub mod stats;
 
-use utoipa::OpenApi;
-
-/// This module's operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(routes::engagement_report))]
-pub struct AnalyticsApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![routes::engagement_report]
-}
+crate::http::operations!(
+    /// The engagement report.
+    AnalyticsApi { routes::engagement_report }
+);

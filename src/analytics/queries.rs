@@ -15,6 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::initiatives::queries::StageCounts;
 
 type SqlUuid = diesel::sql_types::Uuid;
 
@@ -175,14 +176,8 @@ pub struct Funnel {
     pub team_id: Option<Uuid>,
     #[diesel(sql_type = Integer)]
     pub total: i32,
-    #[diesel(sql_type = BigInt)]
-    pub submitted: i64,
-    #[diesel(sql_type = BigInt)]
-    pub approved: i64,
-    #[diesel(sql_type = BigInt)]
-    pub implemented: i64,
-    #[diesel(sql_type = BigInt)]
-    pub measured: i64,
+    #[diesel(embed)]
+    pub stages: StageCounts,
     #[diesel(sql_type = BigInt)]
     pub declined: i64,
 }

@@ -30,10 +30,10 @@ pub struct InitiativeFunnel {
 impl From<Funnel> for InitiativeFunnel {
     fn from(f: Funnel) -> Self {
         InitiativeFunnel {
-            submitted: f.submitted,
-            approved: f.approved,
-            implemented: f.implemented,
-            measured: f.measured,
+            submitted: f.stages.submitted,
+            approved: f.stages.approved,
+            implemented: f.stages.implemented,
+            measured: f.stages.measured,
             declined: f.declined,
         }
     }

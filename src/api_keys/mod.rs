@@ -18,32 +18,25 @@ pub mod routes;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::vocabulary::vocabulary;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use guards::{ExportReader, KpiWriter, Principal};
 pub use routes::routes;
 
-/// What a key may do.
-// Published as `ApiKeyScope`: the leaderboards' `Scope` has the schema name `Scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(as = ApiKeyScope)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Pull engagement exports.
-    Exports,
-    /// Record CX KPIs.
-    Kpis,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Exports => "exports",
-            Scope::Kpis => "kpis",
-        }
+vocabulary!(
+    /// What a key may do.
+    // Published as `ApiKeyScope`: the leaderboards' `Scope` has the schema name `Scope`.
+    #[schema(as = ApiKeyScope)]
+    Scope {
+        /// Pull engagement exports.
+        Exports = "exports",
+        /// Record CX KPIs.
+        Kpis = "kpis",
     }
-}
+);
 
 pub const KEY_PREFIX: &str = "flk";
 

@@ -109,6 +109,7 @@ pub async fn reassign(
     Ok(Json(view(row)))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, list, revoke, reassign]
-}
+crate::http::operations!(
+    /// The API key operations.
+    ApiKeysApi { create, list, revoke, reassign }
+);

@@ -87,6 +87,7 @@ pub async fn list(
     })))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![list]
-}
+crate::http::operations!(
+    /// The audit log.
+    AuditApi { list }
+);

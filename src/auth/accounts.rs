@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::client_addr::ClientAddr;
@@ -197,28 +197,13 @@ pub async fn accept_invite(
                     "this invite has already been used".into(),
                 ));
             }
-            diesel::update(
-                members::table
-                    .filter(members::organisation_id.eq(org))
-                    .filter(members::id.eq(member_id)),
-            )
-            .set((
-                members::password_hash.eq(hashed),
-                members::updated_at.eq(Utc::now()),
-            ))
-            .execute(conn)
-            .await?;
-            let ended =
-                sessions::revoke_all(conn, org, member_id, None, "password set by invite").await?;
-            audit::record(
-                conn,
-                org,
-                Actor::Member(member_id),
-                Action::InviteAccepted,
-                Some(("member", member_id)),
-                serde_json::json!({ "sessions_ended": ended }),
-            )
-            .await?;
+            let set = NewPassword {
+                hashed,
+                keep: None,
+                why: "password set by invite",
+                action: Action::InviteAccepted,
+            };
+            set_password(conn, org, member_id, set).await?;
             sessions::start(conn, org, member_id, policy).await
         })
         .await?;
@@ -273,30 +258,56 @@ pub async fn change_password(
     let hashed = hasher.hash(req.new_password).await?;
     let mut conn = db.conn().await?;
     let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
+    let set = NewPassword {
+        hashed,
+        keep: Some(session),
+        why: "password changed",
+        action: Action::PasswordChanged,
+    };
     conn.transaction::<_, AppError, _>(async move |conn| {
-        diesel::update(
-            members::table
-                .filter(members::organisation_id.eq(org))
-                .filter(members::id.eq(member)),
-        )
-        .set((
-            members::password_hash.eq(hashed),
-            members::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-        let ended =
-            sessions::revoke_all(conn, org, member, Some(session), "password changed").await?;
-        audit::record(
-            conn,
-            org,
-            Actor::Member(member),
-            Action::PasswordChanged,
-            Some(("member", member)),
-            serde_json::json!({ "sessions_ended": ended }),
-        )
-        .await
+        set_password(conn, org, member, set).await
     })
     .await?;
     Ok(())
+}
+
+/// A password being set, and what setting it ends and says.
+struct NewPassword {
+    hashed: String,
+    /// The session that stays (the one changing its password); every other ends.
+    keep: Option<Uuid>,
+    /// Why the sessions ended, on their rows.
+    why: &'static str,
+    action: Action,
+}
+
+/// Write `member`'s new password, end their sessions but `keep` and audit it, all inside the
+/// caller's transaction: an old session must not outlive the password that opened it.
+async fn set_password(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+    set: NewPassword,
+) -> AppResult<()> {
+    diesel::update(
+        members::table
+            .filter(members::organisation_id.eq(org))
+            .filter(members::id.eq(member)),
+    )
+    .set((
+        members::password_hash.eq(set.hashed),
+        members::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    let ended = sessions::revoke_all(conn, org, member, set.keep, set.why).await?;
+    audit::record(
+        conn,
+        org,
+        Actor::Member(member),
+        set.action,
+        Some(("member", member)),
+        serde_json::json!({ "sessions_ended": ended }),
+    )
+    .await
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::tokens::{JwtKeys, TokenSubject};
 use crate::auth::{AuthPolicy, Role, sessions as session_rules};
 use crate::db::Db;
-use crate::error::{AppError, ErrorSlot, FieldError};
+use crate::error::{AppError, ErrorSlot};
 use crate::read_cache::{self, Shelf, Weigh};
 use crate::schema::{members, sessions};
 
@@ -198,9 +198,6 @@ impl<'r> FromRequest<'r> for Caller {
         match result {
             Ok(caller) => {
                 read_cache::authenticated(req, caller.organisation_id, Some(caller.member_id));
-                if let Some(e) = repeated_query_field(req) {
-                    return Outcome::Error((ErrorSlot::put(req, e.clone_shallow()), e));
-                }
                 Outcome::Success(caller.clone())
             }
             Err(e) => {
@@ -210,23 +207,6 @@ impl<'r> FromRequest<'r> for Caller {
             }
         }
     }
-}
-
-/// A query field given twice (`?limit=5&limit=500`). Rocket's form parsing turns a repeated
-/// field of an optional parameter into "absent", which would quietly answer with defaults; no
-/// query parameter here takes several values, so the request is refused, naming the field.
-fn repeated_query_field(req: &Request<'_>) -> Option<AppError> {
-    let mut seen = std::collections::HashSet::new();
-    for field in req.query_fields() {
-        let name = field.name.source().as_str();
-        if !seen.insert(name) {
-            return Some(AppError::Validation(vec![FieldError::new(
-                name,
-                "is given more than once",
-            )]));
-        }
-    }
-    None
 }
 
 async fn with_role(req: &Request<'_>, allowed: &[Role], what: &str) -> Outcome<Caller, AppError> {

@@ -213,6 +213,7 @@ pub async fn change_password(
     Ok(Status::NoContent)
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![login, refresh, logout, accept_invite, change_password]
-}
+crate::http::operations!(
+    /// The authentication operations.
+    AuthApi { login, refresh, logout, accept_invite, change_password }
+);

@@ -24,6 +24,8 @@ use uuid::Uuid;
 pub use routes::{ExportsApi, routes};
 use stream::Body;
 
+use crate::vocabulary::vocabulary;
+
 /// The query parameters (documentation; the handler reads the query string itself so that
 /// unknown and repeated parameters are refused by name).
 #[derive(Debug, IntoParams)]
@@ -41,47 +43,21 @@ pub struct EngagementParams {
     to: Option<String>,
     /// `week` (ISO, from Monday), `month` (default) or `quarter`.
     #[param(inline)]
-    granularity: Option<GranularityParam>,
+    granularity: Option<params::Granularity>,
     /// `member` (default): one row per member and period; `team`: one row per team and period.
     #[param(inline)]
-    group_by: Option<GroupByParam>,
+    group_by: Option<params::GroupBy>,
     /// Only this team (an id): its current members, or its team rows.
     team: Option<Uuid>,
     /// `csv`, `ndjson` or `json`; wins over `Accept`. Default: from `Accept`, else `csv`.
     #[param(inline)]
-    format: Option<FormatParam>,
+    format: Option<params::Format>,
     /// `true`: pseudonyms instead of member ids, names and emails, and small groups suppressed.
     /// Ignored (always `true`) when the organisation's `pseudonymised_exports_only` is on.
     pseudonymise: Option<bool>,
     /// CSV only: start with a UTF-8 byte order mark so spreadsheets read UTF-8 (default
     /// `true`); `false` for plain RFC 4180 readers.
     bom: Option<bool>,
-}
-
-/// Values of `granularity` (documentation).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum GranularityParam {
-    Week,
-    Month,
-    Quarter,
-}
-
-/// Values of `group_by` (documentation).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum GroupByParam {
-    Member,
-    Team,
-}
-
-/// Values of `format` (documentation).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum FormatParam {
-    Csv,
-    Ndjson,
-    Json,
 }
 
 /// One row of the export (JSON and NDJSON; the CSV header has the same names). Which fields a
@@ -140,25 +116,16 @@ pub struct ExportResponse {
     body: Body,
 }
 
-/// Whether, and why, an export is pseudonymised: the `X-Pseudonymised` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pseudonymised {
-    No,
-    /// The client asked for it.
-    Requested,
-    /// The organisation's `pseudonymised_exports_only` setting imposed it.
-    OrganisationSetting,
-}
-
-impl Pseudonymised {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pseudonymised::No => "no",
-            Pseudonymised::Requested => "requested",
-            Pseudonymised::OrganisationSetting => "organisation-setting",
-        }
+vocabulary!(
+    /// Whether, and why, an export is pseudonymised: the `X-Pseudonymised` header.
+    Pseudonymised {
+        No = "no",
+        /// The client asked for it.
+        Requested = "requested",
+        /// The organisation's `pseudonymised_exports_only` setting imposed it.
+        OrganisationSetting = "organisation-setting",
     }
-}
+);
 
 impl<'r> Responder<'r, 'static> for ExportResponse {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {

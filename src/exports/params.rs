@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::error::FieldError;
 use crate::http::{bool_param, uuid_param};
 use crate::periods;
+use crate::vocabulary::vocabulary;
 
 /// The longest range one export may cover (before widening to whole periods).
 pub const MAX_RANGE_YEARS: u32 = 5;
@@ -25,22 +26,16 @@ pub const PARAMETERS: [&str; 8] = [
     "bom",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    Week,
-    Month,
-    Quarter,
-}
+vocabulary!(
+    /// How long one row's period is: `week` (ISO, from Monday), `month` or `quarter`.
+    Granularity {
+        Week = "week",
+        Month = "month",
+        Quarter = "quarter",
+    } field = "granularity"
+);
 
 impl Granularity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Granularity::Week => "week",
-            Granularity::Month => "month",
-            Granularity::Quarter => "quarter",
-        }
-    }
-
     /// The first day of the period containing `d` (weeks start on Monday, ISO 8601).
     pub fn start_of(self, d: NaiveDate) -> NaiveDate {
         match self {
@@ -81,48 +76,26 @@ impl Granularity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupBy {
-    Member,
-    Team,
-}
+vocabulary!(
+    /// What one row is about: a member or a team (in a period).
+    GroupBy {
+        Member = "member",
+        Team = "team",
+    } field = "group_by"
+);
 
-impl GroupBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Member => "member",
-            GroupBy::Team => "team",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Csv,
-    Ndjson,
-    Json,
-}
+vocabulary!(
+    /// How the export is encoded.
+    Format {
+        Csv = "csv",
+        Ndjson = "ndjson",
+        Json = "json",
+    } field = "format"
+);
 
 impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Ndjson => "ndjson",
-            Format::Json => "json",
-        }
-    }
-
     pub fn extension(self) -> &'static str {
         self.as_str()
-    }
-
-    fn parse(s: &str) -> Option<Format> {
-        match s {
-            "csv" => Some(Format::Csv),
-            "ndjson" => Some(Format::Ndjson),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
     }
 
     /// The format an `Accept` media type asks for; `*/*` and `text/*` mean the default, CSV.
@@ -239,33 +212,13 @@ pub fn resolve(
     today: NaiveDate,
     errors: &mut Vec<FieldError>,
 ) -> Option<Resolved> {
-    let granularity = match raw.granularity.as_deref() {
-        None | Some("month") => Granularity::Month,
-        Some("week") => Granularity::Week,
-        Some("quarter") => Granularity::Quarter,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "granularity",
-                "must be week, month or quarter",
-            ));
-            Granularity::Month
-        }
-    };
-    let group_by = match raw.group_by.as_deref() {
-        None | Some("member") => GroupBy::Member,
-        Some("team") => GroupBy::Team,
-        Some(_) => {
-            errors.push(FieldError::new("group_by", "must be member or team"));
-            GroupBy::Member
-        }
-    };
-    let format = match raw.format.as_deref() {
-        Some(f) => Format::parse(f).unwrap_or_else(|| {
-            errors.push(FieldError::new("format", "must be csv, ndjson or json"));
-            Format::Csv
-        }),
-        None => accepted.first().copied().unwrap_or(Format::Csv),
-    };
+    // An invalid value is named, and the default stands in so the other checks still run.
+    let granularity = Granularity::param(raw.granularity.as_deref(), Granularity::Month, errors)
+        .unwrap_or(Granularity::Month);
+    let group_by =
+        GroupBy::param(raw.group_by.as_deref(), GroupBy::Member, errors).unwrap_or(GroupBy::Member);
+    let preferred = accepted.first().copied().unwrap_or(Format::Csv);
+    let format = Format::param(raw.format.as_deref(), preferred, errors).unwrap_or(Format::Csv);
     let team = uuid_param("team", raw.team.as_deref(), errors);
     let pseudonymise = bool_param("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
     let bom = bool_param("bom", raw.bom.as_deref(), true, errors);

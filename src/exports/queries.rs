@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::initiatives::queries::StageCounts;
 
 type SqlUuid = diesel::sql_types::Uuid;
 
@@ -131,14 +132,8 @@ pub struct Activity {
     pub subject: Uuid,
     #[diesel(sql_type = Date)]
     pub bucket: NaiveDate,
-    #[diesel(sql_type = BigInt)]
-    pub submitted: i64,
-    #[diesel(sql_type = BigInt)]
-    pub approved: i64,
-    #[diesel(sql_type = BigInt)]
-    pub implemented: i64,
-    #[diesel(sql_type = BigInt)]
-    pub measured: i64,
+    #[diesel(embed)]
+    pub wins: StageCounts,
     #[diesel(sql_type = BigInt)]
     pub given: i64,
     #[diesel(sql_type = BigInt)]
@@ -155,14 +150,7 @@ pub struct Activity {
 
 impl Activity {
     pub fn active(&self) -> bool {
-        self.submitted
-            + self.approved
-            + self.implemented
-            + self.measured
-            + self.given
-            + self.received
-            + self.earning_entries
-            > 0
+        self.wins.total() + self.given + self.received + self.earning_entries > 0
     }
 }
 

@@ -5,7 +5,6 @@ use rocket::State;
 use rocket::get;
 use rocket::http::Accept;
 use rocket::http::uri::Origin;
-use utoipa::OpenApi;
 
 use super::limits::ExportPool;
 use super::params::{Format, RawParams};
@@ -17,14 +16,10 @@ use crate::error::{AppResult, FieldError};
 
 type Problem = crate::error::Problem;
 
-/// This module's operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(engagement), components(schemas(EngagementRow)))]
-pub struct ExportsApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![engagement]
-}
+crate::http::operations!(
+    /// The engagement export.
+    ExportsApi { engagement }, components(schemas(EngagementRow))
+);
 
 /// Engagement export (HR, admins, or an API key with the `exports` scope).
 #[utoipa::path(

@@ -345,10 +345,10 @@ impl Exporter {
     fn count_cells(a: Option<&Activity>, out: &mut Vec<Cell>) {
         let a = a.cloned().unwrap_or_default();
         for n in [
-            a.submitted,
-            a.approved,
-            a.implemented,
-            a.measured,
+            a.wins.submitted,
+            a.wins.approved,
+            a.wins.implemented,
+            a.wins.measured,
             a.given,
             a.received,
             a.points,

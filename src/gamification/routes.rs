@@ -263,16 +263,15 @@ pub async fn my_progress(db: &State<Db>, caller: Caller) -> AppResult<Json<Progr
     }))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    let mut r = rocket::routes![
+crate::http::operations!(
+    /// Badges, levels and progress (challenges have their own list: `challenges::routes`).
+    GamificationApi {
         list_badges,
         create_badge,
         update_badge,
         member_badges,
         show_levels,
         set_levels,
-        my_progress
-    ];
-    r.extend(challenges::routes());
-    r
-}
+        my_progress,
+    }
+);

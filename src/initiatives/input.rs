@@ -17,7 +17,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, check, page_limit, uuid_param};
 use crate::validation::{self, long_text, optional_text, parsed, rating, required};
-use crate::vocabulary::{Channel, Dimension, JourneyStage};
+use crate::vocabulary::{Channel, Dimension, JourneyStage, vocabulary};
 use crate::{organisations, periods};
 
 pub const MAX_TITLE: usize = 200;
@@ -138,7 +138,7 @@ pub struct Measure {
 pub struct ListParams {
     /// `mine` (default: initiatives you authored), `team` (a team's: team leads their own,
     /// HR and admins any team via `team_id`), or `organisation` (HR and admins).
-    #[param(value_type = Option<ListScopeParam>, inline)]
+    #[param(value_type = Option<ListScope>, inline)]
     pub scope: Option<String>,
     /// With `scope=team`, the team (team leads: only their own; HR and admins: any, default
     /// their own). With other scopes, only initiatives submitted from this team.
@@ -165,32 +165,13 @@ pub struct ListParams {
     /// Created before (exclusive): an RFC 3339 timestamp or a date, as `from`.
     pub to: Option<String>,
     /// `newest` (default) or `priority` (highest first, then newest).
-    #[param(value_type = Option<ListSortParam>, inline)]
+    #[param(value_type = Option<Sort>, inline)]
     pub sort: Option<String>,
     /// Page size, 1-200 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (with the same `sort`).
     pub cursor: Option<String>,
-}
-
-/// Values of `scope` (documentation: the list reads it as text so a bad value is named).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ListScopeParam {
-    Mine,
-    Team,
-    Organisation,
-}
-
-/// Values of `sort` (documentation).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ListSortParam {
-    Newest,
-    Priority,
 }
 
 fn contributors(list: Vec<Uuid>, errors: &mut Vec<FieldError>) -> Vec<Uuid> {
@@ -407,22 +388,24 @@ fn bound(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option
     None
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Mine,
-    Team,
-    Organisation,
-}
+vocabulary!(
+    /// Values of `scope` (the list reads it as text so a bad value is named).
+    ListScope {
+        Mine = "mine",
+        Team = "team",
+        Organisation = "organisation",
+    } field = "scope"
+);
 
 /// Narrow `filter` to what `scope` shows `caller`, or refuse.
 fn apply_scope(
     caller: &Caller,
-    scope: Scope,
+    scope: ListScope,
     team_param: Option<Uuid>,
     filter: &mut ListFilter,
 ) -> AppResult<()> {
     match scope {
-        Scope::Mine => {
+        ListScope::Mine => {
             filter.team_id = team_param;
             if filter.author_id.is_some_and(|a| a != caller.member_id) {
                 // "Mine" by someone else is nothing; say so rather than answer an empty list.
@@ -433,7 +416,7 @@ fn apply_scope(
             }
             filter.author_id = Some(caller.member_id);
         }
-        Scope::Team => {
+        ListScope::Team => {
             filter.team_id = Some(match caller.role {
                 Role::Employee => {
                     return Err(AppError::Forbidden(
@@ -463,7 +446,7 @@ fn apply_scope(
                 })?,
             });
         }
-        Scope::Organisation => {
+        ListScope::Organisation => {
             if !caller.is_any(&[Role::Hr, Role::Admin]) {
                 return Err(AppError::Forbidden(
                     "only HR and admins may list the whole organisation's initiatives".into(),
@@ -489,26 +472,12 @@ impl ListQuery {
     /// Every invalid parameter in one 422; then 403 (or 422) for a scope not the caller's.
     pub fn parse(params: &ListParams, caller: &Caller) -> AppResult<ListQuery> {
         let mut e = Vec::new();
-        let scope = match params.scope.as_deref().map(str::trim) {
-            None | Some("mine") => Some(Scope::Mine),
-            Some("team") => Some(Scope::Team),
-            Some("organisation") => Some(Scope::Organisation),
-            Some(_) => {
-                e.push(FieldError::new(
-                    "scope",
-                    "must be mine, team or organisation",
-                ));
-                None
-            }
-        };
-        let sort = match params.sort.as_deref().map(str::trim) {
-            None | Some("newest") => Some(Sort::Newest),
-            Some("priority") => Some(Sort::Priority),
-            Some(_) => {
-                e.push(FieldError::new("sort", "must be newest or priority"));
-                None
-            }
-        };
+        let scope = ListScope::param(
+            params.scope.as_deref().map(str::trim),
+            ListScope::Mine,
+            &mut e,
+        );
+        let sort = Sort::param(params.sort.as_deref().map(str::trim), Sort::Newest, &mut e);
         let team_param = uuid_param("team_id", params.team_id.as_deref(), &mut e);
         let mut filter = ListFilter {
             author_id: uuid_param("author_id", params.author_id.as_deref(), &mut e),

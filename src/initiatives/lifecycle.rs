@@ -22,7 +22,7 @@ use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::schema::initiatives;
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
-use crate::{organisations, periods};
+use crate::{organisations, periods, sql};
 
 /// A validated new initiative.
 #[derive(Debug, Clone)]
@@ -248,7 +248,7 @@ pub async fn edit(
         edit.customer_reference
             .as_ref()
             .map(|v| initiatives::customer_reference.eq(v.as_deref())),
-        initiatives::updated_at.eq(Utc::now()),
+        initiatives::updated_at.eq(sql::frontline_now()),
     ))
     .execute(conn)
     .await?;
@@ -460,7 +460,6 @@ pub async fn transition(
     let target = initiatives::table
         .filter(initiatives::organisation_id.eq(org))
         .filter(initiatives::id.eq(id));
-    let now = Utc::now();
     match &t {
         Transition::Measure { outcome, .. } => {
             diesel::update(target)
@@ -471,7 +470,7 @@ pub async fn transition(
                     initiatives::outcome_baseline.eq(outcome.baseline),
                     initiatives::outcome_result.eq(outcome.result),
                     initiatives::outcome_measured_at.eq(outcome.measured_at),
-                    initiatives::updated_at.eq(now),
+                    initiatives::updated_at.eq(sql::frontline_now()),
                 ))
                 .execute(conn)
                 .await?;
@@ -480,7 +479,7 @@ pub async fn transition(
             diesel::update(target)
                 .set((
                     initiatives::status.eq(to.as_str()),
-                    initiatives::updated_at.eq(now),
+                    initiatives::updated_at.eq(sql::frontline_now()),
                 ))
                 .execute(conn)
                 .await?;

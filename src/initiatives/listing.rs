@@ -10,16 +10,17 @@ use super::{Initiative, InitiativeStatus};
 use crate::error::{AppResult, FieldError};
 use crate::http::Cursor;
 use crate::schema::{initiatives, members};
-use crate::vocabulary::{Channel, Dimension, JourneyStage};
+use crate::vocabulary::{Channel, Dimension, JourneyStage, vocabulary};
 
-/// How a list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    /// `created_at` desc, `id` desc.
-    Newest,
-    /// `priority` desc, `created_at` desc, `id` desc.
-    Priority,
-}
+vocabulary!(
+    /// How a list is ordered: `newest` (default) or `priority`.
+    Sort {
+        /// `created_at` desc, `id` desc.
+        Newest = "newest",
+        /// `priority` desc, `created_at` desc, `id` desc.
+        Priority = "priority",
+    } field = "sort"
+);
 
 /// Where the previous page ended.
 #[derive(Debug, Clone, Copy)]

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use crate::error::AppResult;
 use crate::ledger::Credit;
 use crate::periods;
 use crate::schema::submission_points_daily;
+use crate::sql;
 
 /// Points a cap kept from one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,11 @@ pub async fn pay_capped(
     for c in credits.into_iter().filter(|c| c.points > 0) {
         by_member.entry(c.member_id).or_default().push(c);
     }
-    let day = periods::local_date(tz, Utc::now());
+    if by_member.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // The day on the connection's clock, the one its ledger entries are stamped with.
+    let day = periods::local_date(tz, sql::now(conn).await?);
     let mut paid = Vec::new();
     let mut withheld = Vec::new();
     for (member, credits) in by_member {

@@ -18,6 +18,27 @@ use crate::schema::{
 };
 use crate::vocabulary::{Channel, Dimension, JourneyStage};
 
+/// How many wins are at (or have passed) each stage of the lifecycle: the `submitted`,
+/// `approved`, `implemented` and `measured` columns of a report's row (an export's period, the
+/// analytics funnel), each a `bigint` count.
+#[derive(Debug, Clone, Copy, Default, QueryableByName)]
+pub struct StageCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub submitted: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub approved: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub implemented: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub measured: i64,
+}
+
+impl StageCounts {
+    pub fn total(&self) -> i64 {
+        self.submitted + self.approved + self.implemented + self.measured
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = initiatives)]
 #[diesel(check_for_backend(diesel::pg::Pg))]

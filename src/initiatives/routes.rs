@@ -1,6 +1,5 @@
 //! Initiative endpoints: log a win, list, show, edit, and move it through its lifecycle.
 
-use chrono::Utc;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -15,6 +14,7 @@ use super::lifecycle::{self, Transition};
 use super::{Initiative, InitiativeDetail};
 use super::{listing, queries};
 use crate::auth::Caller;
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::AppResult;
 use crate::http::{JsonBody, Page, check, path_id};
@@ -317,13 +317,14 @@ pub async fn implement(
 #[post("/api/v1/initiatives/<id>/measure", data = "<body>")]
 pub async fn measure(
     db: &State<Db>,
+    clock: &State<Clock>,
     caller: Caller,
     key: IdempotencyKey,
     id: &str,
     body: JsonBody<Measure>,
 ) -> AppResult<Replayable> {
     let id = path_id(id, "initiative")?;
-    let (outcome, note) = validate_measure(body.0, Utc::now())?;
+    let (outcome, note) = validate_measure(body.0, clock.now())?;
     transition_once(
         db,
         caller,
@@ -335,8 +336,9 @@ pub async fn measure(
     .await
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// Wins and their comments.
+    InitiativesApi {
         create,
         list,
         show,
@@ -347,21 +349,5 @@ pub fn routes() -> Vec<rocket::Route> {
         measure,
         super::comments::create,
         super::comments::list,
-    ]
-}
-
-/// The initiatives operations, merged into the service's OpenAPI document.
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    create,
-    list,
-    show,
-    edit,
-    approve,
-    decline,
-    implement,
-    measure,
-    super::comments::create,
-    super::comments::list,
-))]
-pub struct InitiativesApi;
+    }
+);

@@ -440,11 +440,7 @@ pub async fn correct(
     Ok((Status::Created, Json(kpi)))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![record, list, correct]
-}
-
-/// The KPI operations, merged into the service's OpenAPI document.
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(record, list, correct))]
-pub struct KpisApi;
+crate::http::operations!(
+    /// The KPI operations.
+    KpisApi { record, list, correct }
+);

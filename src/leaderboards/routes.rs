@@ -506,6 +506,7 @@ async fn team_answer(
     })
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![member_board, team_board]
-}
+crate::http::operations!(
+    /// The boards.
+    LeaderboardsApi { member_board, team_board }
+);

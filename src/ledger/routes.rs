@@ -318,13 +318,14 @@ pub async fn adjust(
     .await
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// Points, the ledger and point rules.
+    LedgerApi {
         my_points,
         member_points,
         reverse,
         adjust,
         rules::show,
-        rules::update
-    ]
-}
+        rules::update,
+    }
+);

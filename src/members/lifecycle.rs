@@ -6,11 +6,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::queries::{is_erased, lock_member};
+use super::queries::{self, is_erased, lock_member};
 use crate::audit::{self, Action, Actor};
 use crate::auth::{Role, sessions};
 use crate::error::{AppError, AppResult};
-use crate::schema::{member_invites, members, team_memberships, teams};
+use crate::schema::{members, teams};
 
 /// Lock every active admin row of the organisation, in id order, and return their ids. Every
 /// change that can take away an admin (demotion, deactivation, erasure) takes these locks
@@ -123,15 +123,7 @@ pub async fn deactivate(
         )
         .await?;
         // Pending invites die with the account; an admin issues a new one after reactivation.
-        diesel::update(
-            member_invites::table
-                .filter(member_invites::organisation_id.eq(org))
-                .filter(member_invites::member_id.eq(member_id))
-                .filter(member_invites::used_at.is_null()),
-        )
-        .set(member_invites::expires_at.eq(Utc::now()))
-        .execute(conn)
-        .await?;
+        queries::expire_invites(conn, org, member_id).await?;
         Ok(())
     })
     .await
@@ -177,15 +169,7 @@ pub async fn reactivate(
             None => false,
         };
         if team_archived {
-            diesel::update(
-                team_memberships::table
-                    .filter(team_memberships::organisation_id.eq(org))
-                    .filter(team_memberships::member_id.eq(member_id))
-                    .filter(team_memberships::ended_at.is_null()),
-            )
-            .set(team_memberships::ended_at.eq(now))
-            .execute(conn)
-            .await?;
+            queries::end_stint(conn, org, member_id, now).await?;
         }
         let team = if team_archived { None } else { team };
         diesel::update(

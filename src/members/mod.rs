@@ -5,27 +5,28 @@ pub mod queries;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Role;
+use crate::vocabulary::vocabulary;
 
 pub use routes::routes;
 
-/// Where a member's account stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    /// Can log in.
-    Active,
-    /// Created with an invite; has not chosen a password yet.
-    Invited,
-    /// Can no longer log in; their history stays.
-    Deactivated,
-    /// Personal data erased; only anonymous totals remain.
-    Erased,
-}
+vocabulary!(
+    /// Where a member's account stands.
+    MemberStatus {
+        /// Can log in.
+        Active = "active",
+        /// Created with an invite; has not chosen a password yet.
+        Invited = "invited",
+        /// Can no longer log in; their history stays.
+        Deactivated = "deactivated",
+        /// Personal data erased; only anonymous totals remain.
+        Erased = "erased",
+    }
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Member {

@@ -255,15 +255,7 @@ pub async fn issue_invite(
     let (token, hash) = tokens::new_opaque_token("finv");
     let expires_at = Utc::now() + ttl;
     conn.transaction::<_, AppError, _>(async move |conn| {
-        diesel::update(
-            member_invites::table
-                .filter(member_invites::organisation_id.eq(org))
-                .filter(member_invites::member_id.eq(member_id))
-                .filter(member_invites::used_at.is_null()),
-        )
-        .set(member_invites::expires_at.eq(Utc::now()))
-        .execute(conn)
-        .await?;
+        expire_invites(conn, org, member_id).await?;
         diesel::insert_into(member_invites::table)
             .values((
                 member_invites::organisation_id.eq(org),
@@ -351,6 +343,44 @@ pub(super) async fn lock_member(
         .ok_or_else(|| AppError::not_found("member"))
 }
 
+/// Expire `member_id`'s pending invites (a new invite replaces them; a deactivated account
+/// takes them along).
+pub async fn expire_invites(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+) -> AppResult<()> {
+    diesel::update(
+        member_invites::table
+            .filter(member_invites::organisation_id.eq(org))
+            .filter(member_invites::member_id.eq(member_id))
+            .filter(member_invites::used_at.is_null()),
+    )
+    .set(member_invites::expires_at.eq(Utc::now()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// End `member_id`'s open team stint, if there is one, at `at`.
+pub async fn end_stint(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member_id: Uuid,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    diesel::update(
+        team_memberships::table
+            .filter(team_memberships::organisation_id.eq(org))
+            .filter(team_memberships::member_id.eq(member_id))
+            .filter(team_memberships::ended_at.is_null()),
+    )
+    .set(team_memberships::ended_at.eq(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Move a member to another team: the current stint ends, a new one starts.
 pub async fn move_to_team(
     conn: &mut AsyncPgConnection,
@@ -369,15 +399,7 @@ pub async fn move_to_team(
             });
         }
         let now = Utc::now();
-        diesel::update(
-            team_memberships::table
-                .filter(team_memberships::organisation_id.eq(org))
-                .filter(team_memberships::member_id.eq(member_id))
-                .filter(team_memberships::ended_at.is_null()),
-        )
-        .set(team_memberships::ended_at.eq(now))
-        .execute(conn)
-        .await?;
+        end_stint(conn, org, member_id, now).await?;
         diesel::insert_into(team_memberships::table)
             .values((
                 team_memberships::organisation_id.eq(org),

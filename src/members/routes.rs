@@ -14,12 +14,13 @@ use super::queries::{self, ListFilter};
 use super::{CreatedMember, Invite, Member, MemberDetail, NewMember};
 use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
 use crate::db::Db;
-use crate::error::{AppResult, FieldError};
+use crate::error::AppResult;
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::organisations::{self, Organisation};
 use crate::teams::{self, Team};
 use crate::validation;
+use crate::vocabulary::vocabulary;
 
 type Problem = crate::error::Problem;
 
@@ -64,7 +65,7 @@ pub struct MemberFilter {
     #[param(value_type = Option<Role>)]
     pub role: Option<String>,
     /// `active` (default: can log in or invited), `deactivated`, or `all`.
-    #[param(value_type = Option<MemberStatusParam>, inline)]
+    #[param(value_type = Option<StatusFilter>, inline)]
     pub status: Option<String>,
     /// Name contains this text (and, for admins and HR, email), case-insensitive; at most 100
     /// characters, no control characters.
@@ -76,15 +77,14 @@ pub struct MemberFilter {
     pub cursor: Option<String>,
 }
 
-/// Values of `status` (documentation: the filter is read as text so a bad value is named).
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum MemberStatusParam {
-    Active,
-    Deactivated,
-    All,
-}
+vocabulary!(
+    /// Values of `status` (the filter is read as text so a bad value is named).
+    StatusFilter {
+        Active = "active",
+        Deactivated = "deactivated",
+        All = "all",
+    } field = "status"
+);
 
 /// Whether `viewer` may see `member_id`'s email address.
 fn reveals_email(viewer: &Caller, member_id: Uuid) -> bool {
@@ -204,18 +204,12 @@ fn list_filter(filter: &MemberFilter) -> AppResult<ListFilter> {
                 None
             }
         });
-    let deactivated = match filter.status.as_deref() {
-        None | Some("active") => Some(false),
-        Some("deactivated") => Some(true),
-        Some("all") => None,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "status",
-                "must be active, deactivated or all",
-            ));
-            None
-        }
-    };
+    let deactivated =
+        match StatusFilter::param(filter.status.as_deref(), StatusFilter::Active, &mut errors) {
+            Some(StatusFilter::Active) => Some(false),
+            Some(StatusFilter::Deactivated) => Some(true),
+            Some(StatusFilter::All) | None => None,
+        };
     let search = validation::search("q", filter.q.as_deref(), &mut errors);
     check(errors)?;
     Ok(ListFilter {
@@ -494,8 +488,9 @@ pub async fn me(db: &State<Db>, caller: Caller) -> AppResult<Json<Me>> {
     }))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// The members operations.
+    MembersApi {
         create,
         list,
         show,
@@ -505,6 +500,6 @@ pub fn routes() -> Vec<rocket::Route> {
         deactivate,
         reactivate,
         invite,
-        me
-    ]
-}
+        me,
+    }
+);

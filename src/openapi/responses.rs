@@ -18,7 +18,7 @@
 use utoipa::IntoResponses;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Ref, RefOr};
@@ -69,14 +69,7 @@ const UNAVAILABLE: &str = "The database is unavailable, contended or too slow (a
 /// Add the shared answers and headers to every operation of `doc`.
 pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in operations_mut(item) {
             if op.request_body.is_some() {
                 for (code, description) in BODY_ANSWERS {
                     add_problem(op, code, description);
@@ -88,6 +81,19 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
             declare_headers(op);
         }
     }
+}
+
+/// The operations of a path, whichever methods it has (the service answers no other).
+pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 fn add_problem(op: &mut Operation, code: &str, description: &str) {

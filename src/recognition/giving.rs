@@ -144,6 +144,8 @@ pub async fn reserve(
     tz: chrono_tz::Tz,
     rules: &PointRules,
 ) -> AppResult<NaiveDate> {
+    // The month of the connection's clock, the one challenges' windows go by.
+    let now = crate::sql::now(conn).await?;
     take(
         conn,
         org,
@@ -151,8 +153,7 @@ pub async fn reserve(
         GivingKind::Lead,
         cost,
         tz,
-        // Challenges go by the real clock (see crate::clock).
-        Utc::now(),
+        now,
         rules,
         "challenge's reward",
     )

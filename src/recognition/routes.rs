@@ -258,6 +258,7 @@ pub async fn set_budget(
     }))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, feed, show, react, unreact, set_budget]
-}
+crate::http::operations!(
+    /// Recognitions, the feed, reactions and lead budgets.
+    RecognitionApi { create, feed, show, react, unreact, set_budget }
+);

@@ -98,6 +98,57 @@ async fn the_daily_cap_counts_23_59_on_one_day_and_00_00_on_the_next() {
     assert_eq!((left.spent, left.remaining), (60, 940));
 }
 
+/// A win the test expects to be accepted: its time as the service recorded it.
+async fn submitted(app: &TestApp, who: &Actor, title: &str) -> DateTime<Utc> {
+    let r = app
+        .post("/api/v1/initiatives", &who.token, win(title))
+        .await;
+    assert_eq!(r.status, Status::Created, "{}", r.text);
+    serde_json::from_value(r.body["created_at"].clone()).expect("created_at is a time")
+}
+
+/// Submission points a member pays themselves are capped per local day: what was paid at 23:59
+/// counts for that day, and at 00:00 the cap starts again, though it is still the same day in UTC.
+#[rocket::async_test]
+async fn the_self_paid_daily_cap_counts_23_59_on_one_day_and_00_00_on_the_next() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    set_rules(
+        &app,
+        &org,
+        json!({ "submission_points_on_approval": false, "initiative_submitted": 4, "submission_points_daily_cap": 10 }),
+    )
+    .await;
+    let team = app.team(&org, "Support").await;
+    let emma = app.member(&org, "Emma", Role::Employee, Some(team)).await;
+
+    // Wednesday 18 November, 23:59 in Oslo: 4 + 4 + 2, then the day's cap of 10 is spent.
+    let late = oslo(2026, 11, 18, 23, 59);
+    app.clock.set(late);
+    for title in ["First", "Second", "Third", "Fourth"] {
+        assert_eq!(submitted(&app, &emma, title).await, late);
+    }
+    assert_eq!(balance(&app, &emma).await, 10);
+
+    // 00:00 on Thursday in Oslo (23:00 UTC, still Wednesday there): a new day, a new cap.
+    let midnight = oslo(2026, 11, 19, 0, 0);
+    app.clock.set(midnight);
+    for title in ["Fifth", "Sixth", "Seventh"] {
+        assert_eq!(submitted(&app, &emma, title).await, midnight);
+    }
+    assert_eq!(balance(&app, &emma).await, 20);
+    let entries = points(&app, &emma).await.entries;
+    let paid_at = |at: DateTime<Utc>| -> i64 {
+        entries
+            .iter()
+            .filter(|e| e.created_at == at)
+            .map(|e| i64::from(e.points))
+            .sum()
+    };
+    assert_eq!((paid_at(late), paid_at(midnight)), (10, 10));
+}
+
 #[rocket::async_test]
 async fn the_allowance_starts_again_at_local_midnight_on_the_first() {
     let app = TestApp::new().await;

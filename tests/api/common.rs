@@ -624,3 +624,17 @@ pub struct LedgerEntry {
     pub reverses: Option<Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// A valid win to submit (`POST /api/v1/initiatives`), titled `title`.
+pub fn win(title: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": title,
+        "description": "Called the customer back the same day.",
+        "dimension": "empathy",
+        "channel": "phone",
+        "journey_stage": "after",
+        "customer_value": 4,
+        "organisation_value": 3,
+        "ease": 5,
+    })
+}

@@ -76,18 +76,24 @@ fn schema_types() -> Vec<SchemaType> {
                 continue;
             }
             if in_vocabulary {
-                if line.starts_with("///") || line.starts_with("#[") {
+                if line.starts_with("#[schema(") {
+                    attributes.push_str(line);
+                }
+                if line.starts_with("//") || line.starts_with("#[") {
                     continue;
                 }
                 if let Some(name) = line.strip_suffix('{').map(str::trim)
                     && !name.is_empty()
                     && name.chars().all(|c| c.is_alphanumeric() || c == '_')
                 {
+                    let published = schema_as(attributes.trim_start_matches("#[schema("))
+                        .unwrap_or_else(|| name.to_string());
                     found.push(SchemaType {
-                        name: name.to_string(),
+                        name: published,
                         at,
                     });
                 }
+                attributes.clear();
                 in_vocabulary = false;
                 continue;
             }

@@ -770,3 +770,33 @@ async fn another_organisations_teams_and_values_are_not_found() {
     assert_eq!(ids(page.ok()), vec![id_of(&value)]);
     assert!(audit(&app, &b.org, "kpi_recorded").await.is_empty());
 }
+
+/// A repeated query field is refused, naming it, whoever calls: a member's token or an API key
+/// (the refusal sits in front of every route with a query, not in one guard).
+#[rocket::async_test]
+async fn a_query_field_given_twice_is_refused_for_an_api_key_too() {
+    let app = TestApp::new().await;
+    let w = world(&app, "acme-twice").await;
+    let (_, key) = api_key(&app, &w.org, &["kpis"]).await;
+    for token in [&key, &w.hanna.token] {
+        app.get(&format!("{}?limit=1&limit=2", kpis(w.support)), token)
+            .await
+            .invalid_field("limit");
+        app.get(
+            &format!(
+                "{}?include_history=true&include_history=false",
+                kpis(w.support)
+            ),
+            token,
+        )
+        .await
+        .invalid_field("include_history");
+    }
+    // One of each is answered.
+    app.get(
+        &format!("{}?limit=1&include_history=true", kpis(w.support)),
+        &key,
+    )
+    .await
+    .ok();
+}

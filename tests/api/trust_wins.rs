@@ -56,19 +56,6 @@ async fn world(app: &TestApp, slug: &str) -> World {
     }
 }
 
-fn win(title: &str) -> Value {
-    json!({
-        "title": title,
-        "description": "Called the customer back the same day.",
-        "dimension": "empathy",
-        "channel": "phone",
-        "journey_stage": "after",
-        "customer_value": 4,
-        "organisation_value": 3,
-        "ease": 5,
-    })
-}
-
 fn with_contributors(mut body: Value, contributors: &[Uuid]) -> Value {
     body["contributors"] = json!(contributors);
     body

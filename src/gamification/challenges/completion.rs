@@ -90,7 +90,7 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
             .filter(challenges::organisation_id.eq(org))
             .filter(challenges::id.eq(id)),
     )
-    .set(challenges::completed_at.eq(diesel::dsl::now))
+    .set(challenges::completed_at.eq(crate::sql::frontline_now().nullable()))
     .execute(conn)
     .await?;
     let rewarded = participants(conn, org, &row).await?;
@@ -219,7 +219,7 @@ pub async fn fold(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<usize> {
     let due: Vec<IdRow> = diesel::sql_query(
         "SELECT c.id FROM challenges c \
          WHERE c.organisation_id = $1 AND c.completed_at IS NULL AND c.cancelled_at IS NULL \
-           AND c.ends_at > now() AND c.starts_at <= now() \
+           AND c.ends_at > frontline_now() AND c.starts_at <= frontline_now() \
            AND c.target <= (SELECT COALESCE(sum(t.amount), 0) FROM challenge_tallies t \
                             WHERE t.challenge_id = c.id) \
          ORDER BY c.id",

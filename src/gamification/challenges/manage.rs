@@ -1,7 +1,6 @@
 //! Setting, changing and cancelling challenges: the transactions behind the handlers, with
 //! the rules of `challenge_rules` (reservations, caps, windows) and their audit entries.
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
@@ -19,6 +18,7 @@ use crate::gamification::challenge_rules as rules;
 use crate::http::check;
 use crate::ledger;
 use crate::schema::challenges;
+use crate::sql;
 
 /// Set a challenge: within the organisation's and team's caps, a team lead's reward reserved
 /// from their budget, audited (`challenge_created`). Answers it with its progress so far: a
@@ -142,7 +142,7 @@ async fn lock_unstarted(
     if row.cancelled_at.is_some() {
         return Err(AppError::conflict("this challenge is cancelled"));
     }
-    if row.starts_at <= Utc::now() {
+    if row.starts_at <= sql::now(conn).await? {
         return Err(AppError::Conflict {
             detail: "this challenge has started: it can no longer be changed or cancelled".into(),
             extra: Some(serde_json::json!({ "starts_at": row.starts_at })),
@@ -184,7 +184,7 @@ async fn apply(
 ) -> AppResult<ChallengeRow> {
     let org = caller.organisation_id;
     let row = lock_unstarted(conn, caller, id).await?;
-    let now = Utc::now();
+    let now = sql::now(conn).await?;
     let mut e = Vec::new();
     let window = rules::window(
         Some(change.starts_at.unwrap_or(row.starts_at)),

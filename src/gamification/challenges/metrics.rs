@@ -1,7 +1,6 @@
 //! How each metric is counted: one SQL description per metric ([`metric_sql`]), from which a
 //! challenge's exact progress, its participants and its tallies' seed are computed.
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -193,7 +192,7 @@ pub(super) async fn seed_tallies(
     diesel::delete(challenge_tallies::table.filter(challenge_tallies::challenge_id.eq(row.id)))
         .execute(conn)
         .await?;
-    if row.starts_at > Utc::now() {
+    if row.starts_at > crate::sql::now(conn).await? {
         return Ok(());
     }
     let sql = metric_sql(row.metric()?);

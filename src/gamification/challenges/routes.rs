@@ -1,12 +1,10 @@
 //! The challenges' HTTP edge: parse, authorise (the guards; a lead's own team for what they
 //! set), call one domain function, answer.
 
-use chrono::Utc;
 use rocket::State;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, patch, post};
-use utoipa::OpenApi;
 
 use super::{
     ChallengeProgress, Change, CreateChallenge, ListParams, ListQuery, NewChallenge,
@@ -47,7 +45,8 @@ pub async fn create_challenge(
     let org = caller.organisation_id;
     let may_backdate = caller.is(Role::Admin);
     let mut conn = db.conn().await?;
-    let new = NewChallenge::validated(&mut conn, org, body.0, Utc::now(), may_backdate).await?;
+    let now = crate::sql::now(&mut conn).await?;
+    let new = NewChallenge::validated(&mut conn, org, body.0, now, may_backdate).await?;
     let created = super::create(&mut conn, &caller, new).await?;
     Ok((Status::Created, Json(created)))
 }
@@ -157,23 +156,13 @@ pub async fn show_challenge(
     ))
 }
 
-/// The challenges operations, merged into the service's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(paths(
-    create_challenge,
-    list_challenges,
-    show_challenge,
-    update_challenge,
-    cancel_challenge
-))]
-pub struct ChallengesApi;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
+crate::http::operations!(
+    /// The challenges operations.
+    ChallengesApi {
         create_challenge,
         list_challenges,
         show_challenge,
         update_challenge,
-        cancel_challenge
-    ]
-}
+        cancel_challenge,
+    }
+);

@@ -13,6 +13,7 @@ use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::http::{Cursor, Page};
 use crate::schema::{challenges, members};
+use crate::sql;
 use crate::vocabulary::{Channel, Dimension};
 
 fn view(row: ChallengeRow, m: Measure, now: DateTime<Utc>) -> AppResult<ChallengeProgress> {
@@ -67,7 +68,7 @@ pub(super) async fn views(
     viewer: Option<Uuid>,
     rows: Vec<ChallengeRow>,
 ) -> AppResult<Vec<ChallengeProgress>> {
-    let now = Utc::now();
+    let now = sql::now(conn).await?;
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
         let m = if row.starts_at > now || row.cancelled_at.is_some() {
@@ -116,7 +117,7 @@ pub async fn active_for(
         .await
         .optional()?
         .flatten();
-    let now = Utc::now();
+    let now = sql::now(conn).await?;
     let mut query = challenges::table
         .filter(challenges::organisation_id.eq(org))
         .filter(challenges::cancelled_at.is_null())
@@ -182,7 +183,7 @@ pub async fn list(
         limit,
         after,
     } = query;
-    let now = Utc::now();
+    let now = sql::now(conn).await?;
     let mut rows = challenges::table
         .filter(challenges::organisation_id.eq(org))
         .filter(challenges::cancelled_at.is_null())
