@@ -77,6 +77,21 @@ pub struct TeamFilter {
     pub cursor: Option<String>,
 }
 
+impl TeamFilter {
+    /// Page size, cursor, whether archived teams are included, and the search text; every
+    /// bad value named.
+    fn parse(&self) -> AppResult<(i64, Option<Cursor>, bool, Option<String>)> {
+        let mut errors = Vec::new();
+        let limit = page_limit(self.limit.as_deref(), &mut errors);
+        let cursor = Cursor::decode(self.cursor.as_deref(), &mut errors);
+        let archived = self.include_archived.as_deref();
+        let include_archived = bool_param("include_archived", archived, false, &mut errors);
+        let search = validation::search("q", self.q.as_deref(), &mut errors);
+        check(errors)?;
+        Ok((limit, cursor, include_archived, search))
+    }
+}
+
 /// Whether the organisation has a team with this id (archived or not).
 pub async fn exists(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<bool> {
     let found: i64 = teams::table
@@ -163,17 +178,7 @@ pub async fn list(
     caller: Caller,
     filter: TeamFilter,
 ) -> AppResult<Json<Page<Team>>> {
-    let mut errors = Vec::new();
-    let limit = page_limit(filter.limit.as_deref(), &mut errors);
-    let cursor = Cursor::decode(filter.cursor.as_deref(), &mut errors);
-    let include_archived = bool_param(
-        "include_archived",
-        filter.include_archived.as_deref(),
-        false,
-        &mut errors,
-    );
-    let search = validation::search("q", filter.q.as_deref(), &mut errors);
-    check(errors)?;
+    let (limit, cursor, include_archived, search) = filter.parse()?;
     let mut query = teams::table
         .filter(teams::organisation_id.eq(caller.organisation_id))
         .select(Team::as_select())
@@ -313,7 +318,12 @@ pub async fn rename(
 pub async fn archive(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Team>> {
     let id = path_id(id, "team")?;
     let mut conn = db.conn().await?;
-    let team = find(&mut conn, admin.organisation_id, id).await?;
+    Ok(Json(archive_team(&mut conn, &admin, id).await?))
+}
+
+/// Archive a team of the admin's organisation that has no active members left.
+async fn archive_team(conn: &mut AsyncPgConnection, admin: &Admin, id: Uuid) -> AppResult<Team> {
+    let team = find(conn, admin.organisation_id, id).await?;
     if team.archived_at.is_some() {
         return Err(AppError::Conflict {
             detail: "this team is already archived".into(),
@@ -325,7 +335,7 @@ pub async fn archive(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<T
         .filter(members::team_id.eq(id))
         .filter(members::deactivated_at.is_null())
         .count()
-        .get_result(&mut conn)
+        .get_result(conn)
         .await?;
     if active > 0 {
         return Err(AppError::Conflict {
@@ -346,11 +356,11 @@ pub async fn archive(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<T
         teams::updated_at.eq(Utc::now()),
     ))
     .returning(Team::as_returning())
-    .get_result(&mut conn)
+    .get_result(conn)
     .await
     .optional()?
     .ok_or_else(|| AppError::conflict("this team was archived meanwhile"))?;
-    Ok(Json(team))
+    Ok(team)
 }
 
 /// Escape `%`, `_` and `\` so user text matches literally in LIKE patterns.

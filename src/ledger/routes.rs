@@ -278,44 +278,61 @@ pub async fn adjust(
     key: IdempotencyKey,
     body: JsonBody<Adjustment>,
 ) -> AppResult<Replayable> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    let reason = validation::text("reason", &req.reason, 1000, &mut errors);
-    if req.points == 0 || req.points.unsigned_abs() > 1_000_000 {
-        errors.push(FieldError::new(
-            "points",
-            "must be non-zero and at most 1000000 either way",
-        ));
-    }
-    check(errors)?;
-    let org = admin.organisation_id;
-    let by = admin.member_id;
+    let credit = body.0.credit(admin.member_id)?;
+    let (org, by) = (admin.organisation_id, admin.member_id);
     let mut conn = db.conn().await?;
     idempotency::once(&mut conn, &admin, &key, body.1, move |conn| {
-        let reason = reason.clone();
+        let credit = credit.clone();
         Box::pin(async move {
-            let mut credit = Credit::new(req.member_id, req.points, Reason::Adjustment);
-            credit.note = Some(reason);
-            credit.created_by = Some(by);
-            let entry = record(conn, org, vec![credit])
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| AppError::internal("adjustment not written"))?;
-            crate::audit::record(
-                conn,
-                org,
-                crate::audit::Actor::Member(by),
-                crate::audit::Action::PointAdjustment,
-                Some(("ledger_entry", entry.id)),
-                serde_json::json!({ "member_id": entry.member_id, "points": entry.points }),
-            )
-            .await?;
-            tracing::info!(organisation_id = %org, by = %by, member = %req.member_id, points = req.points, "ledger adjustment");
+            let entry = write_adjustment(conn, org, by, credit).await?;
             Replayable::new(Status::Created, &entry)
         })
     })
     .await
+}
+
+impl Adjustment {
+    /// The credit an adjustment by `by` writes, once its reason and points are valid.
+    fn credit(self, by: Uuid) -> AppResult<Credit> {
+        let mut errors = Vec::new();
+        let reason = validation::text("reason", &self.reason, 1000, &mut errors);
+        if self.points == 0 || self.points.unsigned_abs() > 1_000_000 {
+            errors.push(FieldError::new(
+                "points",
+                "must be non-zero and at most 1000000 either way",
+            ));
+        }
+        check(errors)?;
+        let mut credit = Credit::new(self.member_id, self.points, Reason::Adjustment);
+        credit.note = Some(reason);
+        credit.created_by = Some(by);
+        Ok(credit)
+    }
+}
+
+/// Write an admin's adjustment and audit it.
+async fn write_adjustment(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    by: Uuid,
+    credit: Credit,
+) -> AppResult<Entry> {
+    let entry = record(conn, org, vec![credit])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal("adjustment not written"))?;
+    crate::audit::record(
+        conn,
+        org,
+        crate::audit::Actor::Member(by),
+        crate::audit::Action::PointAdjustment,
+        Some(("ledger_entry", entry.id)),
+        serde_json::json!({ "member_id": entry.member_id, "points": entry.points }),
+    )
+    .await?;
+    tracing::info!(organisation_id = %org, by = %by, member = %entry.member_id, points = entry.points, "ledger adjustment");
+    Ok(entry)
 }
 
 crate::http::operations!(

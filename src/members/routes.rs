@@ -35,6 +35,30 @@ pub struct CreateMember {
     pub password: Option<String>,
 }
 
+impl CreateMember {
+    /// The member to create, every field checked (and the password hashed, if one is given).
+    async fn parse(self, hasher: &passwords::Hasher) -> AppResult<NewMember> {
+        let mut errors = Vec::new();
+        let email = validation::email("email", &self.email, &mut errors);
+        let display_name = validation::text("display_name", &self.display_name, 120, &mut errors);
+        if let Some(p) = &self.password {
+            validation::password("password", p, Some(&email), &mut errors);
+        }
+        check(errors)?;
+        let password_hash = match self.password {
+            Some(p) => Some(hasher.hash(p).await?),
+            None => None,
+        };
+        Ok(NewMember {
+            email,
+            display_name,
+            role: self.role,
+            team_id: self.team_id,
+            password_hash,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema, Default)]
 // Every field is optional (a PATCH changes what it names): documented as not required.
 #[serde(deny_unknown_fields, default)]
@@ -113,27 +137,9 @@ pub async fn create(
     admin: Admin,
     body: JsonBody<CreateMember>,
 ) -> AppResult<(Status, Json<CreatedMember>)> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    let email = validation::email("email", &req.email, &mut errors);
-    let display_name = validation::text("display_name", &req.display_name, 120, &mut errors);
-    if let Some(p) = &req.password {
-        validation::password("password", p, Some(&email), &mut errors);
-    }
-    check(errors)?;
-    let password_hash = match req.password {
-        Some(p) => Some(hasher.hash(p).await?),
-        None => None,
-    };
+    let new = body.0.parse(hasher).await?;
     let mut conn = db.conn().await?;
     let org = admin.organisation_id;
-    let new = NewMember {
-        email,
-        display_name,
-        role: req.role,
-        team_id: req.team_id,
-        password_hash,
-    };
     let invited = new.password_hash.is_none();
     let id = queries::create(&mut conn, org, new, Some(admin.member_id)).await?;
     let invite = if invited {

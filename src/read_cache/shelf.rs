@@ -37,11 +37,13 @@ impl Lag {
         serve_for: Duration::ZERO,
     };
 
-    /// At most `bound` behind a write: refreshed once half of it old (while requests come,
-    /// that is how far behind it is), never served once `bound` old.
+    /// At most `bound` behind a write: refreshed in the background once three quarters of it
+    /// old (while requests come, that is how far behind it is; the last quarter leaves room
+    /// for the refresh to land before anyone would have to wait for one), never served once
+    /// `bound` old.
     pub fn within(bound: Duration) -> Lag {
         Lag {
-            refresh_after: bound / 2,
+            refresh_after: bound * 3 / 4,
             serve_for: bound,
         }
     }
