@@ -49,12 +49,9 @@ pub fn validate(levels: &[Level]) -> Result<(), Vec<FieldError>> {
     }
     for (i, l) in levels.iter().enumerate() {
         let name = l.name.trim();
-        if name.is_empty() || name.chars().count() > 60 {
-            errors.push(FieldError::new(
-                format!("levels[{i}].name"),
-                "must be 1-60 characters",
-            ));
-        }
+        // Shown to every member beside their name: no control characters (PostgreSQL refuses
+        // NUL outright), nothing that hides or reorders text.
+        crate::validation::text(&format!("levels[{i}].name"), name, 60, &mut errors);
         if i == 0 && l.points != 0 {
             errors.push(FieldError::new(
                 "levels[0].points",

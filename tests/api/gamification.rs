@@ -293,6 +293,15 @@ async fn levels_follow_lifetime_points_and_admins_set_the_thresholds() {
             json!({ "levels": [{ "name": "A", "points": 0, "colour": "red" }] }),
             "levels[0].colour",
         ),
+        // PostgreSQL refuses NUL in text: a 422 naming the field, not a 500.
+        (
+            json!({ "levels": [{ "name": "A\u{0}B", "points": 0 }] }),
+            "levels[0].name",
+        ),
+        (
+            json!({ "levels": [{ "name": "", "points": 0 }] }),
+            "levels[0].name",
+        ),
     ] {
         app.put("/api/v1/organisation/levels", &org.admin.token, bad)
             .await
