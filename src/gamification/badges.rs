@@ -1,11 +1,8 @@
 //! Badges: defined per organisation with a criterion over the data, awarded once, at the moment
 //! the criterion is met, with a ledger entry when the badge carries points.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +11,7 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType};
-use crate::schema::{badges, member_badges, organisations};
+use crate::schema::{badges, member_badges};
 use crate::validation;
 use crate::vocabulary::{Dimension, vocabulary};
 
@@ -103,165 +100,6 @@ pub struct AwardedBadge {
     #[serde(flatten)]
     pub badge: Badge,
     pub awarded_at: DateTime<Utc>,
-}
-
-#[derive(QueryableByName)]
-struct Counts {
-    #[diesel(sql_type = BigInt)]
-    approved: i64,
-    #[diesel(sql_type = BigInt)]
-    measured: i64,
-    #[diesel(sql_type = BigInt)]
-    received: i64,
-    #[diesel(sql_type = BigInt)]
-    given: i64,
-    #[diesel(sql_type = BigInt)]
-    cross_team: i64,
-    #[diesel(sql_type = BigInt)]
-    lifetime: i64,
-}
-
-#[derive(QueryableByName)]
-struct PerDimension {
-    #[diesel(sql_type = Nullable<Text>)]
-    dimension: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-const APPROVED: &str = "('approved', 'implemented', 'measured')";
-
-/// Award every badge `members` now qualify for and do not hold yet, counting `pending`: the
-/// activity's credits, not yet in the ledger. Returns the badges' own credits, for the caller
-/// to write with the activity's in one ledger statement.
-pub async fn evaluate(
-    conn: &mut AsyncPgConnection,
-    org: Uuid,
-    members: &[Uuid],
-    pending: &[Credit],
-) -> AppResult<Vec<Credit>> {
-    let candidates: Vec<BadgeRow> = badges::table
-        .filter(badges::organisation_id.eq(org))
-        .filter(badges::active.eq(true))
-        .filter(badges::criterion.ne(Criterion::Challenge.as_str()))
-        .select(BadgeRow::as_select())
-        .load(conn)
-        .await?;
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut earned_credits = Vec::new();
-    let mut unique: Vec<Uuid> = members.to_vec();
-    unique.sort();
-    unique.dedup();
-    let held: HashSet<(Uuid, Uuid)> = member_badges::table
-        .filter(member_badges::organisation_id.eq(org))
-        .filter(member_badges::member_id.eq_any(&unique))
-        .select((member_badges::member_id, member_badges::badge_id))
-        .load::<(Uuid, Uuid)>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    let mut time_zone: Option<String> = None;
-    for member in unique {
-        let missing: Vec<&BadgeRow> = candidates
-            .iter()
-            .filter(|b| !held.contains(&(member, b.id)))
-            .collect();
-        if missing.is_empty() {
-            continue;
-        }
-        let counts: Counts = diesel::sql_query(format!(
-            "SELECT \
-               (SELECT count(*) FROM initiatives WHERE organisation_id = $1 AND author_id = $2 AND status IN {APPROVED}) AS approved, \
-               (SELECT count(*) FROM initiatives WHERE organisation_id = $1 AND author_id = $2 AND status = 'measured') AS measured, \
-               (SELECT count(*) FROM recognition_recipients WHERE organisation_id = $1 AND member_id = $2) AS received, \
-               (SELECT count(*) FROM recognitions WHERE organisation_id = $1 AND giver_id = $2) AS given, \
-               (SELECT count(*) FROM initiative_contributors c \
-                  JOIN initiatives i ON i.id = c.initiative_id AND i.organisation_id = c.organisation_id \
-                  JOIN members m ON m.id = c.member_id AND m.organisation_id = c.organisation_id \
-                  WHERE c.organisation_id = $1 AND c.member_id = $2 AND i.status IN {APPROVED} \
-                    AND i.team_id IS DISTINCT FROM m.team_id) AS cross_team, \
-               COALESCE((SELECT points FROM member_period_points WHERE organisation_id = $1 AND period = 'all' \
-                  AND period_start = DATE '1970-01-01' AND dimension = '' AND member_id = $2), 0) AS lifetime"
-        ))
-        .bind::<SqlUuid, _>(org)
-        .bind::<SqlUuid, _>(member)
-        .get_result(conn)
-        .await?;
-        let needs_dimensions = missing.iter().any(|b| {
-            b.criterion == Criterion::InitiativesInOneDimension.as_str()
-                || (b.criterion == Criterion::InitiativesApproved.as_str() && b.dimension.is_some())
-        });
-        let per_dimension: HashMap<String, i64> = if needs_dimensions {
-            diesel::sql_query(format!(
-                "SELECT dimension, count(*) AS n FROM initiatives \
-                 WHERE organisation_id = $1 AND author_id = $2 AND status IN {APPROVED} GROUP BY dimension"
-            ))
-            .bind::<SqlUuid, _>(org)
-            .bind::<SqlUuid, _>(member)
-            .load::<PerDimension>(conn)
-            .await?
-            .into_iter()
-            .filter_map(|r| r.dimension.map(|d| (d, r.n)))
-            .collect()
-        } else {
-            HashMap::new()
-        };
-        let streak = if missing
-            .iter()
-            .any(|b| b.criterion == Criterion::WeeklyStreak.as_str())
-        {
-            let tz = match &time_zone {
-                Some(tz) => tz.clone(),
-                None => {
-                    let tz: String = organisations::table
-                        .find(org)
-                        .select(organisations::time_zone)
-                        .first(conn)
-                        .await?;
-                    time_zone = Some(tz.clone());
-                    tz
-                }
-            };
-            super::streaks::of(conn, org, member, &tz)
-                .await?
-                .current_weeks
-        } else {
-            0
-        };
-        for badge in missing {
-            let threshold = i64::from(badge.threshold);
-            let earned = match Criterion::parse(&badge.criterion) {
-                Some(Criterion::InitiativesApproved) => match &badge.dimension {
-                    Some(d) => per_dimension.get(d).copied().unwrap_or(0) >= threshold,
-                    None => counts.approved >= threshold,
-                },
-                Some(Criterion::InitiativesInOneDimension) => match &badge.dimension {
-                    Some(d) => per_dimension.get(d).copied().unwrap_or(0) >= threshold,
-                    None => per_dimension.values().any(|n| *n >= threshold),
-                },
-                Some(Criterion::InitiativesMeasured) => counts.measured >= threshold,
-                Some(Criterion::RecognitionsReceived) => counts.received >= threshold,
-                Some(Criterion::RecognitionsGiven) => counts.given >= threshold,
-                Some(Criterion::WeeklyStreak) => streak >= threshold,
-                Some(Criterion::CrossTeamContributions) => counts.cross_team >= threshold,
-                Some(Criterion::LifetimePoints) => {
-                    let pending_points: i64 = pending
-                        .iter()
-                        .filter(|c| c.member_id == member)
-                        .map(|c| i64::from(c.points))
-                        .sum();
-                    counts.lifetime + pending_points >= threshold
-                }
-                Some(Criterion::Challenge) | None => false,
-            };
-            if earned {
-                earned_credits.extend(award(conn, org, member, badge.id, badge.points).await?);
-            }
-        }
-    }
-    Ok(earned_credits)
 }
 
 /// Award a badge unless the member holds it. Returns the credit for its points when this call

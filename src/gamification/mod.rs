@@ -8,6 +8,7 @@
 pub mod badges;
 pub mod challenge_rules;
 pub mod challenges;
+pub mod earning;
 pub mod levels;
 pub mod routes;
 pub mod streaks;
@@ -33,7 +34,7 @@ pub async fn settle(
     involved: &[Uuid],
     mut credits: Vec<Credit>,
 ) -> AppResult<()> {
-    let earned = badges::evaluate(conn, org, involved, &credits).await?;
+    let earned = earning::evaluate(conn, org, involved, &credits).await?;
     credits.extend(earned);
     ledger::record(conn, org, credits).await?;
     Ok(())

@@ -369,3 +369,48 @@ async fn weekly_streaks_count_consecutive_active_weeks_and_earn_their_badge() {
     assert_eq!(body["streaks"]["active_this_week"], true);
     assert!(badge_keys(&body["badges"]).contains(&"four_week_streak".to_string()));
 }
+
+/// Counts stop at the highest threshold still to reach (see `gamification::earning`): each
+/// badge still comes exactly at its threshold, with two badges of one criterion at different
+/// thresholds, for the giver and the recipient of one recognition, and for lifetime points
+/// that include the recognition being written.
+#[rocket::async_test]
+async fn count_badges_come_exactly_at_their_thresholds() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    for (key, criterion, threshold) in [
+        ("gave_two", "recognitions_given", 2),
+        ("gave_three", "recognitions_given", 3),
+        ("got_three", "recognitions_received", 3),
+        ("four_points", "lifetime_points", 4),
+    ] {
+        app.post(
+            "/api/v1/badges",
+            &org.admin.token,
+            json!({ "key": key, "name": key, "criterion": criterion, "threshold": threshold, "points": 0 }),
+        )
+        .await
+        .ok();
+    }
+    let held = async |who: &Actor| -> Vec<String> {
+        let r = app
+            .get(&format!("/api/v1/members/{}/badges", who.id), &who.token)
+            .await;
+        let mut keys = badge_keys(r.ok());
+        keys.sort();
+        keys
+    };
+    let expected: [(&[&str], &[&str]); 4] = [
+        (&[], &[]),
+        (&["gave_two"], &[]),
+        (&["gave_three", "gave_two"], &["got_three"]),
+        (&["gave_three", "gave_two"], &["four_points", "got_three"]),
+    ];
+    for (ana_holds, ben_holds) in expected {
+        recognise(&app, &ana, ben.id).await;
+        assert_eq!(held(&ana).await, ana_holds);
+        assert_eq!(held(&ben).await, ben_holds);
+    }
+}
