@@ -1,7 +1,7 @@
 //! Recognition's rules and transactions: giving (with every rule checked, whoever calls),
 //! reactions, and team leads' budgets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::giving::{self, GivingKind};
 use super::queries::{self, NewRecognition};
-use super::{ReactionKind, Recognition};
+use super::{MemberRef, ReactionKind, Recognition};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
@@ -46,12 +46,9 @@ pub async fn create(
     new: &CreateRecognition,
     now: DateTime<Utc>,
 ) -> AppResult<Recognition> {
-    let (id, unsettled) = record(conn, org, giver, kind, new, now).await?;
-    // The answer is read before the points are written: the ledger write locks leaderboard
-    // rows that concurrent recognitions share until commit, so it goes last.
-    let view = queries::load(conn, org, giver, id).await?;
-    unsettled.settle(conn).await?;
-    Ok(view)
+    let recorded = record(conn, org, giver, kind, new, now).await?;
+    recorded.unsettled.settle(conn).await?;
+    Ok(recorded.view)
 }
 
 /// Recognise `new.recipients` on behalf of `giver`, points included. Checks every rule.
@@ -63,9 +60,9 @@ pub async fn give(
     new: &CreateRecognition,
     now: DateTime<Utc>,
 ) -> AppResult<Uuid> {
-    let (id, unsettled) = record(conn, org, giver, kind, new, now).await?;
-    unsettled.settle(conn).await?;
-    Ok(id)
+    let recorded = record(conn, org, giver, kind, new, now).await?;
+    recorded.unsettled.settle(conn).await?;
+    Ok(recorded.view.id)
 }
 
 /// A recognition written, its points not yet: [`Unsettled::settle`] must follow in the same
@@ -84,6 +81,13 @@ impl Unsettled {
     }
 }
 
+/// A recognition as its giver sees it, made from what was written rather than read back (a
+/// new recognition has no reactions yet), and its points still to settle.
+pub struct Recorded {
+    pub view: Recognition,
+    pub unsettled: Unsettled,
+}
+
 /// [`give`] without its points: everything is checked and written but the ledger entries.
 /// `now` decides the day of the daily cap and the month of the allowance.
 pub async fn record(
@@ -93,7 +97,7 @@ pub async fn record(
     kind: GivingKind,
     new: &CreateRecognition,
     now: DateTime<Utc>,
-) -> AppResult<(Uuid, Unsettled)> {
+) -> AppResult<Recorded> {
     // Every rule is checked here, not in the handler, so no caller (the demo, a future
     // import) can skip one.
     let message = check_shape(giver, new)?;
@@ -105,7 +109,8 @@ pub async fn record(
         ..
     } = new;
     let rules = rules::load(conn, org).await?;
-    check_against_organisation(conn, org, new, rules.max_points_per_recognition).await?;
+    let named =
+        check_against_organisation(conn, org, giver, new, rules.max_points_per_recognition).await?;
 
     let organisation = organisations::find(conn, org).await?;
     let tz = periods::parse_tz(&organisation.time_zone);
@@ -133,7 +138,7 @@ pub async fn record(
         initiative_id: *initiative_id,
         giving_period_start: period,
     };
-    let id = queries::insert(conn, org, &row, recipients).await?;
+    let (id, created_at) = queries::insert(conn, org, &row, recipients, &named).await?;
     let credits = recipients
         .iter()
         .map(|r| {
@@ -142,16 +147,39 @@ pub async fn record(
                 .dimension(*dimension)
         })
         .collect();
+    let name = |m: &Uuid| MemberRef {
+        id: *m,
+        display_name: named
+            .get(m)
+            .map(|n| n.display_name.clone())
+            .unwrap_or_default(),
+    };
+    let mut shown: Vec<MemberRef> = recipients.iter().map(name).collect();
+    // As the feed lists them (`queries::views`).
+    shown.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    let view = Recognition {
+        id,
+        giver: name(&giver),
+        kind,
+        message,
+        points_each: *points,
+        total_points: cost,
+        dimension: *dimension,
+        initiative_id: *initiative_id,
+        recipients: shown,
+        reactions: Vec::new(),
+        created_at,
+    };
     let mut involved = recipients.clone();
     involved.push(giver);
-    Ok((
-        id,
-        Unsettled {
+    Ok(Recorded {
+        view,
+        unsettled: Unsettled {
             org,
             involved,
             credits,
         },
-    ))
+    })
 }
 
 /// The rules a recognition meets on its own: a message, 1-50 distinct recipients other than
@@ -192,13 +220,14 @@ fn check_shape(giver: Uuid, new: &CreateRecognition) -> AppResult<String> {
 }
 
 /// The rules that need the organisation: its points limit, active recipients, a known
-/// initiative.
+/// initiative. Answers the giver and the recipients as the recognition names them.
 async fn check_against_organisation(
     conn: &mut AsyncPgConnection,
     org: Uuid,
+    giver: Uuid,
     new: &CreateRecognition,
     max_points: i32,
-) -> AppResult<()> {
+) -> AppResult<HashMap<Uuid, queries::Named>> {
     let mut errors = Vec::new();
     if new.points > max_points {
         errors.push(FieldError::new(
@@ -206,9 +235,11 @@ async fn check_against_organisation(
             format!("must be at most {max_points} per recipient"),
         ));
     }
-    let active = queries::active_members(conn, org, &new.recipients).await?;
+    let mut ids = new.recipients.clone();
+    ids.push(giver);
+    let named = queries::active_members(conn, org, &ids).await?;
     for (i, r) in new.recipients.iter().enumerate() {
-        if !active.contains(r) {
+        if !named.contains_key(r) {
             errors.push(FieldError::new(
                 format!("recipients[{i}]"),
                 "no active member with that id in your organisation",
@@ -223,7 +254,8 @@ async fn check_against_organisation(
             "no initiative with that id in your organisation",
         ));
     }
-    check(errors)
+    check(errors)?;
+    Ok(named)
 }
 
 /// A peer may give one colleague at most `cap` points a day; `given` is what they gave each

@@ -1,6 +1,6 @@
 //! Recognition rows: reading them as views, the feed, and the writes the domain makes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -208,20 +208,36 @@ pub async fn feed(
     views(conn, org, viewer, rows).await
 }
 
-/// Which of `ids` are active members of the organisation.
+/// An active member a recognition names: its giver or a recipient.
+pub struct Named {
+    pub team_id: Option<Uuid>,
+    pub display_name: String,
+}
+
+/// Which of `ids` are active members of the organisation, with what a recognition needs of
+/// them (the team it counts for, the name it shows): read once per recognition.
 pub async fn active_members(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     ids: &[Uuid],
-) -> AppResult<HashSet<Uuid>> {
+) -> AppResult<HashMap<Uuid, Named>> {
     Ok(members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::id.eq_any(ids))
         .filter(members::deactivated_at.is_null())
-        .select(members::id)
-        .load::<Uuid>(conn)
+        .select((members::id, members::team_id, members::display_name))
+        .load::<(Uuid, Option<Uuid>, String)>(conn)
         .await?
         .into_iter()
+        .map(|(id, team_id, display_name)| {
+            (
+                id,
+                Named {
+                    team_id,
+                    display_name,
+                },
+            )
+        })
         .collect())
 }
 
@@ -276,14 +292,16 @@ pub struct NewRecognition<'a> {
     pub giving_period_start: Option<NaiveDate>,
 }
 
-/// Write a recognition and its recipients (each with the team they are in now); its id.
+/// Write a recognition and its recipients, each with the team `named` says they are in
+/// (read in the same transaction); its id and time.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     new: &NewRecognition<'_>,
     recipients: &[Uuid],
-) -> AppResult<Uuid> {
-    let id: Uuid = diesel::insert_into(recognitions::table)
+    named: &HashMap<Uuid, Named>,
+) -> AppResult<(Uuid, DateTime<Utc>)> {
+    let (id, created_at): (Uuid, DateTime<Utc>) = diesel::insert_into(recognitions::table)
         .values((
             recognitions::organisation_id.eq(org),
             recognitions::giver_id.eq(new.giver),
@@ -294,23 +312,17 @@ pub async fn insert(
             recognitions::initiative_id.eq(new.initiative_id),
             recognitions::giving_period_start.eq(new.giving_period_start),
         ))
-        .returning(recognitions::id)
+        .returning((recognitions::id, recognitions::created_at))
         .get_result(conn)
         .await?;
-    let teams: Vec<(Uuid, Option<Uuid>)> = members::table
-        .filter(members::organisation_id.eq(org))
-        .filter(members::id.eq_any(recipients))
-        .select((members::id, members::team_id))
-        .load(conn)
-        .await?;
-    let rows: Vec<_> = teams
+    let rows: Vec<_> = recipients
         .iter()
-        .map(|(member, team)| {
+        .map(|member| {
             (
                 recognition_recipients::organisation_id.eq(org),
                 recognition_recipients::recognition_id.eq(id),
                 recognition_recipients::member_id.eq(*member),
-                recognition_recipients::team_id.eq(*team),
+                recognition_recipients::team_id.eq(named.get(member).and_then(|n| n.team_id)),
             )
         })
         .collect();
@@ -318,7 +330,7 @@ pub async fn insert(
         .values(rows)
         .execute(conn)
         .await?;
-    Ok(id)
+    Ok((id, created_at))
 }
 
 /// Leave `member`'s reaction; a second of the same kind is a unique violation.
