@@ -241,29 +241,29 @@ async fn take(
             detail: format!("this {what_for} costs more than your whole {what} ({granted} points)"),
             extra: Some(serde_json::json!({ "granted": granted })),
         })?;
-    diesel::insert_into(giving_balances::table)
-        .values((
-            giving_balances::organisation_id.eq(org),
-            giving_balances::member_id.eq(member),
-            giving_balances::kind.eq(kind.as_str()),
-            giving_balances::period_start.eq(period_start),
-            giving_balances::granted.eq(granted),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    // One statement: the period's row is made with this spend, or the spend is added to it
+    // if it fits (its row lock orders the giver's concurrent spends); no row means it did
+    // not fit.
+    let updated = diesel::sql_query(
+        "INSERT INTO giving_balances AS b (organisation_id, member_id, kind, period_start, granted, spent) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (organisation_id, member_id, kind, period_start) \
+         DO UPDATE SET spent = b.spent + EXCLUDED.spent, granted = EXCLUDED.granted \
+         WHERE b.spent + EXCLUDED.spent <= EXCLUDED.granted",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org)
+    .bind::<diesel::sql_types::Uuid, _>(member)
+    .bind::<diesel::sql_types::Text, _>(kind.as_str())
+    .bind::<diesel::sql_types::Date, _>(period_start)
+    .bind::<diesel::sql_types::Integer, _>(granted)
+    .bind::<diesel::sql_types::Integer, _>(cost)
+    .execute(conn)
+    .await?;
     let key = giving_balances::table
         .filter(giving_balances::organisation_id.eq(org))
         .filter(giving_balances::member_id.eq(member))
         .filter(giving_balances::kind.eq(kind.as_str()))
         .filter(giving_balances::period_start.eq(period_start));
-    let updated = diesel::update(key.filter((giving_balances::spent + cost).le(granted)))
-        .set((
-            giving_balances::spent.eq(giving_balances::spent + cost),
-            giving_balances::granted.eq(granted),
-        ))
-        .execute(conn)
-        .await?;
     if updated == 0 {
         let spent: i32 = key.select(giving_balances::spent).first(conn).await?;
         let remaining = (granted - spent).max(0);
