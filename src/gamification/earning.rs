@@ -84,9 +84,15 @@ impl Caps {
             };
             *cap = (*cap).max(t);
         }
+        // A threshold may be set out of reach (a million weeks): the window of active weeks
+        // stops at a century, which no streak outlasts, instead of a date before the calendar.
+        caps.streak_weeks = caps.streak_weeks.min(STREAK_WINDOW_WEEKS);
         caps
     }
 }
+
+/// About a hundred years of weeks.
+const STREAK_WINDOW_WEEKS: i64 = 5_200;
 
 const APPROVED: &str = "('approved', 'implemented', 'measured')";
 

@@ -385,6 +385,9 @@ async fn count_badges_come_exactly_at_their_thresholds() {
         ("gave_three", "recognitions_given", 3),
         ("got_three", "recognitions_received", 3),
         ("four_points", "lifetime_points", 4),
+        // Out of reach: counted back a century at most, never to a date before the calendar.
+        ("forever", "weekly_streak", 1_000_000),
+        ("never_given", "recognitions_given", 1_000_000),
     ] {
         app.post(
             "/api/v1/badges",
