@@ -8,17 +8,16 @@ pub mod reversal;
 pub mod routes;
 pub mod rules;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::schema::{ledger_entries, members};
+use crate::schema::ledger_entries;
 use crate::vocabulary::{Dimension, vocabulary};
 
 pub use routes::routes;
@@ -75,7 +74,7 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = ledger_entries)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct EntryRow {
@@ -169,43 +168,55 @@ pub async fn record(
     }
     let ids: Vec<Uuid> = credits.iter().map(|c| c.member_id).collect();
     crate::read_cache::paid(ids.iter().copied());
-    let teams: HashMap<Uuid, Option<Uuid>> = members::table
-        .filter(members::organisation_id.eq(org))
-        .filter(members::id.eq_any(&ids))
-        .select((members::id, members::team_id))
-        .load::<(Uuid, Option<Uuid>)>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    let mut rows = Vec::with_capacity(credits.len());
-    for c in &credits {
-        let team = teams.get(&c.member_id).ok_or_else(|| {
-            AppError::invalid("member_id", "no member with that id in your organisation")
-        })?;
-        rows.push((
-            ledger_entries::organisation_id.eq(org),
-            ledger_entries::member_id.eq(c.member_id),
-            ledger_entries::team_id.eq(*team),
-            ledger_entries::points.eq(c.points),
-            ledger_entries::reason.eq(c.reason.as_str()),
-            ledger_entries::source_type.eq(c.source.map(|s| s.0.as_str())),
-            ledger_entries::source_id.eq(c.source.map(|s| s.1)),
-            ledger_entries::dimension.eq(c.dimension.map(|d| d.as_str())),
-            ledger_entries::note.eq(c.note.clone()),
-            ledger_entries::created_by.eq(c.created_by),
-            ledger_entries::reverses.eq(c.reverses),
+    // Each entry counts for the team its member is in now, joined in the insert itself: one
+    // statement (and one round trip) for every entry, whatever their number.
+    let inserted: Vec<EntryRow> = diesel::sql_query(
+        "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, \
+             source_type, source_id, dimension, note, created_by, reverses) \
+         SELECT $1, c.member_id, m.team_id, c.points, c.reason, c.source_type, c.source_id, \
+             c.dimension, c.note, c.created_by, c.reverses \
+         FROM unnest($2::uuid[], $3::int4[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
+             $8::text[], $9::uuid[], $10::uuid[]) WITH ORDINALITY \
+             AS c(member_id, points, reason, source_type, source_id, dimension, note, created_by, reverses, n) \
+         JOIN members m ON m.organisation_id = $1 AND m.id = c.member_id \
+         ORDER BY c.n \
+         RETURNING id, member_id, team_id, points, reason, source_type, source_id, dimension, \
+             note, created_by, reverses, created_at",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Integer>, _>(credits.iter().map(|c| c.points).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(credits.iter().map(|c| c.reason.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        credits
+            .iter()
+            .map(|c| c.source.map(|s| s.0.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<SqlUuid>>, _>(
+        credits
+            .iter()
+            .map(|c| c.source.map(|s| s.1))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Text>>, _>(
+        credits
+            .iter()
+            .map(|c| c.dimension.map(|d| d.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Text>>, _>(credits.iter().map(|c| c.note.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(credits.iter().map(|c| c.created_by).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(credits.iter().map(|c| c.reverses).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    // A member of another organisation (or none) joined nothing: refuse the whole write.
+    if inserted.len() != credits.len() {
+        return Err(AppError::invalid(
+            "member_id",
+            "no member with that id in your organisation",
         ));
     }
-    let inserted: Vec<EntryRow> = diesel::insert_into(ledger_entries::table)
-        .values(rows)
-        .returning(EntryRow::as_returning())
-        .get_results(conn)
-        .await?;
-    // Counted at the insert, inside the caller's transaction: one that rolls back or is
-    // replayed (`db::transaction`) counts again. The statement trigger
-    // `ledger_entries_to_boards` applies every inserted entry to the boards (its member's rows
-    // at once, the shared rows through the queue `leaderboards::fold` empties), so each is
-    // also a board update; counted here rather than in the boards' SQL.
     for c in &credits {
         metrics::counter!("frontline_ledger_entries_written_total", "reason" => c.reason.as_str())
             .increment(1);
