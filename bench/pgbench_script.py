@@ -21,7 +21,8 @@ import json
 import re
 import sys
 
-LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+) \[(\d+)\] ([A-Z]+):  (.*)$")
+# Debian's clusters add "user@database " after the pid (log_line_prefix '%m [%p] %q%u@%d ').
+LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+) \[(\d+)\] (?:\S*@\S* )?([A-Z]+):  (.*)$")
 PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
 DOLLAR = re.compile(r"\$(\d+)")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
