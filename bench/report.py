@@ -35,6 +35,28 @@ TPCB_TARGET = 0.5        # recognition req/s at 1M >= 0.5 x pgbench tpcb-like tx
 WRITE_P99_MS = 100       # recognition p99 at 32 concurrent givers <= 100 ms
 
 
+def completeness(r):
+    c = r.get("completeness")
+    if not c:
+        return "not checked"
+    return "PASS" if c.get("complete") else "FAIL"
+
+
+def badges(rows, w):
+    """Issue #14 item 7: badges awarded as they would be, during the recognition parts."""
+    parts = [("1m/recognition-badges", "recognition at 1M (wrk)"),
+             ("1m/flowing-badges", "boards while recognitions flow"),
+             ("10k/challenges-badges", "recognition at 10k with challenges")]
+    shown = [(rows.get(k), d) for k, d in parts if rows.get(k)]
+    if not shown:
+        return
+    w("badges awarded during the recognition parts (thresholds as shipped)")
+    for r, desc in shown:
+        by = ", ".join(f"{k} {v}" for k, v in sorted(r.get("by_badge", {}).items())) or "none"
+        w(f"{'  ' + desc:<42}| {r['awarded']} awarded, {r['during_measurement']} of them in the timed part ({by})")
+    w("")
+
+
 def line(name, figures):
     f = json.loads(figures)
     bad = f["non_2xx_3xx"] + f["socket_errors"]
@@ -185,6 +207,8 @@ def summary(a):
       f"after {a.warmup} s of warm-up")
     w(f"machine: {m['cpu']}, {m['nproc']} CPUs, {m['memory']} RAM, kernel {m['kernel']}; {m['postgresql']}")
     w(f"seeded: {a.sizes}")
+    if a.settings:
+        w(f"settings: {a.settings}")
     if a.quick:
         w("QUICK MODE (--quick): the large organisation is small; these ratios are NOT the targets' figures")
     w("")
@@ -229,16 +253,26 @@ def summary(a):
     w("")
     exports = [(g, rows.get(f"10k/export-{g}"), rows.get(f"1m/export-{g}")) for g in ("member", "team")]
     if any(r0 or r1 for _, r0, r1 in exports):
-        w("engagement export, 12 months by month, CSV (server peak memory = VmHWM during the export)")
-        w(f"{'':<42}|{'rows':>10}{'s':>8}{'rows/s':>10}{'MiB':>8}{'start MiB':>10}{'peak MiB':>10}")
+        w("engagement export, 12 months by month, CSV (server peak memory = VmHWM during the export;")
+        w("complete: its rows and column sums equal what the ledger and activity tables say, bench/export_check.py)")
+        w(f"{'':<42}|{'rows':>10}{'s':>8}{'rows/s':>10}{'MiB':>8}{'start MiB':>10}{'peak MiB':>10}  complete")
         for g, r0, r1 in exports:
             for size, r in (("10k", r0), ("1M", r1)):
                 if r:
                     w(f"{'  ' + size + ' members, per ' + g:<42}|{r['rows']:>10}{r['seconds']:>8.1f}"
                       f"{r['rows_per_s']:>10.0f}{r['bytes'] / 2**20:>8.1f}{r['rss_before_kib'] / 1024:>10.1f}"
-                      f"{r['peak_kib'] / 1024:>10.1f}")
+                      f"{r['peak_kib'] / 1024:>10.1f}  {completeness(r)}")
+                    c = r.get("completeness") or {}
+                    for name in c.get("failed", []):
+                        got = c.get("checks", {}).get(name)
+                        w(f"{'':<44}mismatch: {name}" + (f": export {got[0]}, expected {got[1]}" if got else ""))
+        if any("points_earned" in ((r or {}).get("completeness") or {}).get("checks", {}) for _, r0, r1 in exports
+               for r in (r0, r1)):
+            w("  (checked per export: rows; initiatives_submitted/approved/implemented/measured, recognitions_given/received,")
+            w("   points_earned summed; csat cells filled and summed)")
         w("")
 
+    badges(rows, w)
     flood_verdicts = login_flood(rows, w)
     flow_verdicts = flowing(rows, w)
 
@@ -287,6 +321,14 @@ def summary(a):
     verdicts.append(challenge_verdict)
     verdicts += flood_verdicts
     verdicts += flow_verdicts
+    # Issue #14 item 7: every export complete.
+    checked = [(f"{size} per {g}", r) for g, r0, r1 in exports for size, r in (("10k", r0), ("1M", r1))]
+    if all(r and r.get("completeness") for _, r in checked):
+        bad = [where for where, r in checked if not r["completeness"].get("complete")]
+        verdicts.append(("incomplete exports (rows, sums vs the ledger) = 0", (len(bad), ", ".join(bad) or None),
+                         lambda v: v == 0))
+    else:
+        verdicts.append(("incomplete exports (rows, sums vs the ledger) = 0", ("n/a", None), None))
 
     w("Targets (ratios measured in this run):")
     passed = 0
@@ -307,7 +349,7 @@ def summary(a):
         f.write("```\n" + text + "\n```\n")
     with open(os.path.join(base, "results.json"), "w") as f:
         json.dump({"machine": m, "settings": {"threads": a.threads, "connections": a.connections,
-                   "duration_s": a.duration, "warmup_s": a.warmup},
+                   "duration_s": a.duration, "warmup_s": a.warmup, "server": a.settings},
                    "figures": rows,
                    "targets": [{"target": what, "value": value, "worst": where,
                                 "pass": (test(value) if test and value != "n/a" else False)}
@@ -329,6 +371,7 @@ def main():
     ap.add_argument("--warmup", type=int)
     ap.add_argument("--sizes", default="")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--settings", default="")
     summary(ap.parse_args())
 
 
