@@ -77,6 +77,25 @@ pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRul
         .ok_or_else(|| AppError::internal("organisation has no point rules"))
 }
 
+/// The organisation's point rules and its time zone, in one statement (a recognition needs
+/// both: its limits and the day and month it falls in).
+pub async fn load_with_time_zone(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+) -> AppResult<(PointRules, String)> {
+    point_rules::table
+        .inner_join(crate::schema::organisations::table)
+        .filter(point_rules::organisation_id.eq(org))
+        .select((
+            PointRules::as_select(),
+            crate::schema::organisations::time_zone,
+        ))
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::internal("organisation has no point rules"))
+}
+
 /// The organisation's point rules (any member: knowing the rules is part of the game).
 #[utoipa::path(
     tag = "ledger",

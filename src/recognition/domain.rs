@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::vocabulary::Dimension;
-use crate::{organisations, periods, validation};
+use crate::{periods, validation};
 
 pub const MAX_RECIPIENTS: usize = 50;
 
@@ -108,12 +108,10 @@ pub async fn record(
         initiative_id,
         ..
     } = new;
-    let rules = rules::load(conn, org).await?;
+    let (rules, time_zone) = rules::load_with_time_zone(conn, org).await?;
     let named =
         check_against_organisation(conn, org, giver, new, rules.max_points_per_recognition).await?;
-
-    let organisation = organisations::find(conn, org).await?;
-    let tz = periods::parse_tz(&organisation.time_zone);
+    let tz = periods::parse_tz(&time_zone);
     let cost = i64::from(*points) * recipients.len() as i64;
     // Takes the giver's balance row lock: everything below sees every earlier recognition by
     // this giver, committed.
