@@ -274,7 +274,13 @@ pub async fn peer_points_given(
         .filter(recognitions::kind.eq(GivingKind::Peer.as_str()))
         .filter(recognitions::created_at.ge(from))
         .filter(recognitions::created_at.lt(to))
+        // The recipients' rows carry their recognition's time: with it, the day's look-up
+        // starts from what these recipients received today (a few rows), not from all the giver
+        // gave today (hundreds for a prolific giver).
+        .filter(recognition_recipients::organisation_id.eq(org))
         .filter(recognition_recipients::member_id.eq_any(recipients))
+        .filter(recognition_recipients::created_at.ge(from))
+        .filter(recognition_recipients::created_at.lt(to))
         .select((recognition_recipients::member_id, recognitions::points_each))
         .load(conn)
         .await?)
