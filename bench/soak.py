@@ -55,7 +55,9 @@ BOARDS = [
     ("teams all", "/api/v1/leaderboards/teams?period=all&around_me=2"),
 ]
 # The closed-loop mix, in percent of the workers' requests (logins and scrapes are paced
-# apart). Boards 40, feed 15 (reactions included), me 10, recognitions 15, wins 10, exports 1.5.
+# apart). Boards 40, feed 15 (reactions included), me 10, recognitions 15, wins 10, exports 1.5,
+# an admin's corrections 1 (adjustments, reversals, team moves, deactivations and reactivations:
+# the writes that take points away or change who is listed where on the boards).
 MIX = [
     ("board", 40.0),
     ("feed", 12.0),
@@ -68,6 +70,7 @@ MIX = [
     ("decide_win", 4.0),
     ("refresh", 2.0),
     ("export", 1.5),
+    ("admin", 1.0),
 ]
 TIMEOUT_S = 30.0
 
@@ -224,9 +227,10 @@ class Soak:
         self.host, self.port = u.hostname, u.port
         self.stats = Stats()
         self.rng = random.Random(a.seed)
-        self.created = {"recognition": set(), "initiative": set()}
+        self.created = {"recognition": set(), "initiative": set(), "ledger entry": set()}
         self.replays = {"sent": 0, "same": 0, "differ": []}
         self.export_lock = asyncio.Lock()
+        self.admin_lock = asyncio.Lock()
         self.export_rows = []
         self.feed_ids = []
         self.login_503 = {"count": 0, "retry_after": set()}
@@ -301,6 +305,14 @@ class Soak:
         staff = [m for m in self.members if m["role"] == "employee"]
         self.rng.shuffle(staff)
         chosen = leads + staff[: max(0, self.a.users - len(leads))]
+        # Staff the admin moves between teams, deactivates and reactivates: none of them is a
+        # user of the mix or logs in during it (a deactivated member's login is a failure, and
+        # failures spend the one loopback address's login budget).
+        self.churn = staff[len(chosen) - len(leads):][:100]
+        self.teams = sorted({m["team"] for m in self.members if m["team"]})
+        self.deactivated = set()
+        churned = {m["id"] for m in self.churn}
+        self.login_pool = [m for m in self.members if m["id"] not in churned]
         t = time.monotonic()
         conns = [Conn(self.host, self.port) for _ in range(2)]
         users = []
@@ -369,6 +381,11 @@ class Soak:
                 if not self.export_lock.locked():
                     async with self.export_lock:
                         await self.export(conn, rng)
+            elif op == "admin":
+                # One admin, one thing at a time (as a person would).
+                if not self.admin_lock.locked():
+                    async with self.admin_lock:
+                        await self.admin_action(conn, rng)
         conn.close()
         return conn.stale_retries
 
@@ -436,6 +453,46 @@ class Soak:
                             f"/api/v1/initiatives/{win}/decline", lead,
                             {"reason": "We cannot do this one for every customer."})
 
+    async def admin_action(self, conn, rng):
+        if time.monotonic() > self.admin.renew_at:
+            await self.refresh(conn, self.admin)
+        what = rng.random()
+        if what < 0.3:
+            m = rng.choice(self.members)
+            status, _, data = await self.call(
+                conn, "POST /api/v1/ledger/adjustments", "POST", "/api/v1/ledger/adjustments", self.admin,
+                {"member_id": m["id"], "points": rng.choice([-15, -5, 5, 10, 20, 30]),
+                 "reason": "Correction after the monthly review"}, {"Idempotency-Key": str(uuid.uuid4())})
+            if status == 201:
+                self.created["ledger entry"].add(json.loads(data)["id"])
+        elif what < 0.6:
+            # Reverse one of a recent recipient's entries (made by the soak: the ledger's newest).
+            m = rng.choice(self.members)
+            status, _, data = await self.call(conn, "GET /api/v1/members/{id}/points", "GET",
+                                              f"/api/v1/members/{m['id']}/points?limit=5", self.admin)
+            if status != 200:
+                return
+            entries = [e for e in json.loads(data)["entries"] if e["reason"] != "reversal"]
+            if entries:
+                e = rng.choice(entries)
+                status, _, data = await self.call(conn, "POST /api/v1/ledger/{id}/reverse", "POST",
+                                                  f"/api/v1/ledger/{e['id']}/reverse", self.admin,
+                                                  {"reason": "Given by mistake"})
+                if status == 201:
+                    self.created["ledger entry"].add(json.loads(data)["id"])
+        elif what < 0.8:
+            m = rng.choice(self.churn)
+            team = rng.choice(self.teams)
+            await self.call(conn, "POST /api/v1/members/{id}/move", "POST", f"/api/v1/members/{m['id']}/move",
+                            self.admin, {"team_id": team})
+        else:
+            m = rng.choice(self.churn)
+            verb = "reactivate" if m["id"] in self.deactivated else "deactivate"
+            status, _, _ = await self.call(conn, f"POST /api/v1/members/{{id}}/{verb}", "POST",
+                                           f"/api/v1/members/{m['id']}/{verb}", self.admin)
+            if status == 200:
+                self.deactivated.symmetric_difference_update({m["id"]})
+
     async def export(self, conn, rng):
         if time.monotonic() > self.hr.renew_at:
             await self.refresh(conn, self.hr)
@@ -464,7 +521,7 @@ class Soak:
             if time.monotonic() - due > 0.5:
                 self.login_late += 1
             try:
-                m = rng.choice(self.members)
+                m = rng.choice(self.login_pool)
                 status, h, data = await self.call(c, "POST /api/v1/auth/login", "POST", "/api/v1/auth/login",
                                                   body={"organisation": self.a.org, "email": m["email"],
                                                         "password": self.a.password})
@@ -540,14 +597,17 @@ class Soak:
     # -- checks ------------------------------------------------------------------------------
     async def check_writes(self):
         out = []
-        for kind, table in (("recognition", "recognitions"), ("initiative", "initiatives")):
+        for kind, table in (("recognition", "recognitions"), ("initiative", "initiatives"),
+                            ("ledger entry", "ledger_entries")):
             acked = self.created[kind]
+            only = " AND reason IN ('adjustment', 'reversal')" if table == "ledger_entries" else ""
             rows = self.sql(f"SELECT id FROM {table} WHERE organisation_id = '{self.org}' "
-                            f"AND created_at >= '{self.started_at}'")
+                            f"AND created_at >= '{self.started_at}'{only}")
             stored = {r[0] for r in rows}
             missing = acked - stored
             extra = stored - acked
-            out.append({"name": f"{table} answered 201 are stored, once", "ok": not missing,
+            label = "adjustments and reversals" if kind == "ledger entry" else table
+            out.append({"name": f"{label} answered 201 are stored, once", "ok": not missing,
                         "detail": f"{len(acked)} answered 201, {len(stored)} stored since the start, "
                                   f"{len(missing)} missing, {len(extra)} stored without a 201 seen "
                                   f"(requests cut off by a transport error, or still in flight at the end)"})
