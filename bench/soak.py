@@ -325,6 +325,9 @@ class Soak:
         for c in conns:
             c.close()
         self.setup_login_s = time.monotonic() - t
+        # Refusals while setting up were waited out and retried; the soak counts its own.
+        self.setup_login_503 = self.login_503["count"]
+        self.login_503 = {"count": 0, "retry_after": set()}
         log(f"logged in {len(users)} users ({len(leads)} team leads) in {self.setup_login_s:.1f} s "
             f"({1000 * self.setup_login_s / max(1, len(users)):.0f} ms each, two at a time)")
         self.users = users
@@ -716,6 +719,7 @@ class Soak:
                "generator_cpu_pct": round(100 * self.cpu_s / self.elapsed),
                "login_503": {"count": self.login_503["count"], "retry_after": sorted(self.login_503["retry_after"])},
                "setup_login_ms_each": round(1000 * self.setup_login_s / max(1, len(self.users))),
+               "setup_login_503_retried": self.setup_login_503,
                "exports": {"count": len(self.export_rows),
                            "rows_median": statistics.median(self.export_rows) if self.export_rows else None},
                "routes": routes, "non_2xx": reasons, "checks": checks, "extra": self.a.extra}
