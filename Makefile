@@ -1,5 +1,5 @@
 # Entry points; each target runs one script (see README.md and docs/benchmarks.md).
-.PHONY: dev test bench profile
+.PHONY: dev test bench soak profile
 
 dev:
 	scripts/dev
@@ -9,6 +9,9 @@ test:
 
 bench:
 	scripts/bench
+
+soak:
+	scripts/soak
 
 profile:
 	scripts/profile

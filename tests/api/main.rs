@@ -6,6 +6,7 @@ mod common;
 
 mod analytics;
 mod auth;
+mod board_rebuild;
 mod challenges;
 mod cli;
 mod clock;
