@@ -76,3 +76,37 @@ pub fn advisory_key_of(tag: &str, org: uuid::Uuid, parts: &[&[u8]]) -> i64 {
     key.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(key)
 }
+
+/// A raw SQL query (`diesel::sql_query` and its binds) that each connection prepares once and
+/// keeps, by its text: Diesel never caches a raw query's statement, so each run costs a
+/// round trip to prepare it and PostgreSQL parses and plans it again. For the statements a
+/// hot read path runs many times a second with the same text (the boards' reads); build the
+/// text from constants, never from values, or every variant is kept.
+#[derive(Debug, Clone)]
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> diesel::query_builder::QueryFragment<diesel::pg::Pg> for Prepared<Q>
+where
+    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &diesel::pg::Pg) -> diesel::QueryResult<bool> {
+        // Safe: the text is the cache's key, and the text carries no values (see above).
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::queries::{Histogram, TeamRow};
+use super::queries::{Histogram, MemberWindowRow, TeamRow};
 use super::{Scope, TeamMetric, period};
 use crate::clock::Clock;
 use crate::read_cache::{Lag, Shelf, Weigh};
@@ -22,6 +22,9 @@ pub struct BoardCache {
     pub team_boards: Shelf<String, Arc<Vec<TeamRow>>>,
     /// Member boards' histograms of totals (for ranks), shared by all callers.
     pub histograms: Shelf<String, Arc<Histogram>>,
+    /// Member boards' top N (per board and N), shared by all callers: a caller's answer only
+    /// reads their own rows (themselves and their neighbours).
+    pub tops: Shelf<String, Arc<Vec<MemberWindowRow>>>,
 }
 
 impl BoardCache {
@@ -39,8 +42,9 @@ impl BoardCache {
             boards: Shelf::new("board_answers", ttl, bytes, 4096, clock).lagging(answers),
             team_boards: Shelf::new("team_rankings", ttl, bytes / 2, 256 << 10, clock)
                 .lagging(shared),
-            histograms: Shelf::new("board_histograms", ttl, bytes / 2, 16 << 10, clock)
+            histograms: Shelf::new("board_histograms", ttl, bytes / 4, 16 << 10, clock)
                 .lagging(shared),
+            tops: Shelf::new("board_tops", ttl, bytes / 4, 2 << 10, clock).lagging(shared),
         }
     }
 }
@@ -79,6 +83,15 @@ impl Weigh for Arc<Vec<TeamRow>> {
     fn bytes(&self) -> usize {
         self.iter()
             .map(|r| std::mem::size_of::<TeamRow>() + r.name.len())
+            .sum::<usize>()
+            + 32
+    }
+}
+
+impl Weigh for Arc<Vec<MemberWindowRow>> {
+    fn bytes(&self) -> usize {
+        self.iter()
+            .map(|r| std::mem::size_of::<MemberWindowRow>() + r.display_name.len() + r.part.len())
             .sum::<usize>()
             + 32
     }

@@ -7,6 +7,7 @@
 //! over the board's histogram of totals: the cost follows N and the number of distinct totals,
 //! not the number of members.
 
+mod answers;
 pub mod cache;
 pub mod fold;
 pub mod period;

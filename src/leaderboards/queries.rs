@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{MemberStanding, TeamStanding};
 use crate::error::AppResult;
+use crate::sql::Prepared;
 
 /// Which board: totals of one period and dimension, optionally within one team.
 #[derive(Debug, Clone)]
@@ -74,10 +75,11 @@ impl MemberWindowRow {
     }
 }
 
-/// The rows of a member board answer in one statement: the top `limit`, the caller (`$6`) and
-/// up to `around` members either side of them, each an index range scan on the board in board
-/// order. A caller without points is placed below everyone with points. Ranks come from the
-/// board's [`Histogram`].
+/// The rows of a member board answer in one statement: the top `limit` (none when the caller
+/// has the board's top from the shelf it shares with every other caller), the caller (`$6`)
+/// and up to `around` members either side of them, each an index range scan on the board in
+/// board order. A caller without points is placed below everyone with points. Ranks come
+/// from the board's [`Histogram`].
 pub async fn member_window(
     conn: &mut AsyncPgConnection,
     b: &Board,
@@ -120,12 +122,14 @@ pub async fn member_window(
          SELECT p.part, p.member_id, mem.display_name, p.team_id, p.points, p.reached_at \
          FROM picked p JOIN members mem ON mem.id = p.member_id"
     );
-    Ok(bind_board!(sql_query(sql), b)
-        .bind::<SqlUuid, _>(me)
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(around)
-        .load(conn)
-        .await?)
+    Ok(Prepared(
+        bind_board!(sql_query(sql), b)
+            .bind::<SqlUuid, _>(me)
+            .bind::<BigInt, _>(limit)
+            .bind::<BigInt, _>(around),
+    )
+    .load(conn)
+    .await?)
 }
 
 /// How many listed members have each total on a board: a rank is 1 + the members with more
@@ -190,7 +194,7 @@ pub async fn histogram(conn: &mut AsyncPgConnection, b: &Board) -> AppResult<His
         "SELECT points, members AS n FROM board_histogram($1, $2, $3, $4) WHERE $5::uuid IS NULL"
             .to_string()
     };
-    let buckets: Vec<Bucket> = bind_board!(sql_query(sql), b).load(conn).await?;
+    let buckets: Vec<Bucket> = Prepared(bind_board!(sql_query(sql), b)).load(conn).await?;
     Ok(Histogram::new(
         buckets.into_iter().map(|b| (b.points, b.n)).collect(),
     ))
@@ -278,11 +282,13 @@ pub async fn team_ranking(
                 row_number() OVER (ORDER BY {value} DESC, reached_at, team_id) AS position \
          FROM ({TEAM_BOARD}) b ORDER BY position"
     );
-    Ok(sql_query(sql)
-        .bind::<SqlUuid, _>(b.org)
-        .bind::<Text, _>(b.period)
-        .bind::<Date, _>(b.start)
-        .bind::<Text, _>(b.dimension.clone())
-        .load(conn)
-        .await?)
+    Ok(Prepared(
+        sql_query(sql)
+            .bind::<SqlUuid, _>(b.org)
+            .bind::<Text, _>(b.period)
+            .bind::<Date, _>(b.start)
+            .bind::<Text, _>(b.dimension.clone()),
+    )
+    .load(conn)
+    .await?)
 }

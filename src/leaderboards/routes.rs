@@ -1,17 +1,14 @@
 //! `GET /api/v1/leaderboards/members` and `GET /api/v1/leaderboards/teams`.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use rocket::State;
 use rocket::form::FromForm;
 use rocket::get;
 use utoipa::IntoParams;
-use uuid::Uuid;
 
-use super::cache::{BoardCache, BoardKey, BoardKind};
-use super::queries::{self, Board};
-use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
+use super::answers::{Parsed, compute_board};
+use super::cache::{BoardCache, BoardKind};
+use super::{MemberBoard, Scope, TeamBoard, TeamMetric, period};
 use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -20,7 +17,6 @@ use crate::http::{RawJson, check, int_param, uuid_param};
 use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::organisations::OrganisationCache;
 use crate::read_cache;
-use crate::schema::teams;
 use crate::vocabulary::Dimension;
 use crate::{organisations, periods};
 
@@ -101,16 +97,6 @@ pub enum TeamBoardScope {
     Organisation,
 }
 
-struct Parsed {
-    scope: Scope,
-    team_id: Option<Uuid>,
-    period: period::Period,
-    dimension: Option<Dimension>,
-    limit: i64,
-    around: i64,
-    metric: TeamMetric,
-}
-
 fn parse(
     organisation: &organisations::Organisation,
     p: &BoardParams,
@@ -164,25 +150,6 @@ fn parse(
     })
 }
 
-impl Parsed {
-    fn cache_key(&self, board: BoardKind, caller: &Caller) -> BoardKey {
-        BoardKey {
-            board,
-            organisation: caller.organisation_id,
-            member: caller.member_id,
-            member_team: caller.team_id,
-            scope: self.scope,
-            team_id: self.team_id,
-            period: self.period.kind,
-            start: self.period.storage_start(),
-            dimension: self.dimension,
-            limit: self.limit,
-            around: self.around,
-            metric: self.metric,
-        }
-    }
-}
-
 /// Serve a board from the read cache, or compute it and store it with the clock read before
 /// any of its data was (the organisation's settings included). An answer that only outlived
 /// its time to live is served while it is recomputed in the background
@@ -213,34 +180,6 @@ async fn cached_board(
         )
         .await?;
     Ok(RawJson(answer))
-}
-
-async fn compute_board(
-    db: Db,
-    cache: BoardCache,
-    caller: Caller,
-    p: Parsed,
-    board: BoardKind,
-) -> AppResult<std::sync::Arc<[u8]>> {
-    let mut conn = db.conn().await?;
-    let answer = match board {
-        BoardKind::Members => RawJson::of(&member_answer(&mut conn, &cache, &caller, p).await?),
-        BoardKind::Teams => RawJson::of(&team_answer(&mut conn, &cache, &caller, p).await?),
-    };
-    answer.map(|answer| answer.0)
-}
-
-fn board(org: Uuid, p: &Parsed, team: Option<Uuid>) -> Board {
-    Board {
-        org,
-        period: p.period.kind.as_str(),
-        start: p.period.storage_start(),
-        dimension: p
-            .dimension
-            .map(|d| d.as_str().to_string())
-            .unwrap_or_default(),
-        team,
-    }
 }
 
 /// Members ranked by points in a period, in the organisation or one team. The answer always
@@ -277,97 +216,6 @@ pub async fn member_board(
     .await
 }
 
-async fn member_answer(
-    conn: &mut diesel_async::AsyncPgConnection,
-    cache: &BoardCache,
-    caller: &Caller,
-    p: Parsed,
-) -> AppResult<MemberBoard> {
-    let org = caller.organisation_id;
-    let team = match p.scope {
-        Scope::Organisation => None,
-        Scope::Team => {
-            let team = p
-                .team_id
-                .or(caller.team_id)
-                .ok_or_else(|| AppError::invalid("team_id", "you are not in a team: name one"))?;
-            // The caller's own team is in their organisation (a foreign key says so).
-            if Some(team) != caller.team_id && !crate::teams::exists(conn, org, team).await? {
-                return Err(AppError::not_found("team"));
-            }
-            Some(team)
-        }
-    };
-    let b = board(org, &p, team);
-    let rows = queries::member_window(conn, &b, caller.member_id, p.limit, p.around).await?;
-    // Ranks come from the board's histogram, shared by every caller. Taken after the rows, so
-    // that a write which committed before they were read has also invalidated a histogram
-    // read before it (unless its request has not ticked the clock yet: then this answer,
-    // cached under an older mark, is dropped as soon as it does).
-    let key = format!(
-        "{org}|{}|{}|{}|{:?}",
-        b.period, b.start, b.dimension, b.team
-    );
-    let histogram = cache
-        .histograms
-        .get_or_load(key, org, Some(&caller.member_id), async || {
-            queries::histogram(conn, &b).await.map(std::sync::Arc::new)
-        })
-        .await?;
-    let ranked_members = histogram.members();
-    let mut top = Vec::new();
-    let mut me = None;
-    let (mut tie_above, mut above, mut tie_below, mut below) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for row in rows {
-        match row.part.as_str() {
-            "top" => top.push(row),
-            "me" => me = Some(row.standing(&histogram)),
-            "tie_above" => tie_above.push(row),
-            "above" => above.push(row),
-            "tie_below" => tie_below.push(row),
-            _ => below.push(row),
-        }
-    }
-    let me = me.ok_or_else(|| AppError::not_found("member"))?;
-    // Each part comes in the order of its index scan; the board's order is points desc, then
-    // who reached them first.
-    let board_order = |a: &queries::MemberWindowRow, b: &queries::MemberWindowRow| {
-        b.points
-            .cmp(&a.points)
-            .then(a.reached_at.cmp(&b.reached_at))
-            .then(a.member_id.cmp(&b.member_id))
-    };
-    top.sort_by(board_order);
-    let around_me = (p.around > 0).then(|| {
-        let n = p.around as usize;
-        // Nearest first: ties just above, then the next higher totals.
-        let mut up: Vec<_> = tie_above.into_iter().chain(above).collect();
-        up.sort_by(|a, b| board_order(b, a));
-        up.truncate(n);
-        up.reverse();
-        let mut down: Vec<_> = tie_below.into_iter().chain(below).collect();
-        down.sort_by(board_order);
-        down.truncate(n);
-        let mut window: Vec<MemberStanding> =
-            up.into_iter().map(|r| r.standing(&histogram)).collect();
-        window.push(me.clone());
-        window.extend(down.into_iter().map(|r| r.standing(&histogram)));
-        window
-    });
-    let top = top.into_iter().map(|r| r.standing(&histogram)).collect();
-    Ok(MemberBoard {
-        scope: p.scope,
-        team_id: team,
-        period: p.period,
-        dimension: p.dimension,
-        ranked_members,
-        top,
-        me,
-        around_me,
-    })
-}
-
 /// Teams ranked by points in a period: total, or per active member. Points count for the team
 /// a member was in when they earned them. The answer includes the caller's team.
 #[utoipa::path(
@@ -399,111 +247,6 @@ pub async fn team_board(
         BoardKind::Teams,
     )
     .await
-}
-
-async fn team_answer(
-    conn: &mut diesel_async::AsyncPgConnection,
-    cache: &BoardCache,
-    caller: &Caller,
-    p: Parsed,
-) -> AppResult<TeamBoard> {
-    if p.scope == Scope::Team {
-        return Err(AppError::invalid(
-            "scope",
-            "the teams board compares teams across the organisation: use scope=organisation",
-        ));
-    }
-    let org = caller.organisation_id;
-    let b = board(org, &p, None);
-    let mine = caller.team_id;
-    // The whole ranking (a team count, not a member count) is shared by every caller of the
-    // organisation; each answer is a slice of it.
-    let key = format!(
-        "{org}|{}|{}|{}|{:?}",
-        b.period, b.start, b.dimension, p.metric
-    );
-    let rows = cache
-        .team_boards
-        .get_or_load(key, org, Some(&caller.member_id), async || {
-            queries::team_ranking(conn, &b, p.metric)
-                .await
-                .map(std::sync::Arc::new)
-        })
-        .await?;
-    let ranked_teams = rows.len() as i64;
-    let limit = usize::try_from(p.limit).unwrap_or(0);
-    let top: Vec<TeamStanding> = rows
-        .iter()
-        .take(limit)
-        .cloned()
-        .map(|r| r.standing())
-        .collect();
-    let my_index = mine.and_then(|t| rows.iter().position(|r| r.team_id == t));
-    let around_my_team = match (my_index, p.around > 0) {
-        (Some(i), true) => {
-            let n = usize::try_from(p.around).unwrap_or(0);
-            let end = (i + n + 1).min(rows.len());
-            Some(
-                rows[i.saturating_sub(n)..end]
-                    .iter()
-                    .cloned()
-                    .map(|r| r.standing())
-                    .collect(),
-            )
-        }
-        _ => None,
-    };
-    let my_team = my_index.map(|i| rows[i].clone().standing());
-    // Below every team with points (total), or below every team on the board (per member).
-    let rank_without_points = match p.metric {
-        TeamMetric::Total => 1 + rows.iter().filter(|r| r.points > 0).count() as i64,
-        TeamMetric::PerMember => ranked_teams + 1,
-    };
-    // The caller's team without points in the period still shows, at the bottom.
-    let my_team = match (my_team, mine) {
-        (Some(t), _) => Some(t),
-        (None, Some(team)) => {
-            let live: Option<(String, Option<chrono::DateTime<Utc>>)> = teams::table
-                .filter(teams::organisation_id.eq(org))
-                .filter(teams::id.eq(team))
-                .select((teams::name, teams::archived_at))
-                .first(conn)
-                .await
-                .optional()?;
-            match live {
-                Some((name, None)) => {
-                    let size: i32 = crate::schema::team_sizes::table
-                        .filter(crate::schema::team_sizes::organisation_id.eq(org))
-                        .filter(crate::schema::team_sizes::team_id.eq(team))
-                        .select(crate::schema::team_sizes::active_members)
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .unwrap_or(0);
-                    Some(TeamStanding {
-                        rank: rank_without_points,
-                        team_id: team,
-                        name,
-                        points: 0,
-                        active_members: size,
-                        points_per_member: 0.0,
-                        reached_at: None,
-                    })
-                }
-                _ => None,
-            }
-        }
-        (None, None) => None,
-    };
-    Ok(TeamBoard {
-        period: p.period,
-        dimension: p.dimension,
-        metric: p.metric,
-        ranked_teams,
-        top,
-        my_team,
-        around_my_team,
-    })
 }
 
 crate::http::operations!(

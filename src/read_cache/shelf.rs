@@ -309,6 +309,19 @@ impl<K: Eq + Hash + Clone + Weigh, V: Clone + Weigh> Shelf<K, V> {
         }
     }
 
+    /// The value under `key` if it may be served to `asker` as it is (neither missing nor due
+    /// for a reload), counted as a hit; else `None`, counted as a miss: for a value its reader
+    /// can load more cheaply together with something else than alone (the caller stores it
+    /// with [`Shelf::put`], under a [`mark`] taken before that read).
+    pub fn fresh(&self, key: &K, asker: Option<&Uuid>) -> Option<V> {
+        let value = self.lookup(key, asker).ok();
+        match value {
+            Some(_) => self.0.hits.increment(1),
+            None => self.0.misses.increment(1),
+        }
+        value
+    }
+
     /// The value stored under `key`, unless its organisation was written to since it was read
     /// or it is older than the time to live.
     #[cfg(test)]
@@ -376,6 +389,28 @@ mod tests {
         assert!(shelf.get(&"board".to_string()).is_some());
         wrote(None);
         assert!(shelf.get(&"board".to_string()).is_none());
+    }
+
+    #[test]
+    fn fresh_serves_only_what_needs_no_reload() {
+        let _serial = SERIAL.blocking_lock();
+        let (clock, control) = clock::Clock::settable();
+        let lag = Lag::within(Duration::from_millis(400));
+        let shelf: Shelf<String, Arc<[u8]>> =
+            Shelf::new("test", Duration::from_secs(60), 1 << 20, 64, &clock).lagging(lag);
+        let (org, paid) = (Uuid::new_v4(), Uuid::new_v4());
+        let key = "top".to_string();
+        assert!(shelf.fresh(&key, None).is_none(), "missing");
+        shelf.put(key.clone(), org, mark(), Arc::from(&b"1"[..]));
+        wrote(Some(org));
+        assert!(shelf.fresh(&key, None).is_some(), "a write ages in");
+        crate::read_cache::members_paid(&[paid]);
+        assert!(
+            shelf.fresh(&key, Some(&paid)).is_none(),
+            "never for whom a later write paid"
+        );
+        control.advance(lag.refresh_after);
+        assert!(shelf.fresh(&key, None).is_none(), "due for a refresh");
     }
 
     #[test]
