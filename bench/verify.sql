@@ -71,36 +71,42 @@ BEGIN
 
     -- Wins: the steps' entries at the steps' times (submission and contributors paid on approval
     -- or on submission, as the organisation's point rules say).
-    SELECT count(*) INTO a FROM (
-        SELECT l.reason, l.source_id, l.member_id, l.created_at FROM ledger_entries l
-        WHERE l.organisation_id = org AND l.reason LIKE 'initiative_%'
-        EXCEPT ALL
-        SELECT x.reason, i.id, x.member_id, x.at FROM initiatives i
-        JOIN point_rules p ON p.organisation_id = i.organisation_id
-        CROSS JOIN LATERAL (
-            SELECT 'initiative_submitted', i.author_id,
-                   CASE WHEN p.submission_points_on_approval
-                        THEN (SELECT e.created_at FROM initiative_events e WHERE e.organisation_id = org
-                              AND e.initiative_id = i.id AND e.kind = 'approved') ELSE i.created_at END
-            UNION ALL
-            SELECT 'initiative_' || e.kind, i.author_id, e.created_at FROM initiative_events e
-            WHERE e.organisation_id = org AND e.initiative_id = i.id AND e.kind IN ('approved', 'implemented', 'measured')
-            UNION ALL
-            SELECT 'initiative_contribution', c.member_id, e.created_at FROM initiative_contributors c
-            JOIN initiative_events e ON e.organisation_id = org AND e.initiative_id = i.id AND e.kind = 'approved'
-            WHERE c.organisation_id = org AND c.initiative_id = i.id) x(reason, member_id, at)
-        WHERE i.organisation_id = org AND x.at IS NOT NULL) d;
-    SELECT count(*) INTO b FROM (
-        SELECT x.reason, i.id, x.member_id, x.at FROM initiatives i
-        CROSS JOIN LATERAL (
-            SELECT 'initiative_' || e.kind, i.author_id, e.created_at FROM initiative_events e
-            WHERE e.organisation_id = org AND e.initiative_id = i.id AND e.kind IN ('approved', 'implemented', 'measured')) x(reason, member_id, at)
-        WHERE i.organisation_id = org
-        EXCEPT ALL
-        SELECT l.reason, l.source_id, l.member_id, l.created_at FROM ledger_entries l
-        WHERE l.organisation_id = org AND l.reason LIKE 'initiative_%') d;
-    IF a <> 0 OR b <> 0 THEN RAISE EXCEPTION 'win entries: % without their step, % steps unpaid', a, b; END IF;
-    RAISE NOTICE 'ledger: every initiative_* entry is a win''s step or contribution, and every step was paid';
+    -- Exact times hold for a seed only: the server stamps an event with the moment it is
+    -- written in its transaction and the entry with the transaction's start, milliseconds
+    -- apart, so make soak turns this part off (SET bench.win_sources = 'off') and checks each
+    -- win it wrote through the API instead.
+    IF coalesce(current_setting('bench.win_sources', true), '') <> 'off' THEN
+        SELECT count(*) INTO a FROM (
+            SELECT l.reason, l.source_id, l.member_id, l.created_at FROM ledger_entries l
+            WHERE l.organisation_id = org AND l.reason LIKE 'initiative_%'
+            EXCEPT ALL
+            SELECT x.reason, i.id, x.member_id, x.at FROM initiatives i
+            JOIN point_rules p ON p.organisation_id = i.organisation_id
+            CROSS JOIN LATERAL (
+                SELECT 'initiative_submitted', i.author_id,
+                       CASE WHEN p.submission_points_on_approval
+                            THEN (SELECT e.created_at FROM initiative_events e WHERE e.organisation_id = org
+                                  AND e.initiative_id = i.id AND e.kind = 'approved') ELSE i.created_at END
+                UNION ALL
+                SELECT 'initiative_' || e.kind, i.author_id, e.created_at FROM initiative_events e
+                WHERE e.organisation_id = org AND e.initiative_id = i.id AND e.kind IN ('approved', 'implemented', 'measured')
+                UNION ALL
+                SELECT 'initiative_contribution', c.member_id, e.created_at FROM initiative_contributors c
+                JOIN initiative_events e ON e.organisation_id = org AND e.initiative_id = i.id AND e.kind = 'approved'
+                WHERE c.organisation_id = org AND c.initiative_id = i.id) x(reason, member_id, at)
+            WHERE i.organisation_id = org AND x.at IS NOT NULL) d;
+        SELECT count(*) INTO b FROM (
+            SELECT x.reason, i.id, x.member_id, x.at FROM initiatives i
+            CROSS JOIN LATERAL (
+                SELECT 'initiative_' || e.kind, i.author_id, e.created_at FROM initiative_events e
+                WHERE e.organisation_id = org AND e.initiative_id = i.id AND e.kind IN ('approved', 'implemented', 'measured')) x(reason, member_id, at)
+            WHERE i.organisation_id = org
+            EXCEPT ALL
+            SELECT l.reason, l.source_id, l.member_id, l.created_at FROM ledger_entries l
+            WHERE l.organisation_id = org AND l.reason LIKE 'initiative_%') d;
+        IF a <> 0 OR b <> 0 THEN RAISE EXCEPTION 'win entries: % without their step, % steps unpaid', a, b; END IF;
+        RAISE NOTICE 'ledger: every initiative_* entry is a win''s step or contribution, and every step was paid';
+    END IF;
 
     -- Badges: an entry for each badge held that carries points, at its award.
     SELECT count(*) INTO a FROM (
