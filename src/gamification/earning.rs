@@ -198,7 +198,7 @@ fn qualifies(badge: &BadgeRow, counts: &Counts, pending_points: i64) -> bool {
 
 /// One statement for every member: each count stops at its cap (`LIMIT 0` reads nothing), and
 /// active weeks go back only as far as the longest streak still to reach (the streak's
-/// definition is `streaks::active_weeks`; this is its window).
+/// definition is `streaks::activity_since`; this is its window).
 async fn counts(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -219,20 +219,15 @@ async fn counts(
                 AND status IN {APPROVED} AND dimension IS NOT NULL GROUP BY dimension) d) \
               ELSE '{{}}'::jsonb END AS per_dimension, \
            ARRAY(SELECT DISTINCT date_trunc('week', a.t AT TIME ZONE o.time_zone)::date FROM ( \
-              SELECT e.created_at AS t FROM initiative_events e \
-              JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
-              WHERE $9 > 0 AND e.organisation_id = $1 AND i.author_id = m.id AND e.kind = 'approved' \
-                AND e.created_at >= w.since \
-              UNION ALL \
-              SELECT created_at FROM recognitions WHERE $9 > 0 AND organisation_id = $1 AND giver_id = m.id \
-                AND created_at >= w.since \
-           ) a ORDER BY 1 DESC) AS weeks, \
+              {activity} \
+           ) a WHERE $9 > 0 ORDER BY 1 DESC) AS weeks, \
            w.this_week \
          FROM unnest($2::uuid[]) AS m(id) \
          JOIN organisations o ON o.id = $1 \
          CROSS JOIN LATERAL (SELECT date_trunc('week', frontline_now() AT TIME ZONE o.time_zone)::date AS this_week) tw \
          CROSS JOIN LATERAL (SELECT tw.this_week, \
               ((tw.this_week - 7 * $9::int)::timestamp AT TIME ZONE o.time_zone) AS since) w",
+        activity = streaks::activity_since("m.id", "w.since"),
         approved = capped(
             &format!(
                 "initiatives WHERE organisation_id = $1 AND author_id = m.id AND status IN {APPROVED}"

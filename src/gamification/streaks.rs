@@ -28,6 +28,22 @@ struct Weeks {
     active: Vec<NaiveDate>,
 }
 
+/// What makes a week active, as one SQL subquery of activity times (`t`): an approved
+/// initiative the member authored, or a recognition they gave, at `since` or later. `member`
+/// and `since` are SQL expressions; `$1` is the organisation. Badges read it back only as far
+/// as the longest streak still to reach (`earning`); the streak itself from the beginning.
+pub fn activity_since(member: &str, since: &str) -> String {
+    format!(
+        "SELECT e.created_at AS t FROM initiative_events e \
+         JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
+         WHERE e.organisation_id = $1 AND i.author_id = {member} AND e.kind = 'approved' \
+           AND e.created_at >= {since} \
+         UNION ALL \
+         SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = {member} \
+           AND created_at >= {since}"
+    )
+}
+
 /// This week (its Monday) and the member's active weeks, newest first. "This week" is the
 /// database's (`frontline_now()`), so that it goes by the same clock as the activity's
 /// timestamps (see `crate::clock`).
@@ -37,17 +53,14 @@ pub async fn active_weeks(
     member: Uuid,
     tz: &str,
 ) -> AppResult<(NaiveDate, Vec<NaiveDate>)> {
-    let weeks: Weeks = diesel::sql_query(
+    let weeks: Weeks = diesel::sql_query(format!(
         "SELECT date_trunc('week', frontline_now() AT TIME ZONE $3)::date AS this_week, ARRAY( \
              SELECT DISTINCT date_trunc('week', t AT TIME ZONE $3)::date AS week FROM ( \
-                 SELECT e.created_at AS t FROM initiative_events e \
-                 JOIN initiatives i ON i.id = e.initiative_id AND i.organisation_id = e.organisation_id \
-                 WHERE e.organisation_id = $1 AND i.author_id = $2 AND e.kind = 'approved' \
-                 UNION ALL \
-                 SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = $2 \
+                 {} \
              ) activity ORDER BY week DESC \
          ) AS active",
-    )
+        activity_since("$2", "'-infinity'")
+    ))
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(member)
     .bind::<Text, _>(tz)
