@@ -20,6 +20,7 @@ use super::{
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::JsonBody;
+use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::read_cache::WriteNote;
 
 fn token_response(
@@ -45,7 +46,7 @@ fn token_response(
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong organisation, email or password, or a deactivated account", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
         (status = 429, description = "Too many attempts from this address, or this account's delay after failed attempts has not passed; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
@@ -88,7 +89,7 @@ pub async fn login(
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or re-used refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
         (status = 503, description = "The database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -137,7 +138,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "No valid access token", body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
 #[post("/api/v1/auth/logout")]
@@ -195,7 +196,7 @@ pub async fn accept_invite(
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Password changed; other sessions revoked"),
-        (status = 401, description = "No valid access token", body = crate::error::Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 422, description = "Wrong current password, or a weak new one", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong current passwords: wait for the delay; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -37,7 +37,6 @@ type Problem = crate::error::Problem;
     request_body = CreateInitiative,
     responses(
         (status = 201, description = "Logged (approved already when the mandate is on)", body = Initiative),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         (status = 422, description = "Invalid input; every offending field is named, e.g. `contributors[1]`", body = Problem, content_type = "application/problem+json"),
     )
@@ -78,7 +77,7 @@ pub async fn create(
         (status = 200, body = Page<Initiative>),
         Unauthorized,
         (status = 403, description = "The scope or team is not yours to see", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[get("/api/v1/initiatives?<params..>")]

@@ -18,7 +18,7 @@ use crate::auth::{Caller, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id};
-use crate::openapi::responses::Unauthorized;
+use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::teams;
 use crate::validation::{self, required};
 
@@ -255,12 +255,11 @@ fn validate_record(req: RecordKpi, errors: &mut Vec<FieldError>) -> Option<NewKp
     request_body = RecordKpi,
     responses(
         (status = 201, description = "Recorded", body = Kpi),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token or API key (revoked keys too)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not HR or an admin, or a key without the `kpis` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This team, KPI and period already have a value (`existing_id`, `current`); correct it instead", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[post("/api/v1/teams/<id>/kpis", data = "<body>")]
@@ -334,7 +333,7 @@ fn cursor_after(
         Unauthorized,
         (status = 403, description = "Employees, team leads of other teams, keys without the `kpis` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[get("/api/v1/teams/<id>/kpis?<params..>")]
@@ -407,12 +406,11 @@ fn list_filter(params: &ListParams, e: &mut Vec<FieldError>) -> (ListFilter, i64
     request_body = CorrectKpi,
     responses(
         (status = 201, description = "The new current value", body = Kpi),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         (status = 403, description = "Not HR or an admin, or a key without the `kpis` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team, or no such KPI value of this team", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already corrected (`current_id` is the value to correct)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[post("/api/v1/teams/<id>/kpis/<kpi_id>/corrections", data = "<body>")]

@@ -14,7 +14,7 @@ use crate::auth::{Caller, LeadOrAdmin, Role};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::{JsonBody, Page, path_id};
-use crate::openapi::responses::{NotFound, Unauthorized};
+use crate::openapi::responses::{Invalid, NotFound, Unauthorized};
 
 type Problem = crate::error::Problem;
 
@@ -27,12 +27,10 @@ type Problem = crate::error::Problem;
     request_body = CreateChallenge,
     responses(
         (status = 201, description = "Set", body = ChallengeProgress),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         (status = 403, description = "Not an admin, or a team lead setting one for another team or the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The lead's budget cannot cover the reward, or the organisation or team has as many open challenges as it may", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[post("/api/v1/challenges", data = "<body>")]
@@ -60,13 +58,11 @@ pub async fn create_challenge(
     request_body = UpdateChallenge,
     responses(
         (status = 200, description = "Changed", body = ChallengeProgress),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
         NotFound,
         (status = 409, description = "It has started or is cancelled, or the lead's budget cannot cover the new reward", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every offending field is named", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[patch("/api/v1/challenges/<id>", data = "<body>")]
@@ -95,7 +91,6 @@ pub async fn update_challenge(
         (status = 403, description = "Not an admin, nor the team lead who set it for their own team", body = Problem, content_type = "application/problem+json"),
         NotFound,
         (status = 409, description = "It has started or is already cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable or too busy", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/challenges/<id>/cancel")]
@@ -117,7 +112,7 @@ pub async fn cancel_challenge(
     responses(
         (status = 200, body = Page<ChallengeProgress>),
         Unauthorized,
-        (status = 422, description = "A parameter is invalid; it is named", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     )
 )]
 #[get("/api/v1/challenges?<params..>")]
