@@ -19,6 +19,7 @@ use super::streaks;
 use crate::error::AppResult;
 use crate::ledger::Credit;
 use crate::schema::{badges, member_badges};
+use crate::sql::Prepared;
 
 /// What one member has done, each count exact up to the cap the statement was given.
 #[derive(QueryableByName)]
@@ -257,16 +258,20 @@ async fn counts(
             7
         ),
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(org)
-        .bind::<Array<SqlUuid>, _>(members)
-        .bind::<BigInt, _>(caps.approved)
-        .bind::<BigInt, _>(caps.measured)
-        .bind::<BigInt, _>(caps.received)
-        .bind::<BigInt, _>(caps.given)
-        .bind::<BigInt, _>(caps.cross_team)
-        .bind::<Bool, _>(caps.per_dimension)
-        .bind::<BigInt, _>(caps.streak_weeks)
-        .load(conn)
-        .await?)
+    // Prepared once per connection: the text is made of constants only, and planning it
+    // cost more than running it (bench-10k: 2.7 ms against 1.3).
+    Ok(Prepared(
+        diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(org)
+            .bind::<Array<SqlUuid>, _>(members)
+            .bind::<BigInt, _>(caps.approved)
+            .bind::<BigInt, _>(caps.measured)
+            .bind::<BigInt, _>(caps.received)
+            .bind::<BigInt, _>(caps.given)
+            .bind::<BigInt, _>(caps.cross_team)
+            .bind::<Bool, _>(caps.per_dimension)
+            .bind::<BigInt, _>(caps.streak_weeks),
+    )
+    .load(conn)
+    .await?)
 }

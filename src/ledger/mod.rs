@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::schema::ledger_entries;
+use crate::sql::Prepared;
 use crate::vocabulary::{Dimension, vocabulary};
 
 pub use routes::routes;
@@ -169,8 +170,9 @@ pub async fn record(
     let ids: Vec<Uuid> = credits.iter().map(|c| c.member_id).collect();
     crate::read_cache::paid(ids.iter().copied());
     // Each entry counts for the team its member is in now, joined in the insert itself: one
-    // statement (and one round trip) for every entry, whatever their number.
-    let inserted: Vec<EntryRow> = diesel::sql_query(
+    // statement (and one round trip) for every entry, whatever their number, prepared once
+    // per connection (every activity that pays runs it).
+    let inserted: Vec<EntryRow> = Prepared(diesel::sql_query(
         "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, \
              source_type, source_id, dimension, note, created_by, reverses) \
          SELECT $1, c.member_id, m.team_id, c.points, c.reason, c.source_type, c.source_id, \
@@ -207,7 +209,7 @@ pub async fn record(
     )
     .bind::<Array<Nullable<Text>>, _>(credits.iter().map(|c| c.note.clone()).collect::<Vec<_>>())
     .bind::<Array<Nullable<SqlUuid>>, _>(credits.iter().map(|c| c.created_by).collect::<Vec<_>>())
-    .bind::<Array<Nullable<SqlUuid>>, _>(credits.iter().map(|c| c.reverses).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(credits.iter().map(|c| c.reverses).collect::<Vec<_>>()))
     .load(conn)
     .await?;
     // A member of another organisation (or none) joined nothing: refuse the whole write.

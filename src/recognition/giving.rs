@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::ledger::rules::PointRules;
 use crate::periods;
 use crate::schema::{giving_balances, lead_budgets, recognitions};
+use crate::sql::Prepared;
 use crate::vocabulary::vocabulary;
 
 vocabulary!(
@@ -244,7 +245,7 @@ async fn take(
     // One statement: the period's row is made with this spend, or the spend is added to it
     // if it fits (its row lock orders the giver's concurrent spends); no row means it did
     // not fit.
-    let updated = diesel::sql_query(
+    let updated = Prepared(diesel::sql_query(
         "INSERT INTO giving_balances AS b (organisation_id, member_id, kind, period_start, granted, spent) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (organisation_id, member_id, kind, period_start) \
@@ -256,7 +257,7 @@ async fn take(
     .bind::<diesel::sql_types::Text, _>(kind.as_str())
     .bind::<diesel::sql_types::Date, _>(period_start)
     .bind::<diesel::sql_types::Integer, _>(granted)
-    .bind::<diesel::sql_types::Integer, _>(cost)
+    .bind::<diesel::sql_types::Integer, _>(cost))
     .execute(conn)
     .await?;
     let key = giving_balances::table
