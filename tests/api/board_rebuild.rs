@@ -52,12 +52,6 @@ async fn a_members_reached_at_is_their_latest_entry_whichever_is_written_last() 
     let kept = member_rows(&app).await;
     let latest = later.timestamp_micros();
     assert!(kept.contains(&format!("{},15,{latest}", ana.id)), "{kept}");
-    let mut conn = app.db.conn().await;
-    diesel::sql_query("SELECT rebuild_boards($1)")
-        .bind::<diesel::sql_types::Uuid, _>(org.id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    drop(conn);
+    rebuild_boards(&app, &org).await;
     assert_eq!(kept, member_rows(&app).await);
 }

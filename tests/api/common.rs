@@ -510,6 +510,18 @@ pub fn id_of(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().expect("an id")).unwrap()
 }
 
+/// Rebuild an organisation's boards from its ledger (`rebuild_boards`), for tests that compare
+/// the boards kept write by write with a rebuild.
+pub async fn rebuild_boards(app: &TestApp, org: &Org) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.conn().await;
+    diesel::sql_query("SELECT rebuild_boards($1)")
+        .bind::<diesel::sql_types::Uuid, _>(org.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// Switch off an organisation's badges, for tests that count the points of one activity alone.
 pub async fn without_badges(app: &TestApp, org: &Org) {
     use diesel_async::RunQueryDsl;

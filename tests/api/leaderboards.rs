@@ -534,12 +534,7 @@ async fn boards_kept_under_concurrent_writes_equal_a_rebuild_from_the_ledger() {
     .await
     .ok();
     let kept = snapshot(&app).await;
-    let mut conn = app.db.conn().await;
-    diesel::sql_query("SELECT rebuild_boards($1)")
-        .bind::<diesel::sql_types::Uuid, _>(org.id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    rebuild_boards(&app, &org).await;
     let rebuilt = snapshot(&app).await;
     assert!(!kept.0.is_empty());
     assert_eq!(kept.0, rebuilt.0, "member totals");
