@@ -76,7 +76,7 @@ def main():
 
     org = psql(a.db, f"SELECT id FROM organisations WHERE slug = '{a.org}'")
     psql(a.db, f"UPDATE point_rules SET peer_monthly_allowance = 1000000, "
-               f"peer_daily_cap_per_recipient = 1000000 WHERE organisation_id = '{org}'")
+               f"peer_daily_cap_per_recipient = 1000000, peer_monthly_cap_per_recipient = 1000000 WHERE organisation_id = '{org}'")
     members = psql(a.db, f"SELECT email || ' ' || id FROM members WHERE organisation_id = '{org}' "
                          f"AND deactivated_at IS NULL AND team_id IS NOT NULL ORDER BY id LIMIT 2008").split("\n")
     givers, recipients = [m.split()[0] for m in members[:8]], [m.split()[1] for m in members[8:]]

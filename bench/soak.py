@@ -297,7 +297,8 @@ class Soak:
         # Allowances that last the soak: a member gives ~100 recognitions in 5 minutes here, a
         # month's worth of a real one several times over.
         status, _, data = await conn.request("PATCH", "/api/v1/organisation/point-rules", self.admin.auth(), {
-            "peer_monthly_allowance": 1000000, "lead_monthly_budget": 10000000})
+            "peer_monthly_allowance": 1000000, "lead_monthly_budget": 10000000,
+            "peer_monthly_cap_per_recipient": 1000000})
         if status != 200:
             raise SystemExit(f"[soak] changing the point rules answered {status}: {data[:300]!r}")
         conn.close()

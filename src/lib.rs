@@ -35,6 +35,7 @@ pub mod sql;
 pub mod teams;
 pub mod telemetry;
 pub mod validation;
+pub mod values;
 pub mod vocabulary;
 
 use std::time::Duration;
@@ -234,6 +235,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         analytics::routes(),
         initiatives::routes(),
         recognition::routes(),
+        values::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

@@ -100,6 +100,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    company_values (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        hashtag -> Text,
+        description -> Text,
+        active -> Bool,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     giving_balances (organisation_id, member_id, kind, period_start) {
         organisation_id -> Uuid,
         member_id -> Uuid,
@@ -319,6 +333,18 @@ diesel::table! {
         submission_points_daily_cap -> Int4,
         submission_points_on_approval -> Bool,
         challenge_reward_cap -> Int4,
+        values_required -> Bool,
+        min_message_length -> Int4,
+        peer_monthly_cap_per_recipient -> Int4,
+    }
+}
+
+diesel::table! {
+    recognition_hashtags (recognition_id, tag) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        tag -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -338,6 +364,15 @@ diesel::table! {
         recognition_id -> Uuid,
         member_id -> Uuid,
         team_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recognition_values (recognition_id, value_id) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        value_id -> Uuid,
         created_at -> Timestamptz,
     }
 }
@@ -457,6 +492,7 @@ diesel::joinable!(audit_log -> organisations (organisation_id));
 diesel::joinable!(badges -> organisations (organisation_id));
 diesel::joinable!(challenge_tallies -> organisations (organisation_id));
 diesel::joinable!(challenges -> organisations (organisation_id));
+diesel::joinable!(company_values -> organisations (organisation_id));
 diesel::joinable!(giving_balances -> organisations (organisation_id));
 diesel::joinable!(idempotency_keys -> organisations (organisation_id));
 diesel::joinable!(initiative_comments -> organisations (organisation_id));
@@ -472,8 +508,10 @@ diesel::joinable!(member_period_points -> organisations (organisation_id));
 diesel::joinable!(member_points_histogram -> organisations (organisation_id));
 diesel::joinable!(members -> organisations (organisation_id));
 diesel::joinable!(point_rules -> organisations (organisation_id));
+diesel::joinable!(recognition_hashtags -> organisations (organisation_id));
 diesel::joinable!(recognition_reactions -> organisations (organisation_id));
 diesel::joinable!(recognition_recipients -> organisations (organisation_id));
+diesel::joinable!(recognition_values -> organisations (organisation_id));
 diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
@@ -491,6 +529,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     challenge_activity,
     challenge_tallies,
     challenges,
+    company_values,
     giving_balances,
     idempotency_keys,
     initiative_comments,
@@ -508,8 +547,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     members,
     organisations,
     point_rules,
+    recognition_hashtags,
     recognition_reactions,
     recognition_recipients,
+    recognition_values,
     recognitions,
     refresh_tokens,
     sessions,

@@ -244,6 +244,10 @@ async fn points_by(
         .bind::<Timestamptz, _>(range.ends_at)
         .load(conn)
         .await?;
+    Ok(per_team_keys(rows))
+}
+
+fn per_team_keys(rows: Vec<Keyed>) -> PerTeam<Breakdown> {
     let mut out: PerTeam<Breakdown> = PerTeam::default();
     for r in rows {
         match (r.total, r.team_id) {
@@ -256,7 +260,7 @@ async fn points_by(
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// Net points of the ledger entries made in the range, by CX dimension (`none` without one).
@@ -293,6 +297,45 @@ pub async fn points_by_channel(
          WHERE e.organisation_id = $1 AND e.created_at >= $2 AND e.created_at < $3",
     )
     .await
+}
+
+/// Recognitions received in the range by company value (the value's hashtag as key): per
+/// team, those with a recipient in the team (their team when recognised), each once however
+/// many of its members it named; for the organisation, each once.
+pub async fn recognitions_by_value(
+    conn: &mut AsyncPgConnection,
+    range: &Range,
+) -> AppResult<PerTeam<Breakdown>> {
+    let rows: Vec<Keyed> = diesel::sql_query(
+        "SELECT rr.team_id, GROUPING(rr.team_id) AS total, c.hashtag AS key, \
+                count(DISTINCT v.recognition_id) AS points \
+         FROM recognition_values v \
+         JOIN company_values c ON c.organisation_id = v.organisation_id AND c.id = v.value_id \
+         JOIN recognition_recipients rr ON rr.organisation_id = v.organisation_id \
+              AND rr.recognition_id = v.recognition_id \
+         WHERE v.organisation_id = $1 AND v.created_at >= $2 AND v.created_at < $3 \
+         GROUP BY GROUPING SETS ((rr.team_id, c.hashtag), (c.hashtag))",
+    )
+    .bind::<SqlUuid, _>(range.org)
+    .bind::<Timestamptz, _>(range.starts_at)
+    .bind::<Timestamptz, _>(range.ends_at)
+    .load(conn)
+    .await?;
+    Ok(per_team_keys(rows))
+}
+
+/// The hashtags of the organisation's active values, the keys every `recognitions_by_value`
+/// shows.
+pub async fn active_hashtags(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<Vec<String>> {
+    use crate::schema::company_values;
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    Ok(company_values::table
+        .filter(company_values::organisation_id.eq(org))
+        .filter(company_values::active.eq(true))
+        .select(company_values::hashtag)
+        .load(conn)
+        .await?)
 }
 
 /// The first and last current value of one team's KPI in the range.

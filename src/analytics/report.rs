@@ -63,6 +63,9 @@ pub struct Engagement {
     /// `points` by the channel of the initiative an entry came from; `other` for entries that
     /// did not come from an initiative. Every key is present.
     pub points_by_channel: BTreeMap<String, i64>,
+    /// Recognitions received in the range, by company value (its hashtag): for a team, those
+    /// naming one of its members, each once. Every active value is present.
+    pub recognitions_by_value: BTreeMap<String, i64>,
 }
 
 /// A KPI value as the report shows it.
@@ -181,6 +184,7 @@ fn engagement(
     funnel: Funnel,
     by_dimension: Breakdown,
     by_channel: Breakdown,
+    by_value: (Breakdown, &[String]),
 ) -> Engagement {
     let points = by_dimension.values().sum();
     Engagement {
@@ -197,6 +201,12 @@ fn engagement(
             "none",
         ),
         points_by_channel: complete(by_channel, Channel::ALL.iter().map(|c| c.as_str()), "other"),
+        recognitions_by_value: {
+            let (found, values) = by_value;
+            let mut out: BTreeMap<String, i64> = values.iter().map(|v| (v.clone(), 0)).collect();
+            out.extend(found);
+            out
+        },
     }
 }
 
@@ -299,6 +309,8 @@ pub async fn build(
     let funnel = queries::funnel(conn, &range).await?;
     let by_dimension = queries::points_by_dimension(conn, &range).await?;
     let by_channel = queries::points_by_channel(conn, &range).await?;
+    let by_value = queries::recognitions_by_value(conn, &range).await?;
+    let values = queries::active_hashtags(conn, org).await?;
     let mut kpis = queries::kpi_spans(conn, &range).await?;
 
     let hidden = complementary_suppression(
@@ -324,6 +336,7 @@ pub async fn build(
                         funnel.of(t.id),
                         by_dimension.of(t.id),
                         by_channel.of(t.id),
+                        (by_value.of(t.id), &values),
                     )
                 }),
                 kpis: kpis
@@ -347,6 +360,7 @@ pub async fn build(
             funnel.organisation,
             by_dimension.organisation,
             by_channel.organisation,
+            (by_value.organisation, &values),
         ),
         correlations,
     };

@@ -42,6 +42,8 @@ vocabulary!(
         ChallengeCreated = "challenge_created",
         ChallengeChanged = "challenge_changed",
         ChallengeCancelled = "challenge_cancelled",
+        ValueCreated = "value_created",
+        ValueChanged = "value_changed",
     }
 );
 

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::by_value;
 use super::cache::{BoardCache, BoardKey, BoardKind};
 use super::queries::{self, Board};
 use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
@@ -30,9 +31,26 @@ pub(super) struct Parsed {
     pub(super) limit: i64,
     pub(super) around: i64,
     pub(super) metric: TeamMetric,
+    /// Only points from recognitions carrying this company value.
+    pub(super) value: Option<Uuid>,
+    /// The period as times, [from, to) (open ends for `all`), for boards summed when asked.
+    pub(super) window: (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>),
 }
 
 impl Parsed {
+    /// A value board's request, when this is one.
+    fn by_value(&self) -> Option<by_value::ValueQuery> {
+        self.value.map(|value| by_value::ValueQuery {
+            value,
+            scope: self.scope,
+            period: self.period.clone(),
+            window: self.window,
+            limit: self.limit,
+            around: self.around,
+            metric: self.metric,
+        })
+    }
+
     pub(super) fn cache_key(&self, board: BoardKind, caller: &Caller) -> BoardKey {
         BoardKey {
             board,
@@ -47,6 +65,7 @@ impl Parsed {
             limit: self.limit,
             around: self.around,
             metric: self.metric,
+            value: self.value,
         }
     }
 }
@@ -122,6 +141,9 @@ async fn member_answer(
             Some(team)
         }
     };
+    if let Some(q) = p.by_value() {
+        return by_value::members(conn.get().await?, caller, q, team).await;
+    }
     let b = board(org, &p, team);
     let key = format!(
         "{org}|{}|{}|{}|{:?}",
@@ -207,6 +229,7 @@ async fn member_answer(
         team_id: team,
         period: p.period,
         dimension: p.dimension,
+        value_id: None,
         ranked_members,
         top,
         me,
@@ -225,6 +248,9 @@ async fn team_answer(
             "scope",
             "the teams board compares teams across the organisation: use scope=organisation",
         ));
+    }
+    if let Some(q) = p.by_value() {
+        return by_value::teams(conn.get().await?, caller, q).await;
     }
     let org = caller.organisation_id;
     let b = board(org, &p, None);
@@ -283,6 +309,7 @@ async fn team_answer(
     Ok(TeamBoard {
         period: p.period,
         dimension: p.dimension,
+        value_id: None,
         metric: p.metric,
         ranked_teams,
         top,

@@ -65,6 +65,7 @@ pub struct BoardKey {
     pub(super) limit: i64,
     pub(super) around: i64,
     pub(super) metric: TeamMetric,
+    pub(super) value: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

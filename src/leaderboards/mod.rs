@@ -8,6 +8,7 @@
 //! not the number of members.
 
 mod answers;
+mod by_value;
 pub mod cache;
 pub mod fold;
 pub mod period;
@@ -63,6 +64,8 @@ pub struct MemberBoard {
     pub team_id: Option<Uuid>,
     pub period: Period,
     pub dimension: Option<Dimension>,
+    /// With `value_id`: only points from recognitions carrying that company value.
+    pub value_id: Option<Uuid>,
     /// Members with points in the period (deactivated members are not listed).
     pub ranked_members: i64,
     /// The top `limit`.
@@ -90,6 +93,8 @@ pub struct TeamStanding {
 pub struct TeamBoard {
     pub period: Period,
     pub dimension: Option<Dimension>,
+    /// With `value_id`: only points from recognitions carrying that company value.
+    pub value_id: Option<Uuid>,
     pub metric: TeamMetric,
     /// Live teams with points in the period.
     pub ranked_teams: i64,

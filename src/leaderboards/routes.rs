@@ -36,6 +36,7 @@ pub struct BoardParams {
     pub limit: Option<String>,
     pub around_me: Option<String>,
     pub metric: Option<String>,
+    pub value_id: Option<String>,
 }
 
 /// The members board's query parameters (documentation).
@@ -55,6 +56,9 @@ pub struct MemberBoardParams {
     /// Only points earned in one CX dimension.
     #[param(value_type = Option<Dimension>)]
     dimension: Option<String>,
+    /// Only points from recognitions carrying this company value (not with `dimension`).
+    #[param(value_type = Option<Uuid>)]
+    value_id: Option<String>,
     /// Top N, 1-100 (default 10).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -78,6 +82,9 @@ pub struct TeamBoardParams {
     /// Only points earned in one CX dimension.
     #[param(value_type = Option<Dimension>)]
     dimension: Option<String>,
+    /// Only points from recognitions carrying this company value (not with `dimension`).
+    #[param(value_type = Option<Uuid>)]
+    value_id: Option<String>,
     /// Top N, 1-100 (default 10).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -137,8 +144,19 @@ fn parse(
             TeamMetric::Total
         }
     };
+    let value = uuid_param("value_id", p.value_id.as_deref(), &mut errors);
+    if value.is_some() && dimension.is_some() {
+        errors.push(FieldError::new(
+            "value_id",
+            "cannot be combined with dimension: a value board counts recognitions of any dimension",
+        ));
+    }
     check(errors)?;
     let period = period.ok_or_else(|| AppError::invalid("period", "is not a period"))?;
+    let window = (
+        period.start.map(|d| periods::start_of_day(tz, d)),
+        period.end.map(|d| periods::start_of_day(tz, d)),
+    );
     Ok(Parsed {
         scope,
         team_id,
@@ -147,6 +165,8 @@ fn parse(
         limit,
         around,
         metric,
+        value,
+        window,
     })
 }
 

@@ -48,6 +48,13 @@ pub struct PointRules {
     pub submission_points_on_approval: bool,
     /// The most points an admin's challenge may pay each member who completes it.
     pub challenge_reward_cap: i32,
+    /// Every recognition must carry at least one of the organisation's values.
+    pub values_required: bool,
+    /// The shortest message a recognition may have (characters, after trimming).
+    pub min_message_length: i32,
+    /// The most one member may give one peer per calendar month (organisation time zone), on
+    /// top of the daily cap.
+    pub peer_monthly_cap_per_recipient: i32,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -65,6 +72,9 @@ pub struct UpdatePointRules {
     pub submission_points_daily_cap: Option<i32>,
     pub submission_points_on_approval: Option<bool>,
     pub challenge_reward_cap: Option<i32>,
+    pub values_required: Option<bool>,
+    pub min_message_length: Option<i32>,
+    pub peer_monthly_cap_per_recipient: Option<i32>,
 }
 
 pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRules> {
@@ -243,6 +253,18 @@ pub async fn change(db: &Db, org: Uuid, by: Uuid, r: UpdatePointRules) -> AppRes
             &mut e,
         )
         .map(|v| point_rules::challenge_reward_cap.eq(v)),
+        r.values_required
+            .map(|v| point_rules::values_required.eq(v)),
+        bounded("min_message_length", r.min_message_length, 1, 500, &mut e)
+            .map(|v| point_rules::min_message_length.eq(v)),
+        bounded(
+            "peer_monthly_cap_per_recipient",
+            r.peer_monthly_cap_per_recipient,
+            0,
+            1_000_000,
+            &mut e,
+        )
+        .map(|v| point_rules::peer_monthly_cap_per_recipient.eq(v)),
     );
     check(e)?;
     let mut conn = db.conn().await?;

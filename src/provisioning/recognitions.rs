@@ -11,6 +11,7 @@ use super::wins::win;
 use crate::error::{AppError, AppResult};
 use crate::recognition::domain as recognition;
 use crate::recognition::giving::GivingKind;
+use crate::values::routes::NewValue;
 use crate::vocabulary::Dimension;
 
 /// A demo recognition; `initiative` indexes `DEMO_WINS`.
@@ -29,7 +30,7 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     Kudos {
         giver: LARS,
         recipients: &[ANA],
-        message: "You called before she had to chase us, then turned it into a habit for the whole team. CSAT on late deliveries went from 72 to 81. Thank you, Ana!",
+        message: "You called before she had to chase us, then turned it into a habit for the whole team. CSAT on late deliveries went from 72 to 81. Thank you, Ana! #CustomerFirst",
         points: 50,
         dimension: Some(Dimension::Expectations),
         initiative: Some(0),
@@ -45,7 +46,7 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     Kudos {
         giver: LARS,
         recipients: &[CHLOE],
-        message: "The return-label button saves our customers a wait and saves us a hundred chats a week. Brilliant, Chloe.",
+        message: "The return-label button saves our customers a wait and saves us a hundred chats a week. Brilliant, Chloe. #KeepItSimple",
         points: 25,
         dimension: Some(Dimension::TimeAndEffort),
         initiative: Some(4),
@@ -61,7 +62,7 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     Kudos {
         giver: BEN,
         recipients: &[ANA],
-        message: "Thanks for taking my upset caller on Friday and turning the call around. I owe you a coffee.",
+        message: "Thanks for taking my upset caller on Friday and turning the call around. I owe you a coffee. #BetterTogether",
         points: 20,
         dimension: Some(Dimension::Empathy),
         initiative: None,
@@ -77,7 +78,7 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     Kudos {
         giver: ELI,
         recipients: &[CHLOE],
-        message: "I could not have done that phone setup without you on the line. Teamwork across the building!",
+        message: "I could not have done that phone setup without you on the line. Teamwork across the building! #BetterTogether #phonesetup",
         points: 15,
         dimension: Some(Dimension::ProblemSolving),
         initiative: Some(5),
@@ -109,7 +110,7 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     Kudos {
         giver: HR,
         recipients: &[LARS],
-        message: "The way you coach the care team shows in every survey we run. Thank you, Lars.",
+        message: "The way you coach the care team shows in every survey we run. Thank you, Lars. #OwnIt",
         points: 20,
         dimension: Some(Dimension::Empathy),
         initiative: None,
@@ -140,13 +141,48 @@ const DEMO_RECOGNITIONS: &[Kudos] = &[
     },
 ];
 
-/// Gives the recognitions, each in its own transaction; `wins` are the demo wins' ids.
+/// The demo's company values: (name, hashtag, description).
+const DEMO_VALUES: &[(&str, &str, &str)] = &[
+    (
+        "Customer first",
+        "CustomerFirst",
+        "We start from what the customer needs, and we follow through.",
+    ),
+    (
+        "Own it",
+        "OwnIt",
+        "One person owns a case from start to finish.",
+    ),
+    (
+        "Better together",
+        "BetterTogether",
+        "We help across teams and channels.",
+    ),
+    (
+        "Keep it simple",
+        "KeepItSimple",
+        "Less effort for customers and for us.",
+    ),
+];
+
+/// Gives the company values, then the recognitions, each in its own transaction; `wins` are
+/// the demo wins' ids. The recognitions name values by hashtag in their messages.
 pub(super) async fn load(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     people: &People,
     wins: &[Uuid],
 ) -> AppResult<()> {
+    let admin = person(people, ADMIN)?.member_id;
+    for (position, (name, hashtag, description)) in (0..).zip(DEMO_VALUES) {
+        let new = NewValue {
+            name: name.to_string(),
+            hashtag: hashtag.to_string(),
+            description: description.to_string(),
+            position,
+        };
+        crate::values::routes::add(conn, org, admin, &new).await?;
+    }
     let win = |i: usize| win(wins, i);
     for k in DEMO_RECOGNITIONS {
         let giver = person(people, k.giver)?;
@@ -163,6 +199,7 @@ pub(super) async fn load(
                 points: k.points,
                 dimension: k.dimension,
                 initiative_id: initiative,
+                value_ids: Vec::new(),
             };
             recognition::give(
                 conn,

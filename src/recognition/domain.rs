@@ -35,6 +35,10 @@ pub struct CreateRecognition {
     pub dimension: Option<Dimension>,
     /// The initiative this recognises, if any.
     pub initiative_id: Option<Uuid>,
+    /// The company values it stands for (active values of the organisation, at most 10). A
+    /// value's `#hashtag` in the message adds it too.
+    #[serde(default)]
+    pub value_ids: Vec<Uuid>,
 }
 
 /// Recognise on behalf of `giver` and answer the recognition as `giver` sees it.
@@ -109,8 +113,7 @@ pub async fn record(
         ..
     } = new;
     let (rules, time_zone) = rules::load_with_time_zone(conn, org).await?;
-    let named =
-        check_against_organisation(conn, org, giver, new, rules.max_points_per_recognition).await?;
+    let (named, carried) = check_against_organisation(conn, org, giver, new, &rules).await?;
     let tz = periods::parse_tz(&time_zone);
     let cost = i64::from(*points) * recipients.len() as i64;
     // Takes the giver's balance row lock: everything below sees every earlier recognition by
@@ -118,13 +121,10 @@ pub async fn record(
     let period = giving::spend(conn, org, giver, kind, cost, tz, &rules, now).await?;
     if kind == GivingKind::Peer {
         let today = periods::day_bounds(tz, now);
-        let given = queries::peer_points_given(conn, org, giver, recipients, today).await?;
-        check_daily_cap(
-            recipients,
-            &given,
-            *points,
-            rules.peer_daily_cap_per_recipient,
-        )?;
+        let (_, month_start, next_month) = periods::month_bounds(tz, now);
+        let month = (month_start, next_month);
+        let given = queries::peer_points_given(conn, org, giver, recipients, month).await?;
+        check_caps(recipients, &given, *points, today.0, &rules)?;
     }
 
     let row = NewRecognition {
@@ -137,6 +137,7 @@ pub async fn record(
         giving_period_start: period,
     };
     let (id, created_at) = queries::insert(conn, org, &row, recipients, &named).await?;
+    crate::values::attach(conn, org, id, created_at, &carried).await?;
     let credits = recipients
         .iter()
         .map(|r| {
@@ -165,6 +166,8 @@ pub async fn record(
         dimension: *dimension,
         initiative_id: *initiative_id,
         recipients: shown,
+        values: carried.values,
+        hashtags: carried.hashtags,
         reactions: Vec::new(),
         created_at,
     };
@@ -217,16 +220,33 @@ fn check_shape(giver: Uuid, new: &CreateRecognition) -> AppResult<String> {
     Ok(message)
 }
 
-/// The rules that need the organisation: its points limit, active recipients, a known
-/// initiative. Answers the giver and the recipients as the recognition names them.
+/// The rules that need the organisation: its points limit, its message length, its values,
+/// active recipients, a known initiative. Answers the giver and the recipients as the
+/// recognition names them, and the values and hashtags it carries.
 async fn check_against_organisation(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     new: &CreateRecognition,
-    max_points: i32,
-) -> AppResult<HashMap<Uuid, queries::Named>> {
+    rules: &rules::PointRules,
+) -> AppResult<(HashMap<Uuid, queries::Named>, crate::values::Carried)> {
     let mut errors = Vec::new();
+    let max_points = rules.max_points_per_recognition;
+    let min_length = usize::try_from(rules.min_message_length).unwrap_or(1);
+    if new.message.trim().chars().count() < min_length {
+        errors.push(FieldError::new(
+            "message",
+            format!("must be at least {min_length} characters: say what they did"),
+        ));
+    }
+    let carried =
+        crate::values::resolve(conn, org, &new.value_ids, &new.message, &mut errors).await?;
+    if rules.values_required && carried.values.is_empty() && new.value_ids.is_empty() {
+        errors.push(FieldError::new(
+            "value_ids",
+            "name at least one company value (or its #hashtag in the message)",
+        ));
+    }
     if new.points > max_points {
         errors.push(FieldError::new(
             "points",
@@ -253,23 +273,38 @@ async fn check_against_organisation(
         ));
     }
     check(errors)?;
-    Ok(named)
+    Ok((named, carried))
 }
 
-/// A peer may give one colleague at most `cap` points a day; `given` is what they gave each
-/// recipient today, one pair per recognition.
-fn check_daily_cap(
+/// A peer may give one colleague at most the daily cap a day and the monthly cap a month;
+/// `given` is what they gave each recipient this month (one triple per recognition or boost),
+/// `day_start` when today began.
+fn check_caps(
     recipients: &[Uuid],
-    given: &[(Uuid, i32)],
+    given: &[(Uuid, i32, DateTime<Utc>)],
     points: i32,
-    cap: i32,
+    day_start: DateTime<Utc>,
+    rules: &rules::PointRules,
 ) -> AppResult<()> {
+    let cap = rules.peer_daily_cap_per_recipient;
+    let month_cap = rules.peer_monthly_cap_per_recipient;
     for r in recipients {
-        let today: i64 = given
-            .iter()
-            .filter(|(m, _)| m == r)
-            .map(|(_, p)| i64::from(*p))
+        let to_them = given.iter().filter(|(m, _, _)| m == r);
+        let month: i64 = to_them.clone().map(|(_, p, _)| i64::from(*p)).sum();
+        let today: i64 = to_them
+            .filter(|(_, _, at)| *at >= day_start)
+            .map(|(_, p, _)| i64::from(*p))
             .sum();
+        if month + i64::from(points) > i64::from(month_cap) {
+            return Err(AppError::Conflict {
+                detail: format!(
+                    "monthly cap reached: you may give one colleague at most {month_cap} points a month, and have given {month} to this one this month"
+                ),
+                extra: Some(
+                    serde_json::json!({ "recipient": r, "given_this_month": month, "monthly_cap": month_cap }),
+                ),
+            });
+        }
         if today + i64::from(points) > i64::from(cap) {
             return Err(AppError::Conflict {
                 detail: format!(

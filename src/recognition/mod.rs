@@ -64,6 +64,10 @@ pub struct Recognition {
     pub dimension: Option<Dimension>,
     pub initiative_id: Option<Uuid>,
     pub recipients: Vec<MemberRef>,
+    /// The company values it stands for, in the organisation's order.
+    pub values: Vec<crate::values::ValueRef>,
+    /// Free `#hashtags` of its message (lower case, without '#'), other than the values'.
+    pub hashtags: Vec<String>,
     pub reactions: Vec<ReactionCount>,
     pub created_at: DateTime<Utc>,
 }

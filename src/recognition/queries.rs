@@ -11,7 +11,8 @@ use super::giving::GivingKind;
 use super::{MemberRef, ReactionCount, ReactionKind, Recognition};
 use crate::error::{AppError, AppResult};
 use crate::schema::{
-    initiatives, members, recognition_reactions, recognition_recipients, recognitions,
+    company_values, initiatives, members, recognition_hashtags, recognition_reactions,
+    recognition_recipients, recognition_values, recognitions,
 };
 use crate::vocabulary::Dimension;
 
@@ -73,6 +74,7 @@ pub async fn views(
         ))
         .load(conn)
         .await?;
+    let mut carried = crate::values::carried_by(conn, org, &ids).await?;
     let mut by_recognition: HashMap<Uuid, Vec<MemberRef>> = HashMap::new();
     for (rid, id, display_name) in recipients {
         by_recognition
@@ -102,6 +104,7 @@ pub async fn views(
         .map(|r| {
             let recipients = by_recognition.remove(&r.id).unwrap_or_default();
             let mut reactions = counts.remove(&r.id).unwrap_or_default();
+            let carried = carried.remove(&r.id).unwrap_or_default();
             reactions.sort_by_key(|c| c.kind.as_str());
             Ok(Recognition {
                 id: r.id,
@@ -121,6 +124,8 @@ pub async fn views(
                     .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
                 initiative_id: r.initiative_id,
                 recipients,
+                values: carried.values,
+                hashtags: carried.hashtags,
                 reactions,
                 created_at: r.created_at,
             })
@@ -156,6 +161,10 @@ pub struct FeedFilter {
     pub team: Option<Uuid>,
     /// Only recognitions this member gave or received.
     pub member: Option<Uuid>,
+    /// Only recognitions carrying this value.
+    pub value: Option<Uuid>,
+    /// Only recognitions with this free hashtag (lower case, without '#').
+    pub hashtag: Option<String>,
     /// Only recognitions before this (created_at, id), as the previous page ended.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     /// Rows to read; a page asks for one more than it shows, to know whether there is a next.
@@ -194,6 +203,39 @@ pub async fn feed(
                         .filter(recognition_recipients::organisation_id.eq(org))
                         .filter(recognition_recipients::member_id.eq(member))
                         .select(recognition_recipients::recognition_id),
+                )),
+        );
+    }
+    if let Some(value) = filter.value {
+        query = query.filter(
+            recognitions::id.eq_any(
+                recognition_values::table
+                    .filter(recognition_values::organisation_id.eq(org))
+                    .filter(recognition_values::value_id.eq(value))
+                    .select(recognition_values::recognition_id),
+            ),
+        );
+    }
+    if let Some(tag) = &filter.hashtag {
+        // A value's hashtag in a message became the value: both count as naming it.
+        query = query.filter(
+            recognitions::id
+                .eq_any(
+                    recognition_hashtags::table
+                        .filter(recognition_hashtags::organisation_id.eq(org))
+                        .filter(recognition_hashtags::tag.eq(tag.clone()))
+                        .select(recognition_hashtags::recognition_id),
+                )
+                .or(recognitions::id.eq_any(
+                    recognition_values::table
+                        .inner_join(
+                            company_values::table
+                                .on(company_values::id.eq(recognition_values::value_id)),
+                        )
+                        .filter(recognition_values::organisation_id.eq(org))
+                        .filter(company_values::organisation_id.eq(org))
+                        .filter(crate::sql::lower(company_values::hashtag).eq(tag.clone()))
+                        .select(recognition_values::recognition_id),
                 )),
         );
     }
@@ -255,15 +297,15 @@ pub async fn initiative_exists(
     Ok(n > 0)
 }
 
-/// The points `giver` gave each of `recipients` as a peer in `[from, to)`, one pair per
-/// recognition.
+/// The points `giver` gave each of `recipients` as a peer in `[from, to)`, and when, one triple
+/// per recognition.
 pub async fn peer_points_given(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     recipients: &[Uuid],
     (from, to): (DateTime<Utc>, DateTime<Utc>),
-) -> AppResult<Vec<(Uuid, i32)>> {
+) -> AppResult<Vec<(Uuid, i32, DateTime<Utc>)>> {
     Ok(recognitions::table
         .inner_join(
             recognition_recipients::table
@@ -281,7 +323,11 @@ pub async fn peer_points_given(
         .filter(recognition_recipients::member_id.eq_any(recipients))
         .filter(recognition_recipients::created_at.ge(from))
         .filter(recognition_recipients::created_at.lt(to))
-        .select((recognition_recipients::member_id, recognitions::points_each))
+        .select((
+            recognition_recipients::member_id,
+            recognitions::points_each,
+            recognitions::created_at,
+        ))
         .load(conn)
         .await?)
 }

@@ -17,7 +17,7 @@ use super::{ReactionKind, Recognition};
 use crate::auth::{Admin, Caller};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor, uuid_param};
 use crate::idempotency::{self, IdempotencyKey, Replayable};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
@@ -72,6 +72,13 @@ pub struct FeedParams {
     /// Only recognitions this member gave or received.
     #[param(value_type = Option<Uuid>)]
     pub member_id: Option<String>,
+    /// Only recognitions carrying this company value.
+    #[param(value_type = Option<Uuid>)]
+    pub value_id: Option<String>,
+    /// Only recognitions whose message names this `#hashtag` (with or without '#'; 1-50
+    /// letters, digits or '_'), free or a value's.
+    #[param(min_length = 1, max_length = 51)]
+    pub hashtag: Option<String>,
     /// Page size, 1-200 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
@@ -79,7 +86,8 @@ pub struct FeedParams {
     pub cursor: Option<String>,
 }
 
-/// The recognition feed of the organisation, or of one team or member, newest first.
+/// The recognition feed of the organisation, or of one team, member, value or hashtag, newest
+/// first.
 #[utoipa::path(
     tag = "recognition",
     security(("bearer" = [])),
@@ -101,10 +109,23 @@ pub async fn feed(
     let after = time_cursor(params.cursor.as_deref(), &mut errors);
     let team = uuid_param("team_id", params.team_id.as_deref(), &mut errors);
     let member = uuid_param("member_id", params.member_id.as_deref(), &mut errors);
+    let value = uuid_param("value_id", params.value_id.as_deref(), &mut errors);
+    let hashtag = params.hashtag.as_deref().map(|t| {
+        let tag = t.trim().trim_start_matches('#').to_lowercase();
+        if !crate::values::is_hashtag(&tag) {
+            errors.push(FieldError::new(
+                "hashtag",
+                "must be 1-50 letters, digits or '_'",
+            ));
+        }
+        tag
+    });
     check(errors)?;
     let filter = FeedFilter {
         team,
         member,
+        value,
+        hashtag,
         after,
         limit: limit + 1,
     };

@@ -66,7 +66,7 @@ async fn the_daily_cap_counts_23_59_on_one_day_and_00_00_on_the_next() {
     set_rules(
         &app,
         &org,
-        json!({ "peer_monthly_allowance": 1000, "peer_daily_cap_per_recipient": 30 }),
+        json!({ "peer_monthly_allowance": 1000, "peer_daily_cap_per_recipient": 30, "peer_monthly_cap_per_recipient": 1000 }),
     )
     .await;
     let ana = app.member(&org, "Ana", Role::Employee, None).await;

@@ -490,7 +490,7 @@ async fn boards_kept_under_concurrent_writes_equal_a_rebuild_from_the_ledger() {
     app.patch(
         "/api/v1/organisation/point-rules",
         &org.admin.token,
-        json!({ "peer_monthly_allowance": 1000, "peer_daily_cap_per_recipient": 1000 }),
+        json!({ "peer_monthly_allowance": 1000, "peer_daily_cap_per_recipient": 1000, "peer_monthly_cap_per_recipient": 1000 }),
     )
     .await
     .ok();

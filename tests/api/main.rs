@@ -35,3 +35,4 @@ mod trust_login;
 mod trust_privacy;
 mod trust_sessions;
 mod trust_wins;
+mod values;
