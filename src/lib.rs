@@ -30,6 +30,7 @@ pub mod privacy;
 pub mod provisioning;
 pub mod read_cache;
 pub mod recognition;
+pub mod rewards;
 pub mod schema;
 pub mod sql;
 pub mod teams;
@@ -234,6 +235,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         analytics::routes(),
         initiatives::routes(),
         recognition::routes(),
+        rewards::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

@@ -42,6 +42,13 @@ vocabulary!(
         ChallengeCreated = "challenge_created",
         ChallengeChanged = "challenge_changed",
         ChallengeCancelled = "challenge_cancelled",
+        RewardItemCreated = "reward_item_created",
+        RewardItemChanged = "reward_item_changed",
+        RedemptionRequested = "redemption_requested",
+        RedemptionApproved = "redemption_approved",
+        RedemptionDeclined = "redemption_declined",
+        RedemptionFulfilled = "redemption_fulfilled",
+        RedemptionCancelled = "redemption_cancelled",
     }
 );
 
