@@ -31,6 +31,7 @@ pub mod privacy;
 pub mod provisioning;
 pub mod read_cache;
 pub mod recognition;
+pub mod rewards;
 pub mod schema;
 pub mod sql;
 pub mod teams;
@@ -238,6 +239,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         recognition::routes(),
         values::routes(),
         moderation::routes(),
+        rewards::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

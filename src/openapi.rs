@@ -58,6 +58,7 @@ impl Modify for BearerAuth {
         (name = "moderation", description = "Reports of recognitions and comments, and the admins' queue"),
         (name = "values", description = "The organisation's company values, which recognitions carry"),
         (name = "gamification", description = "Badges, levels, streaks, challenges and my progress"),
+        (name = "rewards", description = "The rewards catalogue; redeeming points, the admins' queue and my redemptions"),
         (name = "leaderboards", description = "Where members and teams stand, by period and CX dimension"),
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "privacy", description = "My data, erasure, the audit log and API keys"),
@@ -92,6 +93,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::kpis::KpisApi::openapi(),
         crate::analytics::AnalyticsApi::openapi(),
         crate::initiatives::InitiativesApi::openapi(),
+        crate::rewards::routes::RewardsApi::openapi(),
     ] {
         doc.merge(area);
     }

@@ -67,6 +67,10 @@ pub async fn export_member(
                 FROM moderation_reports m WHERE m.organisation_id = $1 AND m.reporter_id = $2), '[]'), \
            'ledger', COALESCE((SELECT jsonb_agg(to_jsonb(l) - 'created_by' ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.member_id = $2), '[]'), \
            'balance', (SELECT COALESCE(sum(points), 0) FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2), \
+           'earned', (SELECT COALESCE(sum(points), 0) FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2 AND reason <> 'redemption'), \
+           'redemptions', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', x.id, 'item_id', x.item_id, 'item_title', i.title, 'points', x.points, 'status', x.status, \
+                'decline_reason', x.decline_reason, 'created_at', x.created_at, 'updated_at', x.updated_at) ORDER BY x.created_at) \
+                FROM redemptions x JOIN reward_items i ON i.organisation_id = x.organisation_id AND i.id = x.item_id WHERE x.organisation_id = $1 AND x.member_id = $2), '[]'), \
            'giving_balances', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.period_start) FROM giving_balances g WHERE g.organisation_id = $1 AND g.member_id = $2), '[]'), \
            'badges', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', b.key, 'name', b.name, 'awarded_at', mb.awarded_at) ORDER BY mb.awarded_at) \
                 FROM member_badges mb JOIN badges b ON b.id = mb.badge_id WHERE mb.organisation_id = $1 AND mb.member_id = $2), '[]'), \
@@ -286,6 +290,16 @@ pub async fn erase_member(
             .filter(moderation_reports::resolution_note.is_not_null()),
     )
     .set(moderation_reports::resolution_note.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    // Reasons they gave for declining colleagues' redemptions.
+    diesel::sql_query(
+        "UPDATE redemptions SET decline_reason = $3 \
+         WHERE organisation_id = $1 AND decided_by = $2 AND decline_reason IS NOT NULL",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(ERASED_TEXT)
     .execute(conn)
     .await?;
     // Timeline events, ledger entries and KPI values are append-only; the erasure is the one

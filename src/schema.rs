@@ -451,6 +451,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    redemptions (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        item_id -> Uuid,
+        member_id -> Uuid,
+        points -> Int4,
+        status -> Text,
+        entry_id -> Uuid,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        decline_reason -> Nullable<Text>,
+        fulfilled_by -> Nullable<Uuid>,
+        fulfilled_at -> Nullable<Timestamptz>,
+        cancelled_by -> Nullable<Uuid>,
+        cancelled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -459,6 +480,23 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    reward_items (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        title -> Text,
+        description -> Text,
+        image_url -> Nullable<Text>,
+        point_cost -> Int4,
+        stock -> Nullable<Int4>,
+        requires_approval -> Bool,
+        active -> Bool,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -575,7 +613,9 @@ diesel::joinable!(recognition_recipients -> organisations (organisation_id));
 diesel::joinable!(recognition_teams -> organisations (organisation_id));
 diesel::joinable!(recognition_values -> organisations (organisation_id));
 diesel::joinable!(recognitions -> organisations (organisation_id));
+diesel::joinable!(redemptions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
+diesel::joinable!(reward_items -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
 diesel::joinable!(submission_points_daily -> organisations (organisation_id));
 diesel::joinable!(team_kpis -> organisations (organisation_id));
@@ -618,7 +658,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     recognition_teams,
     recognition_values,
     recognitions,
+    redemptions,
     refresh_tokens,
+    reward_items,
     sessions,
     submission_points_daily,
     team_kpis,

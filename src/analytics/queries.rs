@@ -114,7 +114,7 @@ pub async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PerTe
 
 /// Activity in the range, as (team at the time, member) pairs: initiatives submitted,
 /// recognitions given and received, points earned (positive entries, not adjustments or
-/// reversals, which are an admin's doing).
+/// reversals, which are an admin's doing, nor refunds of redemptions, which are not earned).
 const ACTIVITY: &str = "\
     SELECT team_id, author_id AS member_id FROM initiatives \
      WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
@@ -128,7 +128,7 @@ const ACTIVITY: &str = "\
     UNION \
     SELECT team_id, member_id FROM ledger_entries \
      WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
-       AND points > 0 AND reason NOT IN ('adjustment', 'reversal')";
+       AND points > 0 AND reason NOT IN ('adjustment', 'reversal', 'redemption')";
 
 const RECEIVED: &str = "\
     SELECT team_id, member_id FROM recognition_recipients \
@@ -263,8 +263,9 @@ fn per_team_keys(rows: Vec<Keyed>) -> PerTeam<Breakdown> {
     out
 }
 
-/// Net points of the ledger entries made in the range, by CX dimension (`none` without one).
-/// Reversals carry the dimension of the entry they cancel, so they net out.
+/// Net points earned by the ledger entries made in the range, by CX dimension (`none` without
+/// one). Reversals carry the dimension of the entry they cancel, so they net out; redemptions
+/// (spending, and refunds) are not points earned.
 pub async fn points_by_dimension(
     conn: &mut AsyncPgConnection,
     range: &Range,
@@ -273,14 +274,15 @@ pub async fn points_by_dimension(
         conn,
         range,
         "SELECT team_id, COALESCE(dimension, 'none') AS key, points FROM ledger_entries \
-         WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3",
+         WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
+           AND reason <> 'redemption'",
     )
     .await
 }
 
 /// Net points of the ledger entries made in the range, by the channel of the initiative they
 /// came from; entries from anything else (recognitions, badges, adjustments...) under `other`.
-/// A reversal counts under the source of the entry it cancels.
+/// A reversal counts under the source of the entry it cancels. Redemptions are left out.
 pub async fn points_by_channel(
     conn: &mut AsyncPgConnection,
     range: &Range,
@@ -294,7 +296,8 @@ pub async fn points_by_channel(
          LEFT JOIN initiatives i ON i.organisation_id = e.organisation_id \
               AND i.id = CASE WHEN e.reverses IS NULL THEN e.source_id ELSE o.source_id END \
               AND (CASE WHEN e.reverses IS NULL THEN e.source_type ELSE o.source_type END) = 'initiative' \
-         WHERE e.organisation_id = $1 AND e.created_at >= $2 AND e.created_at < $3",
+         WHERE e.organisation_id = $1 AND e.created_at >= $2 AND e.created_at < $3 \
+           AND e.reason <> 'redemption'",
     )
     .await
 }

@@ -56,7 +56,8 @@ pub struct Engagement {
     /// `recognised / members`, 0-1; `null` without members.
     pub recognition_reach: Option<f64>,
     pub initiatives: InitiativeFunnel,
-    /// Net points of the ledger entries made in the range (reversals and debits subtract).
+    /// Net points earned by the ledger entries made in the range (reversals and debits
+    /// subtract; redemptions, which spend points rather than earn them, are left out).
     pub points: i64,
     /// `points` by CX dimension; `none` for entries without one. Every key is present.
     pub points_by_dimension: BTreeMap<String, i64>,

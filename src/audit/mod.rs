@@ -49,6 +49,13 @@ vocabulary!(
         CommentHidden = "comment_hidden",
         CommentDeleted = "comment_deleted",
         ReportDismissed = "report_dismissed",
+        RewardItemCreated = "reward_item_created",
+        RewardItemChanged = "reward_item_changed",
+        RedemptionRequested = "redemption_requested",
+        RedemptionApproved = "redemption_approved",
+        RedemptionDeclined = "redemption_declined",
+        RedemptionFulfilled = "redemption_fulfilled",
+        RedemptionCancelled = "redemption_cancelled",
     }
 );
 

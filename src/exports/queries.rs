@@ -156,7 +156,8 @@ impl Activity {
 
 // Event kinds in the union below.
 // 1 submitted, 2 approved, 3 implemented, 4 measured, 5 given, 6 received,
-// 7 an earning ledger entry, 8 an adjustment or reversal (points, not activity).
+// 7 an earning ledger entry, 8 an adjustment or reversal (points, not activity). Redemptions
+// (points spent on rewards, and their refunds) are not points earned: not in the union at all.
 const AGGREGATE: &str = "SELECT subject, date_trunc($5, at AT TIME ZONE $6)::date AS bucket, \
        count(*) FILTER (WHERE kind = 1) AS submitted, \
        count(*) FILTER (WHERE kind = 2) AS approved, \
@@ -231,6 +232,7 @@ pub async fn activity(
            UNION ALL \
            SELECT {earner}, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
              WHERE l.organisation_id = $1 AND {earner} = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
+               AND l.reason <> 'redemption' \
          ) {AGGREGATE}"
     );
     Ok(diesel::sql_query(sql)

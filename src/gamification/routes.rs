@@ -212,8 +212,12 @@ pub async fn set_levels(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
     pub member_id: Uuid,
-    /// The caller's balance (the sum of their ledger).
+    /// The caller's balance (the sum of their ledger): what they may spend, as `spendable`.
     pub balance: i64,
+    /// Points earned (every entry but redemptions and their refunds).
+    pub earned: i64,
+    /// Points left to spend on rewards: earned minus redeemed.
+    pub spendable: i64,
     /// All-time points on the leaderboard, which levels are measured by.
     pub lifetime_points: i64,
     pub level: LevelProgress,
@@ -236,7 +240,7 @@ pub async fn my_progress(db: &State<Db>, caller: Caller) -> AppResult<Json<Progr
     let me = caller.member_id;
     let mut conn = db.conn().await?;
     let organisation = organisations::find(&mut conn, org).await?;
-    let balance = ledger::balance(&mut conn, org, me).await?;
+    let totals = ledger::totals(&mut conn, org, me).await?;
     let lifetime: i64 = crate::schema::member_period_points::table
         .filter(crate::schema::member_period_points::organisation_id.eq(org))
         .filter(crate::schema::member_period_points::period.eq("all"))
@@ -254,7 +258,9 @@ pub async fn my_progress(db: &State<Db>, caller: Caller) -> AppResult<Json<Progr
     let levels = levels::load(&mut conn, org).await?;
     Ok(Json(Progress {
         member_id: me,
-        balance,
+        balance: totals.spendable,
+        earned: totals.earned,
+        spendable: totals.spendable,
         lifetime_points: lifetime,
         level: levels::progress(&levels, lifetime),
         streaks: streaks::of(&mut conn, org, me, &organisation.time_zone).await?,

@@ -42,6 +42,10 @@ vocabulary!(
         Adjustment = "adjustment",
         /// Cancels an earlier entry (see `reverses`).
         Reversal = "reversal",
+        /// Points spent on a reward (negative), or given back when the redemption is declined
+        /// or cancelled (positive, `reverses` the debit). Not points earned: boards, levels,
+        /// challenges and exports leave these out.
+        Redemption = "redemption",
     }
 );
 
@@ -53,6 +57,8 @@ vocabulary!(
         Badge = "badge",
         Challenge = "challenge",
         LedgerEntry = "ledger_entry",
+        /// A redemption of a reward (`rewards`).
+        Redemption = "redemption",
     }
 );
 
@@ -63,7 +69,7 @@ pub struct Entry {
     pub member_id: Uuid,
     /// The member's team when the points were granted.
     pub team_id: Option<Uuid>,
-    /// Positive for credits, negative for reversals and negative adjustments.
+    /// Positive for credits, negative for reversals, negative adjustments and redemptions.
     pub points: i32,
     pub reason: Reason,
     pub source_type: Option<SourceType>,
@@ -72,7 +78,7 @@ pub struct Entry {
     pub note: Option<String>,
     /// The admin who made an adjustment or reversal; for a boost, the member who paid it.
     pub created_by: Option<Uuid>,
-    /// For reversals: the entry cancelled.
+    /// For reversals: the entry cancelled; for a redemption's refund: its debit.
     pub reverses: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -225,11 +231,39 @@ pub async fn record(
         metrics::counter!("frontline_ledger_entries_written_total", "reason" => c.reason.as_str())
             .increment(1);
     }
-    metrics::counter!("frontline_board_updates_total").increment(inserted.len() as u64);
+    // Redemptions move no board (the trigger leaves them out).
+    let on_boards = credits
+        .iter()
+        .filter(|c| c.reason != Reason::Redemption)
+        .count();
+    metrics::counter!("frontline_board_updates_total").increment(on_boards as u64);
     inserted.into_iter().map(EntryRow::into_entry).collect()
 }
 
-/// A member's balance: the sum of their entries.
+/// What a member has: points `earned` (every entry but redemptions and their refunds: what
+/// boards and levels count) and `spendable` (every entry: earned minus what rewards took).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, QueryableByName)]
+pub struct Totals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub earned: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub spendable: i64,
+}
+
+/// A member's [`Totals`], in one pass over their entries.
+pub async fn totals(conn: &mut AsyncPgConnection, org: Uuid, member: Uuid) -> AppResult<Totals> {
+    Ok(Prepared(diesel::sql_query(
+        "SELECT COALESCE(sum(points) FILTER (WHERE reason <> 'redemption'), 0)::bigint AS earned, \
+                COALESCE(sum(points), 0)::bigint AS spendable \
+         FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member))
+    .get_result(conn)
+    .await?)
+}
+
+/// A member's balance: the sum of their entries (what they may spend).
 pub async fn balance(conn: &mut AsyncPgConnection, org: Uuid, member: Uuid) -> AppResult<i64> {
     let sum: Option<i64> = ledger_entries::table
         .filter(ledger_entries::organisation_id.eq(org))

@@ -27,6 +27,14 @@ pub async fn reverse(
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("ledger entry"))?;
+    // Spending and its refund belong to the redemption: reversing the debit would refund it
+    // outside the redemption's status (and past the refund's once-only key).
+    if entry.reason == Reason::Redemption.as_str() {
+        return Err(AppError::Conflict {
+            detail: "this entry is a redemption's; decline or cancel the redemption instead".into(),
+            extra: Some(serde_json::json!({ "redemption_id": entry.source_id })),
+        });
+    }
     if entry.reverses.is_some() {
         return Err(AppError::conflict(
             "this entry is itself a reversal; make an adjustment instead",

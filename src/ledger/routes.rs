@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::reversal;
-use super::{Credit, Entry, EntryRow, Reason, balance, record, rules};
+use super::{Credit, Entry, EntryRow, Reason, record, rules, totals};
 use crate::auth::{Admin, Caller, Role};
 use crate::clock::Clock;
 use crate::db::Db;
@@ -31,8 +31,15 @@ type Problem = crate::error::Problem;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Points {
     pub member_id: Uuid,
-    /// The sum of every ledger entry of the member.
+    /// The sum of every ledger entry of the member: what they may spend on rewards (the same
+    /// as `spendable`).
     pub balance: i64,
+    /// Points earned: every entry but redemptions and their refunds (what boards and levels
+    /// count). Spending on rewards does not lower it.
+    pub earned: i64,
+    /// Points left to spend on rewards: earned minus what redemptions took (refunds given
+    /// back). Equal to `balance`.
+    pub spendable: i64,
     /// This period's giving allowance (peers) or budget (team leads); absent for admins, who
     /// give without a budget.
     pub allowance: Option<Allowance>,
@@ -68,7 +75,7 @@ async fn points_of(
     let rules = rules::load(conn, org).await?;
     let tz = periods::parse_tz(&organisation.time_zone);
     let allowance = giving::current(conn, org, member, role, tz, &rules, now).await?;
-    let balance = balance(conn, org, member).await?;
+    let totals = totals(conn, org, member).await?;
     let mut query = ledger_entries::table
         .filter(ledger_entries::organisation_id.eq(org))
         .filter(ledger_entries::member_id.eq(member))
@@ -100,7 +107,9 @@ async fn points_of(
     };
     Ok(Points {
         member_id: member,
-        balance,
+        balance: totals.spendable,
+        earned: totals.earned,
+        spendable: totals.spendable,
         allowance,
         entries,
         next_cursor,

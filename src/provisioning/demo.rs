@@ -5,7 +5,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::people::{self, DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SLUG, People};
-use super::{recognitions, wins};
+use super::{recognitions, rewards, wins};
 use crate::auth::{Role, passwords};
 use crate::error::{AppError, AppResult};
 use crate::schema::organisations;
@@ -67,8 +67,10 @@ pub async fn demo(conn: &mut AsyncPgConnection) -> AppResult<DemoLogins> {
     })
 }
 
-/// Wins through their lifecycles, comments, and recognitions: each in its own transaction.
+/// Wins through their lifecycles, comments, recognitions, and rewards redeemed with the points
+/// they paid: each in its own transaction.
 async fn demo_activity(conn: &mut AsyncPgConnection, org: Uuid, people: &People) -> AppResult<()> {
     let wins = wins::load(conn, org, people).await?;
-    recognitions::load(conn, org, people, &wins).await
+    recognitions::load(conn, org, people, &wins).await?;
+    rewards::load(conn, org, people).await
 }

@@ -262,6 +262,27 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
         total += balance;
     }
     assert!(total > 0);
+
+    // A rewards catalogue, one item out of it, and a redemption in each status.
+    let items = all_pages(
+        &app,
+        "/api/v1/rewards/items?include_inactive=true",
+        "items",
+        &admin,
+    )
+    .await
+    .0;
+    assert!(items.len() >= 4, "{} reward items", items.len());
+    assert!(items.iter().any(|i| i["active"] == false));
+    let redemptions = all_pages(&app, "/api/v1/rewards/redemptions", "items", &admin)
+        .await
+        .0;
+    for status in ["requested", "approved", "declined", "fulfilled"] {
+        assert!(
+            redemptions.iter().any(|r| r["status"] == status),
+            "no {status} redemption in the demo"
+        );
+    }
 }
 
 #[rocket::async_test]

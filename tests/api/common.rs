@@ -604,6 +604,8 @@ pub async fn pay_on_submission(app: &TestApp, org: &Org) {
 pub struct Points {
     pub member_id: Uuid,
     pub balance: i64,
+    pub earned: i64,
+    pub spendable: i64,
     pub allowance: Option<Allowance>,
     pub entries: Vec<LedgerEntry>,
     pub next_cursor: Option<String>,

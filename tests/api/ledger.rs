@@ -21,14 +21,21 @@ async fn the_database_refuses_to_update_or_delete_ledger_entries() {
     .await
     .ok();
     let mut conn = app.db.conn().await;
+    // (A plain TRUNCATE is refused before the trigger runs, since `redemptions` refers to the
+    // ledger; with CASCADE it reaches the trigger.)
     for sql in [
         "UPDATE ledger_entries SET points = 5000",
         "DELETE FROM ledger_entries",
-        "TRUNCATE ledger_entries",
+        "TRUNCATE ledger_entries CASCADE",
     ] {
         let err = diesel::sql_query(sql).execute(&mut conn).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
+    let err = diesel::sql_query("TRUNCATE ledger_entries")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot truncate"), "{err}");
     let points = app.get("/api/v1/me/points", &ana.token).await;
     assert_eq!(points.ok()["balance"], 50);
 }

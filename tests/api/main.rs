@@ -28,6 +28,7 @@ mod privacy;
 mod processes;
 mod recognition;
 mod recognition_culture;
+mod rewards;
 mod servers;
 mod teams;
 mod trust_challenges;

@@ -95,7 +95,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
         Metric::PointsEarned => MetricSql {
             from: "FROM ledger_entries x \
                    WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
-                     AND x.points > 0 AND x.reason <> 'challenge_reward' \
+                     AND x.points > 0 AND x.reason NOT IN ('challenge_reward', 'redemption') \
                      AND NOT (x.reason = 'badge' AND x.source_type = 'badge' AND x.source_id IN \
                        (SELECT b.id FROM badges b WHERE b.organisation_id = $1 AND b.criterion = 'challenge'))",
             team: "x.team_id = $4",

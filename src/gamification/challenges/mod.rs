@@ -14,7 +14,8 @@
 //!   recipient's team when recognised. Participants: the recipients.
 //! - `points_earned`: the sum of positive ledger entries (reversals do not subtract);
 //!   team: the member's team when earned. Rewards of challenges (`challenge_reward` entries and
-//!   the points of challenge badges) never count. Participants: members with such entries.
+//!   the points of challenge badges) never count, nor do refunds of redemptions (spending is
+//!   not earning). Participants: members with such entries.
 //!
 //! `dimension` narrows every metric to that CX dimension (of the initiative, the recognition or
 //! the ledger entry); `channel` applies to initiative metrics only.
