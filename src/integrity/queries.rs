@@ -15,6 +15,17 @@ type SqlUuid = diesel::sql_types::Uuid;
 /// file). Public so that the tests and the benchmark time the very statement the service runs.
 pub const DOMINANT_EDGES: &str = include_str!("dominant_edges.sql");
 
+/// Settings of the detection's transaction. The aggregate reads every peer recognition of the
+/// window once: JIT compilation would cost it more than it saves (~0.2 s), and its hash tables
+/// fit in this much memory for a 90-day window of an organisation of 10,000 members (larger
+/// windows spill to disk rather than grow). A window of a year may take a few seconds in a
+/// large organisation, so its statements may run for 30 s, unless the server allows longer.
+pub const SETTINGS: &str = "SELECT set_config('jit', 'off', true), \
+     set_config('work_mem', '32MB', true), \
+     set_config('statement_timeout', \
+        (SELECT CASE WHEN setting::bigint = 0 THEN '0' ELSE greatest(setting::bigint, 30000)::text END \
+         FROM pg_settings WHERE name = 'statement_timeout'), true)";
+
 /// A giver -> recipient edge over the thresholds, with its giver's total.
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct DominantEdge {

@@ -20,17 +20,6 @@ pub enum Span {
     Dates(NaiveDate, NaiveDate),
 }
 
-/// Settings of the detection's transaction. The aggregate reads every peer recognition of the
-/// window once: JIT compilation would cost it more than it saves (~0.2 s), and its hash tables
-/// fit in this much memory for a 90-day window of an organisation of 10,000 members (larger
-/// windows spill to disk rather than grow). A window of a year may take a few seconds in a
-/// large organisation, so its statements may run for 30 s, unless the server allows longer.
-const SETTINGS: &str = "SELECT set_config('jit', 'off', true), \
-     set_config('work_mem', '32MB', true), \
-     set_config('statement_timeout', \
-        (SELECT CASE WHEN setting::bigint = 0 THEN '0' ELSE greatest(setting::bigint, 30000)::text END \
-         FROM pg_settings WHERE name = 'statement_timeout'), true)";
-
 /// Rings in `org` over `span` (its days in the organisation's time zone; `now` says what
 /// today is), by the `thresholds`. Reads only.
 pub async fn detect(
@@ -45,7 +34,7 @@ pub async fn detect(
     let bounds = (window.starts_at, window.ends_at);
     let (edges, members) = db::transaction(conn, move |c| {
         Box::pin(async move {
-            c.batch_execute(SETTINGS).await?;
+            c.batch_execute(queries::SETTINGS).await?;
             let edges = queries::dominant_edges(c, org, bounds, &thresholds).await?;
             let mut named: Vec<Uuid> = edges.iter().map(|e| e.giver_id).collect();
             named.extend(edges.iter().map(|e| e.recipient_id));

@@ -27,6 +27,7 @@ mod platform;
 mod privacy;
 mod processes;
 mod recognition;
+mod rings;
 mod servers;
 mod teams;
 mod trust_challenges;
