@@ -8,11 +8,12 @@
 --
 -- One pass: the window's peer recognitions joined with their recipient rows, grouped both by
 -- (giver, recipient) and by giver alone (GROUPING SETS, hashed together); HAVING keeps every
--- giver's total and only the pairs over the volume minimums, so what is left to join is small.
--- A recognition to several members costs its giver points_each for each, so a giver's total is
--- the sum over recipient rows. Recipient rows are written in their recognition's transaction,
--- with its time; they are read for the window widened by a day on each side (an index range)
--- and kept when their recognition is in the window.
+-- giver's total and only the pairs over the volume minimums, so what is left is small, and a
+-- window function hands each pair its giver's total (no join, whatever the estimates).
+-- A recognition to several members costs its giver points_each for each, so a giver's total
+-- is the sum over recipient rows. Recipient rows are written in their recognition's
+-- transaction, with its time; they are read for the window widened by a day on each side (an
+-- index range) and kept when their recognition is in the window.
 WITH grouped AS (
     SELECT r.giver_id, rr.member_id AS recipient_id, GROUPING(rr.member_id) AS whole,
            sum(r.points_each)::bigint AS points, count(*) AS recognitions,
@@ -26,10 +27,11 @@ WITH grouped AS (
       AND rr.created_at >= $2 - interval '1 day' AND rr.created_at < $3 + interval '1 day'
     GROUP BY GROUPING SETS ((r.giver_id, rr.member_id), (r.giver_id))
     HAVING GROUPING(rr.member_id) = 1 OR (count(*) >= $4 AND sum(r.points_each) >= $5)
+), shared AS (
+    SELECT grouped.*, max(points) FILTER (WHERE whole = 1) OVER (PARTITION BY giver_id) AS given
+    FROM grouped
 )
-SELECT e.giver_id, e.recipient_id, e.points, e.recognitions, e.first_at, e.last_at,
-       g.points AS given
-FROM grouped e
-JOIN grouped g ON g.giver_id = e.giver_id AND g.whole = 1
-WHERE e.whole = 0 AND e.points * 100 >= g.points * $6
-ORDER BY e.giver_id, e.recipient_id
+SELECT giver_id, recipient_id, points, recognitions, first_at, last_at, given
+FROM shared
+WHERE whole = 0 AND points * 100 >= given * $6
+ORDER BY giver_id, recipient_id
