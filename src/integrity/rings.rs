@@ -79,10 +79,7 @@ fn report(
     edges: &[DominantEdge],
     members: Vec<MemberRow>,
 ) -> RingReport {
-    let pairs: Vec<(Uuid, Uuid)> = edges
-        .iter()
-        .map(|e| (e.giver_id, e.recipient_id))
-        .collect();
+    let pairs: Vec<(Uuid, Uuid)> = edges.iter().map(|e| (e.giver_id, e.recipient_id)).collect();
     let members: HashMap<Uuid, MemberRow> = members.into_iter().map(|m| (m.id, m)).collect();
     let mut rings: Vec<Ring> = cycles(&pairs, MAX_RING_SIZE)
         .into_iter()
@@ -172,7 +169,9 @@ pub fn cycles(edges: &[(Uuid, Uuid)], max_len: usize) -> Vec<Vec<usize>> {
     let mut found = Vec::new();
     let mut path = Vec::with_capacity(max_len);
     for &start in out_edges.keys() {
-        extend(start, start, edges, &out_edges, max_len, &mut path, &mut found);
+        extend(
+            start, start, edges, &out_edges, max_len, &mut path, &mut found,
+        );
     }
     found
 }
@@ -275,7 +274,10 @@ mod tests {
         let w = window("Europe/Oslo".into(), Span::LastDays(90), now).unwrap();
         assert_eq!(w.to, NaiveDate::from_ymd_opt(2026, 12, 9).unwrap());
         assert_eq!((w.to - w.from).num_days(), 90);
-        assert_eq!(w.ends_at, "2026-12-08T23:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            w.ends_at,
+            "2026-12-08T23:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]

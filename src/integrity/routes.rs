@@ -77,8 +77,14 @@ pub async fn list_rings(
 ) -> AppResult<Json<RingReport>> {
     let (span, thresholds) = parse(&params)?;
     let mut conn = db.conn().await?;
-    let report =
-        rings::detect(&mut conn, admin.organisation_id, span, thresholds, clock.now()).await?;
+    let report = rings::detect(
+        &mut conn,
+        admin.organisation_id,
+        span,
+        thresholds,
+        clock.now(),
+    )
+    .await?;
     Ok(Json(report))
 }
 
@@ -101,7 +107,13 @@ fn parse(params: &RingParams) -> AppResult<(Span, Thresholds)> {
             None
         }
         (days, None, None) => {
-            let days = int_param("days", days, DEFAULT_WINDOW_DAYS, (1, MAX_WINDOW_DAYS), &mut e);
+            let days = int_param(
+                "days",
+                days,
+                DEFAULT_WINDOW_DAYS,
+                (1, MAX_WINDOW_DAYS),
+                &mut e,
+            );
             Some(Span::LastDays(days.unsigned_abs()))
         }
         (None, Some(_), Some(_)) => dates(from, to, &mut e),

@@ -36,7 +36,13 @@ async fn generous_rules(app: &TestApp, org: &Org) {
 }
 
 /// `giver` recognises `to`, `times` times, with `points` each; the recognitions' times.
-async fn give(app: &TestApp, giver: &Actor, to: &[&Actor], points: i64, times: usize) -> Vec<String> {
+async fn give(
+    app: &TestApp,
+    giver: &Actor,
+    to: &[&Actor],
+    points: i64,
+    times: usize,
+) -> Vec<String> {
     let mut at = Vec::new();
     for _ in 0..times {
         let r = app
@@ -125,7 +131,11 @@ async fn rings_planted_pair_and_triangle_are_found_with_their_evidence() {
         async move { app.member(org, name, Role::Employee, Some(team)).await }
     };
     let (ana, ben) = (m("Ana", care).await, m("Ben", field).await);
-    let (cai, dag, eli) = (m("Cai", care).await, m("Dag", care).await, m("Eli", field).await);
+    let (cai, dag, eli) = (
+        m("Cai", care).await,
+        m("Dag", care).await,
+        m("Eli", field).await,
+    );
     let (fia, gus) = (m("Fia", care).await, m("Gus", field).await);
     let (nor, oda, per, liv) = (
         m("Nor", care).await,
@@ -133,7 +143,9 @@ async fn rings_planted_pair_and_triangle_are_found_with_their_evidence() {
         m("Per", care).await,
         m("Liv", field).await,
     );
-    let lead = app.member(&org, "Lars Lead", Role::TeamLead, Some(care)).await;
+    let lead = app
+        .member(&org, "Lars Lead", Role::TeamLead, Some(care))
+        .await;
 
     // Ana <-> Ben: Ana gives Ben 3 x 20 (and Nor 20): 75% of her 80 points.
     let ana_to_ben = give(&app, &ana, &[&ben], 20, 3).await;
@@ -205,7 +217,10 @@ async fn rings_planted_pair_and_triangle_are_found_with_their_evidence() {
     assert_eq!(first, ana.id.min(ben.id).to_string());
     for (i, member) in pair["members"].as_array().unwrap().iter().enumerate() {
         assert_eq!(pair["edges"][i]["giver_id"], member["id"]);
-        assert_eq!(pair["edges"][i]["recipient_id"], pair["members"][(i + 1) % 2]["id"]);
+        assert_eq!(
+            pair["edges"][i]["recipient_id"],
+            pair["members"][(i + 1) % 2]["id"]
+        );
     }
     let ana_view = pair["members"]
         .as_array()
@@ -243,23 +258,35 @@ async fn rings_planted_pair_and_triangle_are_found_with_their_evidence() {
     assert_eq!(edge_from(triangle, &dag)["share_percent"], 100.0);
 
     // Thresholds are the caller's to choose: Per <-> Liv has 15 points each way.
-    let r = app.get(&format!("{RINGS}?min_points=15"), &org.admin.token).await;
+    let r = app
+        .get(&format!("{RINGS}?min_points=15"), &org.admin.token)
+        .await;
     assert_eq!(
         rings_by_name(r.ok()),
         names(&[&["Ana", "Ben"], &["Cai", "Dag", "Eli"], &["Per", "Liv"]])
     );
     // Ana's edge carries 75%: above 80% it no longer counts, and the pair is no ring.
-    let r = app.get(&format!("{RINGS}?min_share_percent=80"), &org.admin.token).await;
+    let r = app
+        .get(&format!("{RINGS}?min_share_percent=80"), &org.admin.token)
+        .await;
     assert_eq!(rings_by_name(r.ok()), names(&[&["Cai", "Dag", "Eli"]]));
     // Ben gave Ana 5 recognitions, Ana gave Ben 3.
-    let r = app.get(&format!("{RINGS}?min_recognitions=4"), &org.admin.token).await;
+    let r = app
+        .get(&format!("{RINGS}?min_recognitions=4"), &org.admin.token)
+        .await;
     assert_eq!(rings_by_name(r.ok()), BTreeSet::new());
     // A window without this activity finds nothing.
     let r = app
-        .get(&format!("{RINGS}?from=2025-01-01&to=2025-12-31"), &org.admin.token)
+        .get(
+            &format!("{RINGS}?from=2025-01-01&to=2025-12-31"),
+            &org.admin.token,
+        )
         .await;
     let body = r.ok();
-    assert_eq!((&body["rings"], &body["dominant_edges"]), (&json!([]), &json!(0)));
+    assert_eq!(
+        (&body["rings"], &body["dominant_edges"]),
+        (&json!([]), &json!(0))
+    );
     assert_eq!(body["window"]["from"], "2025-01-01");
     // The other organisation's admin sees only its own ring.
     let r = app.get(RINGS, &other.admin.token).await;
@@ -428,7 +455,10 @@ async fn planted_rings_and_nothing_else(members: u32, teams: u32, recognitions: 
         }
         let (times, edges) = statement_times(&mut conn, org.id, &report, 5).await;
         // The statement the service ran found the same edges.
-        assert_eq!(edges.len() as i64, report["dominant_edges"].as_i64().unwrap());
+        assert_eq!(
+            edges.len() as i64,
+            report["dominant_edges"].as_i64().unwrap()
+        );
         let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
         println!(
             "rings: window {} to {}: {} dominant edges, {} rings; the API answered in {:.0} ms; \
