@@ -32,6 +32,7 @@ FLOOD_MEMORY_MIB = 512   # the server's peak memory during that flood < 512 MiB
 FLOW_RPS_TARGET = 0.5    # each board at 1M while 50 recognitions/s flow >= 0.5 x its req/s without
 FLOW_P99_TARGET = 2.0    # ... and its p99 <= 2 x its p99 without
 TPCB_TARGET = 0.5        # recognition req/s at 1M >= 0.5 x pgbench tpcb-like tx/s
+RINGS_TARGET_S = 1.0     # ring detection over the default window at 10k members / 1M recognitions < 1 s
 WRITE_P99_MS = 100       # recognition p99 at 32 concurrent givers <= 100 ms
 
 
@@ -110,6 +111,29 @@ def challenge_cost(rows, w):
     if ok(none) and ok(many) and none["rps"] > 0 and many["rps"] > 0:
         return (what, (none["rps"] / many["rps"], "recognition"), lambda v: v <= CHALLENGE_TARGET)
     return (what, ("n/a", "recognition"), None)
+def rings(rows, w):
+    """Issue #15: ring detection's database time (scripts/bench-rings) and its verdicts."""
+    found = [rows[k] for k in sorted(rows) if k.startswith("10k/rings-")]
+    found.sort(key=lambda r: r["window_days"])
+    what_time = "ring detection, 90 days at 10k/1M: DB time (s) < 1"
+    what_exact = "ring detection: rings not planted or missed = 0"
+    if not found:
+        return [(what_time, ("n/a", None), None), (what_exact, ("n/a", None), None)]
+    w("ring detection (scripts/bench-rings): 10,000 members, 1,000,000 recognitions over 730 days; database")
+    w("time (planning + execution) of the detection statement, with the settings the service gives it")
+    for r in found:
+        label = f"last {r['window_days']} days" + (" (default)" if r["window_days"] == 90 else "")
+        w(f"{'  ' + label:<42}| {r['peer_recognitions']} peer recognitions: median {r['median_ms']:.0f} ms, "
+          f"max {r['max_ms']:.0f} ms ({len(r['runs_ms'])} runs); {r['rings']} rings, "
+          f"{'exactly the planted ones' if r['exact'] else 'NOT the planted ones'}")
+    w("")
+    default = next((r for r in found if r["window_days"] == 90), None)
+    time_verdict = ((default["median_ms"] / 1000, None), lambda v: v < RINGS_TARGET_S) if default else \
+        (("n/a", None), None)
+    wrong = sum(0 if r["exact"] else 1 for r in found)
+    return [(what_time, *time_verdict), (what_exact, (wrong, None), lambda v: v == 0)]
+
+
 def cell(r):
     if r is None:
         return f"{'-':>9}{'-':>8}{'-':>8}{'-':>6} |"
@@ -275,6 +299,7 @@ def summary(a):
     badges(rows, w)
     flood_verdicts = login_flood(rows, w)
     flow_verdicts = flowing(rows, w)
+    ring_verdicts = rings(rows, w)
 
     verdicts = []
     health = rows.get("1m/health-live")
@@ -329,6 +354,7 @@ def summary(a):
                          lambda v: v == 0))
     else:
         verdicts.append(("incomplete exports (rows, sums vs the ledger) = 0", ("n/a", None), None))
+    verdicts += ring_verdicts
 
     w("Targets (ratios measured in this run):")
     passed = 0

@@ -202,6 +202,25 @@ pub fn time_param(
     }
 }
 
+/// A date parameter, `YYYY-MM-DD` exactly.
+pub fn date_param(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<chrono::NaiveDate> {
+    let raw = raw?.trim();
+    match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) if raw.len() == 10 => Some(d),
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be a date, YYYY-MM-DD (e.g. 2026-11-01)",
+            ));
+            None
+        }
+    }
+}
+
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 200;
 

@@ -18,6 +18,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod initiatives;
+pub mod integrity;
 pub mod kpis;
 pub mod leaderboards;
 pub mod ledger;
@@ -240,6 +241,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         values::routes(),
         moderation::routes(),
         rewards::routes(),
+        integrity::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

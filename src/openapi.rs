@@ -63,6 +63,7 @@ impl Modify for BearerAuth {
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "privacy", description = "My data, erasure, the audit log and API keys"),
         (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
+        (name = "integrity", description = "Anti-gaming: reciprocal recognition rings, for admins to look into"),
         (name = "operations", description = "Health probes, Prometheus metrics and this documentation"),
     )
 )]
@@ -94,6 +95,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::analytics::AnalyticsApi::openapi(),
         crate::initiatives::InitiativesApi::openapi(),
         crate::rewards::routes::RewardsApi::openapi(),
+        crate::integrity::routes::IntegrityApi::openapi(),
     ] {
         doc.merge(area);
     }

@@ -29,6 +29,7 @@ mod processes;
 mod recognition;
 mod recognition_culture;
 mod rewards;
+mod rings;
 mod servers;
 mod teams;
 mod trust_challenges;

@@ -541,10 +541,14 @@ async fn reports_reach_the_admins_who_hide_or_dismiss() {
         .clone();
     let items = queue["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
+    // Made at one pinned time: the queue orders them by id.
+    let content =
+        |id: Uuid| items.iter().find(|r| r["id"] == id.to_string()).unwrap()["content"].clone();
     assert_eq!(
-        items[0]["content"],
+        content(first),
         "Thank you for staying late with that customer"
     );
+    assert_eq!(content(comment_report), "Rude remark");
 
     // Dismiss the comment's report; hide the recognition: its points go back and both of its
     // reports are resolved.

@@ -1,0 +1,3 @@
+DROP INDEX recognition_recipients_org_created_idx;
+CREATE INDEX recognition_recipients_org_created_idx ON recognition_recipients (organisation_id, created_at);
+DROP INDEX recognitions_peer_window_idx;
