@@ -55,6 +55,11 @@ pub struct PointRules {
     /// The most one member may give one peer per calendar month (organisation time zone), on
     /// top of the daily cap.
     pub peer_monthly_cap_per_recipient: i32,
+    /// Points the organisation gives each member on their birthday (0-1000; 0: no birthday
+    /// awards), posted to the feed as a celebration.
+    pub birthday_points: i32,
+    /// Points the organisation gives each member on each work anniversary (0-1000; 0: none).
+    pub anniversary_points: i32,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -75,6 +80,8 @@ pub struct UpdatePointRules {
     pub values_required: Option<bool>,
     pub min_message_length: Option<i32>,
     pub peer_monthly_cap_per_recipient: Option<i32>,
+    pub birthday_points: Option<i32>,
+    pub anniversary_points: Option<i32>,
 }
 
 pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRules> {
@@ -265,6 +272,10 @@ pub async fn change(db: &Db, org: Uuid, by: Uuid, r: UpdatePointRules) -> AppRes
             &mut e,
         )
         .map(|v| point_rules::peer_monthly_cap_per_recipient.eq(v)),
+        bounded("birthday_points", r.birthday_points, 0, 1000, &mut e)
+            .map(|v| point_rules::birthday_points.eq(v)),
+        bounded("anniversary_points", r.anniversary_points, 0, 1000, &mut e)
+            .map(|v| point_rules::anniversary_points.eq(v)),
     );
     check(e)?;
     let mut conn = db.conn().await?;
