@@ -23,6 +23,7 @@ pub mod kpis;
 pub mod leaderboards;
 pub mod ledger;
 pub mod members;
+pub mod moderation;
 pub mod monitoring;
 pub mod openapi;
 pub mod organisations;
@@ -250,6 +251,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         initiatives::routes(),
         recognition::routes(),
         values::routes(),
+        moderation::routes(),
         celebrations::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));

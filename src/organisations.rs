@@ -36,6 +36,10 @@ pub struct Organisation {
     pub min_group_size: i32,
     /// Every HR export is pseudonymised, whatever the request asks.
     pub pseudonymised_exports_only: bool,
+    /// What ranks the members board unless a request says otherwise: `points`, or
+    /// `distinct_givers` (how many different colleagues recognised a member: a ring of friends
+    /// or one generous giver moves them one place per person, not per point).
+    pub rank_members_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,6 +62,9 @@ pub struct UpdateOrganisation {
     pub min_group_size: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pseudonymised_exports_only: Option<bool>,
+    /// `points` or `distinct_givers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank_members_by: Option<String>,
 }
 
 /// Organisations' settings as the read cache holds them, as Rocket state. Clones share it.
@@ -205,6 +212,14 @@ impl SettingsChange {
                 "must be between 3 and 1000",
             ));
         }
+        if let Some(r) = req.rank_members_by.as_deref()
+            && !["points", "distinct_givers"].contains(&r)
+        {
+            errors.push(crate::error::FieldError::new(
+                "rank_members_by",
+                "must be points or distinct_givers",
+            ));
+        }
         check(errors)?;
         // The audit entry names what was asked for; privacy settings (min_group_size,
         // pseudonymised_exports_only) are what an auditor looks for.
@@ -251,6 +266,9 @@ pub async fn change_settings(
                     .map(|v| organisations::min_group_size.eq(v)),
                 req.pseudonymised_exports_only
                     .map(|v| organisations::pseudonymised_exports_only.eq(v)),
+                req.rank_members_by
+                    .clone()
+                    .map(|v| organisations::rank_members_by.eq(v)),
                 organisations::updated_at.eq(Utc::now()),
             ))
             .returning(Organisation::as_returning())

@@ -21,7 +21,10 @@ use crate::error::{AppError, AppResult};
 use crate::http::path_id;
 use crate::openapi::responses::{Forbidden, NotFound, Unauthorized};
 
-use crate::schema::{idempotency_keys, initiative_comments, member_invites, members, recognitions};
+use crate::schema::{
+    idempotency_keys, initiative_comments, member_invites, members, moderation_reports,
+    recognition_comments, recognitions,
+};
 
 type Problem = crate::error::Problem;
 
@@ -62,6 +65,10 @@ pub async fn export_member(
            'recognitions_received', COALESCE((SELECT jsonb_agg(jsonb_build_object('recognition_id', r.id, 'giver_id', r.giver_id, 'message', r.message, 'points_each', r.points_each, 'dimension', r.dimension, 'created_at', r.created_at) ORDER BY r.created_at) \
                 FROM recognition_recipients rr JOIN recognitions r ON r.id = rr.recognition_id WHERE rr.organisation_id = $1 AND rr.member_id = $2), '[]'), \
            'reactions', COALESCE((SELECT jsonb_agg(to_jsonb(x) ORDER BY x.created_at) FROM recognition_reactions x WHERE x.organisation_id = $1 AND x.member_id = $2), '[]'), \
+           'recognition_comments', COALESCE((SELECT jsonb_agg(to_jsonb(c) - 'deleted_by' ORDER BY c.created_at) FROM recognition_comments c WHERE c.organisation_id = $1 AND c.author_id = $2), '[]'), \
+           'boosts_given', COALESCE((SELECT jsonb_agg(to_jsonb(b) ORDER BY b.created_at) FROM recognition_boosts b WHERE b.organisation_id = $1 AND b.booster_id = $2), '[]'), \
+           'reports_filed', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', m.id, 'recognition_id', m.recognition_id, 'comment_id', m.comment_id, 'reason', m.reason, 'status', m.status, 'created_at', m.created_at, 'resolved_at', m.resolved_at) ORDER BY m.created_at) \
+                FROM moderation_reports m WHERE m.organisation_id = $1 AND m.reporter_id = $2), '[]'), \
            'ledger', COALESCE((SELECT jsonb_agg(to_jsonb(l) - 'created_by' ORDER BY l.created_at) FROM ledger_entries l WHERE l.organisation_id = $1 AND l.member_id = $2), '[]'), \
            'balance', (SELECT COALESCE(sum(points), 0) FROM ledger_entries WHERE organisation_id = $1 AND member_id = $2), \
            'giving_balances', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.period_start) FROM giving_balances g WHERE g.organisation_id = $1 AND g.member_id = $2), '[]'), \
@@ -261,6 +268,32 @@ pub async fn erase_member(
             .filter(recognitions::giver_id.eq(id)),
     )
     .set(recognitions::message.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        recognition_comments::table
+            .filter(recognition_comments::organisation_id.eq(org))
+            .filter(recognition_comments::author_id.eq(id)),
+    )
+    .set(recognition_comments::body.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    // What they reported, and what they wrote when deciding reports, may name people.
+    diesel::update(
+        moderation_reports::table
+            .filter(moderation_reports::organisation_id.eq(org))
+            .filter(moderation_reports::reporter_id.eq(id)),
+    )
+    .set(moderation_reports::reason.eq(ERASED_TEXT))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        moderation_reports::table
+            .filter(moderation_reports::organisation_id.eq(org))
+            .filter(moderation_reports::resolved_by.eq(id))
+            .filter(moderation_reports::resolution_note.is_not_null()),
+    )
+    .set(moderation_reports::resolution_note.eq(ERASED_TEXT))
     .execute(conn)
     .await?;
     // Timeline events, ledger entries and KPI values are append-only; the erasure is the one

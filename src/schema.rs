@@ -318,6 +318,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    moderation_reports (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        recognition_id -> Uuid,
+        comment_id -> Nullable<Uuid>,
+        reporter_id -> Uuid,
+        reason -> Text,
+        status -> Text,
+        created_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        resolved_by -> Nullable<Uuid>,
+        resolution_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     organisations (id) {
         id -> Uuid,
         slug -> Text,
@@ -328,6 +344,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         min_group_size -> Int4,
         pseudonymised_exports_only -> Bool,
+        rank_members_by -> Text,
     }
 }
 
@@ -350,8 +367,36 @@ diesel::table! {
         values_required -> Bool,
         min_message_length -> Int4,
         peer_monthly_cap_per_recipient -> Int4,
+        undo_window_hours -> Int4,
         birthday_points -> Int4,
         anniversary_points -> Int4,
+    }
+}
+
+diesel::table! {
+    recognition_boosts (recognition_id, booster_id) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        booster_id -> Uuid,
+        kind -> Text,
+        points -> Int4,
+        giving_period_start -> Nullable<Date>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recognition_comments (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        recognition_id -> Uuid,
+        author_id -> Uuid,
+        body -> Text,
+        created_at -> Timestamptz,
+        edited_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+        hidden_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -385,6 +430,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    recognition_teams (recognition_id, team_id) {
+        organisation_id -> Uuid,
+        recognition_id -> Uuid,
+        team_id -> Uuid,
+    }
+}
+
+diesel::table! {
     recognition_values (recognition_id, value_id) {
         organisation_id -> Uuid,
         recognition_id -> Uuid,
@@ -405,6 +458,11 @@ diesel::table! {
         initiative_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         giving_period_start -> Nullable<Date>,
+        visibility -> Text,
+        undone_at -> Nullable<Timestamptz>,
+        undone_by -> Nullable<Uuid>,
+        hidden_at -> Nullable<Timestamptz>,
+        hidden_by -> Nullable<Uuid>,
     }
 }
 
@@ -524,10 +582,14 @@ diesel::joinable!(member_invites -> organisations (organisation_id));
 diesel::joinable!(member_period_points -> organisations (organisation_id));
 diesel::joinable!(member_points_histogram -> organisations (organisation_id));
 diesel::joinable!(members -> organisations (organisation_id));
+diesel::joinable!(moderation_reports -> organisations (organisation_id));
 diesel::joinable!(point_rules -> organisations (organisation_id));
+diesel::joinable!(recognition_boosts -> organisations (organisation_id));
+diesel::joinable!(recognition_comments -> organisations (organisation_id));
 diesel::joinable!(recognition_hashtags -> organisations (organisation_id));
 diesel::joinable!(recognition_reactions -> organisations (organisation_id));
 diesel::joinable!(recognition_recipients -> organisations (organisation_id));
+diesel::joinable!(recognition_teams -> organisations (organisation_id));
 diesel::joinable!(recognition_values -> organisations (organisation_id));
 diesel::joinable!(recognitions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
@@ -563,11 +625,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     member_period_points,
     member_points_histogram,
     members,
+    moderation_reports,
     organisations,
     point_rules,
+    recognition_boosts,
+    recognition_comments,
     recognition_hashtags,
     recognition_reactions,
     recognition_recipients,
+    recognition_teams,
     recognition_values,
     recognitions,
     refresh_tokens,

@@ -44,6 +44,11 @@ vocabulary!(
         ChallengeCancelled = "challenge_cancelled",
         ValueCreated = "value_created",
         ValueChanged = "value_changed",
+        RecognitionUndone = "recognition_undone",
+        RecognitionHidden = "recognition_hidden",
+        CommentHidden = "comment_hidden",
+        CommentDeleted = "comment_deleted",
+        ReportDismissed = "report_dismissed",
     }
 );
 

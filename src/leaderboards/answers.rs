@@ -10,10 +10,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::by_value;
 use super::cache::{BoardCache, BoardKey, BoardKind};
 use super::queries::{self, Board};
-use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
+use super::{
+    MemberBoard, MemberStanding, RankBy, Scope, TeamBoard, TeamMetric, TeamStanding, period,
+};
+use super::{by_givers, by_value};
 use crate::auth::Caller;
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
@@ -33,6 +35,8 @@ pub(super) struct Parsed {
     pub(super) metric: TeamMetric,
     /// Only points from recognitions carrying this company value.
     pub(super) value: Option<Uuid>,
+    /// What ranks a members board (the request's, else the organisation's).
+    pub(super) rank_by: RankBy,
     /// The period as times, [from, to) (open ends for `all`), for boards summed when asked.
     pub(super) window: (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>),
 }
@@ -66,6 +70,7 @@ impl Parsed {
             around: self.around,
             metric: self.metric,
             value: self.value,
+            rank_by: self.rank_by,
         }
     }
 }
@@ -143,6 +148,16 @@ async fn member_answer(
     };
     if let Some(q) = p.by_value() {
         return by_value::members(conn.get().await?, caller, q, team).await;
+    }
+    if p.rank_by == RankBy::DistinctGivers {
+        let q = by_givers::GiversQuery {
+            scope: p.scope,
+            period: p.period,
+            window: p.window,
+            limit: p.limit,
+            around: p.around,
+        };
+        return by_givers::members(conn.get().await?, caller, q, team).await;
     }
     let b = board(org, &p, team);
     let key = format!(
@@ -230,6 +245,7 @@ async fn member_answer(
         period: p.period,
         dimension: p.dimension,
         value_id: None,
+        rank_by: RankBy::Points,
         ranked_members,
         top,
         me,

@@ -14,7 +14,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::queries::per_member;
-use super::{MemberBoard, MemberStanding, Scope, TeamBoard, TeamMetric, TeamStanding, period};
+use super::{
+    MemberBoard, MemberStanding, RankBy, Scope, TeamBoard, TeamMetric, TeamStanding, period,
+};
 use crate::error::{AppError, AppResult};
 
 /// Entries paid for recognitions carrying value `$2` and reversals of them, in [`$3`, `$4`).
@@ -75,11 +77,11 @@ struct TeamTotal {
     reached_at: DateTime<Utc>,
 }
 
-/// Competition ranks of totals already in board order.
-fn ranks(points: impl Iterator<Item = i64>) -> Vec<i64> {
+/// Competition ranks of keys already in board order: equal keys share a rank.
+pub(super) fn ranks<K: PartialEq + Copy>(keys: impl Iterator<Item = K>) -> Vec<i64> {
     let mut out: Vec<i64> = Vec::new();
-    let mut last = None;
-    for (i, p) in points.enumerate() {
+    let mut last: Option<K> = None;
+    for (i, p) in keys.enumerate() {
         let rank = match (last, out.last()) {
             (Some(prev), Some(r)) if prev == p => *r,
             _ => i as i64 + 1,
@@ -130,8 +132,46 @@ pub(super) async fn members(
             team_id: r.team_id,
             points: r.points,
             reached_at: Some(r.reached_at),
+            distinct_givers: None,
         })
         .collect();
+    board_of(
+        conn,
+        caller,
+        standings,
+        p.limit,
+        p.around,
+        |ranked, top, me, around| MemberBoard {
+            scope: p.scope,
+            team_id: team,
+            period: p.period,
+            dimension: None,
+            value_id: Some(value),
+            rank_by: RankBy::Points,
+            ranked_members: ranked,
+            top,
+            me,
+            around_me: around,
+        },
+    )
+    .await
+}
+
+/// A members board from every ranked standing, in board order: the top `limit`, the caller
+/// (below everyone when they have no standing) and `around` either side of them.
+pub(super) async fn board_of(
+    conn: &mut AsyncPgConnection,
+    caller: &crate::auth::Caller,
+    standings: Vec<MemberStanding>,
+    limit: i64,
+    around: i64,
+    make: impl FnOnce(
+        i64,
+        Vec<MemberStanding>,
+        MemberStanding,
+        Option<Vec<MemberStanding>>,
+    ) -> MemberBoard,
+) -> AppResult<MemberBoard> {
     let ranked_members = standings.len() as i64;
     let mine = standings
         .iter()
@@ -140,8 +180,8 @@ pub(super) async fn members(
         Some(i) => standings[i].clone(),
         None => without_points(conn, caller, ranked_members + 1).await?,
     };
-    let around_me = (p.around > 0).then(|| {
-        let n = usize::try_from(p.around).unwrap_or(0);
+    let around_me = (around > 0).then(|| {
+        let n = usize::try_from(around).unwrap_or(0);
         match mine {
             Some(i) => standings[i.saturating_sub(n)..(i + n + 1).min(standings.len())].to_vec(),
             None => {
@@ -152,18 +192,9 @@ pub(super) async fn members(
             }
         }
     });
-    let limit = usize::try_from(p.limit).unwrap_or(0);
-    Ok(MemberBoard {
-        scope: p.scope,
-        team_id: team,
-        period: p.period,
-        dimension: None,
-        value_id: Some(value),
-        ranked_members,
-        top: standings.into_iter().take(limit).collect(),
-        me,
-        around_me,
-    })
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let top = standings.into_iter().take(limit).collect();
+    Ok(make(ranked_members, top, me, around_me))
 }
 
 /// The caller, below everyone with points.
@@ -187,6 +218,7 @@ async fn without_points(
         team_id,
         points: 0,
         reached_at: None,
+        distinct_givers: None,
     })
 }
 

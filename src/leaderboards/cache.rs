@@ -66,6 +66,7 @@ pub struct BoardKey {
     pub(super) around: i64,
     pub(super) metric: TeamMetric,
     pub(super) value: Option<Uuid>,
+    pub(super) rank_by: super::RankBy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

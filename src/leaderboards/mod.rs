@@ -8,6 +8,7 @@
 //! not the number of members.
 
 mod answers;
+mod by_givers;
 mod by_value;
 pub mod cache;
 pub mod fold;
@@ -44,6 +45,27 @@ pub enum TeamMetric {
     PerMember,
 }
 
+/// What ranks the members board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    /// Points earned in the period.
+    Points,
+    /// How many different colleagues recognised or boosted the member in the period, then the
+    /// recognition points they brought.
+    DistinctGivers,
+}
+
+impl RankBy {
+    pub fn parse(raw: &str) -> Option<RankBy> {
+        match raw {
+            "points" => Some(RankBy::Points),
+            "distinct_givers" => Some(RankBy::DistinctGivers),
+            _ => None,
+        }
+    }
+}
+
 /// A member's place on a board.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MemberStanding {
@@ -55,6 +77,10 @@ pub struct MemberStanding {
     pub points: i64,
     /// When the member reached these points; among equals, who got there first is shown first.
     pub reached_at: Option<DateTime<Utc>>,
+    /// On a board ranked by `distinct_givers`: how many different colleagues recognised or
+    /// boosted the member (`points` is then the recognition points they brought).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct_givers: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,6 +92,7 @@ pub struct MemberBoard {
     pub dimension: Option<Dimension>,
     /// With `value_id`: only points from recognitions carrying that company value.
     pub value_id: Option<Uuid>,
+    pub rank_by: RankBy,
     /// Members with points in the period (deactivated members are not listed).
     pub ranked_members: i64,
     /// The top `limit`.

@@ -71,6 +71,7 @@ impl MemberWindowRow {
             team_id: self.team_id,
             points: self.points,
             reached_at: self.reached_at,
+            distinct_givers: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::answers::{Parsed, compute_board};
 use super::cache::{BoardCache, BoardKind};
-use super::{MemberBoard, Scope, TeamBoard, TeamMetric, period};
+use super::{MemberBoard, RankBy, Scope, TeamBoard, TeamMetric, period};
 use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -37,6 +37,7 @@ pub struct BoardParams {
     pub around_me: Option<String>,
     pub metric: Option<String>,
     pub value_id: Option<String>,
+    pub rank_by: Option<String>,
 }
 
 /// The members board's query parameters (documentation).
@@ -59,6 +60,11 @@ pub struct MemberBoardParams {
     /// Only points from recognitions carrying this company value (not with `dimension`).
     #[param(value_type = Option<Uuid>)]
     value_id: Option<String>,
+    /// `points` or `distinct_givers` (how many different colleagues recognised or boosted each
+    /// member in the period, then the recognition points they brought); default: the
+    /// organisation's `rank_members_by`. Not with `dimension` or `value_id`.
+    #[param(value_type = Option<RankBy>)]
+    rank_by: Option<String>,
     /// Top N, 1-100 (default 10).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -151,6 +157,28 @@ fn parse(
             "cannot be combined with dimension: a value board counts recognitions of any dimension",
         ));
     }
+    let rank_by = match p.rank_by.as_deref() {
+        None => None,
+        Some(r) => RankBy::parse(r).or_else(|| {
+            errors.push(FieldError::new(
+                "rank_by",
+                "must be points or distinct_givers",
+            ));
+            None
+        }),
+    };
+    if rank_by == Some(RankBy::DistinctGivers) && (dimension.is_some() || value.is_some()) {
+        errors.push(FieldError::new(
+            "rank_by",
+            "distinct_givers ranks whole recognitions: not with dimension or value_id",
+        ));
+    }
+    // The organisation's default applies to the plain board only.
+    let rank_by = rank_by.unwrap_or(if dimension.is_none() && value.is_none() {
+        RankBy::parse(&organisation.rank_members_by).unwrap_or(RankBy::Points)
+    } else {
+        RankBy::Points
+    });
     check(errors)?;
     let period = period.ok_or_else(|| AppError::invalid("period", "is not a period"))?;
     let window = (
@@ -167,6 +195,7 @@ fn parse(
         metric,
         value,
         window,
+        rank_by,
     })
 }
 

@@ -33,6 +33,8 @@ vocabulary!(
         /// Credit to a contributor of someone else's initiative.
         InitiativeContribution = "initiative_contribution",
         RecognitionReceived = "recognition_received",
+        /// A boost: another member's add-on to a recognition (`created_by` is the booster).
+        RecognitionBoost = "recognition_boost",
         Badge = "badge",
         /// Reward for taking part in a completed challenge.
         ChallengeReward = "challenge_reward",
@@ -70,7 +72,7 @@ pub struct Entry {
     pub source_id: Option<Uuid>,
     pub dimension: Option<Dimension>,
     pub note: Option<String>,
-    /// The admin who made an adjustment or reversal.
+    /// The admin who made an adjustment or reversal; for a boost, the member who paid it.
     pub created_by: Option<Uuid>,
     /// For reversals: the entry cancelled.
     pub reverses: Option<Uuid>,

@@ -62,6 +62,12 @@ pub async fn reverse(
         ("recognition_received", Some("recognition"), Some(recognition)) => {
             giving::refund(conn, org, recognition, entry.points).await?
         }
+        ("recognition_boost", Some("recognition"), Some(recognition)) => match entry.created_by {
+            Some(booster) => {
+                giving::refund_boost(conn, org, recognition, booster, entry.points).await?
+            }
+            None => None,
+        },
         _ => None,
     };
     let mut detail = serde_json::json!({ "reversal": reversal.id, "member_id": reversal.member_id, "points": reversal.points });

@@ -55,6 +55,8 @@ pub struct PointRules {
     /// The most one member may give one peer per calendar month (organisation time zone), on
     /// top of the daily cap.
     pub peer_monthly_cap_per_recipient: i32,
+    /// How long (hours, 0-720) a giver may take a recognition back.
+    pub undo_window_hours: i32,
     /// Points the organisation gives each member on their birthday (0-1000; 0: no birthday
     /// awards), posted to the feed as a celebration.
     pub birthday_points: i32,
@@ -80,6 +82,7 @@ pub struct UpdatePointRules {
     pub values_required: Option<bool>,
     pub min_message_length: Option<i32>,
     pub peer_monthly_cap_per_recipient: Option<i32>,
+    pub undo_window_hours: Option<i32>,
     pub birthday_points: Option<i32>,
     pub anniversary_points: Option<i32>,
 }
@@ -272,6 +275,8 @@ pub async fn change(db: &Db, org: Uuid, by: Uuid, r: UpdatePointRules) -> AppRes
             &mut e,
         )
         .map(|v| point_rules::peer_monthly_cap_per_recipient.eq(v)),
+        bounded("undo_window_hours", r.undo_window_hours, 0, 720, &mut e)
+            .map(|v| point_rules::undo_window_hours.eq(v)),
         bounded("birthday_points", r.birthday_points, 0, 1000, &mut e)
             .map(|v| point_rules::birthday_points.eq(v)),
         bounded("anniversary_points", r.anniversary_points, 0, 1000, &mut e)

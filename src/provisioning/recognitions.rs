@@ -9,8 +9,11 @@ use super::people::{
 };
 use super::wins::win;
 use crate::error::{AppError, AppResult};
+use crate::recognition::boosts::{self, NewBoost};
 use crate::recognition::domain as recognition;
 use crate::recognition::giving::GivingKind;
+use crate::recognition::take_back;
+use crate::recognition::visibility::Viewer;
 use crate::values::routes::NewValue;
 use crate::vocabulary::Dimension;
 
@@ -184,6 +187,7 @@ pub(super) async fn load(
         crate::values::routes::add(conn, org, admin, &new).await?;
     }
     let win = |i: usize| win(wins, i);
+    let mut given = Vec::new();
     for k in DEMO_RECOGNITIONS {
         let giver = person(people, k.giver)?;
         let recipients = k
@@ -200,6 +204,8 @@ pub(super) async fn load(
                 dimension: k.dimension,
                 initiative_id: initiative,
                 value_ids: Vec::new(),
+                team_ids: Vec::new(),
+                visibility: None,
             };
             recognition::give(
                 conn,
@@ -210,9 +216,57 @@ pub(super) async fn load(
                 Utc::now(),
             )
             .await
-            .map(|_| ())
         })
-        .await?;
+        .await
+        .map(|id| given.push(id))?;
     }
-    Ok(())
+    boost_and_undo(conn, org, people, &given).await
+}
+
+/// A colleague boosts the first recognition; a peer gives one to the wrong person and undoes it.
+async fn boost_and_undo(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    people: &People,
+    given: &[Uuid],
+) -> AppResult<()> {
+    let booster = Viewer::from(&person(people, BEN)?);
+    let first = *given
+        .first()
+        .ok_or_else(|| AppError::internal("no demo recognition"))?;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let new = NewBoost { points: 5 };
+        boosts::boost(
+            conn,
+            org,
+            &booster,
+            GivingKind::Peer,
+            first,
+            &new,
+            Utc::now(),
+        )
+        .await
+    })
+    .await?;
+    let chloe = person(people, CHLOE)?;
+    let gus = person(people, GUS)?.member_id;
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let new = recognition::CreateRecognition {
+            recipients: vec![gus],
+            message: "Thanks for covering my Saturday shift!".into(),
+            points: 5,
+            dimension: None,
+            initiative_id: None,
+            value_ids: Vec::new(),
+            team_ids: Vec::new(),
+            visibility: None,
+        };
+        let kind = GivingKind::for_role(chloe.role);
+        let id = recognition::give(conn, org, chloe.member_id, kind, &new, Utc::now()).await?;
+        // It was Gus's namesake in another store: Chloe takes it back.
+        take_back::undo(conn, org, &Viewer::from(&chloe), id, 24, Utc::now())
+            .await
+            .map(|_| ())
+    })
+    .await
 }

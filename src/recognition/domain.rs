@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::giving::{self, GivingKind};
 use super::queries::{self, NewRecognition};
-use super::{MemberRef, ReactionKind, Recognition};
+use super::visibility::{Viewer, Visibility};
+use super::{MAX_TEAM_RECIPIENTS, MemberRef, ReactionKind, Recognition, Status, TeamRef};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
@@ -20,6 +21,8 @@ use crate::vocabulary::Dimension;
 use crate::{periods, validation};
 
 pub const MAX_RECIPIENTS: usize = 50;
+/// The most teams a recognition names.
+pub const MAX_TEAMS: usize = 10;
 
 /// The most a team lead's monthly budget may be set to.
 pub const MAX_LEAD_BUDGET: i32 = 10_000_000;
@@ -27,8 +30,15 @@ pub const MAX_LEAD_BUDGET: i32 = 10_000_000;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRecognition {
-    /// Members to recognise (1-50, not yourself).
+    /// Members to recognise (0-50, not yourself; with `team_ids`, at least one of the two).
+    #[serde(default)]
     pub recipients: Vec<Uuid>,
+    /// Whole teams to recognise (at most 10 live teams): each active member but you is a
+    /// recipient, paid as any other; at most 200 recipients in all.
+    #[serde(default)]
+    pub team_ids: Vec<Uuid>,
+    /// Who may see it (default `public`). Its points count on boards whatever it is.
+    pub visibility: Option<Visibility>,
     pub message: String,
     /// Points for each recipient.
     pub points: i32,
@@ -106,14 +116,20 @@ pub async fn record(
     // import) can skip one.
     let message = check_shape(giver, new)?;
     let CreateRecognition {
-        recipients,
         points,
         dimension,
         initiative_id,
         ..
     } = new;
     let (rules, time_zone) = rules::load_with_time_zone(conn, org).await?;
-    let (named, carried) = check_against_organisation(conn, org, giver, new, &rules).await?;
+    let Checked {
+        named,
+        carried,
+        recipients,
+        teams,
+    } = check_against_organisation(conn, org, giver, new, &rules).await?;
+    let recipients = &recipients;
+    let visibility = new.visibility.unwrap_or(Visibility::Public);
     let tz = periods::parse_tz(&time_zone);
     let cost = i64::from(*points) * recipients.len() as i64;
     // Takes the giver's balance row lock: everything below sees every earlier recognition by
@@ -135,8 +151,10 @@ pub async fn record(
         dimension: *dimension,
         initiative_id: *initiative_id,
         giving_period_start: period,
+        visibility,
     };
-    let (id, created_at) = queries::insert(conn, org, &row, recipients, &named).await?;
+    let team_ids: Vec<Uuid> = teams.iter().map(|t| t.id).collect();
+    let (id, created_at) = queries::insert(conn, org, &row, recipients, &team_ids, &named).await?;
     crate::values::attach(conn, org, id, created_at, &carried).await?;
     let credits = recipients
         .iter()
@@ -166,9 +184,14 @@ pub async fn record(
         dimension: *dimension,
         initiative_id: *initiative_id,
         recipients: shown,
+        teams,
+        visibility,
+        status: Status::Active,
         values: carried.values,
         hashtags: carried.hashtags,
+        boosts: Vec::new(),
         reactions: Vec::new(),
+        comments: 0,
         created_at,
     };
     let mut involved = recipients.clone();
@@ -188,10 +211,10 @@ pub async fn record(
 fn check_shape(giver: Uuid, new: &CreateRecognition) -> AppResult<String> {
     let mut errors = Vec::new();
     let message = validation::text("message", &new.message, 2000, &mut errors);
-    if new.recipients.is_empty() {
+    if new.recipients.is_empty() && new.team_ids.is_empty() {
         errors.push(FieldError::new(
             "recipients",
-            "name at least one member to recognise",
+            "name at least one member (or team) to recognise",
         ));
     } else if new.recipients.len() > MAX_RECIPIENTS {
         errors.push(FieldError::new(
@@ -216,21 +239,68 @@ fn check_shape(giver: Uuid, new: &CreateRecognition) -> AppResult<String> {
     if new.points < 1 {
         errors.push(FieldError::new("points", "must be at least 1"));
     }
+    if new.team_ids.len() > MAX_TEAMS {
+        errors.push(FieldError::new(
+            "team_ids",
+            format!("at most {MAX_TEAMS} teams at once"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, t) in new.team_ids.iter().enumerate() {
+        if !seen.insert(*t) {
+            errors.push(FieldError::new(format!("team_ids[{i}]"), "is listed twice"));
+        }
+    }
     check(errors)?;
     Ok(message)
 }
 
+/// What the organisation makes of a recognition: the giver and the recipients as it names
+/// them, the values and hashtags it carries, every recipient (named and in its teams) and the
+/// teams it names.
+struct Checked {
+    named: HashMap<Uuid, queries::Named>,
+    carried: crate::values::Carried,
+    recipients: Vec<Uuid>,
+    teams: Vec<TeamRef>,
+}
+
 /// The rules that need the organisation: its points limit, its message length, its values,
-/// active recipients, a known initiative. Answers the giver and the recipients as the
-/// recognition names them, and the values and hashtags it carries.
+/// active recipients, live teams, a known initiative.
 async fn check_against_organisation(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     giver: Uuid,
     new: &CreateRecognition,
     rules: &rules::PointRules,
-) -> AppResult<(HashMap<Uuid, queries::Named>, crate::values::Carried)> {
+) -> AppResult<Checked> {
     let mut errors = Vec::new();
+    let (teams, members_of_teams) = queries::live_teams(conn, org, &new.team_ids).await?;
+    for (i, t) in new.team_ids.iter().enumerate() {
+        if !teams.iter().any(|found| found.id == *t) {
+            errors.push(FieldError::new(
+                format!("team_ids[{i}]"),
+                "no live team with that id in your organisation",
+            ));
+        }
+    }
+    let mut recipients = new.recipients.clone();
+    for m in members_of_teams {
+        if m != giver && !recipients.contains(&m) {
+            recipients.push(m);
+        }
+    }
+    if recipients.is_empty() {
+        errors.push(FieldError::new(
+            "team_ids",
+            "these teams have no active member but you",
+        ));
+    } else if recipients.len() > MAX_TEAM_RECIPIENTS {
+        errors.push(FieldError::new(
+            "team_ids",
+            format!("at most {MAX_TEAM_RECIPIENTS} recipients in all"),
+        ));
+    }
     let max_points = rules.max_points_per_recognition;
     let min_length = usize::try_from(rules.min_message_length).unwrap_or(1);
     if new.message.trim().chars().count() < min_length {
@@ -253,7 +323,7 @@ async fn check_against_organisation(
             format!("must be at most {max_points} per recipient"),
         ));
     }
-    let mut ids = new.recipients.clone();
+    let mut ids = recipients.clone();
     ids.push(giver);
     let named = queries::active_members(conn, org, &ids).await?;
     for (i, r) in new.recipients.iter().enumerate() {
@@ -273,13 +343,18 @@ async fn check_against_organisation(
         ));
     }
     check(errors)?;
-    Ok((named, carried))
+    Ok(Checked {
+        named,
+        carried,
+        recipients,
+        teams,
+    })
 }
 
 /// A peer may give one colleague at most the daily cap a day and the monthly cap a month;
 /// `given` is what they gave each recipient this month (one triple per recognition or boost),
 /// `day_start` when today began.
-fn check_caps(
+pub(super) fn check_caps(
     recipients: &[Uuid],
     given: &[(Uuid, i32, DateTime<Utc>)],
     points: i32,
@@ -323,12 +398,12 @@ fn check_caps(
 pub async fn react(
     conn: &mut AsyncPgConnection,
     org: Uuid,
-    member: Uuid,
+    viewer: &Viewer,
     id: Uuid,
     kind: ReactionKind,
 ) -> AppResult<Recognition> {
-    queries::load(conn, org, member, id).await?;
-    queries::insert_reaction(conn, org, id, member, kind)
+    queries::load(conn, org, viewer, id).await?;
+    queries::insert_reaction(conn, org, id, viewer.member, kind)
         .await
         .map_err(|e| match AppError::from(e) {
             AppError::Conflict { .. } => AppError::Conflict {
@@ -337,7 +412,7 @@ pub async fn react(
             },
             other => other,
         })?;
-    queries::load(conn, org, member, id).await
+    queries::load(conn, org, viewer, id).await
 }
 
 /// Take back `member`'s reaction; 404 when they left none of that kind.

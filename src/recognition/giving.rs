@@ -15,7 +15,7 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::ledger::rules::PointRules;
 use crate::periods;
-use crate::schema::{giving_balances, lead_budgets, recognitions};
+use crate::schema::{giving_balances, lead_budgets, recognition_boosts, recognitions};
 use crate::sql::Prepared;
 use crate::vocabulary::vocabulary;
 
@@ -334,6 +334,37 @@ pub async fn refund(
     };
     let back = return_points(conn, org, giver, kind, period, points).await?;
     Ok(back.map(|back| (giver, back)))
+}
+
+/// Give `points` back to the pot that paid for `booster`'s boost of `recognition`: the booster's
+/// row for the period it was paid from, as [`refund`] does for a recognition. `None` when
+/// nothing was spent (an admin's boost, or no such boost).
+pub async fn refund_boost(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    recognition: Uuid,
+    booster: Uuid,
+    points: i32,
+) -> AppResult<Option<(Uuid, i32)>> {
+    let boost: Option<(String, Option<NaiveDate>)> = recognition_boosts::table
+        .filter(recognition_boosts::organisation_id.eq(org))
+        .filter(recognition_boosts::recognition_id.eq(recognition))
+        .filter(recognition_boosts::booster_id.eq(booster))
+        .select((
+            recognition_boosts::kind,
+            recognition_boosts::giving_period_start,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((kind, Some(period))) = boost else {
+        return Ok(None);
+    };
+    let Some(kind) = GivingKind::parse(&kind).filter(|k| *k != GivingKind::Admin) else {
+        return Ok(None);
+    };
+    let back = return_points(conn, org, booster, kind, period, points).await?;
+    Ok(back.map(|back| (booster, back)))
 }
 
 /// Set a team lead's own monthly budget (admins).

@@ -8,11 +8,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::giving::GivingKind;
-use super::{MemberRef, ReactionCount, ReactionKind, Recognition};
+use super::visibility::{Viewer, Visibility};
+use super::{MemberRef, ReactionCount, ReactionKind, Recognition, Status, TeamRef};
 use crate::error::{AppError, AppResult};
 use crate::schema::{
-    company_values, initiatives, members, recognition_hashtags, recognition_reactions,
-    recognition_recipients, recognition_values, recognitions,
+    company_values, initiatives, members, recognition_boosts, recognition_hashtags,
+    recognition_reactions, recognition_recipients, recognition_teams, recognition_values,
+    recognitions, teams,
 };
 use crate::vocabulary::Dimension;
 
@@ -29,10 +31,13 @@ pub struct RecognitionRow {
     pub dimension: Option<String>,
     pub initiative_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub visibility: String,
+    pub undone_at: Option<DateTime<Utc>>,
+    pub hidden_at: Option<DateTime<Utc>>,
 }
 
-/// Turn rows into API views: names of givers and recipients and reaction counts, in three
-/// queries whatever the page size.
+/// Turn rows into API views: names of givers and recipients, teams, values, boosts, reaction
+/// and comment counts, in a fixed number of queries whatever the page size.
 pub async fn views(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -76,6 +81,7 @@ pub async fn views(
         .load(conn)
         .await?;
     let mut carried = crate::values::carried_by(conn, org, &ids).await?;
+    let mut extras = super::extras::of(conn, org, &ids).await?;
     let mut by_recognition: HashMap<Uuid, Vec<MemberRef>> = HashMap::new();
     for (rid, id, display_name) in recipients {
         by_recognition
@@ -106,6 +112,12 @@ pub async fn views(
             let recipients = by_recognition.remove(&r.id).unwrap_or_default();
             let mut reactions = counts.remove(&r.id).unwrap_or_default();
             let carried = carried.remove(&r.id).unwrap_or_default();
+            let extra = extras.remove(&r.id).unwrap_or_default();
+            let status = match (r.hidden_at, r.undone_at) {
+                (Some(_), _) => Status::Hidden,
+                (None, Some(_)) => Status::Undone,
+                (None, None) => Status::Active,
+            };
             reactions.sort_by_key(|c| c.kind.as_str());
             Ok(Recognition {
                 id: r.id,
@@ -125,30 +137,38 @@ pub async fn views(
                     .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
                 initiative_id: r.initiative_id,
                 recipients,
+                teams: extra.teams,
+                visibility: Visibility::parse(&r.visibility).unwrap_or(Visibility::Public),
+                status,
                 values: carried.values,
                 hashtags: carried.hashtags,
+                boosts: extra.boosts,
                 reactions,
+                comments: extra.comments,
                 created_at: r.created_at,
             })
         })
         .collect()
 }
 
+/// One recognition as `viewer` may see it; 404 when they may not (as for another
+/// organisation's id).
 pub async fn load(
     conn: &mut AsyncPgConnection,
     org: Uuid,
-    viewer: Uuid,
+    viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<Recognition> {
     let row: RecognitionRow = recognitions::table
         .filter(recognitions::organisation_id.eq(org))
         .filter(recognitions::id.eq(id))
+        .filter(viewer.condition())
         .select(RecognitionRow::as_select())
         .first(conn)
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("recognition"))?;
-    views(conn, org, viewer, vec![row])
+    views(conn, org, viewer.member, vec![row])
         .await?
         .into_iter()
         .next()
@@ -172,15 +192,19 @@ pub struct FeedFilter {
     pub limit: i64,
 }
 
-/// One page of the feed, newest first, as views for `viewer`.
+/// One page of the feed, newest first, as views for `viewer`: what they may see, neither
+/// undone nor hidden.
 pub async fn feed(
     conn: &mut AsyncPgConnection,
     org: Uuid,
-    viewer: Uuid,
+    viewer: &Viewer,
     filter: &FeedFilter,
 ) -> AppResult<Vec<Recognition>> {
     let mut query = recognitions::table
         .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::undone_at.is_null())
+        .filter(recognitions::hidden_at.is_null())
+        .filter(viewer.condition())
         .order((recognitions::created_at.desc(), recognitions::id.desc()))
         .limit(filter.limit)
         .select(RecognitionRow::as_select())
@@ -248,7 +272,7 @@ pub async fn feed(
         );
     }
     let rows: Vec<RecognitionRow> = query.load(conn).await?;
-    views(conn, org, viewer, rows).await
+    views(conn, org, viewer.member, rows).await
 }
 
 /// An active member a recognition names: its giver or a recipient.
@@ -299,7 +323,7 @@ pub async fn initiative_exists(
 }
 
 /// The points `giver` gave each of `recipients` as a peer in `[from, to)`, and when, one triple
-/// per recognition.
+/// per recognition or boost.
 pub async fn peer_points_given(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -307,7 +331,7 @@ pub async fn peer_points_given(
     recipients: &[Uuid],
     (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> AppResult<Vec<(Uuid, i32, DateTime<Utc>)>> {
-    Ok(recognitions::table
+    let mut given: Vec<(Uuid, i32, DateTime<Utc>)> = recognitions::table
         .inner_join(
             recognition_recipients::table
                 .on(recognition_recipients::recognition_id.eq(recognitions::id)),
@@ -330,7 +354,28 @@ pub async fn peer_points_given(
             recognitions::created_at,
         ))
         .load(conn)
-        .await?)
+        .await?;
+    // What they boosted these recipients with.
+    let boosted: Vec<(Uuid, i32, DateTime<Utc>)> = recognition_boosts::table
+        .inner_join(
+            recognition_recipients::table
+                .on(recognition_recipients::recognition_id.eq(recognition_boosts::recognition_id)),
+        )
+        .filter(recognition_boosts::organisation_id.eq(org))
+        .filter(recognition_boosts::booster_id.eq(giver))
+        .filter(recognition_boosts::kind.eq(GivingKind::Peer.as_str()))
+        .filter(recognition_boosts::created_at.ge(from))
+        .filter(recognition_boosts::created_at.lt(to))
+        .filter(recognition_recipients::member_id.eq_any(recipients))
+        .select((
+            recognition_recipients::member_id,
+            recognition_boosts::points,
+            recognition_boosts::created_at,
+        ))
+        .load(conn)
+        .await?;
+    given.extend(boosted);
+    Ok(given)
 }
 
 /// A recognition's own row, before its recipients.
@@ -343,15 +388,17 @@ pub struct NewRecognition<'a> {
     pub initiative_id: Option<Uuid>,
     /// The giving period it was paid from, for a reversal to give the points back to.
     pub giving_period_start: Option<NaiveDate>,
+    pub visibility: Visibility,
 }
 
-/// Write a recognition and its recipients, each with the team `named` says they are in
-/// (read in the same transaction); its id and time.
+/// Write a recognition, its recipients (each with the team `named` says they are in, read in
+/// the same transaction) and the teams it named; its id and time.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     new: &NewRecognition<'_>,
     recipients: &[Uuid],
+    teams: &[Uuid],
     named: &HashMap<Uuid, Named>,
 ) -> AppResult<(Uuid, DateTime<Utc>)> {
     let (id, created_at): (Uuid, DateTime<Utc>) = diesel::insert_into(recognitions::table)
@@ -364,6 +411,7 @@ pub async fn insert(
             recognitions::dimension.eq(new.dimension.map(|d| d.as_str())),
             recognitions::initiative_id.eq(new.initiative_id),
             recognitions::giving_period_start.eq(new.giving_period_start),
+            recognitions::visibility.eq(new.visibility.as_str()),
         ))
         .returning((recognitions::id, recognitions::created_at))
         .get_result(conn)
@@ -383,7 +431,57 @@ pub async fn insert(
         .values(rows)
         .execute(conn)
         .await?;
+    if !teams.is_empty() {
+        let rows: Vec<_> = teams
+            .iter()
+            .map(|t| {
+                (
+                    recognition_teams::organisation_id.eq(org),
+                    recognition_teams::recognition_id.eq(id),
+                    recognition_teams::team_id.eq(*t),
+                )
+            })
+            .collect();
+        diesel::insert_into(recognition_teams::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
     Ok((id, created_at))
+}
+
+/// Which of `ids` are live teams of the organisation, and the active members of those teams.
+pub async fn live_teams(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    ids: &[Uuid],
+) -> AppResult<(Vec<TeamRef>, Vec<Uuid>)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let teams: Vec<TeamRef> = teams::table
+        .filter(teams::organisation_id.eq(org))
+        .filter(teams::id.eq_any(ids))
+        .filter(teams::archived_at.is_null())
+        .order(teams::name)
+        .select((teams::id, teams::name))
+        .load::<(Uuid, String)>(conn)
+        .await?
+        .into_iter()
+        .map(|(id, name)| TeamRef { id, name })
+        .collect();
+    let live: Vec<Uuid> = teams.iter().map(|t| t.id).collect();
+    let members: Vec<Uuid> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::team_id.eq_any(&live))
+        .filter(members::deactivated_at.is_null())
+        .order((members::display_name, members::id))
+        // One more than a recognition may name, so that too many is seen.
+        .limit(super::MAX_TEAM_RECIPIENTS as i64 + 1)
+        .select(members::id)
+        .load(conn)
+        .await?;
+    Ok((teams, members))
 }
 
 /// Leave `member`'s reaction; a second of the same kind is a unique violation.

@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::boosts::{self, NewBoost};
 use super::domain::{self, CreateRecognition};
 use super::giving::GivingKind;
 use super::queries::{self, FeedFilter};
+use super::visibility::Viewer;
 use super::{ReactionKind, Recognition};
+use super::{comments, take_back};
 use crate::auth::{Admin, Caller};
 use crate::clock::Clock;
 use crate::db::Db;
@@ -130,13 +133,15 @@ pub async fn feed(
         limit: limit + 1,
     };
     let mut conn = db.conn().await?;
-    let items = queries::feed(&mut conn, caller.organisation_id, caller.member_id, &filter).await?;
+    let viewer = Viewer::from(&caller);
+    let items = queries::feed(&mut conn, caller.organisation_id, &viewer, &filter).await?;
     Ok(Json(Page::from_rows(items, limit, |r: &Recognition| {
         Cursor::at(r.created_at, r.id)
     })))
 }
 
-/// One recognition.
+/// One recognition, if the caller may see it (its visibility; undone ones stay readable, hidden
+/// ones only by admins).
 #[utoipa::path(
     tag = "recognition",
     security(("bearer" = [])),
@@ -151,8 +156,9 @@ pub async fn feed(
 pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Recognition>> {
     let id = path_id(id, "recognition")?;
     let mut conn = db.conn().await?;
+    let viewer = Viewer::from(&caller);
     Ok(Json(
-        queries::load(&mut conn, caller.organisation_id, caller.member_id, id).await?,
+        queries::load(&mut conn, caller.organisation_id, &viewer, id).await?,
     ))
 }
 
@@ -185,14 +191,8 @@ pub async fn react(
 ) -> AppResult<(Status, Json<Recognition>)> {
     let id = path_id(id, "recognition")?;
     let mut conn = db.conn().await?;
-    let view = domain::react(
-        &mut conn,
-        caller.organisation_id,
-        caller.member_id,
-        id,
-        body.0.kind,
-    )
-    .await?;
+    let viewer = Viewer::from(&caller);
+    let view = domain::react(&mut conn, caller.organisation_id, &viewer, id, body.0.kind).await?;
     Ok((Status::Created, Json(view)))
 }
 
@@ -279,7 +279,94 @@ pub async fn set_budget(
     }))
 }
 
+/// Boost someone else's recognition: `points` more for each recipient, paid from your own
+/// allowance or budget (admins unbudgeted), once per recognition, within the same caps as a
+/// recognition. Not your own recognition, nor one you received.
+#[utoipa::path(
+    tag = "recognition",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Recognition id")),
+    request_body = NewBoost,
+    responses(
+        (status = 201, description = "The recognition with its boosts", body = Recognition),
+        Unauthorized,
+        (status = 403, description = "Your own recognition, or one you received", body = Problem, content_type = "application/problem+json"),
+        NotFound,
+        (status = 409, description = "Already boosted by you, undone or hidden, or your allowance, budget or a cap is exceeded", body = Problem, content_type = "application/problem+json"),
+        Invalid,
+    )
+)]
+#[post("/api/v1/recognitions/<id>/boosts", data = "<body>")]
+pub async fn boost(
+    db: &State<Db>,
+    clock: &State<Clock>,
+    caller: Caller,
+    id: &str,
+    body: JsonBody<NewBoost>,
+) -> AppResult<(Status, Json<Recognition>)> {
+    let id = path_id(id, "recognition")?;
+    let (org, viewer, new) = (caller.organisation_id, Viewer::from(&caller), body.0);
+    let (kind, now) = (GivingKind::for_role(caller.role), clock.now());
+    let mut conn = db.conn().await?;
+    let view = crate::db::transaction(&mut conn, move |conn| {
+        let new = new.clone();
+        Box::pin(async move { boosts::boost(conn, org, &viewer, kind, id, &new, now).await })
+    })
+    .await?;
+    Ok((Status::Created, Json(view)))
+}
+
+/// Undo a recognition you gave, within the organisation's `undo_window_hours` (default 24):
+/// every recipient's and booster's points are reversed, every allowance and budget given back,
+/// the boards corrected at once; the recognition is kept, `undone`.
+#[utoipa::path(
+    tag = "recognition",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Recognition id")),
+    responses(
+        (status = 200, description = "The recognition, undone", body = Recognition),
+        Unauthorized,
+        (status = 403, description = "You did not give it", body = Problem, content_type = "application/problem+json"),
+        NotFound,
+        (status = 409, description = "Already undone or hidden, or the undo window has passed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/recognitions/<id>/undo")]
+pub async fn undo(
+    db: &State<Db>,
+    clock: &State<Clock>,
+    caller: Caller,
+    id: &str,
+) -> AppResult<Json<Recognition>> {
+    let id = path_id(id, "recognition")?;
+    let (org, viewer, now) = (caller.organisation_id, Viewer::from(&caller), clock.now());
+    let mut conn = db.conn().await?;
+    let view = crate::db::transaction(&mut conn, move |conn| {
+        Box::pin(async move {
+            let hours = crate::ledger::rules::load(conn, org)
+                .await?
+                .undo_window_hours;
+            take_back::undo(conn, org, &viewer, id, hours, now).await
+        })
+    })
+    .await?;
+    Ok(Json(view))
+}
+
 crate::http::operations!(
-    /// Recognitions, the feed, reactions and lead budgets.
-    RecognitionApi { create, feed, show, react, unreact, set_budget }
+    /// Recognitions, the feed, reactions, comments, boosts, undo and lead budgets.
+    RecognitionApi {
+        create,
+        feed,
+        show,
+        react,
+        unreact,
+        set_budget,
+        boost,
+        undo,
+        comments::create,
+        comments::list,
+        comments::edit,
+        comments::remove,
+    }
 );

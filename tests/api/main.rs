@@ -28,6 +28,7 @@ mod platform;
 mod privacy;
 mod processes;
 mod recognition;
+mod recognition_culture;
 mod servers;
 mod teams;
 mod trust_challenges;

@@ -1,0 +1,241 @@
+//! Taking a recognition back: its giver undoes it (within the organisation's undo window), or
+//! an admin hides it after a report. Either way every entry it paid (recipients' and boosts')
+//! that is not reversed yet gets a reversing entry, each pot that paid is refunded, the boards
+//! follow in the same transaction (the ledger's trigger), and the recognition is kept, marked.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::giving;
+use super::queries;
+use super::visibility::Viewer;
+use super::{Recognition, Status};
+use crate::audit::{self, Action, Actor};
+use crate::error::{AppError, AppResult};
+use crate::ledger::{self, Credit, EntryRow, Reason, SourceType};
+use crate::schema::{ledger_entries, recognitions};
+use crate::vocabulary::Dimension;
+
+/// A recognition's row as taking it back needs it, read under its row lock.
+pub struct Locked {
+    /// None for a celebration: nobody may undo it.
+    pub giver_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub status: Status,
+}
+
+/// Giver, given at, undone at, hidden at.
+type LockedRow = (
+    Option<Uuid>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// Lock recognition `id` for `viewer` (404 when they may not see it): boosts, undo and hiding
+/// of one recognition take this lock first, so they serialise and none acts on a recognition
+/// another has just taken back.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Locked> {
+    let row: Option<LockedRow> = recognitions::table
+        .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::id.eq(id))
+        .filter(viewer.condition())
+        .select((
+            recognitions::giver_id,
+            recognitions::created_at,
+            recognitions::undone_at,
+            recognitions::hidden_at,
+        ))
+        .for_no_key_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let (giver_id, created_at, undone, hidden) =
+        row.ok_or_else(|| AppError::not_found("recognition"))?;
+    let status = match (hidden, undone) {
+        (Some(_), _) => Status::Hidden,
+        (None, Some(_)) => Status::Undone,
+        (None, None) => Status::Active,
+    };
+    Ok(Locked {
+        giver_id,
+        created_at,
+        status,
+    })
+}
+
+/// Its giver takes recognition `id` back, within `window_hours` of giving it: answers it,
+/// `undone`.
+pub async fn undo(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    viewer: &Viewer,
+    id: Uuid,
+    window_hours: i32,
+    now: DateTime<Utc>,
+) -> AppResult<Recognition> {
+    let locked = lock(conn, org, viewer, id).await?;
+    if locked.giver_id != Some(viewer.member) {
+        return Err(AppError::Forbidden(
+            "only the giver of a recognition may undo it".into(),
+        ));
+    }
+    if locked.status != Status::Active {
+        return Err(AppError::conflict(format!(
+            "this recognition is already {}",
+            locked.status.as_str()
+        )));
+    }
+    let until = locked.created_at + chrono::Duration::hours(i64::from(window_hours));
+    if now > until {
+        return Err(AppError::Conflict {
+            detail: format!(
+                "a recognition can be undone for {window_hours} hours after it is given; ask an admin to correct it"
+            ),
+            extra: Some(serde_json::json!({ "undo_until": until })),
+        });
+    }
+    let reversed = reverse_all(
+        conn,
+        org,
+        id,
+        viewer.member,
+        "recognition undone by its giver",
+    )
+    .await?;
+    diesel::update(
+        recognitions::table
+            .filter(recognitions::organisation_id.eq(org))
+            .filter(recognitions::id.eq(id)),
+    )
+    .set((
+        recognitions::undone_at.eq(now),
+        recognitions::undone_by.eq(viewer.member),
+    ))
+    .execute(conn)
+    .await?;
+    let detail =
+        serde_json::json!({ "reversed_entries": reversed.entries, "points": reversed.points });
+    let subject = Some(("recognition", id));
+    audit::record(
+        conn,
+        org,
+        Actor::Member(viewer.member),
+        Action::RecognitionUndone,
+        subject,
+        detail,
+    )
+    .await?;
+    queries::load(conn, org, viewer, id).await
+}
+
+/// An admin hides recognition `id` (moderation): its points are reversed as by an undo, and only
+/// admins see it from now on. Runs in the moderation's transaction; audited there.
+pub async fn hide(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    admin: &Viewer,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Reversed> {
+    let locked = lock(conn, org, admin, id).await?;
+    if locked.status == Status::Hidden {
+        return Err(AppError::conflict("this recognition is already hidden"));
+    }
+    let reversed = reverse_all(
+        conn,
+        org,
+        id,
+        admin.member,
+        "recognition hidden by moderation",
+    )
+    .await?;
+    diesel::update(
+        recognitions::table
+            .filter(recognitions::organisation_id.eq(org))
+            .filter(recognitions::id.eq(id)),
+    )
+    .set((
+        recognitions::hidden_at.eq(now),
+        recognitions::hidden_by.eq(admin.member),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(reversed)
+}
+
+/// What taking a recognition back reversed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reversed {
+    pub entries: usize,
+    /// The points taken from recipients (and given back to the pots that paid).
+    pub points: i64,
+}
+
+/// Reverse every entry recognition `id` paid that is not reversed yet (an admin may have
+/// reversed one already: each entry is reversed once), and refund the pot behind each.
+async fn reverse_all(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+    by: Uuid,
+    note: &str,
+) -> AppResult<Reversed> {
+    let reversing = diesel::alias!(ledger_entries as reversing);
+    let paid: Vec<EntryRow> = ledger_entries::table
+        .filter(ledger_entries::organisation_id.eq(org))
+        .filter(ledger_entries::source_type.eq(SourceType::Recognition.as_str()))
+        .filter(ledger_entries::source_id.eq(id))
+        .filter(ledger_entries::reverses.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            reversing.filter(
+                reversing
+                    .field(ledger_entries::reverses)
+                    .eq(ledger_entries::id.nullable()),
+            ),
+        )))
+        .select(EntryRow::as_select())
+        .load(conn)
+        .await?;
+    let credits: Vec<Credit> = paid
+        .iter()
+        .map(|e| {
+            let mut c = Credit::new(e.member_id, -e.points, Reason::Reversal)
+                .source(SourceType::LedgerEntry, e.id)
+                .dimension(
+                    e.dimension
+                        .as_deref()
+                        .and_then(|d| Dimension::parse_field(d, "dimension").ok()),
+                );
+            c.note = Some(note.to_string());
+            c.created_by = Some(by);
+            c.reverses = Some(e.id);
+            c
+        })
+        .collect();
+    ledger::record(conn, org, credits).await?;
+    let mut points = 0;
+    for e in &paid {
+        points += i64::from(e.points);
+        match (e.reason.as_str(), e.created_by) {
+            ("recognition_received", _) => {
+                giving::refund(conn, org, id, e.points).await?;
+            }
+            ("recognition_boost", Some(booster)) => {
+                giving::refund_boost(conn, org, id, booster, e.points).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(Reversed {
+        entries: paid.len(),
+        points,
+    })
+}
