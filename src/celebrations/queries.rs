@@ -177,7 +177,7 @@ pub struct GapRow {
 }
 
 /// The active members of `team` but `caller`, each with their latest recognition received
-/// (not a celebration) and its giver: never recognised first (by name), then the longest ago;
+/// (not a celebration, nor one undone or hidden) and its giver: never recognised first (by name), then the longest ago;
 /// at most `limit`. One look-up of the newest recipient row per member
 /// (`recognition_recipients_member_idx`).
 pub async fn gaps(
@@ -195,6 +195,7 @@ pub async fn gaps(
            SELECT rr.created_at, r.giver_id FROM recognition_recipients rr \
            JOIN recognitions r ON r.organisation_id = rr.organisation_id AND r.id = rr.recognition_id \
            WHERE rr.organisation_id = $1 AND rr.member_id = m.id AND r.kind <> 'celebration' \
+             AND r.undone_at IS NULL AND r.hidden_at IS NULL \
            ORDER BY rr.created_at DESC LIMIT 1 \
          ) last ON true \
          LEFT JOIN members g ON g.organisation_id = $1 AND g.id = last.giver_id \

@@ -185,6 +185,14 @@ async fn birthdays_and_anniversaries_are_awarded_on_the_local_day_once() {
         )
         .await;
     assert!(one.ok()["giver"].is_null());
+    // Nobody gave it, so nobody may take it back.
+    let undo = format!(
+        "/api/v1/recognitions/{}/undo",
+        birthday["id"].as_str().unwrap()
+    );
+    for token in [&ana.token, &org.admin.token] {
+        app.post_empty(&undo, token).await.problem(403);
+    }
 
     // The ledger: one entry each, reason celebration, from the recognition.
     let points: Points = app.get("/api/v1/me/points", &ana.token).await.json();
@@ -591,8 +599,8 @@ async fn an_erased_members_celebrations_lose_their_words() {
     );
 }
 
-/// Recognise `to` as `giver` at `at` on the service's clock.
-async fn recognise_at(app: &TestApp, giver: &str, to: Uuid, at: DateTime<Utc>) {
+/// Recognise `to` as `giver` at `at` on the service's clock; the recognition's id.
+async fn recognise_at(app: &TestApp, giver: &str, to: Uuid, at: DateTime<Utc>) -> Uuid {
     app.clock.set(at);
     let r = app
         .post(
@@ -602,6 +610,7 @@ async fn recognise_at(app: &TestApp, giver: &str, to: Uuid, at: DateTime<Utc>) {
         )
         .await;
     assert_eq!(r.status, Status::Created, "{}", r.text);
+    id_of(&r.body)
 }
 
 #[rocket::async_test]
@@ -624,6 +633,11 @@ async fn recognition_gaps_list_the_most_overlooked_first() {
     recognise_at(&app, &eli.token, ben.id, oslo(2027, 4, 8, 9, 0)).await;
     recognise_at(&app, &lars.token, ben.id, oslo(2027, 4, 10, 9, 0)).await;
     recognise_at(&app, &hr.token, cy.id, oslo(2027, 4, 17, 23, 30)).await;
+    // Eli's later one for Cy is taken back: it does not count.
+    let undone = recognise_at(&app, &eli.token, cy.id, oslo(2027, 4, 18, 10, 0)).await;
+    app.post_empty(&format!("/api/v1/recognitions/{undone}/undo"), &eli.token)
+        .await
+        .ok();
     pay(&app, &org, 10, 0).await;
     set_dates(&app, &org, ana.id, json!({ "birth_date": "--04-19" })).await;
     assert_eq!(award_at(&app, oslo(2027, 4, 19, 8, 0)).await.birthdays, 1);
