@@ -142,6 +142,10 @@ pub struct Settings {
     /// a write paid see it at once; 0: every write shows on every board at once.
     #[serde(default = "defaults::board_lag_ms")]
     pub board_lag_ms: u64,
+    /// How often each server process awards the birthdays and work anniversaries due today
+    /// (and once on start), in milliseconds. Any number of processes may: each is awarded once.
+    #[serde(default = "defaults::celebration_interval_ms")]
+    pub celebration_interval_ms: u64,
     /// The bearer token `GET /metrics` asks for (at least 16 bytes); unset, there are no
     /// metrics: nothing is recorded and `/metrics` answers 404.
     pub metrics_token: Option<SecretString>,
@@ -216,6 +220,9 @@ mod defaults {
     }
     pub fn board_lag_ms() -> u64 {
         750
+    }
+    pub fn celebration_interval_ms() -> u64 {
+        60_000
     }
 }
 

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod broadcast;
+pub mod celebrations;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -102,6 +103,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     let board_fold_every = Duration::from_millis(settings.board_fold_interval_ms.max(10));
+    let celebrate_every = Duration::from_millis(settings.celebration_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
     let session_cache = auth::SessionCache::new(cache_ttl, &clock);
@@ -190,6 +192,18 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 }
             })
         }))
+        .attach(AdHoc::on_liftoff("celebrations", move |rocket| {
+            Box::pin(async move {
+                // Birthdays and work anniversaries due today, once per member and year
+                // whichever process gets there first (see celebrations::award).
+                if let (Some(db), Some(clock)) = (
+                    rocket.state::<Db>().cloned(),
+                    rocket.state::<Clock>().cloned(),
+                ) {
+                    celebrations::award::start(db, clock, celebrate_every);
+                }
+            })
+        }))
         .register("/", rocket::catchers![catch_all]);
     if run_migrations {
         rocket = rocket.attach(AdHoc::try_on_ignite(
@@ -242,6 +256,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         moderation::routes(),
         rewards::routes(),
         integrity::routes(),
+        celebrations::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

@@ -49,7 +49,11 @@ pub async fn export_member(
     let doc: Doc = diesel::sql_query(
         "SELECT jsonb_build_object( \
            'generated_at', now(), \
-           'profile', (SELECT to_jsonb(m) - 'password_hash' FROM members m WHERE m.organisation_id = $1 AND m.id = $2), \
+           'profile', (SELECT (to_jsonb(m) - 'password_hash') || jsonb_build_object('birth_date', \
+                CASE WHEN m.birth_month IS NOT NULL THEN '--' || lpad(m.birth_month::text, 2, '0') || '-' || lpad(m.birth_day::text, 2, '0') END) \
+                FROM members m WHERE m.organisation_id = $1 AND m.id = $2), \
+           'celebrations', COALESCE((SELECT jsonb_agg(jsonb_build_object('kind', c.kind, 'year', c.year, 'recognition_id', c.recognition_id, 'created_at', c.created_at) ORDER BY c.created_at) \
+                FROM celebrations c WHERE c.organisation_id = $1 AND c.member_id = $2), '[]'), \
            'organisation', (SELECT jsonb_build_object('id', o.id, 'slug', o.slug, 'name', o.name) FROM organisations o WHERE o.id = $1), \
            'team_history', COALESCE((SELECT jsonb_agg(to_jsonb(t) - 'moved_by' ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.member_id = $2), '[]'), \
            'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'created_at', s.created_at, 'last_used_at', s.last_used_at, 'expires_at', s.expires_at, 'revoked_at', s.revoked_at, 'revoked_reason', s.revoked_reason) ORDER BY s.created_at) FROM sessions s WHERE s.organisation_id = $1 AND s.member_id = $2), '[]'), \
@@ -102,7 +106,7 @@ pub async fn export_member(
     tag = "privacy", operation_id = "my_data",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Profile, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
+        (status = 200, description = "Profile (with birth date and start date), celebrations, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"frontline-my-data.json\"`"))),
         Unauthorized,
     )
@@ -225,9 +229,13 @@ pub async fn erase_member(
         members::deactivated_at.eq(deactivated_at.unwrap_or(now)),
         members::erased_at.eq(now),
         members::updated_at.eq(now),
+        members::birth_month.eq(None::<i16>),
+        members::birth_day.eq(None::<i16>),
+        members::started_on.eq(None::<chrono::NaiveDate>),
     ))
     .execute(conn)
     .await?;
+    forget_celebrations(conn, org, id).await?;
     let written = written_by(conn, org, id).await?;
     diesel::sql_query(
         "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \
@@ -357,6 +365,32 @@ pub async fn erase_member(
     )
     .await?;
     Ok(now)
+}
+
+/// Their celebrations' messages name them and their claims tell which day was their birthday:
+/// the messages are blanked (the recognitions and their points stay, as every total does) and
+/// the claims go (an erased member is awarded nothing more).
+async fn forget_celebrations(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    member: Uuid,
+) -> AppResult<()> {
+    diesel::sql_query(
+        "UPDATE recognitions SET message = $3 WHERE organisation_id = $1 AND kind = 'celebration' \
+           AND id IN (SELECT recognition_id FROM recognition_recipients \
+                      WHERE organisation_id = $1 AND member_id = $2)",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .bind::<Text, _>(ERASED_TEXT)
+    .execute(conn)
+    .await?;
+    diesel::sql_query("DELETE FROM celebrations WHERE organisation_id = $1 AND member_id = $2")
+        .bind::<SqlUuid, _>(org)
+        .bind::<SqlUuid, _>(member)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// What the member wrote that others' stored responses may quote: their wins' titles and

@@ -50,6 +50,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    celebrations (member_id, kind, year) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        kind -> Text,
+        year -> Int4,
+        recognition_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     challenge_activity (id) {
         id -> Int8,
         organisation_id -> Uuid,
@@ -300,6 +311,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         erased_at -> Nullable<Timestamptz>,
+        birth_month -> Nullable<Int2>,
+        birth_day -> Nullable<Int2>,
+        started_on -> Nullable<Date>,
     }
 }
 
@@ -354,6 +368,8 @@ diesel::table! {
         min_message_length -> Int4,
         peer_monthly_cap_per_recipient -> Int4,
         undo_window_hours -> Int4,
+        birthday_points -> Int4,
+        anniversary_points -> Int4,
     }
 }
 
@@ -434,7 +450,7 @@ diesel::table! {
     recognitions (id) {
         organisation_id -> Uuid,
         id -> Uuid,
-        giver_id -> Uuid,
+        giver_id -> Nullable<Uuid>,
         kind -> Text,
         message -> Text,
         points_each -> Int4,
@@ -586,6 +602,7 @@ diesel::table! {
 diesel::joinable!(api_keys -> organisations (organisation_id));
 diesel::joinable!(audit_log -> organisations (organisation_id));
 diesel::joinable!(badges -> organisations (organisation_id));
+diesel::joinable!(celebrations -> organisations (organisation_id));
 diesel::joinable!(challenge_tallies -> organisations (organisation_id));
 diesel::joinable!(challenges -> organisations (organisation_id));
 diesel::joinable!(company_values -> organisations (organisation_id));
@@ -628,6 +645,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     badges,
+    celebrations,
     challenge_activity,
     challenge_tallies,
     challenges,

@@ -257,3 +257,7 @@ role_guard!(
     /// A team lead or an admin.
     LeadOrAdmin, [Role::TeamLead, Role::Admin], "team leads or admins"
 );
+role_guard!(
+    /// A team lead, HR or an admin: people who look after a team's members.
+    LeadHrOrAdmin, [Role::TeamLead, Role::Hr, Role::Admin], "team leads, HR or admins"
+);

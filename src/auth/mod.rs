@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 pub use client_addr::ClientAddr;
 use client_addr::TrustedProxies;
-pub use guards::{Admin, Caller, HrOrAdmin, LeadOrAdmin, SessionCache};
+pub use guards::{Admin, Caller, HrOrAdmin, LeadHrOrAdmin, LeadOrAdmin, SessionCache};
 use passwords::Hasher;
 use rate_limit::LoginThrottle;
 pub use routes::routes;

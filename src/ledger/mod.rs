@@ -38,6 +38,8 @@ vocabulary!(
         Badge = "badge",
         /// Reward for taking part in a completed challenge.
         ChallengeReward = "challenge_reward",
+        /// A birthday or work anniversary, paid by the organisation (source: its recognition).
+        Celebration = "celebration",
         /// A manual correction by an admin.
         Adjustment = "adjustment",
         /// Cancels an earlier entry (see `reverses`).

@@ -57,6 +57,11 @@ pub struct PointRules {
     pub peer_monthly_cap_per_recipient: i32,
     /// How long (hours, 0-720) a giver may take a recognition back.
     pub undo_window_hours: i32,
+    /// Points the organisation gives each member on their birthday (0-1000; 0: no birthday
+    /// awards), posted to the feed as a celebration.
+    pub birthday_points: i32,
+    /// Points the organisation gives each member on each work anniversary (0-1000; 0: none).
+    pub anniversary_points: i32,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -78,6 +83,8 @@ pub struct UpdatePointRules {
     pub min_message_length: Option<i32>,
     pub peer_monthly_cap_per_recipient: Option<i32>,
     pub undo_window_hours: Option<i32>,
+    pub birthday_points: Option<i32>,
+    pub anniversary_points: Option<i32>,
 }
 
 pub async fn load(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PointRules> {
@@ -270,6 +277,10 @@ pub async fn change(db: &Db, org: Uuid, by: Uuid, r: UpdatePointRules) -> AppRes
         .map(|v| point_rules::peer_monthly_cap_per_recipient.eq(v)),
         bounded("undo_window_hours", r.undo_window_hours, 0, 720, &mut e)
             .map(|v| point_rules::undo_window_hours.eq(v)),
+        bounded("birthday_points", r.birthday_points, 0, 1000, &mut e)
+            .map(|v| point_rules::birthday_points.eq(v)),
+        bounded("anniversary_points", r.anniversary_points, 0, 1000, &mut e)
+            .map(|v| point_rules::anniversary_points.eq(v)),
     );
     check(e)?;
     let mut conn = db.conn().await?;

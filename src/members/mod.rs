@@ -1,10 +1,12 @@
 //! Members: the people of an organisation, their roles, teams (with history) and accounts.
 
+pub mod dates;
+pub mod input;
 pub mod lifecycle;
 pub mod queries;
 pub mod routes;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -42,6 +44,15 @@ pub struct Member {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Birthday without a year, `--MM-DD`. Shown to admins, HR and the member themself (null
+    /// when not set); absent for everyone else, who only see the celebration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^--(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", example = "--03-14")]
+    pub birth_date: Option<Option<String>>,
+    /// The day they started: work anniversaries follow it. Shown like `birth_date`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub started_on: Option<Option<NaiveDate>>,
 }
 
 /// One stint of a member in a team.
@@ -90,4 +101,6 @@ pub struct NewMember {
     pub role: Role,
     pub team_id: Option<Uuid>,
     pub password_hash: Option<String>,
+    pub birth_date: Option<dates::BirthDate>,
+    pub started_on: Option<NaiveDate>,
 }

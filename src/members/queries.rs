@@ -2,11 +2,12 @@
 //! changes and deactivation, which guard the last admin: `lifecycle`). Every query is scoped by
 //! organisation; callers pass the caller's organisation, never a client-supplied one.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::dates::{BirthDate, DatesChange};
 use super::{Invite, Member, MemberStatus, NewMember, TeamStint};
 use crate::audit::{self, Action, Actor};
 use crate::auth::{Role, tokens};
@@ -35,11 +36,15 @@ pub struct MemberRow {
     erased_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    birth_month: Option<i16>,
+    birth_day: Option<i16>,
+    started_on: Option<NaiveDate>,
 }
 
 impl MemberRow {
-    /// `reveal_email`: whether the viewer may see it (admins, HR, the member themself).
-    pub fn into_member(self, reveal_email: bool) -> AppResult<Member> {
+    /// `reveal`: whether the viewer may see the email and personal dates (admins, HR, the
+    /// member themself).
+    pub fn into_member(self, reveal: bool) -> AppResult<Member> {
         let role = self
             .role
             .parse::<Role>()
@@ -55,7 +60,7 @@ impl MemberRow {
         };
         Ok(Member {
             id: self.id,
-            email: reveal_email.then_some(self.email),
+            email: reveal.then_some(self.email),
             display_name: self.display_name,
             role,
             team_id: self.team_id,
@@ -64,6 +69,10 @@ impl MemberRow {
             deactivated_at: self.deactivated_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            birth_date: reveal.then(|| {
+                BirthDate::from_columns(self.birth_month, self.birth_day).map(|d| d.to_string())
+            }),
+            started_on: reveal.then_some(self.started_on),
         })
     }
 }
@@ -201,6 +210,9 @@ pub async fn create(
                 members::role.eq(new.role.as_str()),
                 members::team_id.eq(new.team_id),
                 members::password_hash.eq(&new.password_hash),
+                members::birth_month.eq(new.birth_date.map(|d| d.month() as i16)),
+                members::birth_day.eq(new.birth_date.map(|d| d.day() as i16)),
+                members::started_on.eq(new.started_on),
             ))
             .returning(members::id)
             .get_result(conn)
@@ -423,12 +435,13 @@ pub async fn move_to_team(
     .await
 }
 
+/// Change a member's name, email and personal dates: what is `None` stays as it is.
 pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member_id: Uuid,
-    display_name: Option<String>,
-    email: Option<String>,
+    (display_name, email): (Option<String>, Option<String>),
+    dates: DatesChange,
 ) -> AppResult<()> {
     let n = diesel::update(
         members::table
@@ -438,6 +451,13 @@ pub async fn update_profile(
     .set((
         display_name.map(|v| members::display_name.eq(v)),
         email.clone().map(|v| members::email.eq(v)),
+        dates.birth_date.map(|d| {
+            (
+                members::birth_month.eq(d.map(|d| d.month() as i16)),
+                members::birth_day.eq(d.map(|d| d.day() as i16)),
+            )
+        }),
+        dates.started_on.map(|d| members::started_on.eq(d)),
         members::updated_at.eq(Utc::now()),
     ))
     .execute(conn)

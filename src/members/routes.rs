@@ -1,17 +1,18 @@
-//! Member endpoints and `GET /api/v1/me`.
+//! Member endpoints, `GET /api/v1/me` and `PATCH /api/v1/me`.
 
 use rocket::State;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, patch, post, put};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::input::{ChangeRole, CreateMember, MoveMember, UpdateMe, UpdateMember};
 use super::lifecycle;
 use super::queries::{self, ListFilter};
-use super::{CreatedMember, Invite, Member, MemberDetail, NewMember};
+use super::{CreatedMember, Invite, Member, MemberDetail};
 use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
 use crate::db::Db;
 use crate::error::AppResult;
@@ -23,61 +24,6 @@ use crate::validation;
 use crate::vocabulary::vocabulary;
 
 type Problem = crate::error::Problem;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateMember {
-    pub email: String,
-    pub display_name: String,
-    pub role: Role,
-    pub team_id: Option<Uuid>,
-    /// An initial password. Without one, the response carries an invite token instead.
-    pub password: Option<String>,
-}
-
-impl CreateMember {
-    /// The member to create, every field checked (and the password hashed, if one is given).
-    async fn parse(self, hasher: &passwords::Hasher) -> AppResult<NewMember> {
-        let mut errors = Vec::new();
-        let email = validation::email("email", &self.email, &mut errors);
-        let display_name = validation::text("display_name", &self.display_name, 120, &mut errors);
-        if let Some(p) = &self.password {
-            validation::password("password", p, Some(&email), &mut errors);
-        }
-        check(errors)?;
-        let password_hash = match self.password {
-            Some(p) => Some(hasher.hash(p).await?),
-            None => None,
-        };
-        Ok(NewMember {
-            email,
-            display_name,
-            role: self.role,
-            team_id: self.team_id,
-            password_hash,
-        })
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema, Default)]
-// Every field is optional (a PATCH changes what it names): documented as not required.
-#[serde(deny_unknown_fields, default)]
-pub struct UpdateMember {
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeRole {
-    pub role: Role,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoveMember {
-    pub team_id: Uuid,
-}
 
 #[derive(Debug, FromForm, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -257,7 +203,7 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Me
     }))
 }
 
-/// Change a member's name or email (admins).
+/// Change a member's name, email or personal dates (admins).
 #[utoipa::path(
     tag = "members",
     security(("bearer" = [])),
@@ -282,6 +228,7 @@ pub async fn update(
     let id = path_id(id, "member")?;
     let req = body.0;
     let mut errors = Vec::new();
+    let dates = req.dates(&mut errors);
     let display_name = req
         .display_name
         .map(|n| validation::text("display_name", &n, 120, &mut errors));
@@ -290,7 +237,8 @@ pub async fn update(
         .map(|e| validation::email("email", &e, &mut errors));
     check(errors)?;
     let mut conn = db.conn().await?;
-    queries::update_profile(&mut conn, admin.organisation_id, id, display_name, email).await?;
+    let org = admin.organisation_id;
+    queries::update_profile(&mut conn, org, id, (display_name, email), dates).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))
@@ -481,17 +429,49 @@ pub struct Me {
 #[get("/api/v1/me")]
 pub async fn me(db: &State<Db>, caller: Caller) -> AppResult<Json<Me>> {
     let mut conn = db.conn().await?;
-    let member = queries::load(&mut conn, caller.organisation_id, caller.member_id, true).await?;
+    Ok(Json(load_me(&mut conn, &caller).await?))
+}
+
+/// Change one's own personal dates (any member): birthday and start date. Admins, HR and the
+/// member see them; colleagues only see the celebrations they lead to.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = UpdateMe,
+    responses(
+        (status = 200, body = Me),
+        Unauthorized,
+        Invalid,
+    )
+)]
+#[patch("/api/v1/me", data = "<body>")]
+pub async fn update_me(
+    db: &State<Db>,
+    caller: Caller,
+    body: JsonBody<UpdateMe>,
+) -> AppResult<Json<Me>> {
+    let mut errors = Vec::new();
+    let dates = body.0.dates(&mut errors);
+    check(errors)?;
+    let mut conn = db.conn().await?;
+    let (org, id) = (caller.organisation_id, caller.member_id);
+    queries::update_profile(&mut conn, org, id, (None, None), dates).await?;
+    Ok(Json(load_me(&mut conn, &caller).await?))
+}
+
+/// The caller's profile, team and organisation.
+async fn load_me(conn: &mut diesel_async::AsyncPgConnection, caller: &Caller) -> AppResult<Me> {
+    let member = queries::load(conn, caller.organisation_id, caller.member_id, true).await?;
     let team = match member.team_id {
-        Some(t) => Some(teams::find(&mut conn, caller.organisation_id, t).await?),
+        Some(t) => Some(teams::find(conn, caller.organisation_id, t).await?),
         None => None,
     };
-    let organisation = organisations::find(&mut conn, caller.organisation_id).await?;
-    Ok(Json(Me {
+    let organisation = organisations::find(conn, caller.organisation_id).await?;
+    Ok(Me {
         member,
         team,
         organisation,
-    }))
+    })
 }
 
 crate::http::operations!(
@@ -507,5 +487,6 @@ crate::http::operations!(
         reactivate,
         invite,
         me,
+        update_me,
     }
 );

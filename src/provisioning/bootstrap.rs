@@ -41,6 +41,8 @@ pub async fn bootstrap(conn: &mut AsyncPgConnection, b: Bootstrap) -> AppResult<
             role: Role::Admin,
             team_id: None,
             password_hash: Some(hash),
+            birth_date: None,
+            started_on: None,
         },
         None,
     )

@@ -58,7 +58,10 @@ pub async fn demo(conn: &mut AsyncPgConnection) -> AppResult<DemoLogins> {
     let hash = passwords::hash(DEMO_PASSWORD.to_string()).await?;
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (org, people) = people::demo_people(conn, hash).await?;
-        demo_activity(conn, org, &people).await
+        demo_activity(conn, org, &people).await?;
+        // Today's birthday and anniversary in the feed (see people::demo_birth_date).
+        crate::celebrations::award::award_organisation(conn, org, chrono::Utc::now()).await?;
+        Ok(())
     })
     .await?;
     Ok(DemoLogins {

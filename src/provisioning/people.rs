@@ -3,14 +3,18 @@
 
 use std::collections::HashMap;
 
-use diesel_async::AsyncPgConnection;
+use chrono::{Datelike, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Role};
 use crate::error::{AppError, AppResult};
+use crate::members::dates::BirthDate;
 use crate::members::{NewMember, queries as members};
 use crate::recognition::giving;
-use crate::{organisations as orgs, teams};
+use crate::schema::point_rules;
+use crate::{organisations as orgs, periods, teams};
 
 pub const DEMO_SLUG: &str = "demo";
 /// Demo data only: every demo login uses this password. Never use `demo` in production.
@@ -67,6 +71,7 @@ pub(super) async fn demo_people(
         team_ids.push(teams::create(conn, org, name).await?.id);
     }
     let team = |t: Option<usize>| t.and_then(|t| team_ids.get(t).copied());
+    let today = periods::local_date(periods::parse_tz("Europe/Oslo"), Utc::now());
     let mut people = People::new();
     for (email, name, role, current) in DEMO_MEMBERS {
         let earlier = DEMO_EARLIER_TEAMS
@@ -82,6 +87,8 @@ pub(super) async fn demo_people(
                 role: *role,
                 team_id: team(earlier.or(*current)),
                 password_hash: Some(hash.clone()),
+                birth_date: demo_birth_date(email, today),
+                started_on: demo_started_on(email, today),
             },
             None,
         )
@@ -108,7 +115,43 @@ pub(super) async fn demo_people(
     }
     let sofia = person(&people, SOFIA)?.member_id;
     giving::set_lead_budget(conn, org, sofia, DEMO_STORE_LEAD_BUDGET, admin).await?;
+    diesel::update(point_rules::table.find(org))
+        .set((
+            point_rules::birthday_points.eq(DEMO_BIRTHDAY_POINTS),
+            point_rules::anniversary_points.eq(DEMO_ANNIVERSARY_POINTS),
+        ))
+        .execute(conn)
+        .await?;
     Ok((org, people))
+}
+
+/// The demo pays celebrations: Ana's birthday and Ben's third work anniversary fall on the day
+/// the demo is loaded, so the feed shows them at once (and the server awards them again on
+/// the same day next year); Chloe was born on Feb 29 (celebrated on Feb 28 in other years).
+const DEMO_BIRTHDAY_POINTS: i32 = 20;
+const DEMO_ANNIVERSARY_POINTS: i32 = 50;
+
+fn demo_birth_date(email: &str, today: NaiveDate) -> Option<BirthDate> {
+    match email {
+        ANA => BirthDate::new(today.month(), today.day()),
+        CHLOE => BirthDate::new(2, 29),
+        LARS => BirthDate::new(9, 17),
+        DEV => BirthDate::new(11, 5),
+        _ => None,
+    }
+}
+
+fn demo_started_on(email: &str, today: NaiveDate) -> Option<NaiveDate> {
+    match email {
+        // Three years ago today (Feb 29 has no such day three years earlier: Feb 28).
+        BEN => today
+            .with_year(today.year() - 3)
+            .or_else(|| NaiveDate::from_ymd_opt(today.year() - 3, 2, 28)),
+        LARS => NaiveDate::from_ymd_opt(2019, 4, 1),
+        ANA => NaiveDate::from_ymd_opt(2023, 9, 4),
+        SOFIA => NaiveDate::from_ymd_opt(2021, 1, 11),
+        _ => None,
+    }
 }
 
 pub(super) fn person(people: &People, email: &str) -> AppResult<Caller> {

@@ -58,7 +58,7 @@ pub async fn boost(
             locked.status.as_str()
         )));
     }
-    if locked.giver_id == viewer.member {
+    if locked.giver_id == Some(viewer.member) {
         return Err(AppError::Forbidden(
             "you cannot boost your own recognition".into(),
         ));

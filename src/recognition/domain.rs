@@ -176,7 +176,7 @@ pub async fn record(
     shown.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     let view = Recognition {
         id,
-        giver: name(&giver),
+        giver: Some(name(&giver)),
         kind,
         message,
         points_each: *points,

@@ -28,10 +28,13 @@ vocabulary!(
         Lead = "lead",
         /// Admins recognise without a budget.
         Admin = "admin",
+        /// A birthday or work anniversary the organisation awards itself (no giver, no budget).
+        Celebration = "celebration",
     }
 );
 
 impl GivingKind {
+    /// The pot a member's recognitions come from (never `Celebration`: that has no giver).
     pub fn for_role(role: Role) -> GivingKind {
         match role {
             Role::Admin => GivingKind::Admin,
@@ -72,7 +75,7 @@ async fn grant(
             .await
             .optional()?
             .unwrap_or(rules.lead_monthly_budget),
-        GivingKind::Admin => i32::MAX,
+        GivingKind::Admin | GivingKind::Celebration => i32::MAX,
     })
 }
 
@@ -127,7 +130,7 @@ pub async fn spend(
     rules: &PointRules,
     now: DateTime<Utc>,
 ) -> AppResult<Option<NaiveDate>> {
-    if kind == GivingKind::Admin {
+    if matches!(kind, GivingKind::Admin | GivingKind::Celebration) {
         return Ok(None);
     }
     take(conn, org, member, kind, cost, tz, now, rules, "recognition")
@@ -304,13 +307,18 @@ pub async fn refund(
             recognitions::giving_period_start,
             recognitions::created_at,
         ))
-        .first::<(Uuid, String, Option<NaiveDate>, DateTime<Utc>)>(conn)
+        .first::<(Option<Uuid>, String, Option<NaiveDate>, DateTime<Utc>)>(conn)
         .await
         .optional()?
     else {
         return Ok(None);
     };
-    let Some(kind) = GivingKind::parse(&kind).filter(|k| *k != GivingKind::Admin) else {
+    // Unbudgeted pots (admins, celebrations) have nothing to give back to.
+    let (Some(giver), Some(kind)) = (
+        giver,
+        GivingKind::parse(&kind)
+            .filter(|k| !matches!(k, GivingKind::Admin | GivingKind::Celebration)),
+    ) else {
         return Ok(None);
     };
     if points <= 0 {

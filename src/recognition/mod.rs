@@ -94,7 +94,8 @@ pub struct Boost {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Recognition {
     pub id: Uuid,
-    pub giver: MemberRef,
+    /// Who gave it; null for a celebration (kind `celebration`: the organisation's award).
+    pub giver: Option<MemberRef>,
     /// Which pot paid for it.
     pub kind: GivingKind,
     pub message: String,

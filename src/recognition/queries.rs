@@ -23,7 +23,8 @@ use crate::vocabulary::Dimension;
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct RecognitionRow {
     pub id: Uuid,
-    pub giver_id: Uuid,
+    /// None for a celebration.
+    pub giver_id: Option<Uuid>,
     pub kind: String,
     pub message: String,
     pub points_each: i32,
@@ -60,7 +61,7 @@ pub async fn views(
         ))
         .load(conn)
         .await?;
-    let giver_ids: Vec<Uuid> = rows.iter().map(|r| r.giver_id).collect();
+    let giver_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.giver_id).collect();
     let givers: HashMap<Uuid, String> = members::table
         .filter(members::organisation_id.eq(org))
         .filter(members::id.eq_any(&giver_ids))
@@ -120,10 +121,10 @@ pub async fn views(
             reactions.sort_by_key(|c| c.kind.as_str());
             Ok(Recognition {
                 id: r.id,
-                giver: MemberRef {
-                    id: r.giver_id,
-                    display_name: givers.get(&r.giver_id).cloned().unwrap_or_default(),
-                },
+                giver: r.giver_id.map(|id| MemberRef {
+                    id,
+                    display_name: givers.get(&id).cloned().unwrap_or_default(),
+                }),
                 kind: GivingKind::parse(&r.kind).ok_or_else(|| {
                     AppError::internal(format!("unknown recognition kind {}", r.kind))
                 })?,

@@ -20,14 +20,15 @@ use crate::vocabulary::Dimension;
 
 /// A recognition's row as taking it back needs it, read under its row lock.
 pub struct Locked {
-    pub giver_id: Uuid,
+    /// None for a celebration: nobody may undo it.
+    pub giver_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub status: Status,
 }
 
 /// Giver, given at, undone at, hidden at.
 type LockedRow = (
-    Uuid,
+    Option<Uuid>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
@@ -81,7 +82,7 @@ pub async fn undo(
     now: DateTime<Utc>,
 ) -> AppResult<Recognition> {
     let locked = lock(conn, org, viewer, id).await?;
-    if locked.giver_id != viewer.member {
+    if locked.giver_id != Some(viewer.member) {
         return Err(AppError::Forbidden(
             "only the giver of a recognition may undo it".into(),
         ));

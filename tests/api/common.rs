@@ -450,6 +450,8 @@ impl TestApp {
                 role,
                 team_id: team,
                 password_hash: Some(shared_hash().await),
+                birth_date: None,
+                started_on: None,
             },
             None,
         )

@@ -7,6 +7,7 @@ mod common;
 mod analytics;
 mod auth;
 mod board_rebuild;
+mod celebrations;
 mod challenges;
 mod cli;
 mod clock;

@@ -69,8 +69,10 @@ fn metric_sql(metric: Metric) -> MetricSql {
             value: "count(DISTINCT e.initiative_id)",
         },
         Metric::RecognitionsGiven => MetricSql {
+            // A celebration has no giver: nobody gave it.
             from: "FROM recognitions x \
-                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3",
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
+                     AND x.giver_id IS NOT NULL",
             team: "EXISTS (SELECT 1 FROM team_memberships tm \
                    WHERE tm.organisation_id = $1 AND tm.member_id = x.giver_id AND tm.team_id = $4 \
                      AND tm.started_at <= x.created_at \
