@@ -69,6 +69,28 @@ struct Row {
     resolution_note: Option<String>,
 }
 
+/// The organisation's reports with their reporters, as [`Row`]s.
+macro_rules! reports {
+    ($org:expr) => {
+        moderation_reports::table
+            .inner_join(members::table.on(members::id.eq(moderation_reports::reporter_id)))
+            .filter(moderation_reports::organisation_id.eq($org))
+            .select((
+                moderation_reports::id,
+                moderation_reports::recognition_id,
+                moderation_reports::comment_id,
+                members::id,
+                members::display_name,
+                moderation_reports::reason,
+                moderation_reports::status,
+                moderation_reports::created_at,
+                moderation_reports::resolved_at,
+                moderation_reports::resolved_by,
+                moderation_reports::resolution_note,
+            ))
+    };
+}
+
 /// Which reports a page of the queue holds.
 pub struct QueueFilter {
     pub status: Option<ReportStatus>,
@@ -83,24 +105,9 @@ pub async fn queue(
     org: Uuid,
     filter: &QueueFilter,
 ) -> AppResult<Vec<Report>> {
-    let mut query = moderation_reports::table
-        .inner_join(members::table.on(members::id.eq(moderation_reports::reporter_id)))
-        .filter(moderation_reports::organisation_id.eq(org))
+    let mut query = reports!(org)
         .order((moderation_reports::created_at, moderation_reports::id))
         .limit(filter.limit)
-        .select((
-            moderation_reports::id,
-            moderation_reports::recognition_id,
-            moderation_reports::comment_id,
-            members::id,
-            members::display_name,
-            moderation_reports::reason,
-            moderation_reports::status,
-            moderation_reports::created_at,
-            moderation_reports::resolved_at,
-            moderation_reports::resolved_by,
-            moderation_reports::resolution_note,
-        ))
         .into_boxed();
     if let Some(status) = filter.status {
         query = query.filter(moderation_reports::status.eq(status.as_str()));
@@ -120,23 +127,8 @@ pub async fn queue(
 
 /// One report of the organisation, or 404.
 pub async fn find(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Report> {
-    let row: Row = moderation_reports::table
-        .inner_join(members::table.on(members::id.eq(moderation_reports::reporter_id)))
-        .filter(moderation_reports::organisation_id.eq(org))
+    let row: Row = reports!(org)
         .filter(moderation_reports::id.eq(id))
-        .select((
-            moderation_reports::id,
-            moderation_reports::recognition_id,
-            moderation_reports::comment_id,
-            members::id,
-            members::display_name,
-            moderation_reports::reason,
-            moderation_reports::status,
-            moderation_reports::created_at,
-            moderation_reports::resolved_at,
-            moderation_reports::resolved_by,
-            moderation_reports::resolution_note,
-        ))
         .first(conn)
         .await
         .optional()?

@@ -102,25 +102,7 @@ pub async fn undo(
             extra: Some(serde_json::json!({ "undo_until": until })),
         });
     }
-    let reversed = reverse_all(
-        conn,
-        org,
-        id,
-        viewer.member,
-        "recognition undone by its giver",
-    )
-    .await?;
-    diesel::update(
-        recognitions::table
-            .filter(recognitions::organisation_id.eq(org))
-            .filter(recognitions::id.eq(id)),
-    )
-    .set((
-        recognitions::undone_at.eq(now),
-        recognitions::undone_by.eq(viewer.member),
-    ))
-    .execute(conn)
-    .await?;
+    let reversed = take(conn, org, id, viewer.member, now, Status::Undone).await?;
     let detail =
         serde_json::json!({ "reversed_entries": reversed.entries, "points": reversed.points });
     let subject = Some(("recognition", id));
@@ -149,25 +131,43 @@ pub async fn hide(
     if locked.status == Status::Hidden {
         return Err(AppError::conflict("this recognition is already hidden"));
     }
-    let reversed = reverse_all(
-        conn,
-        org,
-        id,
-        admin.member,
-        "recognition hidden by moderation",
-    )
-    .await?;
-    diesel::update(
-        recognitions::table
-            .filter(recognitions::organisation_id.eq(org))
-            .filter(recognitions::id.eq(id)),
-    )
-    .set((
-        recognitions::hidden_at.eq(now),
-        recognitions::hidden_by.eq(admin.member),
-    ))
-    .execute(conn)
-    .await?;
+    take(conn, org, id, admin.member, now, Status::Hidden).await
+}
+
+/// Reverse what recognition `id` paid and mark it `how` (undone or hidden) by `by` at `now`.
+async fn take(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+    by: Uuid,
+    now: DateTime<Utc>,
+    how: Status,
+) -> AppResult<Reversed> {
+    let note = match how {
+        Status::Hidden => "recognition hidden by moderation",
+        _ => "recognition undone by its giver",
+    };
+    let reversed = reverse_all(conn, org, id, by, note).await?;
+    let row = recognitions::table
+        .filter(recognitions::organisation_id.eq(org))
+        .filter(recognitions::id.eq(id));
+    let update = diesel::update(row);
+    match how {
+        Status::Hidden => {
+            let marked = (
+                recognitions::hidden_at.eq(now),
+                recognitions::hidden_by.eq(by),
+            );
+            update.set(marked).execute(conn).await?
+        }
+        _ => {
+            let marked = (
+                recognitions::undone_at.eq(now),
+                recognitions::undone_by.eq(by),
+            );
+            update.set(marked).execute(conn).await?
+        }
+    };
     Ok(reversed)
 }
 
