@@ -240,7 +240,7 @@ async fn cached_board(
     responses(
         (status = 200, body = MemberBoard),
         Unauthorized,
-        (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such team or value in your organisation", body = Problem, content_type = "application/problem+json"),
         Invalid,
     )
 )]
@@ -274,6 +274,7 @@ pub async fn member_board(
     responses(
         (status = 200, body = TeamBoard),
         Unauthorized,
+        (status = 404, description = "No such value in your organisation", body = Problem, content_type = "application/problem+json"),
         Invalid,
     )
 )]
