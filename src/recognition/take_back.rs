@@ -102,6 +102,7 @@ pub async fn undo(
             extra: Some(serde_json::json!({ "undo_until": until })),
         });
     }
+    refuse_if_spent(conn, org, id).await?;
     let reversed = take(conn, org, id, viewer.member, now, Status::Undone).await?;
     let detail =
         serde_json::json!({ "reversed_entries": reversed.entries, "points": reversed.points });
@@ -116,6 +117,34 @@ pub async fn undo(
     )
     .await?;
     queries::load(conn, org, viewer, id).await
+}
+
+/// An undo must not take back points a recipient has already spent on a reward: the giver's
+/// allowance would come back while the reward stayed, a way to mint. Each recipient's
+/// redemption lock is taken (in member order) so a racing redemption waits for the undo, then
+/// their spendable balance must cover what the undo takes from them. (An admin's hide may take
+/// a balance below zero: moderation is not a trade.)
+async fn refuse_if_spent(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<()> {
+    let mut owed: Vec<(Uuid, i64)> = Vec::new();
+    for e in unreversed(conn, org, id).await? {
+        match owed.iter_mut().find(|(m, _)| *m == e.member_id) {
+            Some((_, p)) => *p += i64::from(e.points),
+            None => owed.push((e.member_id, i64::from(e.points))),
+        }
+    }
+    owed.sort();
+    for (member, points) in owed {
+        let key = crate::sql::advisory_key_of("redemption", org, &[member.as_bytes()]);
+        crate::sql::advisory_xact_lock(conn, key).await?;
+        if ledger::balance(conn, org, member).await? < points {
+            return Err(AppError::Conflict {
+                detail: "a recipient has already spent these points on a reward: ask an admin"
+                    .into(),
+                extra: Some(serde_json::json!({ "recipient": member })),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// An admin hides recognition `id` (moderation): its points are reversed as by an undo, and only
@@ -188,22 +217,7 @@ async fn reverse_all(
     by: Uuid,
     note: &str,
 ) -> AppResult<Reversed> {
-    let reversing = diesel::alias!(ledger_entries as reversing);
-    let paid: Vec<EntryRow> = ledger_entries::table
-        .filter(ledger_entries::organisation_id.eq(org))
-        .filter(ledger_entries::source_type.eq(SourceType::Recognition.as_str()))
-        .filter(ledger_entries::source_id.eq(id))
-        .filter(ledger_entries::reverses.is_null())
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            reversing.filter(
-                reversing
-                    .field(ledger_entries::reverses)
-                    .eq(ledger_entries::id.nullable()),
-            ),
-        )))
-        .select(EntryRow::as_select())
-        .load(conn)
-        .await?;
+    let paid = unreversed(conn, org, id).await?;
     let credits: Vec<Credit> = paid
         .iter()
         .map(|e| {
@@ -238,4 +252,25 @@ async fn reverse_all(
         entries: paid.len(),
         points,
     })
+}
+
+/// The entries recognition `id` paid that no reversal names yet.
+async fn unreversed(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Vec<EntryRow>> {
+    let reversing = diesel::alias!(ledger_entries as reversing);
+    let paid: Vec<EntryRow> = ledger_entries::table
+        .filter(ledger_entries::organisation_id.eq(org))
+        .filter(ledger_entries::source_type.eq(SourceType::Recognition.as_str()))
+        .filter(ledger_entries::source_id.eq(id))
+        .filter(ledger_entries::reverses.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            reversing.filter(
+                reversing
+                    .field(ledger_entries::reverses)
+                    .eq(ledger_entries::id.nullable()),
+            ),
+        )))
+        .select(EntryRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(paid)
 }

@@ -696,3 +696,36 @@ async fn the_members_board_can_rank_by_distinct_givers() {
     .await
     .invalid_field("rank_by");
 }
+
+/// A friend's kudos spent on a reward cannot be undone: the allowance would come back while the
+/// reward stayed.
+#[rocket::async_test]
+async fn an_undo_does_not_take_back_points_already_spent() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let id = give(&app, &ana, kudos(&[ben.id], 40)).await;
+    let r = app
+        .post(
+            "/api/v1/rewards/items",
+            &org.admin.token,
+            json!({ "title": "Cinema", "point_cost": 30 }),
+        )
+        .await;
+    let item = id_of(r.ok());
+    app.post_empty(
+        &format!("/api/v1/rewards/items/{item}/redemptions"),
+        &ben.token,
+    )
+    .await
+    .ok();
+    let p = app
+        .post_empty(&format!("/api/v1/recognitions/{id}/undo"), &ana.token)
+        .await;
+    assert_eq!(p.problem(409)["recipient"], ben.id.to_string());
+    assert_eq!(balance(&app, &ben).await, 10);
+    assert_eq!(remaining(&app, &ana).await, 60);
+}
