@@ -729,3 +729,88 @@ async fn an_undo_does_not_take_back_points_already_spent() {
     assert_eq!(balance(&app, &ben).await, 10);
     assert_eq!(remaining(&app, &ana).await, 60);
 }
+
+/// Undos racing the recipient's redemption of exactly the points they would take back: either the
+/// redemption wins and every undo answers 409, or an undo lands first and the redemption is
+/// refused; never both, so no allowance comes back for points already spent.
+#[rocket::async_test]
+async fn undos_racing_a_redemption_of_the_same_points_never_both_win() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let mut outcomes = (0, 0);
+    for round in 0..6 {
+        let mut friends = Vec::new();
+        let mut kudos_ids = Vec::new();
+        for f in 0..3 {
+            let friend = app
+                .member(&org, &format!("Friend {round}-{f}"), Role::Employee, None)
+                .await;
+            kudos_ids.push(give(&app, &friend, kudos(&[ben.id], 40)).await);
+            friends.push(friend);
+        }
+        // Priced at the whole balance, so a redemption leaves nothing an undo could take back.
+        let price = balance(&app, &ben).await;
+        let r = app
+            .post(
+                "/api/v1/rewards/items",
+                &org.admin.token,
+                json!({ "title": format!("Trip {round}"), "point_cost": price }),
+            )
+            .await;
+        let item = id_of(r.ok());
+        let post = |path: String, token: &str| {
+            app.client
+                .post(path)
+                .header(Header::new("Authorization", format!("Bearer {token}")))
+                .dispatch()
+        };
+        let redemption = post(
+            format!("/api/v1/rewards/items/{item}/redemptions"),
+            &ben.token,
+        );
+        let undos =
+            futures::future::join_all(friends.iter().zip(&kudos_ids).map(|(friend, id)| {
+                post(format!("/api/v1/recognitions/{id}/undo"), &friend.token)
+            }));
+        // Whichever is polled first tends to reach the database first: alternate.
+        let (redemption, undos) = if round % 2 == 0 {
+            futures::join!(redemption, undos)
+        } else {
+            let (undos, redemption) = futures::join!(undos, redemption);
+            (redemption, undos)
+        };
+        let redeemed = match redemption.status() {
+            Status::Created | Status::Ok => true,
+            Status::Conflict | Status::UnprocessableEntity => false,
+            other => panic!("redemption: {other}: {:?}", redemption.into_string().await),
+        };
+        let mut undone = 0;
+        for u in undos {
+            match u.status() {
+                Status::Ok => undone += 1,
+                Status::Conflict => {}
+                other => panic!("undo: {other}: {:?}", u.into_string().await),
+            }
+        }
+        if redeemed {
+            assert_eq!(undone, 0, "round {round}: an undo took back spent points");
+            assert_eq!(balance(&app, &ben).await, 0);
+            outcomes.0 += 1;
+        } else {
+            assert_eq!(
+                undone, 3,
+                "round {round}: the redemption lost, so every undo may land"
+            );
+            assert_eq!(balance(&app, &ben).await, price - 120);
+            outcomes.1 += 1;
+        }
+        for friend in &friends {
+            let back = if redeemed { 60 } else { 100 };
+            assert_eq!(remaining(&app, friend).await, back, "round {round}");
+        }
+    }
+    eprintln!("redemption won {} rounds, undos {}", outcomes.0, outcomes.1);
+}
