@@ -1,10 +1,10 @@
 //! The demo's rewards: a small catalogue (one item taken out of it) and a redemption in each
-//! status a member meets: requested, approved, declined, fulfilled.
+//! status a member meets: requested, approved, declined, fulfilled, cancelled.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use super::people::{ADMIN, ANA, CHLOE, DEV, GUS, People, person};
+use super::people::{ADMIN, ANA, CHLOE, DEV, ELI, GUS, People, person};
 use crate::error::{AppError, AppResult};
 use crate::rewards::catalogue::{self, CreateRewardItem};
 use crate::rewards::redeeming::{self, Step};
@@ -67,7 +67,8 @@ const DECLINED_BECAUSE: &str =
     "Our spring peak starts next week; ask again in May and the afternoon is yours.";
 
 /// Creates the catalogue, then the redemptions: Ana's hoodie fulfilled, Gus's cinema tickets
-/// approved (on request), Dev's lunch requested, Chloe's afternoon off declined.
+/// approved (on request), Dev's lunch requested, Chloe's afternoon off declined, Eli's lunch
+/// request withdrawn by Eli (cancelled, refunded).
 pub(super) async fn load(
     conn: &mut AsyncPgConnection,
     org: Uuid,
@@ -112,7 +113,10 @@ pub(super) async fn load(
         afternoon,
         Step::Decline(DECLINED_BECAUSE.into()),
     )
-    .await
+    .await?;
+    let eli = person(people, ELI)?;
+    let lunch = redeem(conn, org, eli.member_id, item(2)?).await?;
+    redeemed(conn, &eli, lunch, Step::Cancel).await
 }
 
 /// A redemption in its own transaction, as a request's would be.

@@ -272,7 +272,7 @@ async fn not_from(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid, verb: &str)
         Err(e) => e,
         Ok(None) => AppError::not_found("redemption"),
         Ok(Some(now)) => AppError::Conflict {
-            detail: format!("a {} redemption cannot be {verb}", now.status),
+            detail: format!("this redemption is {} and cannot be {verb}", now.status),
             extra: Some(json!({ "current_status": now.status })),
         },
     }

@@ -277,7 +277,13 @@ async fn demo_has_activity_and_every_balance_is_its_ledger() {
     let redemptions = all_pages(&app, "/api/v1/rewards/redemptions", "items", &admin)
         .await
         .0;
-    for status in ["requested", "approved", "declined", "fulfilled"] {
+    for status in [
+        "requested",
+        "approved",
+        "declined",
+        "fulfilled",
+        "cancelled",
+    ] {
         assert!(
             redemptions.iter().any(|r| r["status"] == status),
             "no {status} redemption in the demo"
