@@ -1,12 +1,12 @@
 //! One batch of an export: its members (or teams) and everything their rows need, read for
 //! the whole range at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::params::Resolved;
-use super::queries::{self, Activity, MemberRow, TeamRow};
+use super::queries::{self, Activity, BatchQuery, MemberRow, TeamRow, ValueKey};
 use super::render::{Cell, Pseudonymiser};
 use crate::db::Conn;
 use crate::error::AppResult;
@@ -43,6 +43,42 @@ impl KpiSet {
     }
 }
 
+/// The organisation's company values, read once per export (in its snapshot): what the
+/// `recognitions_by_value` column is keyed by.
+pub(super) struct ValueKeys {
+    hashtags: HashMap<Uuid, String>,
+    /// Keys on every row: the active values' hashtags, and the filtered value's.
+    always: Vec<String>,
+}
+
+impl ValueKeys {
+    pub(super) async fn load(conn: &mut Conn, plan: &Plan) -> AppResult<ValueKeys> {
+        let values: Vec<ValueKey> = queries::values(conn, plan.organisation_id).await?;
+        let always = values
+            .iter()
+            .filter(|v| v.active || Some(v.id) == plan.params.value)
+            .map(|v| v.hashtag.clone())
+            .collect();
+        Ok(ValueKeys {
+            hashtags: values.into_iter().map(|v| (v.id, v.hashtag)).collect(),
+            always,
+        })
+    }
+
+    /// The `recognitions_by_value` cell: every key shown on every row (0 when none), and any
+    /// other value the row has a count for, by hashtag.
+    pub(super) fn cell(&self, counts: Option<&Vec<(Uuid, i64)>>, out: &mut Vec<Cell>) {
+        let mut by_tag: BTreeMap<String, i64> =
+            self.always.iter().map(|t| (t.clone(), 0)).collect();
+        for (value, n) in counts.into_iter().flatten() {
+            if let Some(tag) = self.hashtags.get(value) {
+                by_tag.insert(tag.clone(), *n);
+            }
+        }
+        out.push(Cell::Counts(by_tag.into_iter().collect()));
+    }
+}
+
 pub(super) enum Subjects {
     Members(Vec<MemberRow>),
     Teams(Vec<TeamRow>),
@@ -52,6 +88,8 @@ pub(super) enum Subjects {
 pub(super) struct Batch {
     pub(super) subjects: Subjects,
     pub(super) activity: HashMap<(Uuid, usize), Activity>,
+    /// Recognitions received per company value, per (member or team, period).
+    pub(super) by_value: HashMap<(Uuid, usize), Vec<(Uuid, i64)>>,
     pub(super) kpis: HashMap<(Uuid, usize), KpiSet>,
     /// Team rows: members per (team, period).
     pub(super) headcount: HashMap<(Uuid, usize), i64>,
@@ -113,11 +151,29 @@ pub(super) async fn aggregate(
         Subjects::Members(_) => queries::By::Member,
         Subjects::Teams(_) => queries::By::Team,
     };
-    let activity_rows = queries::activity(conn, org, by, &ids, range_at, granularity, &tz).await?;
+    let query = BatchQuery {
+        org,
+        by,
+        subjects: &ids,
+        range: range_at,
+        granularity,
+        tz: &tz,
+        value: p.value,
+    };
+    let activity_rows = queries::activity(conn, &query).await?;
     let mut activity = HashMap::with_capacity(activity_rows.len());
     for a in activity_rows {
         if let Some(&i) = index.get(&a.bucket) {
             activity.insert((a.subject, i), a);
+        }
+    }
+    let mut by_value: HashMap<(Uuid, usize), Vec<(Uuid, i64)>> = HashMap::new();
+    for c in queries::recognitions_by_value(conn, &query).await? {
+        if let Some(&i) = index.get(&c.bucket) {
+            by_value
+                .entry((c.subject, i))
+                .or_default()
+                .push((c.value_id, c.recognitions));
         }
     }
     let mut kpis: HashMap<(Uuid, usize), KpiSet> = HashMap::new();
@@ -165,6 +221,7 @@ pub(super) async fn aggregate(
     Ok(Batch {
         subjects,
         activity,
+        by_value,
         kpis,
         headcount,
         small_teams,

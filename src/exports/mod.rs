@@ -49,6 +49,12 @@ pub struct EngagementParams {
     group_by: Option<params::GroupBy>,
     /// Only this team (an id): its current members, or its team rows.
     team: Option<Uuid>,
+    /// A company value's id (active or not; another organisation's, or none: 404). Narrows
+    /// `recognitions_given`, `recognitions_received` and `recognitions_by_value` to the
+    /// recognitions carrying the value, and `points_earned` to the points those recognitions
+    /// paid (boosts included, reversals subtracted: the value's boards). It does not narrow
+    /// initiatives, `active`, `members`, `active_members`, KPIs or which rows there are.
+    value_id: Option<Uuid>,
     /// `csv`, `ndjson` or `json`; wins over `Accept`. Default: from `Accept`, else `csv`.
     #[param(inline)]
     format: Option<params::Format>,
@@ -93,11 +99,16 @@ pub struct EngagementRow {
     initiatives_approved: i64,
     initiatives_implemented: i64,
     initiatives_measured: i64,
+    /// Recognitions given in the period (with `value_id`, those carrying the value).
     recognitions_given: i64,
+    /// Recognitions received in the period (team rows: one per recipient in the team; with
+    /// `value_id`, those carrying the value).
     recognitions_received: i64,
-    /// Sum of ledger points in the period, reversals and adjustments included.
+    /// Sum of ledger points in the period, reversals and adjustments included (with
+    /// `value_id`, only the points paid for recognitions carrying the value, and their
+    /// reversals).
     points_earned: i64,
-    /// Member rows: any activity in the period.
+    /// Member rows: any activity in the period (all of it, whatever `value_id`).
     active: Option<bool>,
     csat: Option<f64>,
     nps: Option<f64>,
@@ -106,6 +117,13 @@ pub struct EngagementRow {
     /// Organisation-defined KPIs: `{"name": value}` (`name=value;...` in CSV).
     #[schema(value_type = std::collections::BTreeMap<String, f64>)]
     other_kpis: serde_json::Value,
+    /// Recognitions received in the period per company value, by the value's hashtag (as
+    /// stored, without `#`): every active value (0 when none), and any inactive one with a
+    /// count. Team rows count a recognition naming several of the team's members once. With
+    /// `value_id`, only recognitions carrying that value (keyed too, even inactive), so the
+    /// other keys say which values came with it. `hashtag=count;...` in CSV.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    recognitions_by_value: serde_json::Value,
 }
 
 /// The export response: headers first, then the body as it is produced.

@@ -15,12 +15,13 @@ pub const MAX_RANGE_YEARS: u32 = 5;
 /// How many periods an export covers when `from` is absent.
 pub const DEFAULT_PERIODS: u32 = 12;
 
-pub const PARAMETERS: [&str; 8] = [
+pub const PARAMETERS: [&str; 9] = [
     "from",
     "to",
     "granularity",
     "group_by",
     "team",
+    "value_id",
     "format",
     "pseudonymise",
     "bom",
@@ -128,6 +129,7 @@ pub struct RawParams {
     pub granularity: Option<String>,
     pub group_by: Option<String>,
     pub team: Option<String>,
+    pub value_id: Option<String>,
     pub format: Option<String>,
     pub pseudonymise: Option<String>,
     pub bom: Option<String>,
@@ -147,6 +149,7 @@ impl RawParams {
                 "granularity" => &mut raw.granularity,
                 "group_by" => &mut raw.group_by,
                 "team" => &mut raw.team,
+                "value_id" => &mut raw.value_id,
                 "format" => &mut raw.format,
                 "pseudonymise" => &mut raw.pseudonymise,
                 "bom" => &mut raw.bom,
@@ -179,6 +182,8 @@ pub struct Resolved {
     pub granularity: Granularity,
     pub group_by: GroupBy,
     pub team: Option<Uuid>,
+    /// Only recognitions carrying this company value count (and the points they paid).
+    pub value: Option<Uuid>,
     pub format: Format,
     pub pseudonymise: bool,
     pub bom: bool,
@@ -220,6 +225,7 @@ pub fn resolve(
     let preferred = accepted.first().copied().unwrap_or(Format::Csv);
     let format = Format::param(raw.format.as_deref(), preferred, errors).unwrap_or(Format::Csv);
     let team = uuid_param("team", raw.team.as_deref(), errors);
+    let value = uuid_param("value_id", raw.value_id.as_deref(), errors);
     let pseudonymise = bool_param("pseudonymise", raw.pseudonymise.as_deref(), false, errors);
     let bom = bool_param("bom", raw.bom.as_deref(), true, errors);
     if raw.bom.is_some() && format != Format::Csv {
@@ -275,6 +281,7 @@ pub fn resolve(
         granularity,
         group_by,
         team,
+        value,
         format,
         pseudonymise,
         bom,
@@ -364,6 +371,11 @@ mod tests {
             ["fromm", "format"]
         );
         assert_eq!(fields(&[("team", "x"), ("team", "y")]), ["team", "team"]);
+        assert_eq!(fields(&[("value_id", "#CustomerFirst")]), ["value_id"]);
+        assert_eq!(
+            fields(&[("value_id", "a"), ("value_id", "b")]),
+            ["value_id", "value_id"]
+        );
         assert_eq!(fields(&[("pseudonymise", "yes")]), ["pseudonymise"]);
         assert_eq!(fields(&[("pseudonymise", "1")]), ["pseudonymise"]);
         assert_eq!(fields(&[("bom", "")]), ["bom"]);

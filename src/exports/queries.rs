@@ -140,17 +140,19 @@ pub struct Activity {
     pub received: i64,
     #[diesel(sql_type = BigInt)]
     pub points: i64,
-    /// Ledger entries the member earned (not an admin's adjustment or reversal).
+    /// Events that are activity, whatever the value filter: initiatives and their events,
+    /// recognitions given and received, ledger entries the member earned (not an admin's
+    /// adjustment or reversal).
     #[diesel(sql_type = BigInt)]
-    pub earning_entries: i64,
-    /// Distinct members with activity (team rows).
+    pub activity_events: i64,
+    /// Distinct members with activity (team rows), whatever the value filter.
     #[diesel(sql_type = BigInt)]
     pub active_members: i64,
 }
 
 impl Activity {
     pub fn active(&self) -> bool {
-        self.wins.total() + self.given + self.received + self.earning_entries > 0
+        self.activity_events > 0
     }
 }
 
@@ -158,17 +160,42 @@ impl Activity {
 // 1 submitted, 2 approved, 3 implemented, 4 measured, 5 given, 6 received,
 // 7 an earning ledger entry, 8 an adjustment or reversal (points, not activity). Redemptions
 // (points spent on rewards, and their refunds) are not points earned: not in the union at all.
+// `counted`: whether the event counts in the columns a value filter narrows (recognitions
+// given and received, points); activity and active members always count every event.
 const AGGREGATE: &str = "SELECT subject, date_trunc($5, at AT TIME ZONE $6)::date AS bucket, \
        count(*) FILTER (WHERE kind = 1) AS submitted, \
        count(*) FILTER (WHERE kind = 2) AS approved, \
        count(*) FILTER (WHERE kind = 3) AS implemented, \
        count(*) FILTER (WHERE kind = 4) AS measured, \
-       count(*) FILTER (WHERE kind = 5) AS given, \
-       count(*) FILTER (WHERE kind = 6) AS received, \
-       coalesce(sum(points), 0)::bigint AS points, \
-       count(*) FILTER (WHERE kind = 7) AS earning_entries, \
+       count(*) FILTER (WHERE kind = 5 AND counted) AS given, \
+       count(*) FILTER (WHERE kind = 6 AND counted) AS received, \
+       coalesce(sum(points) FILTER (WHERE counted), 0)::bigint AS points, \
+       count(*) FILTER (WHERE kind <> 8) AS activity_events, \
        count(DISTINCT member_id) FILTER (WHERE kind <> 8) AS active_members \
      FROM ev GROUP BY 1, 2";
+
+/// Whether the recognition whose id is the SQL expression `id` carries the value `$7` (used
+/// only when there is a value to filter by).
+fn carries(id: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM recognition_values cv WHERE cv.organisation_id = $1 \
+           AND cv.recognition_id = {id} AND cv.value_id = $7)"
+    )
+}
+
+/// With a value filter (`$7`), whether ledger entry `l` is points of a recognition carrying
+/// the value: paid for it (the recipient's entry, or a boost's), or reversing such an entry.
+/// These are the entries the value's boards sum (`leaderboards::by_value`).
+fn value_points() -> String {
+    let paid = carries("l.source_id");
+    let reversed = carries("p.source_id");
+    format!(
+        "((l.source_type = 'recognition' AND {paid}) \
+          OR (l.reverses IS NOT NULL AND EXISTS (SELECT 1 FROM ledger_entries p \
+                WHERE p.organisation_id = $1 AND p.id = l.reverses \
+                  AND p.source_type = 'recognition' AND {reversed})))"
+    )
+}
 
 const EVENT_KIND: &str = "CASE e.kind WHEN 'approved' THEN 2 WHEN 'implemented' THEN 3 ELSE 4 END";
 const LEDGER_KIND: &str = "CASE WHEN l.reason IN ('adjustment', 'reversal') THEN 8 ELSE 7 END";
@@ -185,16 +212,31 @@ pub enum By {
     Team,
 }
 
-/// Activity of a batch of members or teams (`subjects`) per period.
+/// What the per-period queries of one batch read: whose, when, and how bucketed.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchQuery<'a> {
+    pub org: Uuid,
+    pub by: By,
+    /// The batch's members or teams.
+    pub subjects: &'a [Uuid],
+    /// [start, end) of the whole export.
+    pub range: (DateTime<Utc>, DateTime<Utc>),
+    /// `week`, `month` or `quarter` (`date_trunc`'s names).
+    pub granularity: &'a str,
+    /// The organisation's time zone.
+    pub tz: &'a str,
+    /// Only recognitions carrying this company value count (`value_id=`).
+    pub value: Option<Uuid>,
+}
+
+/// Activity of a batch of members or teams per period. With a value, recognitions given and
+/// received, and points, count only recognitions carrying that company value (and the points
+/// they paid); initiatives, activity and active members stay whole.
 pub async fn activity(
     conn: &mut AsyncPgConnection,
-    org: Uuid,
-    by: By,
-    subjects: &[Uuid],
-    range: (DateTime<Utc>, DateTime<Utc>),
-    granularity: &str,
-    tz: &str,
+    q: &BatchQuery<'_>,
 ) -> AppResult<Vec<Activity>> {
+    let BatchQuery { by, value, .. } = *q;
     // The subject column of each source, and for recognitions given what joins it.
     let (author, giver, giver_join, recipient, earner) = match by {
         By::Member => (
@@ -213,35 +255,125 @@ pub async fn activity(
             "l.team_id",
         ),
     };
+    // Without a value every event counts; `$7` (null) is still named so the binds match.
+    let (given_counted, received_counted, points_counted) = match value {
+        None => (
+            "$7::uuid IS NULL".to_string(),
+            "$7::uuid IS NULL".to_string(),
+            "$7::uuid IS NULL".to_string(),
+        ),
+        Some(_) => (
+            carries("r.id"),
+            carries("rr.recognition_id"),
+            value_points(),
+        ),
+    };
     let sql = format!(
         "WITH ev AS ( \
-           SELECT {author} AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points \
+           SELECT {author} AS subject, i.author_id AS member_id, i.created_at AS at, 1 AS kind, 0 AS points, \
+                  true AS counted \
              FROM initiatives i \
              WHERE i.organisation_id = $1 AND {author} = ANY($2) AND i.created_at >= $3 AND i.created_at < $4 \
            UNION ALL \
-           SELECT {author}, i.author_id, e.created_at, {EVENT_KIND}, 0 \
+           SELECT {author}, i.author_id, e.created_at, {EVENT_KIND}, 0, true \
              FROM initiatives i JOIN initiative_events e ON e.initiative_id = i.id AND e.organisation_id = i.organisation_id \
              WHERE i.organisation_id = $1 AND {author} = ANY($2) \
                AND e.kind IN ('approved', 'implemented', 'measured') AND e.created_at >= $3 AND e.created_at < $4 \
            UNION ALL \
-           SELECT {giver}, r.giver_id, r.created_at, 5, 0 FROM recognitions r {giver_join} \
+           SELECT {giver}, r.giver_id, r.created_at, 5, 0, {given_counted} FROM recognitions r {giver_join} \
              WHERE r.organisation_id = $1 AND {giver} = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
            UNION ALL \
-           SELECT {recipient}, rr.member_id, rr.created_at, 6, 0 FROM recognition_recipients rr \
+           SELECT {recipient}, rr.member_id, rr.created_at, 6, 0, {received_counted} FROM recognition_recipients rr \
              WHERE rr.organisation_id = $1 AND {recipient} = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
            UNION ALL \
-           SELECT {earner}, l.member_id, l.created_at, {LEDGER_KIND}, l.points FROM ledger_entries l \
+           SELECT {earner}, l.member_id, l.created_at, {LEDGER_KIND}, l.points, {points_counted} FROM ledger_entries l \
              WHERE l.organisation_id = $1 AND {earner} = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
                AND l.reason <> 'redemption' \
          ) {AGGREGATE}"
     );
     Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(org)
-        .bind::<Array<SqlUuid>, _>(subjects)
-        .bind::<Timestamptz, _>(range.0)
-        .bind::<Timestamptz, _>(range.1)
-        .bind::<Text, _>(granularity)
-        .bind::<Text, _>(tz)
+        .bind::<SqlUuid, _>(q.org)
+        .bind::<Array<SqlUuid>, _>(q.subjects)
+        .bind::<Timestamptz, _>(q.range.0)
+        .bind::<Timestamptz, _>(q.range.1)
+        .bind::<Text, _>(q.granularity)
+        .bind::<Text, _>(q.tz)
+        .bind::<Nullable<SqlUuid>, _>(value)
+        .load(conn)
+        .await?)
+}
+
+/// A company value as the export names it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ValueKey {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// Without its '#', as stored.
+    #[diesel(sql_type = Text)]
+    pub hashtag: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub active: bool,
+}
+
+/// Every company value of the organisation, active or not (an organisation keeps a few dozen).
+pub async fn values(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<Vec<ValueKey>> {
+    Ok(diesel::sql_query(
+        "SELECT id, hashtag, active FROM company_values WHERE organisation_id = $1 ORDER BY hashtag, id",
+    )
+    .bind::<SqlUuid, _>(org)
+    .load(conn)
+    .await?)
+}
+
+/// Recognitions received by one member (or team) in one period that carry one value.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ValueCount {
+    #[diesel(sql_type = SqlUuid)]
+    pub subject: Uuid,
+    #[diesel(sql_type = Date)]
+    pub bucket: NaiveDate,
+    #[diesel(sql_type = SqlUuid)]
+    pub value_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub recognitions: i64,
+}
+
+/// Per member (or team) of the batch, period and company value: the recognitions received that
+/// carry the value. A member's row counts each recognition naming them; a team's counts each
+/// recognition naming one of its members (as recorded at the time, `recognition_recipients.
+/// team_id`) once, however many of them it names. With `value`, only recognitions that also
+/// carry that value count.
+pub async fn recognitions_by_value(
+    conn: &mut AsyncPgConnection,
+    q: &BatchQuery<'_>,
+) -> AppResult<Vec<ValueCount>> {
+    let BatchQuery { by, value, .. } = *q;
+    let subject = match by {
+        By::Member => "rr.member_id",
+        By::Team => "rr.team_id",
+    };
+    let carried = match value {
+        None => "$7::uuid IS NULL".to_string(),
+        Some(_) => carries("rr.recognition_id"),
+    };
+    let sql = format!(
+        "SELECT {subject} AS subject, date_trunc($5, rr.created_at AT TIME ZONE $6)::date AS bucket, \
+                rv.value_id, count(DISTINCT rr.recognition_id) AS recognitions \
+         FROM recognition_recipients rr \
+         JOIN recognition_values rv ON rv.organisation_id = rr.organisation_id \
+              AND rv.recognition_id = rr.recognition_id \
+         WHERE rr.organisation_id = $1 AND {subject} = ANY($2) \
+           AND rr.created_at >= $3 AND rr.created_at < $4 AND {carried} \
+         GROUP BY 1, 2, 3"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(q.org)
+        .bind::<Array<SqlUuid>, _>(q.subjects)
+        .bind::<Timestamptz, _>(q.range.0)
+        .bind::<Timestamptz, _>(q.range.1)
+        .bind::<Text, _>(q.granularity)
+        .bind::<Text, _>(q.tz)
+        .bind::<Nullable<SqlUuid>, _>(value)
         .load(conn)
         .await?)
 }

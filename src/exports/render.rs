@@ -17,6 +17,8 @@ pub enum Cell {
     Bool(bool),
     /// `name=value;...` in CSV, an object in JSON.
     Pairs(Vec<(String, f64)>),
+    /// Whole numbers by name: `name=3;...` in CSV, an object of integers in JSON (never `3.0`).
+    Counts(Vec<(String, i64)>),
 }
 
 /// Characters that make a spreadsheet read a cell as a formula (OWASP's list).
@@ -36,12 +38,25 @@ fn float_text(v: f64) -> String {
     format!("{v}")
 }
 
-fn pairs_text(pairs: &[(String, f64)]) -> String {
+/// `name=value;name=value`, each value as `text` writes it.
+fn pairs_text<V: Copy>(pairs: &[(String, V)], text: impl Fn(V) -> String) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", float_text(*v)))
+        .map(|(k, v)| format!("{k}={}", text(*v)))
         .collect::<Vec<_>>()
         .join(";")
+}
+
+/// `{"name": value, ...}` in the pairs' order.
+fn pairs_json<V: Copy + Into<serde_json::Value>>(
+    out: &mut Vec<u8>,
+    pairs: &[(String, V)],
+) -> serde_json::Result<()> {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), (*v).into()))
+        .collect();
+    serde_json::to_writer(out, &map)
 }
 
 fn csv_writer(start: Vec<u8>) -> csv::Writer<Vec<u8>> {
@@ -111,7 +126,8 @@ impl Encoder {
                         Cell::Int(n) => n.to_string(),
                         Cell::Float(f) => float_text(*f),
                         Cell::Bool(b) => b.to_string(),
-                        Cell::Pairs(p) => defuse(&pairs_text(p)).into_owned(),
+                        Cell::Pairs(p) => defuse(&pairs_text(p, float_text)).into_owned(),
+                        Cell::Counts(p) => defuse(&pairs_text(p, |n| n.to_string())).into_owned(),
                     })
                     .collect();
                 self.csv.write_record(&texts).map_err(std::io::Error::other)
@@ -136,13 +152,8 @@ impl Encoder {
                         Cell::Int(n) => serde_json::to_writer(&mut self.json, n)?,
                         Cell::Float(f) => serde_json::to_writer(&mut self.json, f)?,
                         Cell::Bool(b) => serde_json::to_writer(&mut self.json, b)?,
-                        Cell::Pairs(p) => {
-                            let map: serde_json::Map<String, serde_json::Value> = p
-                                .iter()
-                                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-                                .collect();
-                            serde_json::to_writer(&mut self.json, &map)?;
-                        }
+                        Cell::Pairs(p) => pairs_json(&mut self.json, p)?,
+                        Cell::Counts(p) => pairs_json(&mut self.json, p)?,
                     }
                 }
                 self.json.push(b'}');
@@ -251,24 +262,26 @@ mod tests {
 
     #[test]
     fn csv_cells_that_look_like_formulas_are_defused_and_numbers_are_not() {
-        const COLS: &[&str] = &["name", "points", "kpis"];
+        const COLS: &[&str] = &["name", "points", "kpis", "values"];
         let mut e = Encoder::new(Format::Csv, COLS, false);
         e.push(&[
             Cell::Text("=HYPERLINK(\"http://x\")".into()),
             Cell::Int(-5),
             Cell::Pairs(vec![("aht".into(), -1.5), ("csat_b".into(), 4.0)]),
+            Cell::Counts(vec![("CustomerFirst".into(), 3), ("OwnIt".into(), 0)]),
         ])
         .unwrap();
         e.push(&[
             Cell::Text("Åse, \"the\" best".into()),
             Cell::Null,
             Cell::Pairs(vec![]),
+            Cell::Counts(vec![]),
         ])
         .unwrap();
         let text = String::from_utf8(e.finish().unwrap()).unwrap();
         assert_eq!(
             text,
-            "name,points,kpis\r\n\"'=HYPERLINK(\"\"http://x\"\")\",-5,aht=-1.5;csat_b=4\r\n\"Åse, \"\"the\"\" best\",,\r\n"
+            "name,points,kpis,values\r\n\"'=HYPERLINK(\"\"http://x\"\")\",-5,aht=-1.5;csat_b=4,CustomerFirst=3;OwnIt=0\r\n\"Åse, \"\"the\"\" best\",,,\r\n"
         );
     }
 
@@ -282,11 +295,18 @@ mod tests {
         let mut bytes = e.take().unwrap();
         e.push(&[Cell::Float(2.5), Cell::Pairs(vec![("x".into(), 1.0)])])
             .unwrap();
+        e.push(&[
+            Cell::Counts(vec![("Own_it".into(), 2)]),
+            Cell::Counts(vec![]),
+        ])
+        .unwrap();
         bytes.extend(e.finish().unwrap());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("{\"a\":{\"Own_it\":2},\"b\":{}}"), "{text}");
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             v,
-            serde_json::json!([{"a": 1, "b": true}, {"a": 2.5, "b": {"x": 1.0}}])
+            serde_json::json!([{"a": 1, "b": true}, {"a": 2.5, "b": {"x": 1.0}}, {"a": {"Own_it": 2}, "b": {}}])
         );
         let mut e = Encoder::new(Format::Ndjson, COLS, false);
         e.push(&[Cell::Null, Cell::Text("=x".into())]).unwrap();

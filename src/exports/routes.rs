@@ -41,7 +41,7 @@ crate::http::operations!(
             )),
         (status = 401, description = "No valid access token, or an unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not HR or an admin, or an API key without the exports scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such team in your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such team, or no such company value (`value_id`), in your organisation", body = Problem, content_type = "application/problem+json"),
         Invalid,
         (status = 429, description = "The organisation already runs as many exports as `export_concurrency_per_organisation` allows (across every server process); `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Every export connection (`export_pool_size`) is busy, or the database is unavailable", body = Problem, content_type = "application/problem+json"),

@@ -47,6 +47,12 @@ pub async fn start(
     {
         return Err(AppError::not_found("team"));
     }
+    // Inactive values are allowed: HR looks back at history.
+    if let Some(value) = resolved.value
+        && !crate::values::exists(&mut conn, org, value).await?
+    {
+        return Err(AppError::not_found("value"));
+    }
     // The slot is taken before the audit entry is written: a refused export is not recorded
     // as one that ran.
     let export_conn = pool.begin(org).await?;
@@ -63,6 +69,7 @@ pub async fn start(
             "granularity": resolved.granularity.as_str(),
             "group_by": resolved.group_by.as_str(),
             "team": resolved.team,
+            "value_id": resolved.value,
             "format": resolved.format.as_str(),
             "pseudonymise": resolved.pseudonymise,
             "pseudonymised": pseudonymised.as_str(),

@@ -15,7 +15,7 @@ use rocket::futures::stream::{self, Stream};
 use tokio::io::{AsyncRead, ReadBuf};
 use uuid::Uuid;
 
-use super::batch::{self, Batch, KpiSet, Plan, Subjects};
+use super::batch::{self, Batch, KpiSet, Plan, Subjects, ValueKeys};
 use super::params::{Bucket, Format, GroupBy};
 use super::queries::{self, Activity, Keyset, MemberRow, TeamRow};
 use super::render::{Cell, Encoder, Pseudonymiser};
@@ -57,6 +57,7 @@ pub const MEMBER_COLUMNS: &[&str] = &[
     "ces",
     "fcr",
     "other_kpis",
+    "recognitions_by_value",
 ];
 
 pub const PSEUDONYMISED_MEMBER_COLUMNS: &[&str] = &[
@@ -79,6 +80,7 @@ pub const PSEUDONYMISED_MEMBER_COLUMNS: &[&str] = &[
     "ces",
     "fcr",
     "other_kpis",
+    "recognitions_by_value",
 ];
 
 pub const TEAM_COLUMNS: &[&str] = &[
@@ -101,6 +103,7 @@ pub const TEAM_COLUMNS: &[&str] = &[
     "ces",
     "fcr",
     "other_kpis",
+    "recognitions_by_value",
 ];
 
 /// What ends an export that failed after it started.
@@ -125,6 +128,8 @@ pub struct Exporter {
     ranges: VecDeque<Keyset>,
     batch: Option<Batch>,
     batch_size: usize,
+    /// Read with the first batch, in the export's snapshot.
+    values: Option<ValueKeys>,
 }
 
 impl Drop for Exporter {
@@ -190,6 +195,7 @@ impl Exporter {
             ranges,
             batch: None,
             batch_size,
+            values: None,
         }
     }
 
@@ -292,6 +298,9 @@ impl Exporter {
                 .conn
                 .as_mut()
                 .ok_or_else(|| AppError::internal("export connection already released"))?;
+            if self.values.is_none() {
+                self.values = Some(ValueKeys::load(conn, &self.plan).await?);
+            }
             let batch = batch::aggregate(conn, &self.plan, self.pseudonymiser.as_ref(), subjects);
             self.batch = Some(batch.await?);
             return Ok(true);
@@ -408,6 +417,7 @@ impl Exporter {
             m.team_id.and_then(|t| batch.kpis.get(&(t, i)))
         };
         KpiSet::cells(kpis, out);
+        self.value_cell(batch, m.id, i, out);
         true
     }
 
@@ -439,7 +449,18 @@ impl Exporter {
         out.push(Cell::Int(active_members));
         Self::count_cells(activity, out);
         KpiSet::cells(batch.kpis.get(&(t.id, i)), out);
+        self.value_cell(batch, t.id, i, out);
         true
+    }
+
+    /// `recognitions_by_value` of a member or team in period `i`. Hashtags belong to the
+    /// organisation, not to a person, so pseudonymised rows keep them like any other count.
+    fn value_cell(&self, batch: &Batch, subject: Uuid, i: usize, out: &mut Vec<Cell>) {
+        match &self.values {
+            Some(values) => values.cell(batch.by_value.get(&(subject, i)), out),
+            // Read before the first batch: never the case.
+            None => out.push(Cell::Counts(Vec::new())),
+        }
     }
 }
 

@@ -422,6 +422,15 @@ fn the_document_types_what_generated_clients_read() {
         schemas["EngagementRow"]["properties"]["other_kpis"]["additionalProperties"]["type"],
         "number"
     );
+    // Counts by company value are whole numbers, on every row.
+    let by_value = &schemas["EngagementRow"]["properties"]["recognitions_by_value"];
+    assert_eq!(by_value["additionalProperties"]["type"], "integer");
+    assert!(
+        schemas["EngagementRow"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("recognitions_by_value"))
+    );
     for (name, schema) in schemas.as_object().unwrap() {
         if let Some(cursor) = schema["properties"].get("next_cursor") {
             assert_eq!(
@@ -441,6 +450,14 @@ fn the_document_types_what_generated_clients_read() {
             .collect()
     };
     assert!(!names("/api/v1/leaderboards/members").contains(&"metric".to_string()));
+    let export_params = &doc["paths"]["/api/v1/exports/engagement"]["get"]["parameters"];
+    let value_id = export_params
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "value_id")
+        .expect("the export documents value_id");
+    assert_eq!(value_id["schema"]["format"], "uuid");
     assert!(names("/api/v1/leaderboards/teams").contains(&"metric".to_string()));
 
     // Parameters that are ids, numbers, flags, dates or words from a fixed list say so.

@@ -1,6 +1,7 @@
 //! Engagement exports: every column against the ledger and initiatives (member and team rows,
 //! weekly and monthly, CSV, NDJSON and JSON), spreadsheet safety, pseudonyms, small-group
-//! suppression, the audit log, API keys, refusals, format negotiation and a large export.
+//! suppression, counts by company value and the `value_id` filter, the audit log, API keys,
+//! refusals, format negotiation and a large export.
 //!
 //! The seeded organisation has activity two months ago and last month (written by SQL with
 //! chosen times, as the domain would have written it) and this month (through the API).
@@ -23,7 +24,7 @@ use crate::common::*;
 const EXPORT: &str = "/api/v1/exports/engagement";
 const HYPERLINK: &str = "=HYPERLINK(\"http://x\")";
 
-const MEMBER_HEADER: [&str; 21] = [
+const MEMBER_HEADER: [&str; 22] = [
     "period",
     "period_start",
     "period_end",
@@ -45,9 +46,10 @@ const MEMBER_HEADER: [&str; 21] = [
     "ces",
     "fcr",
     "other_kpis",
+    "recognitions_by_value",
 ];
 
-const TEAM_HEADER: [&str; 19] = [
+const TEAM_HEADER: [&str; 20] = [
     "period",
     "period_start",
     "period_end",
@@ -67,6 +69,7 @@ const TEAM_HEADER: [&str; 19] = [
     "ces",
     "fcr",
     "other_kpis",
+    "recognitions_by_value",
 ];
 
 const COUNTS: [&str; 7] = [
@@ -167,6 +170,8 @@ struct Entry {
     points: i32,
     reason: &'static str,
     at: Option<String>,
+    /// The recognition that paid it.
+    recognition: Option<Uuid>,
 }
 
 impl Entry {
@@ -177,6 +182,15 @@ impl Entry {
             points,
             reason,
             at: None,
+            recognition: None,
+        }
+    }
+
+    /// Paid for this recognition (`source_type` `recognition`).
+    fn paid_for(self, recognition: Uuid) -> Entry {
+        Entry {
+            recognition: Some(recognition),
+            ..self
         }
     }
 
@@ -204,7 +218,13 @@ impl Entry {
             points,
             reason,
             at,
+            recognition,
         } = self;
+        let source_type = if recognition.is_some() {
+            "'recognition'"
+        } else {
+            "NULL"
+        };
         let at = at.expect("an entry needs a time: .at(..)");
         let (note, by) = if reason == "adjustment" {
             ("'by hand'".to_string(), format!("'{}'", org.admin.id))
@@ -214,10 +234,11 @@ impl Entry {
         sql_id(
             app,
             &format!(
-                "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, note, created_by, created_at) \
-                 VALUES ('{}', '{member}', {}, {points}, '{reason}', {note}, {by}, '{at}') RETURNING id",
+                "INSERT INTO ledger_entries (organisation_id, member_id, team_id, points, reason, source_type, source_id, note, created_by, created_at) \
+                 VALUES ('{}', '{member}', {}, {points}, '{reason}', {source_type}, {}, {note}, {by}, '{at}') RETURNING id",
                 org.id,
-                opt(team)
+                opt(team),
+                opt(recognition)
             ),
         )
         .await
@@ -236,13 +257,14 @@ async fn reversal(app: &TestApp, entry: Uuid, admin: Uuid, at: &str) {
     .await;
 }
 
-/// A recognition with its recipients (and their teams at the time) and their ledger entries;
-/// returns the ledger entries in recipient order.
+/// A recognition with its recipients (and their teams at the time), the company values it
+/// carries, and their ledger entries; returns the ledger entries in recipient order.
 async fn recognition(
     app: &TestApp,
     w: &World,
     giver: Uuid,
     recipients: &[(Uuid, Option<Uuid>)],
+    values: &[Uuid],
     points: i32,
     at: &str,
 ) -> Vec<Uuid> {
@@ -255,6 +277,16 @@ async fn recognition(
         ),
     )
     .await;
+    for value in values {
+        sql(
+            app,
+            &format!(
+                "INSERT INTO recognition_values (organisation_id, recognition_id, value_id, created_at) \
+                 VALUES ('{org}', '{id}', '{value}', '{at}')"
+            ),
+        )
+        .await;
+    }
     let mut entries = Vec::new();
     for (member, team) in recipients {
         sql(
@@ -269,6 +301,7 @@ async fn recognition(
         entries.push(
             Entry::new(*member, points, "recognition_received")
                 .team(*team)
+                .paid_for(id)
                 .at(at)
                 .write(app, &w.org)
                 .await,
@@ -356,6 +389,10 @@ struct World {
     care: Uuid,
     store: Uuid,
     field: Uuid,
+    /// Company values: `#CustomerFirst` and `#OwnIt` (active), `#OldWay` (inactive).
+    first: Uuid,
+    own_it: Uuid,
+    old_way: Uuid,
     /// Local first days of the month before last, last month and this month.
     m2: NaiveDate,
     m1: NaiveDate,
@@ -375,9 +412,33 @@ fn this_month() -> NaiveDate {
     today.with_day(1).unwrap()
 }
 
+/// A company value, created by the admin.
+async fn add_value(app: &TestApp, org: &Org, name: &str, hashtag: &str) -> Uuid {
+    let r = app
+        .post(
+            "/api/v1/values",
+            &org.admin.token,
+            json!({ "name": name, "hashtag": hashtag }),
+        )
+        .await;
+    assert_eq!(r.status, Status::Created, "{}", r.text);
+    id_of(&r.body)
+}
+
+async fn deactivate_value(app: &TestApp, org: &Org, value: Uuid) {
+    app.patch(
+        &format!("/api/v1/values/{value}"),
+        &org.admin.token,
+        json!({ "active": false }),
+    )
+    .await
+    .ok();
+}
+
 /// Care: Ana, Cy, Di, Lars (lead) and Ben until he moves to Store in the middle of last month.
 /// Store: Eve, Fay (named `=HYPERLINK("http://x")`), Gus. Field: Hal, deactivated late last month.
-/// Hanna is HR and the admin has no team. Everyone joined over a year ago.
+/// Hanna is HR and the admin has no team. Everyone joined over a year ago. The organisation's
+/// values are `#CustomerFirst`, `#OwnIt` and `#OldWay` (no longer active).
 async fn world(app: &TestApp) -> World {
     let org = app.seed_org("acme").await;
     let care = app.team(&org, "Care").await;
@@ -410,6 +471,10 @@ async fn world(app: &TestApp) -> World {
         )
         .await;
     let fay = id_of(r.ok());
+    let first = add_value(app, &org, "Customer first", "CustomerFirst").await;
+    let own_it = add_value(app, &org, "Own it", "OwnIt").await;
+    let old_way = add_value(app, &org, "The old way", "OldWay").await;
+    deactivate_value(app, &org, old_way).await;
     let m0 = this_month();
     let m1 = m0 - Months::new(1);
     let m2 = m0 - Months::new(2);
@@ -455,6 +520,9 @@ async fn world(app: &TestApp) -> World {
         care,
         store,
         field,
+        first,
+        own_it,
+        old_way,
         m2,
         m1,
         m0,
@@ -503,6 +571,7 @@ async fn seeded(app: &TestApp) -> World {
         &w,
         w.ben,
         &[(ana, Some(care)), (w.cy, Some(care))],
+        &[w.first, w.own_it],
         15,
         &local(m2, 11, 14, 0),
     )
@@ -556,6 +625,7 @@ async fn seeded(app: &TestApp) -> World {
         &w,
         ana,
         &[(w.ben, Some(care))],
+        &[],
         10,
         &local(m1, 4, 12, 0),
     )
@@ -565,6 +635,7 @@ async fn seeded(app: &TestApp) -> World {
         &w,
         lars,
         &[(w.cy, Some(care))],
+        &[w.old_way],
         20,
         &local(m1, 5, 12, 0),
     )
@@ -587,6 +658,7 @@ async fn seeded(app: &TestApp) -> World {
         &w,
         w.fay,
         &[(w.gus, Some(store))],
+        &[w.first],
         5,
         &local(m1, 9, 9, 0),
     )
@@ -623,6 +695,7 @@ async fn seeded(app: &TestApp) -> World {
         &w,
         w.ben,
         &[(w.eve, Some(store))],
+        &[w.own_it],
         10,
         &local(m1, 16, 12, 0),
     )
@@ -661,8 +734,8 @@ async fn seeded(app: &TestApp) -> World {
         .write(app, &w)
         .await;
 
-    // This month, through the API: Ana logs a win, Lars approves it and recognises her, and
-    // an admin reverses the recognition's points.
+    // This month, through the API: Ana logs a win, Lars approves it and recognises her (for
+    // #CustomerFirst), and an admin reverses the recognition's points.
     let r = app
         .post(
             "/api/v1/initiatives",
@@ -683,7 +756,8 @@ async fn seeded(app: &TestApp) -> World {
     app.post(
         "/api/v1/recognitions",
         &w.lars.token,
-        json!({ "recipients": [w.ana.id], "message": "Great call", "points": 25 }),
+        json!({ "recipients": [w.ana.id], "message": "Great call", "points": 25,
+                "value_ids": [w.first] }),
     )
     .await
     .ok();
@@ -760,17 +834,27 @@ impl Expected {
     }
 }
 
-/// A member's numbers for the local days [start, end), by correlated subqueries.
+/// With a value (`$4`): the recognitions carrying it, and the ledger entries paid for them or
+/// reversing those. Without one (`$4` null), every recognition and entry.
+const VALUED: &str = "carrying AS (SELECT recognition_id FROM recognition_values WHERE value_id = $4), \
+     valued AS ( \
+       SELECT p.id FROM ledger_entries p WHERE p.source_type = 'recognition' AND p.source_id IN (SELECT recognition_id FROM carrying) \
+       UNION SELECT q.id FROM ledger_entries q JOIN ledger_entries p ON p.id = q.reverses \
+         WHERE p.source_type = 'recognition' AND p.source_id IN (SELECT recognition_id FROM carrying))";
+
+/// A member's numbers for the local days [start, end), by correlated subqueries; with `value`,
+/// recognitions given and received, and points, of that value only.
 async fn expected_member(
     app: &TestApp,
     member: Uuid,
     start: NaiveDate,
     end: NaiveDate,
+    value: Option<Uuid>,
 ) -> Expected {
     let mut conn = app.db.conn().await;
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "WITH b AS (SELECT ($2::date::timestamp AT TIME ZONE 'Europe/Oslo') AS s, \
-                           ($3::date::timestamp AT TIME ZONE 'Europe/Oslo') AS e) \
+                           ($3::date::timestamp AT TIME ZONE 'Europe/Oslo') AS e), {VALUED} \
          SELECT \
           (SELECT count(*) FROM initiatives i WHERE i.author_id = $1 AND i.created_at >= b.s AND i.created_at < b.e) AS submitted, \
           (SELECT count(*) FROM initiative_events v JOIN initiatives i ON i.id = v.initiative_id \
@@ -779,36 +863,49 @@ async fn expected_member(
             WHERE i.author_id = $1 AND v.kind = 'implemented' AND v.created_at >= b.s AND v.created_at < b.e) AS implemented, \
           (SELECT count(*) FROM initiative_events v JOIN initiatives i ON i.id = v.initiative_id \
             WHERE i.author_id = $1 AND v.kind = 'measured' AND v.created_at >= b.s AND v.created_at < b.e) AS measured, \
-          (SELECT count(*) FROM recognitions r WHERE r.giver_id = $1 AND r.created_at >= b.s AND r.created_at < b.e) AS given, \
-          (SELECT count(*) FROM recognition_recipients r WHERE r.member_id = $1 AND r.created_at >= b.s AND r.created_at < b.e) AS received, \
-          (SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries l WHERE l.member_id = $1 AND l.created_at >= b.s AND l.created_at < b.e) AS points, \
+          (SELECT count(*) FROM recognitions r WHERE r.giver_id = $1 AND r.created_at >= b.s AND r.created_at < b.e \
+            AND ($4::uuid IS NULL OR r.id IN (SELECT recognition_id FROM carrying))) AS given, \
+          (SELECT count(*) FROM recognition_recipients r WHERE r.member_id = $1 AND r.created_at >= b.s AND r.created_at < b.e \
+            AND ($4::uuid IS NULL OR r.recognition_id IN (SELECT recognition_id FROM carrying))) AS received, \
+          (SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries l WHERE l.member_id = $1 AND l.created_at >= b.s AND l.created_at < b.e \
+            AND ($4::uuid IS NULL OR l.id IN (SELECT id FROM valued))) AS points, \
           (SELECT count(*) FROM ledger_entries l WHERE l.member_id = $1 AND l.created_at >= b.s AND l.created_at < b.e) AS entries, \
           (SELECT count(*) FROM ledger_entries l WHERE l.member_id = $1 AND l.reason NOT IN ('adjustment', 'reversal') \
             AND l.created_at >= b.s AND l.created_at < b.e) AS earning_entries, \
           0::bigint AS members, 0::bigint AS active_members, \
           (SELECT count(*) FROM members m WHERE m.id = $1 AND m.created_at < b.e \
             AND (m.deactivated_at IS NULL OR m.deactivated_at > b.s)) AS enrolled \
-         FROM b",
-    )
+         FROM b"
+    ))
     .bind::<SqlUuid, _>(member)
     .bind::<Date, _>(start)
     .bind::<Date, _>(end)
+    .bind::<Nullable<SqlUuid>, _>(value)
     .get_result(&mut conn)
     .await
     .unwrap()
 }
 
-/// A team's numbers for [start, end): each event for the team its member was in at the time.
-async fn expected_team(app: &TestApp, team: Uuid, start: NaiveDate, end: NaiveDate) -> Expected {
+/// A team's numbers for [start, end): each event for the team its member was in at the time;
+/// with `value`, recognitions given and received, and points, of that value only.
+async fn expected_team(
+    app: &TestApp,
+    team: Uuid,
+    start: NaiveDate,
+    end: NaiveDate,
+    value: Option<Uuid>,
+) -> Expected {
     let mut conn = app.db.conn().await;
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "WITH b AS (SELECT ($2::date::timestamp AT TIME ZONE 'Europe/Oslo') AS s, \
-                           ($3::date::timestamp AT TIME ZONE 'Europe/Oslo') AS e), \
+                           ($3::date::timestamp AT TIME ZONE 'Europe/Oslo') AS e), {VALUED}, \
          acts AS ( \
            SELECT i.author_id AS who, 'x' AS what FROM initiatives i, b WHERE i.team_id = $1 AND i.created_at >= b.s AND i.created_at < b.e \
            UNION ALL SELECT i.author_id, v.kind FROM initiative_events v JOIN initiatives i ON i.id = v.initiative_id, b \
              WHERE i.team_id = $1 AND v.kind IN ('approved', 'implemented', 'measured') AND v.created_at >= b.s AND v.created_at < b.e \
-           UNION ALL SELECT r.giver_id, 'given' FROM recognitions r, b WHERE r.created_at >= b.s AND r.created_at < b.e \
+           UNION ALL SELECT r.giver_id, CASE WHEN $4::uuid IS NULL OR r.id IN (SELECT recognition_id FROM carrying) \
+                                             THEN 'given' ELSE 'given, of another value' END \
+             FROM recognitions r, b WHERE r.created_at >= b.s AND r.created_at < b.e \
              AND EXISTS (SELECT 1 FROM team_memberships t WHERE t.member_id = r.giver_id AND t.team_id = $1 \
                          AND t.started_at <= r.created_at AND coalesce(t.ended_at, 'infinity') > r.created_at) \
            UNION ALL SELECT r.member_id, 'received' FROM recognition_recipients r, b WHERE r.team_id = $1 AND r.created_at >= b.s AND r.created_at < b.e \
@@ -823,8 +920,10 @@ async fn expected_team(app: &TestApp, team: Uuid, start: NaiveDate, end: NaiveDa
           (SELECT count(*) FROM initiative_events v JOIN initiatives i ON i.id = v.initiative_id \
             WHERE i.team_id = $1 AND v.kind = 'measured' AND v.created_at >= b.s AND v.created_at < b.e) AS measured, \
           (SELECT count(*) FROM acts WHERE what = 'given') AS given, \
-          (SELECT count(*) FROM recognition_recipients r WHERE r.team_id = $1 AND r.created_at >= b.s AND r.created_at < b.e) AS received, \
-          (SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries l WHERE l.team_id = $1 AND l.created_at >= b.s AND l.created_at < b.e) AS points, \
+          (SELECT count(*) FROM recognition_recipients r WHERE r.team_id = $1 AND r.created_at >= b.s AND r.created_at < b.e \
+            AND ($4::uuid IS NULL OR r.recognition_id IN (SELECT recognition_id FROM carrying))) AS received, \
+          (SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries l WHERE l.team_id = $1 AND l.created_at >= b.s AND l.created_at < b.e \
+            AND ($4::uuid IS NULL OR l.id IN (SELECT id FROM valued))) AS points, \
           (SELECT count(*) FROM ledger_entries l WHERE l.team_id = $1 AND l.created_at >= b.s AND l.created_at < b.e) AS entries, \
           0::bigint AS earning_entries, \
           (SELECT count(DISTINCT t.member_id) FROM team_memberships t JOIN members m ON m.id = t.member_id \
@@ -833,14 +932,75 @@ async fn expected_team(app: &TestApp, team: Uuid, start: NaiveDate, end: NaiveDa
           (SELECT count(DISTINCT who) FROM acts WHERE what NOT IN ('adjustment', 'reversal')) AS active_members, \
           (SELECT count(*) FROM teams t WHERE t.id = $1 AND t.created_at < b.e \
             AND (t.archived_at IS NULL OR t.archived_at > b.s)) AS enrolled \
-         FROM b",
-    )
+         FROM b"
+    ))
     .bind::<SqlUuid, _>(team)
     .bind::<Date, _>(start)
     .bind::<Date, _>(end)
+    .bind::<Nullable<SqlUuid>, _>(value)
     .get_result(&mut conn)
     .await
     .unwrap()
+}
+
+#[derive(QueryableByName)]
+struct ValueCountRow {
+    #[diesel(sql_type = Text)]
+    hashtag: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// `recognitions_by_value` of a member (`member_id`) or a team (`team_id`) for [start, end), as
+/// its cell reads (`hashtag=n;...` by hashtag): every active value (and `value`, the filter),
+/// and any other value received; a recognition once per member or team, and with `value` only
+/// recognitions carrying it.
+async fn expected_by_value(
+    app: &TestApp,
+    w: &World,
+    column: &str,
+    subject: Uuid,
+    (start, end): (NaiveDate, NaiveDate),
+    value: Option<Uuid>,
+) -> String {
+    let mut conn = app.db.conn().await;
+    let counts: Vec<ValueCountRow> = diesel::sql_query(format!(
+        "SELECT c.hashtag, count(DISTINCT rr.recognition_id) AS n \
+         FROM recognition_recipients rr \
+         JOIN recognition_values v ON v.recognition_id = rr.recognition_id \
+         JOIN company_values c ON c.id = v.value_id \
+         WHERE rr.{column} = $1 \
+           AND rr.created_at >= ($2::date::timestamp AT TIME ZONE 'Europe/Oslo') \
+           AND rr.created_at < ($3::date::timestamp AT TIME ZONE 'Europe/Oslo') \
+           AND ($4::uuid IS NULL OR rr.recognition_id IN \
+                (SELECT recognition_id FROM recognition_values WHERE value_id = $4)) \
+         GROUP BY c.hashtag"
+    ))
+    .bind::<SqlUuid, _>(subject)
+    .bind::<Date, _>(start)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<SqlUuid>, _>(value)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let keys: Vec<ValueCountRow> = diesel::sql_query(
+        "SELECT hashtag, 0::bigint AS n FROM company_values \
+         WHERE organisation_id = $1 AND (active OR id = $2)",
+    )
+    .bind::<SqlUuid, _>(w.org.id)
+    .bind::<Nullable<SqlUuid>, _>(value)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let cell: BTreeMap<String, i64> = keys
+        .into_iter()
+        .chain(counts)
+        .map(|r| (r.hashtag, r.n))
+        .collect();
+    cell.iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 #[derive(QueryableByName)]
@@ -1071,6 +1231,8 @@ fn kpi_cells_match(row: &Row, kpis: &BTreeMap<String, f64>, json: bool) {
 }
 
 /// Check every member row against independent SQL, and that exactly the expected rows exist.
+/// With `value` (`value_id=`), recognitions and points are that value's; the rest is whole.
+#[allow(clippy::too_many_arguments)]
 async fn check_member_rows(
     app: &TestApp,
     w: &World,
@@ -1079,6 +1241,7 @@ async fn check_member_rows(
     from: NaiveDate,
     to: NaiveDate,
     json: bool,
+    value: Option<Uuid>,
 ) {
     let periods = periods(granularity, from, to);
     let members = members_of(app, w.org.id).await;
@@ -1117,17 +1280,23 @@ async fn check_member_rows(
             row["team_name"],
             member.team_name.clone().unwrap_or_default()
         );
-        let exp = expected_member(app, member.id, *s, *e).await;
-        for (col, want) in COUNTS.iter().zip(exp.counts()) {
+        let exp = expected_member(app, member.id, *s, *e, None).await;
+        let narrowed = expected_member(app, member.id, *s, *e, value).await;
+        for (col, want) in COUNTS.iter().zip(narrowed.counts()) {
             assert_eq!(row[*col], want.to_string(), "{col} of {row:?}");
         }
         assert_eq!(row["active"], exp.active().to_string(), "active of {row:?}");
         kpi_cells_match(row, &expected_kpis(app, member.team_id, *s, *e).await, json);
+        assert_eq!(
+            row["recognitions_by_value"],
+            expected_by_value(app, w, "member_id", member.id, (*s, *e), value).await,
+            "recognitions_by_value of {row:?}"
+        );
     }
     // Every member who was a member in a period, or had activity in it, has a row.
     for member in &members {
         for (label, s, e) in &periods {
-            let exp = expected_member(app, member.id, *s, *e).await;
+            let exp = expected_member(app, member.id, *s, *e, None).await;
             let want = exp.enrolled > 0 || exp.any_activity();
             assert_eq!(
                 seen.contains(&(member.id, label.clone())),
@@ -1139,6 +1308,7 @@ async fn check_member_rows(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn check_team_rows(
     app: &TestApp,
     w: &World,
@@ -1147,6 +1317,7 @@ async fn check_team_rows(
     from: NaiveDate,
     to: NaiveDate,
     json: bool,
+    value: Option<Uuid>,
 ) {
     let periods = periods(granularity, from, to);
     let teams = teams_of(app, w.org.id).await;
@@ -1166,10 +1337,16 @@ async fn check_team_rows(
         assert_eq!(row["period_start"], s.to_string());
         assert_eq!(row["period_end"], e.to_string());
         assert_eq!(row["team_name"], team.name);
-        let exp = expected_team(app, team.id, *s, *e).await;
-        for (col, want) in COUNTS.iter().zip(exp.counts()) {
+        let exp = expected_team(app, team.id, *s, *e, None).await;
+        let narrowed = expected_team(app, team.id, *s, *e, value).await;
+        for (col, want) in COUNTS.iter().zip(narrowed.counts()) {
             assert_eq!(row[*col], want.to_string(), "{col} of {row:?}");
         }
+        assert_eq!(
+            row["recognitions_by_value"],
+            expected_by_value(app, w, "team_id", team.id, (*s, *e), value).await,
+            "recognitions_by_value of {row:?}"
+        );
         assert_eq!(
             row["members"],
             exp.members.to_string(),
@@ -1184,7 +1361,7 @@ async fn check_team_rows(
     }
     for team in &teams {
         for (label, s, e) in &periods {
-            let exp = expected_team(app, team.id, *s, *e).await;
+            let exp = expected_team(app, team.id, *s, *e, None).await;
             let want = exp.enrolled > 0 || exp.members > 0 || exp.any_activity();
             assert_eq!(
                 seen.contains(&(team.id, label.clone())),
@@ -1263,7 +1440,7 @@ async fn monthly_member_rows_in_csv_match_the_ledger_and_initiatives_column_by_c
     assert!(r.text.ends_with("\r\n"));
     let (header, rows) = parse_csv(&r.text);
     assert_eq!(header, MEMBER_HEADER);
-    check_member_rows(&app, &w, &rows, "month", w.m2, to, false).await;
+    check_member_rows(&app, &w, &rows, "month", w.m2, to, false, None).await;
 
     // A few numbers spelled out, so the expectations above are anchored.
     let (m2, m1) = (label(w.m2), label(w.m1));
@@ -1274,6 +1451,10 @@ async fn monthly_member_rows_in_csv_match_the_ledger_and_initiatives_column_by_c
     assert_eq!(row["team_name"], "Care");
     assert_eq!(row["csat"], "4.3", "the correction wins");
     assert_eq!(row["nps"], "-12", "numbers stay numbers");
+    assert_eq!(
+        row["recognitions_by_value"], "CustomerFirst=1;OwnIt=1",
+        "one recognition, under each of its values; no inactive value without a count"
+    );
     let row = row_of(&rows, "member_id", &ana, &m1);
     assert_eq!(counts_of(row), [1, 1, 0, 1, 1, 0, 45]);
     assert_eq!(row["csat"], "4.5", "the latest weekly value in the month");
@@ -1281,9 +1462,14 @@ async fn monthly_member_rows_in_csv_match_the_ledger_and_initiatives_column_by_c
     let row = row_of(&rows, "member_id", &w.cy.to_string(), &m1);
     assert_eq!(counts_of(row), [0, 0, 0, 0, 0, 1, 0], "reversal included");
     assert_eq!(row["active"], "true");
+    assert_eq!(
+        row["recognitions_by_value"], "CustomerFirst=0;OldWay=1;OwnIt=0",
+        "an inactive value with a count is shown"
+    );
     let row = row_of(&rows, "member_id", &w.di.to_string(), &m1);
     assert_eq!(counts_of(row), [0, 0, 0, 0, 0, 0, 7]);
     assert_eq!(row["active"], "false", "an adjustment is not activity");
+    assert_eq!(row["recognitions_by_value"], "CustomerFirst=0;OwnIt=0");
     // Ben moved: his rows carry his current team, Store.
     let row = row_of(&rows, "member_id", &w.ben.to_string(), &m2);
     assert_eq!(counts_of(row), [1, 0, 0, 0, 1, 0, 5]);
@@ -1333,8 +1519,8 @@ async fn monthly_member_rows_in_csv_match_the_ledger_and_initiatives_column_by_c
     assert_eq!(
         audits[0].details,
         json!({ "export": "engagement", "from": w.m2, "to": to, "granularity": "month",
-                "group_by": "member", "team": null, "format": "csv", "pseudonymise": false,
-                "pseudonymised": "no" })
+                "group_by": "member", "team": null, "value_id": null, "format": "csv",
+                "pseudonymise": false, "pseudonymised": "no" })
     );
     // Admins read it through the API too.
     let log = app
@@ -1473,7 +1659,7 @@ async fn weekly_member_rows_in_ndjson_match_column_by_column() {
     let rows: Vec<Row> = objects.iter().map(as_csv_row).collect();
     let from = monday_of(w.m2);
     let to = monday_of(to - Days::new(1)) + Days::new(7);
-    check_member_rows(&app, &w, &rows, "week", from, to, true).await;
+    check_member_rows(&app, &w, &rows, "week", from, to, true, None).await;
     // Weekly KPIs land in their own weeks.
     let monday = w.m1 + Days::new(u64::from((7 - w.m1.weekday().num_days_from_monday()) % 7));
     let week = |d: NaiveDate| format!("{}-W{:02}", d.iso_week().year(), d.iso_week().week());
@@ -1502,11 +1688,15 @@ async fn team_rows_count_for_the_team_at_the_time_monthly_and_weekly() {
     assert_eq!(r.status, Status::Ok, "{}", r.text);
     let (header, rows) = parse_csv(&r.text);
     assert_eq!(header, TEAM_HEADER);
-    check_team_rows(&app, &w, &rows, "month", w.m2, to, false).await;
+    check_team_rows(&app, &w, &rows, "month", w.m2, to, false, None).await;
     let (m2, m1, m0) = (label(w.m2), label(w.m1), label(w.m0));
     let care = w.care.to_string();
     let row = row_of(&rows, "team_id", &care, &m2);
     assert_eq!(counts_of(row), [2, 1, 1, 0, 1, 2, 70]);
+    assert_eq!(
+        row["recognitions_by_value"], "CustomerFirst=1;OwnIt=1",
+        "one recognition naming two of Care's members counts once for Care"
+    );
     assert_eq!(
         (row["members"].as_str(), row["active_members"].as_str()),
         ("5", "3")
@@ -1514,6 +1704,10 @@ async fn team_rows_count_for_the_team_at_the_time_monthly_and_weekly() {
     assert_eq!(row["csat"], "4.3");
     let row = row_of(&rows, "team_id", &care, &m1);
     assert_eq!(counts_of(row), [1, 1, 0, 1, 2, 2, 62]);
+    assert_eq!(
+        row["recognitions_by_value"],
+        "CustomerFirst=0;OldWay=1;OwnIt=0"
+    );
     assert_eq!(
         (row["members"].as_str(), row["active_members"].as_str()),
         ("5", "4")
@@ -1524,6 +1718,7 @@ async fn team_rows_count_for_the_team_at_the_time_monthly_and_weekly() {
         [1, 0, 0, 0, 2, 2, 20],
         "Ben gave from Store after moving"
     );
+    assert_eq!(row["recognitions_by_value"], "CustomerFirst=1;OwnIt=1");
     assert_eq!(
         (row["members"].as_str(), row["active_members"].as_str()),
         ("4", "4")
@@ -1548,7 +1743,7 @@ async fn team_rows_count_for_the_team_at_the_time_monthly_and_weekly() {
     let rows: Vec<Row> = r.body.as_array().unwrap().iter().map(as_csv_row).collect();
     let from = monday_of(w.m2);
     let to = monday_of(to - Days::new(1)) + Days::new(7);
-    check_team_rows(&app, &w, &rows, "week", from, to, true).await;
+    check_team_rows(&app, &w, &rows, "week", from, to, true, None).await;
 
     // One team only.
     let r = export(
@@ -1561,6 +1756,289 @@ async fn team_rows_count_for_the_team_at_the_time_monthly_and_weekly() {
     let (_, rows) = parse_csv(&r.text);
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["team_name"] == "Store"));
+}
+
+#[rocket::async_test]
+async fn value_id_narrows_recognitions_and_their_points_and_nothing_else() {
+    let app = TestApp::new().await;
+    let w = seeded(&app).await;
+    let to = w.m0 + Months::new(1);
+    let (m2, m1, m0) = (label(w.m2), label(w.m1), label(w.m0));
+    let whole = parse_csv(&export(&app, &w.hr.token, &w.range(w.m2), None).await.text).1;
+
+    let r = export(
+        &app,
+        &w.hr.token,
+        &format!("{}&value_id={}", w.range(w.m2), w.first),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    let (header, rows) = parse_csv(&r.text);
+    assert_eq!(header, MEMBER_HEADER);
+    check_member_rows(&app, &w, &rows, "month", w.m2, to, false, Some(w.first)).await;
+    // The same rows as without the filter: it narrows figures, not who is listed.
+    let keys = |rows: &[Row]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|r| (r["member_id"].clone(), r["period"].clone()))
+            .collect()
+    };
+    assert_eq!(keys(&rows), keys(&whole));
+    // Spelled out. Ana, the month before last: her initiatives stay whole; she received one
+    // #CustomerFirst recognition (which also carried #OwnIt) worth 15 of her 50 points.
+    let ana = w.ana.id.to_string();
+    let row = row_of(&rows, "member_id", &ana, &m2);
+    assert_eq!(counts_of(row), [1, 1, 1, 0, 0, 1, 15]);
+    assert_eq!(row["recognitions_by_value"], "CustomerFirst=1;OwnIt=1");
+    // Last month she gave one without a value: not counted, but still activity.
+    let row = row_of(&rows, "member_id", &ana, &m1);
+    assert_eq!(counts_of(row), [1, 1, 0, 1, 0, 0, 0]);
+    assert_eq!(row["active"], "true");
+    // This month's #CustomerFirst recognition was reversed: received, and 25 - 25 points.
+    let row = row_of(&rows, "member_id", &ana, &m0);
+    assert_eq!(row["recognitions_received"], "1");
+    assert_eq!(row["points_earned"], "0");
+    assert_eq!(row["recognitions_by_value"], "CustomerFirst=1;OwnIt=0");
+    // Ben gave the #CustomerFirst one; his own points (a submission) are not the value's.
+    let row = row_of(&rows, "member_id", &w.ben.to_string(), &m2);
+    assert_eq!(counts_of(row), [1, 0, 0, 0, 1, 0, 0]);
+    // Eve received an #OwnIt recognition only.
+    let row = row_of(&rows, "member_id", &w.eve.to_string(), &m1);
+    assert_eq!(counts_of(row), [1, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(row["active"], "true");
+    assert_eq!(row["recognitions_by_value"], "CustomerFirst=0;OwnIt=0");
+
+    // Team rows: members and active members stay whole, so suppression is unchanged.
+    let r = export(
+        &app,
+        &w.hr.token,
+        &format!(
+            "{}&group_by=team&format=json&value_id={}",
+            w.range(w.m2),
+            w.first
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    let rows: Vec<Row> = r.body.as_array().unwrap().iter().map(as_csv_row).collect();
+    check_team_rows(&app, &w, &rows, "month", w.m2, to, true, Some(w.first)).await;
+    let row = row_of(&rows, "team_id", &w.care.to_string(), &m2);
+    assert_eq!(counts_of(row), [2, 1, 1, 0, 1, 2, 30]);
+    assert_eq!(
+        (row["members"].as_str(), row["active_members"].as_str()),
+        ("5", "3")
+    );
+    let json_row = r.body.as_array().unwrap()[0].clone();
+    assert!(json_row["recognitions_by_value"]["CustomerFirst"].is_i64());
+
+    // An inactive value narrows too (HR looks back), and is keyed on every row.
+    let r = export(
+        &app,
+        &w.hr.token,
+        &format!("{}&value_id={}", w.range(w.m2), w.old_way),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    let rows = parse_csv(&r.text).1;
+    check_member_rows(&app, &w, &rows, "month", w.m2, to, false, Some(w.old_way)).await;
+    let row = row_of(&rows, "member_id", &w.cy.to_string(), &m1);
+    assert_eq!(
+        counts_of(row),
+        [0, 0, 0, 0, 0, 1, 0],
+        "20 paid, 20 reversed"
+    );
+    assert_eq!(
+        row["recognitions_by_value"],
+        "CustomerFirst=0;OldWay=1;OwnIt=0"
+    );
+    let row = row_of(&rows, "member_id", &ana, &m2);
+    assert_eq!(counts_of(row), [1, 1, 1, 0, 0, 0, 0]);
+    assert_eq!(
+        row["recognitions_by_value"],
+        "CustomerFirst=0;OldWay=0;OwnIt=0"
+    );
+
+    // The filter is in the audit log.
+    let audits = export_audits(&app, w.org.id).await;
+    assert_eq!(audits.len(), 4);
+    assert_eq!(audits[0].details["value_id"], Value::Null);
+    assert_eq!(audits[1].details["value_id"], w.first.to_string());
+    assert_eq!(audits[3].details["value_id"], w.old_way.to_string());
+}
+
+/// Through the API: a recognition carrying two values counts once under each, a value named by
+/// its hashtag counts like a chosen one, private recognitions count (exports show no message),
+/// and a team counts a recognition naming several of its members once.
+#[rocket::async_test]
+async fn recognitions_by_value_counts_every_value_private_recognitions_too() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let care = app.team(&org, "Care").await;
+    let store = app.team(&org, "Store").await;
+    let hr = app.member(&org, "Hanna HR", Role::Hr, None).await;
+    let ana = app.member(&org, "Ana", Role::Employee, Some(care)).await;
+    let ben = app.member(&org, "Ben", Role::Employee, Some(care)).await;
+    let cy = app.member(&org, "Cy", Role::Employee, Some(care)).await;
+    let dan = app.member(&org, "Dan", Role::Employee, Some(store)).await;
+    let first = add_value(&app, &org, "Customer first", "CustomerFirst").await;
+    let own_it = add_value(&app, &org, "Own it", "OwnIt").await;
+    add_value(&app, &org, "Kindness", "Kindness").await;
+    let give = |token: &str, body: Value| {
+        let app = &app;
+        let token = token.to_string();
+        async move {
+            let r = app.post("/api/v1/recognitions", &token, body).await;
+            assert_eq!(r.status, Status::Created, "{}", r.text);
+        }
+    };
+    give(
+        &ana.token,
+        json!({ "recipients": [ben.id, cy.id], "message": "Saved the day together", "points": 5,
+                "value_ids": [first, own_it], "visibility": "private" }),
+    )
+    .await;
+    give(
+        &cy.token,
+        json!({ "recipients": [ben.id], "message": "Again! #CustomerFirst", "points": 3 }),
+    )
+    .await;
+    give(
+        &ben.token,
+        json!({ "recipients": [dan.id], "message": "Thanks for the cover", "points": 2 }),
+    )
+    .await;
+    let m0 = this_month();
+    let range = format!("?from={m0}&to={}", m0 + Months::new(1));
+
+    let r = export(&app, &hr.token, &format!("{range}&format=json"), None).await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    let by_member = |rows: &Value, id: Uuid| -> Value {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["member_id"] == id.to_string())
+            .unwrap()["recognitions_by_value"]
+            .clone()
+    };
+    assert_eq!(
+        by_member(&r.body, ben.id),
+        json!({ "CustomerFirst": 2, "Kindness": 0, "OwnIt": 1 })
+    );
+    assert_eq!(
+        by_member(&r.body, cy.id),
+        json!({ "CustomerFirst": 1, "Kindness": 0, "OwnIt": 1 })
+    );
+    assert_eq!(
+        by_member(&r.body, dan.id),
+        json!({ "CustomerFirst": 0, "Kindness": 0, "OwnIt": 0 })
+    );
+    // Integers, not `2.0`.
+    assert!(
+        r.text
+            .contains("\"recognitions_by_value\":{\"CustomerFirst\":2,\"Kindness\":0,\"OwnIt\":1}")
+    );
+
+    // CSV: `hashtag=count;...` by hashtag, the hashtags as stored.
+    let r = export(&app, &hr.token, &range, None).await;
+    let (_, rows) = parse_csv(&r.text);
+    let ben_row = row_of(&rows, "member_id", &ben.id.to_string(), &label(m0));
+    assert_eq!(
+        ben_row["recognitions_by_value"],
+        "CustomerFirst=2;Kindness=0;OwnIt=1"
+    );
+    assert_eq!(ben_row["recognitions_received"], "2");
+    assert!(!r.text.contains("=2.0"));
+
+    // Teams: Care got two recognitions (one naming Ben and Cy, counted once) and three
+    // recipients.
+    let r = export(&app, &hr.token, &format!("{range}&group_by=team"), None).await;
+    let (_, rows) = parse_csv(&r.text);
+    let care_row = row_of(&rows, "team_id", &care.to_string(), &label(m0));
+    assert_eq!(
+        care_row["recognitions_by_value"],
+        "CustomerFirst=2;Kindness=0;OwnIt=1"
+    );
+    assert_eq!(care_row["recognitions_received"], "3");
+    let store_row = row_of(&rows, "team_id", &store.to_string(), &label(m0));
+    assert_eq!(
+        store_row["recognitions_by_value"],
+        "CustomerFirst=0;Kindness=0;OwnIt=0"
+    );
+
+    // A deactivated value stays where it has a count and leaves the other rows.
+    deactivate_value(&app, &org, own_it).await;
+    let r = export(&app, &hr.token, &format!("{range}&format=json"), None).await;
+    assert_eq!(
+        by_member(&r.body, ben.id),
+        json!({ "CustomerFirst": 2, "Kindness": 0, "OwnIt": 1 })
+    );
+    assert_eq!(
+        by_member(&r.body, dan.id),
+        json!({ "CustomerFirst": 0, "Kindness": 0 })
+    );
+    // Narrowed to it: the private recognition, with the value that came with it.
+    let r = export(
+        &app,
+        &hr.token,
+        &format!("{range}&format=json&value_id={own_it}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    assert_eq!(
+        by_member(&r.body, ben.id),
+        json!({ "CustomerFirst": 1, "Kindness": 0, "OwnIt": 1 })
+    );
+    assert_eq!(
+        by_member(&r.body, dan.id),
+        json!({ "CustomerFirst": 0, "Kindness": 0, "OwnIt": 0 })
+    );
+
+    // Pseudonymised: the same counts under pseudonyms (min group size 3: Care is shown).
+    sql(
+        &app,
+        &format!(
+            "UPDATE organisations SET min_group_size = 3 WHERE id = '{}'",
+            org.id
+        ),
+    )
+    .await;
+    let r = export(
+        &app,
+        &hr.token,
+        &format!("{range}&format=ndjson&pseudonymise=true"),
+        None,
+    )
+    .await;
+    let mut counts: Vec<String> = parse_ndjson(&r.text)
+        .iter()
+        .map(|o| o["recognitions_by_value"].to_string())
+        .collect();
+    counts.sort();
+    let named = export(&app, &hr.token, &format!("{range}&format=ndjson"), None).await;
+    let mut named_counts: Vec<String> = parse_ndjson(&named.text)
+        .iter()
+        .map(|o| o["recognitions_by_value"].to_string())
+        .collect();
+    named_counts.sort();
+    assert_eq!(counts, named_counts);
+    let r = export(
+        &app,
+        &hr.token,
+        &format!("{range}&group_by=team&pseudonymise=true"),
+        None,
+    )
+    .await;
+    let (_, rows) = parse_csv(&r.text);
+    assert_eq!(rows.len(), 1, "Store had fewer than three active members");
+    assert_eq!(rows[0]["team_name"], "Care");
+    assert_eq!(rows[0]["active_members"], "3");
+    assert_eq!(
+        rows[0]["recognitions_by_value"],
+        "CustomerFirst=2;Kindness=0;OwnIt=1"
+    );
 }
 
 #[rocket::async_test]
@@ -1611,6 +2089,7 @@ async fn pseudonyms_are_stable_within_an_export_and_unlinkable_across_exports() 
             "ces",
             "fcr",
             "other_kpis",
+            "recognitions_by_value",
         ]
     );
     // No member id, name or email anywhere.
@@ -1649,9 +2128,16 @@ async fn pseudonyms_are_stable_within_an_export_and_unlinkable_across_exports() 
     assert!(p1.keys().all(|k| !p2.contains_key(k)));
     // The numbers are the same as in the named export.
     let numbers = |rows: &[Row]| {
-        let mut v: Vec<(String, Vec<i64>, String)> = rows
+        let mut v: Vec<(String, Vec<i64>, String, String)> = rows
             .iter()
-            .map(|r| (r["period"].clone(), counts_of(r), r["active"].clone()))
+            .map(|r| {
+                (
+                    r["period"].clone(),
+                    counts_of(r),
+                    r["active"].clone(),
+                    r["recognitions_by_value"].clone(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -1786,6 +2272,19 @@ async fn small_groups_are_suppressed_in_pseudonymised_exports() {
             ("Care".to_string(), m1.clone()),
             ("Store".to_string(), m1.clone()),
         ]
+    );
+    // The rows shown carry their counts by value as the named export does (hashtags are the
+    // organisation's words, not a person's); suppressed rows take theirs with them.
+    for r in &rows {
+        let named_row = row_of(&named, "team_id", &r["team_id"], &r["period"]);
+        assert_eq!(
+            r["recognitions_by_value"],
+            named_row["recognitions_by_value"]
+        );
+    }
+    assert_eq!(
+        row_of(&rows, "team_name", "Care", &m2)["recognitions_by_value"],
+        "CustomerFirst=1;OwnIt=1"
     );
     // Filtered to a small team, which the filter itself names: no member rows at all.
     let r = export(
@@ -1958,6 +2457,25 @@ async fn a_team_of_another_organisation_is_not_found() {
 }
 
 #[rocket::async_test]
+async fn a_value_of_another_organisation_is_not_found() {
+    let app = TestApp::new().await;
+    let w = world(&app).await;
+    let other = app.seed_org("other").await;
+    let theirs = add_value(&app, &other, "Theirs", "Theirs").await;
+    for query in [
+        format!("?value_id={theirs}"),
+        format!("?value_id={}", Uuid::new_v4()),
+        format!("?value_id={theirs}&group_by=team&format=json"),
+    ] {
+        export(&app, &w.hr.token, &query, None).await.problem(404);
+    }
+    // Refusals are not audited as exports; an inactive value of our own is allowed.
+    assert!(export_audits(&app, w.org.id).await.is_empty());
+    let r = export(&app, &w.hr.token, &format!("?value_id={}", w.old_way), None).await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+}
+
+#[rocket::async_test]
 async fn bad_parameters_are_refused_by_name() {
     let app = TestApp::new().await;
     let w = world(&app).await;
@@ -1977,6 +2495,9 @@ async fn bad_parameters_are_refused_by_name() {
         ("?from=2020-01-01&to=2026-01-02", "to"),
         ("?from=2999-01-01", "from"),
         ("?team=not-a-uuid", "team"),
+        ("?value_id=CustomerFirst", "value_id"),
+        ("?value_id=%23CustomerFirst", "value_id"),
+        ("?value_id=", "value_id"),
         ("?granularty=week", "granularty"),
         ("?format=csv&format=json", "format"),
     ] {
