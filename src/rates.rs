@@ -52,12 +52,15 @@ pub struct Budget {
     pub window: Duration,
 }
 
+/// The longest window a setting may ask for (a longer one is taken as this).
+const LONGEST_WINDOW_SECS: u64 = 30 * 24 * 3600;
+
 impl Budget {
-    /// At least one per window, and a window of at least a second.
+    /// At least one per window, and a window of a second to 30 days.
     fn new(per_window: u32, window_secs: u64) -> Budget {
         Budget {
             per_window: per_window.max(1),
-            window: Duration::from_secs(window_secs.max(1)),
+            window: Duration::from_secs(window_secs.clamp(1, LONGEST_WINDOW_SECS)),
         }
     }
 }
@@ -241,13 +244,17 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_is_at_least_one_per_second() {
+    fn a_budget_is_at_least_one_per_window_of_a_second_to_30_days() {
         assert_eq!(
             Budget::new(0, 0),
             Budget {
                 per_window: 1,
                 window: Duration::from_secs(1)
             }
+        );
+        assert_eq!(
+            Budget::new(5, u64::MAX).window,
+            Duration::from_secs(30 * 24 * 3600)
         );
     }
 }
