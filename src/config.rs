@@ -146,6 +146,23 @@ pub struct Settings {
     /// (and once on start), in milliseconds. Any number of processes may: each is awarded once.
     #[serde(default = "defaults::celebration_interval_ms")]
     pub celebration_interval_ms: u64,
+    /// Boards computed for one member because the read cache could not answer (boards by
+    /// company value or by distinct givers, summed when asked), per
+    /// `uncached_boards_window_secs`; then `429` with `Retry-After`. Cached answers are free.
+    #[serde(default = "defaults::uncached_boards_per_member")]
+    pub uncached_boards_per_member: u32,
+    #[serde(default = "defaults::uncached_boards_window_secs")]
+    pub uncached_boards_window_secs: u64,
+    /// Reports (of recognitions and comments) one member may file per `reports_window_secs`.
+    #[serde(default = "defaults::reports_per_member")]
+    pub reports_per_member: u32,
+    #[serde(default = "defaults::reports_window_secs")]
+    pub reports_window_secs: u64,
+    /// Comments (on recognitions and wins) one member may write per `comments_window_secs`.
+    #[serde(default = "defaults::comments_per_member")]
+    pub comments_per_member: u32,
+    #[serde(default = "defaults::comments_window_secs")]
+    pub comments_window_secs: u64,
     /// The bearer token `GET /metrics` asks for (at least 16 bytes); unset, there are no
     /// metrics: nothing is recorded and `/metrics` answers 404.
     pub metrics_token: Option<SecretString>,
@@ -223,6 +240,24 @@ mod defaults {
     }
     pub fn celebration_interval_ms() -> u64 {
         60_000
+    }
+    pub fn uncached_boards_per_member() -> u32 {
+        60
+    }
+    pub fn uncached_boards_window_secs() -> u64 {
+        60
+    }
+    pub fn reports_per_member() -> u32 {
+        20
+    }
+    pub fn reports_window_secs() -> u64 {
+        60 * 60
+    }
+    pub fn comments_per_member() -> u32 {
+        30
+    }
+    pub fn comments_window_secs() -> u64 {
+        10 * 60
     }
 }
 

@@ -31,6 +31,7 @@ pub mod organisations;
 pub mod periods;
 pub mod privacy;
 pub mod provisioning;
+pub mod rates;
 pub mod read_cache;
 pub mod recognition;
 pub mod rewards;
@@ -129,6 +130,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(session_cache)
         .manage(organisation_cache)
         .manage(board_cache)
+        .manage(rates::Rates::new(&settings))
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -189,6 +191,14 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             Box::pin(async move {
                 if let Some(db) = rocket.state::<Db>().cloned() {
                     leaderboards::fold::start(db, board_fold_every);
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("member rate purge", |rocket| {
+            Box::pin(async move {
+                // Rows of members' budgets whose window is over (see rates).
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    rates::start_purge(db);
                 }
             })
         }))

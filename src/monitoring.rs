@@ -1,7 +1,7 @@
 //! `GET /metrics`: this process's metrics in Prometheus text format, for operators.
 //!
 //! The code records through the `metrics` facade (`metrics::counter!` where something happens:
-//! `read_cache`, `ledger`, `auth::rate_limit`, the [`RequestMetrics`] fairing below); the
+//! `read_cache`, `ledger`, `auth::rate_limit`, `rates`, the [`RequestMetrics`] fairing below); the
 //! recorder behind it is `metrics-exporter-prometheus`, installed once per process by
 //! [`install`] and rendered by the handler. Nothing is installed while `metrics_token` is unset,
 //! so the facade's calls cost nothing then, and `/metrics` answers `404` like an unknown path.
@@ -17,7 +17,9 @@
 //!   `frontline_db_pool_waiting`, `frontline_db_pool_max_connections`, read at each scrape;
 //! - `frontline_read_cache_hits_total`, `frontline_read_cache_misses_total` by `kind` of entry;
 //! - `frontline_ledger_entries_written_total` by `reason`, `frontline_board_updates_total`;
-//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`).
+//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`);
+//! - `frontline_member_rate_refusals_total` by `action` (`board`, `report`, `comment`):
+//!   requests refused because the member's budget for it was spent (`rates`).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -39,6 +41,7 @@ use crate::error::{AppError, ErrorSlot};
 use crate::exports::limits::ExportPool;
 use crate::ledger::Reason;
 use crate::openapi::responses::Unauthorized;
+use crate::rates::Rated;
 
 /// Request latency buckets, in seconds: a cached board answers in well under a millisecond, an
 /// export's first byte may take seconds.
@@ -125,6 +128,10 @@ fn describe() {
         "frontline_login_throttle_refusals_total",
         "Login attempts refused with 429, by the key whose budget was spent (address, account)"
     );
+    describe_counter!(
+        "frontline_member_rate_refusals_total",
+        "Requests refused with 429 because the member's budget for the action was spent, by action (board: boards computed uncached, report, comment)"
+    );
 }
 
 /// The series of rare events, present (at 0) from the first scrape: a rate over a series that
@@ -137,6 +144,9 @@ fn start_at_zero() {
     counter!("frontline_board_updates_total").increment(0);
     for key in ["address", "account"] {
         counter!("frontline_login_throttle_refusals_total", "key" => key).increment(0);
+    }
+    for action in Rated::ALL {
+        counter!("frontline_member_rate_refusals_total", "action" => action.as_str()).increment(0);
     }
 }
 
@@ -192,7 +202,7 @@ impl<'r> FromRequest<'r> for Scraper {
 /// This process's metrics, in Prometheus text format.
 ///
 /// Requests and their latency per route template, database connections, read-cache hits and
-/// misses, ledger entries, board updates and login throttle refusals. Only with the
+/// misses, ledger entries, board updates, login throttle refusals and refusals of members' budgets. Only with the
 /// `metrics_token` setting's token; while that setting is unset there is nothing here (`404`).
 #[utoipa::path(tag = "operations",
     security(("metrics_token" = [])),

@@ -299,6 +299,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_rates (organisation_id, member_id, action) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        action -> Text,
+        used -> Int4,
+        window_ends_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     members (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -664,6 +674,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     member_invites,
     member_period_points,
     member_points_histogram,
+    member_rates,
     members,
     moderation_reports,
     organisations,

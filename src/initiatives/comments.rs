@@ -18,8 +18,11 @@ use crate::db::Db;
 use crate::error::{AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor};
 use crate::openapi::responses::{Invalid, NotFound, Unauthorized};
+use crate::rates::{COMMENTS_SPENT, Rated, Rates};
 use crate::schema::{initiative_comments, members};
 use crate::validation::long_text;
+
+type Problem = crate::error::Problem;
 
 pub const MAX_BODY: usize = 5000;
 
@@ -92,11 +95,13 @@ async fn load(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Co
         Unauthorized,
         NotFound,
         Invalid,
+        (status = 429, description = COMMENTS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/initiatives/<id>/comments", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
+    rates: &State<Rates>,
     caller: Caller,
     id: &str,
     body: JsonBody<NewComment>,
@@ -107,6 +112,7 @@ pub async fn create(
     check(errors)?;
     let org = caller.organisation_id;
     let mut conn = db.conn().await?;
+    rates.spend(&mut conn, &caller, Rated::Comment).await?;
     queries::ensure_exists(&mut conn, org, id).await?;
     let comment_id: Uuid = diesel::insert_into(initiative_comments::table)
         .values((

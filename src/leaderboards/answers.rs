@@ -20,6 +20,7 @@ use crate::auth::Caller;
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::http::RawJson;
+use crate::rates::{Rated, Rates};
 use crate::read_cache;
 use crate::schema::teams;
 use crate::vocabulary::Dimension;
@@ -79,6 +80,7 @@ impl Parsed {
 struct Lazy<'a> {
     db: &'a Db,
     conn: Option<Conn>,
+    rates: &'a Rates,
 }
 
 impl Lazy<'_> {
@@ -89,12 +91,23 @@ impl Lazy<'_> {
         };
         Ok(&mut **self.conn.insert(conn))
     }
+
+    /// The connection for a board summed when asked, once `caller` has paid for it from
+    /// their budget of such computations (`429` when it is spent).
+    async fn summed_for(&mut self, caller: &Caller) -> AppResult<&mut AsyncPgConnection> {
+        let rates = self.rates;
+        let conn = self.get().await?;
+        rates.spend(conn, caller, Rated::Board).await?;
+        Ok(conn)
+    }
 }
 
-/// The answer to `p` for `caller`, serialised.
+/// The answer to `p` for `caller`, serialised. A board summed when asked first spends one from
+/// the caller's budget of such computations (`rates`).
 pub(super) async fn compute_board(
     db: Db,
     cache: BoardCache,
+    rates: Rates,
     caller: Caller,
     p: Parsed,
     board: BoardKind,
@@ -102,6 +115,7 @@ pub(super) async fn compute_board(
     let mut conn = Lazy {
         db: &db,
         conn: None,
+        rates: &rates,
     };
     let answer = match board {
         BoardKind::Members => RawJson::of(&member_answer(&mut conn, &cache, &caller, p).await?),
@@ -147,7 +161,7 @@ async fn member_answer(
         }
     };
     if let Some(q) = p.by_value() {
-        return by_value::members(conn.get().await?, caller, q, team).await;
+        return by_value::members(conn.summed_for(caller).await?, caller, q, team).await;
     }
     if p.rank_by == RankBy::DistinctGivers {
         let q = by_givers::GiversQuery {
@@ -157,7 +171,7 @@ async fn member_answer(
             limit: p.limit,
             around: p.around,
         };
-        return by_givers::members(conn.get().await?, caller, q, team).await;
+        return by_givers::members(conn.summed_for(caller).await?, caller, q, team).await;
     }
     let b = board(org, &p, team);
     let key = format!(
@@ -266,7 +280,7 @@ async fn team_answer(
         ));
     }
     if let Some(q) = p.by_value() {
-        return by_value::teams(conn.get().await?, caller, q).await;
+        return by_value::teams(conn.summed_for(caller).await?, caller, q).await;
     }
     let org = caller.organisation_id;
     let b = board(org, &p, None);

@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{RawJson, check, int_param, uuid_param};
 use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::organisations::OrganisationCache;
+use crate::rates::{Rates, UNCACHED_BOARDS_SPENT, UNCACHED_VALUE_BOARDS_SPENT};
 use crate::read_cache;
 use crate::vocabulary::Dimension;
 use crate::{organisations, periods};
@@ -204,20 +205,28 @@ fn parse(
 /// its time to live is served while it is recomputed in the background
 /// ([`read_cache::Shelf::get_or_refresh`]): a caller's client sends its next requests while
 /// its answer is recomputed, and none of them waits on the database for it.
+///
+/// A board summed when asked (by value, by distinct givers) spends from the caller's budget of
+/// uncached computations ([`Rates`]) when it is computed, in the background too; an answer
+/// served from memory spends nothing.
 async fn cached_board(
-    db: &Db,
-    clock: &Clock,
-    cache: &BoardCache,
-    org_cache: &OrganisationCache,
+    states: Boards<'_>,
     caller: &Caller,
     params: &BoardParams,
     board: BoardKind,
 ) -> AppResult<RawJson> {
+    let Boards {
+        db,
+        clock,
+        cache,
+        org_cache,
+        rates,
+    } = states;
     let since = read_cache::mark();
     let organisation = organisations::cached(db, org_cache, caller.organisation_id).await?;
     let p = parse(&organisation, params, clock.now())?;
     let key = p.cache_key(board, caller);
-    let (db, cache_, caller_) = (db.clone(), cache.clone(), caller.clone());
+    let (db, cache_, caller_, rates) = (db.clone(), cache.clone(), caller.clone(), rates.clone());
     let answer = cache
         .boards
         .get_or_refresh(
@@ -225,10 +234,19 @@ async fn cached_board(
             caller.organisation_id,
             Some(&caller.member_id),
             Some(since),
-            move || compute_board(db, cache_, caller_, p, board),
+            move || compute_board(db, cache_, rates, caller_, p, board),
         )
         .await?;
     Ok(RawJson(answer))
+}
+
+/// What a board answer is made with: the service's states both boards take.
+struct Boards<'a> {
+    db: &'a Db,
+    clock: &'a Clock,
+    cache: &'a BoardCache,
+    org_cache: &'a OrganisationCache,
+    rates: &'a Rates,
 }
 
 /// Members ranked by points in a period, in the organisation or one team. The answer always
@@ -242,6 +260,7 @@ async fn cached_board(
         Unauthorized,
         (status = 404, description = "No such team or value in your organisation", body = Problem, content_type = "application/problem+json"),
         Invalid,
+        (status = 429, description = UNCACHED_BOARDS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/leaderboards/members?<params..>")]
@@ -250,19 +269,18 @@ pub async fn member_board(
     clock: &State<Clock>,
     cache: &State<BoardCache>,
     org_cache: &State<OrganisationCache>,
+    rates: &State<Rates>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(
+    let states = Boards {
         db,
         clock,
         cache,
         org_cache,
-        &caller,
-        &params,
-        BoardKind::Members,
-    )
-    .await
+        rates,
+    };
+    cached_board(states, &caller, &params, BoardKind::Members).await
 }
 
 /// Teams ranked by points in a period: total, or per active member. Points count for the team
@@ -276,6 +294,7 @@ pub async fn member_board(
         Unauthorized,
         (status = 404, description = "No such value in your organisation", body = Problem, content_type = "application/problem+json"),
         Invalid,
+        (status = 429, description = UNCACHED_VALUE_BOARDS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/leaderboards/teams?<params..>")]
@@ -284,19 +303,18 @@ pub async fn team_board(
     clock: &State<Clock>,
     cache: &State<BoardCache>,
     org_cache: &State<OrganisationCache>,
+    rates: &State<Rates>,
     caller: Caller,
     params: BoardParams,
 ) -> AppResult<RawJson> {
-    cached_board(
+    let states = Boards {
         db,
         clock,
         cache,
         org_cache,
-        &caller,
-        &params,
-        BoardKind::Teams,
-    )
-    .await
+        rates,
+    };
+    cached_board(states, &caller, &params, BoardKind::Teams).await
 }
 
 crate::http::operations!(

@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
+use crate::rates::{REPORTS_SPENT, Rated, Rates};
 use crate::recognition::visibility::Viewer;
 use crate::recognition::{comments, queries as recognitions, take_back};
 use crate::schema::{moderation_reports, recognition_comments};
@@ -61,13 +62,16 @@ fn text(field: &str, raw: &str) -> AppResult<String> {
     Ok(text)
 }
 
+/// File a report, once the reporter's budget of reports has paid for it (`429` when spent).
 async fn file(
     conn: &mut AsyncPgConnection,
+    rates: &Rates,
     caller: &Caller,
     rid: Uuid,
     cid: Option<Uuid>,
     reason: &str,
 ) -> AppResult<Report> {
+    rates.spend(conn, caller, Rated::Report).await?;
     let org = caller.organisation_id;
     // The reporter must be able to see what they report: otherwise it is not there for them.
     recognitions::load(conn, org, &Viewer::from(caller), rid).await?;
@@ -106,11 +110,13 @@ async fn file(
         NotFound,
         (status = 409, description = "You have an open report of it already", body = Problem, content_type = "application/problem+json"),
         Invalid,
+        (status = 429, description = REPORTS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/recognitions/<id>/reports", data = "<body>")]
 pub async fn report_recognition(
     db: &State<Db>,
+    rates: &State<Rates>,
     caller: Caller,
     id: &str,
     body: JsonBody<NewReport>,
@@ -118,7 +124,7 @@ pub async fn report_recognition(
     let rid = path_id(id, "recognition")?;
     let reason = text("reason", &body.0.reason)?;
     let mut conn = db.conn().await?;
-    let report = file(&mut conn, &caller, rid, None, &reason).await?;
+    let report = file(&mut conn, rates, &caller, rid, None, &reason).await?;
     Ok((Status::Created, Json(report)))
 }
 
@@ -137,6 +143,7 @@ pub async fn report_recognition(
         NotFound,
         (status = 409, description = "You have an open report of it already", body = Problem, content_type = "application/problem+json"),
         Invalid,
+        (status = 429, description = REPORTS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post(
@@ -145,6 +152,7 @@ pub async fn report_recognition(
 )]
 pub async fn report_comment(
     db: &State<Db>,
+    rates: &State<Rates>,
     caller: Caller,
     id: &str,
     comment_id: &str,
@@ -153,7 +161,7 @@ pub async fn report_comment(
     let (rid, cid) = (path_id(id, "recognition")?, path_id(comment_id, "comment")?);
     let reason = text("reason", &body.0.reason)?;
     let mut conn = db.conn().await?;
-    let report = file(&mut conn, &caller, rid, Some(cid), &reason).await?;
+    let report = file(&mut conn, rates, &caller, rid, Some(cid), &reason).await?;
     Ok((Status::Created, Json(report)))
 }
 

@@ -23,6 +23,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, time_cursor};
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
+use crate::rates::{COMMENTS_SPENT, Rated, Rates};
 use crate::schema::{members, recognition_comments};
 use crate::validation::long_text;
 
@@ -145,11 +146,13 @@ pub async fn find(
         NotFound,
         (status = 409, description = "The recognition was undone or hidden", body = Problem, content_type = "application/problem+json"),
         Invalid,
+        (status = 429, description = COMMENTS_SPENT, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/recognitions/<id>/comments", data = "<body>")]
 pub async fn create(
     db: &State<Db>,
+    rates: &State<Rates>,
     caller: Caller,
     id: &str,
     body: JsonBody<CommentBody>,
@@ -158,6 +161,7 @@ pub async fn create(
     let text = self::body(&body.0.body)?;
     let (org, viewer) = (caller.organisation_id, Viewer::from(&caller));
     let mut conn = db.conn().await?;
+    rates.spend(&mut conn, &caller, Rated::Comment).await?;
     let comment = crate::db::transaction(&mut conn, |conn| {
         let text = text.clone();
         Box::pin(async move {

@@ -27,6 +27,7 @@ mod outage;
 mod platform;
 mod privacy;
 mod processes;
+mod rates;
 mod recognition;
 mod recognition_culture;
 mod rewards;

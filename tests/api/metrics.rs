@@ -179,6 +179,40 @@ async fn login_throttle_refusals_are_counted() {
     );
 }
 
+#[rocket::async_test]
+async fn refusals_of_members_budgets_are_counted() {
+    let app =
+        TestApp::with(|f| frontline::config::with_override(f, "comments_per_member", 1)).await;
+    let org = app.seed_org("acme").await;
+    let r = app
+        .post(
+            "/api/v1/initiatives",
+            &org.admin.token,
+            win("Same-day call-backs"),
+        )
+        .await;
+    let comments = format!("/api/v1/initiatives/{}/comments", id_of(r.ok()));
+    let before = scrape(&app).await;
+    let hi = json!({ "body": "Nice one" });
+    app.post(&comments, &org.admin.token, hi.clone()).await.ok();
+    app.post(&comments, &org.admin.token, hi).await.problem(429);
+    let after = scrape(&app).await;
+    let action = [("action", "comment")];
+    assert!(
+        sample(&after, "frontline_member_rate_refusals_total", &action)
+            - sample(&before, "frontline_member_rate_refusals_total", &action)
+            >= 1.0
+    );
+    for action in ["board", "report"] {
+        assert!(
+            after.contains(&format!(
+                "frontline_member_rate_refusals_total{{action=\"{action}\"}}"
+            )),
+            "every action's series is there from the start"
+        );
+    }
+}
+
 /// The project venv's python with `prometheus_client` (scripts/test installs it and names it
 /// in `FRONTLINE_TEST_PYTHON`; then it must work). Run on its own, a test without it says so
 /// and keeps to the checks above.
@@ -246,6 +280,7 @@ fn check_with_prometheus_parser(text: &str) {
         ("frontline_ledger_entries_written", "counter"),
         ("frontline_board_updates", "counter"),
         ("frontline_login_throttle_refusals", "counter"),
+        ("frontline_member_rate_refusals", "counter"),
     ] {
         assert_eq!(families[family], kind, "{family} in {families}");
     }
