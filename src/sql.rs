@@ -110,3 +110,16 @@ impl<Q> diesel::query_builder::QueryId for Prepared<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
+
+/// A condition that recognition `recognition` (an SQL expression of its id, in the organisation
+/// `$1`) stands: neither undone by its giver nor hidden by moderation. What counts
+/// recognitions (badges, streaks, challenges, exports, analytics) counts only these: an undo
+/// gives the allowance back, so a count that kept undone recognitions could be farmed. One probe
+/// of a small partial index (`recognitions_taken_back_idx`) per row.
+pub fn standing(recognition: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM recognitions taken_back \
+         WHERE taken_back.organisation_id = $1 AND taken_back.id = {recognition} \
+           AND (taken_back.undone_at IS NOT NULL OR taken_back.hidden_at IS NOT NULL))"
+    )
+}

@@ -115,24 +115,33 @@ pub async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<PerTe
 /// Activity in the range, as (team at the time, member) pairs: initiatives submitted,
 /// recognitions given and received, points earned (positive entries, not adjustments or
 /// reversals, which are an admin's doing, nor refunds of redemptions, which are not earned).
-const ACTIVITY: &str = "\
-    SELECT team_id, author_id AS member_id FROM initiatives \
-     WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
-    UNION \
-    SELECT g.team_id, r.giver_id FROM recognitions r \
-      JOIN members g ON g.organisation_id = r.organisation_id AND g.id = r.giver_id \
-     WHERE r.organisation_id = $1 AND r.created_at >= $2 AND r.created_at < $3 \
-    UNION \
-    SELECT team_id, member_id FROM recognition_recipients \
-     WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
-    UNION \
-    SELECT team_id, member_id FROM ledger_entries \
-     WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
-       AND points > 0 AND reason NOT IN ('adjustment', 'reversal', 'redemption')";
+/// Undone and hidden recognitions are not activity (`sql::standing`).
+fn activity() -> String {
+    format!(
+        "SELECT team_id, author_id AS member_id FROM initiatives \
+          WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
+         UNION \
+         SELECT g.team_id, r.giver_id FROM recognitions r \
+           JOIN members g ON g.organisation_id = r.organisation_id AND g.id = r.giver_id \
+          WHERE r.organisation_id = $1 AND r.created_at >= $2 AND r.created_at < $3 \
+            AND r.undone_at IS NULL AND r.hidden_at IS NULL \
+         UNION \
+         {received} \
+         UNION \
+         SELECT team_id, member_id FROM ledger_entries \
+          WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3 \
+            AND points > 0 AND reason NOT IN ('adjustment', 'reversal', 'redemption')",
+        received = received()
+    )
+}
 
-const RECEIVED: &str = "\
-    SELECT team_id, member_id FROM recognition_recipients \
-     WHERE organisation_id = $1 AND created_at >= $2 AND created_at < $3";
+fn received() -> String {
+    format!(
+        "SELECT rr.team_id, rr.member_id FROM recognition_recipients rr \
+          WHERE rr.organisation_id = $1 AND rr.created_at >= $2 AND rr.created_at < $3 AND {}",
+        crate::sql::standing("rr.recognition_id")
+    )
+}
 
 /// Distinct active members of `pairs`: per team, those who are members of that team now and
 /// whose activity was in that team; for the organisation, every active member.
@@ -161,12 +170,12 @@ async fn distinct_members(
 
 /// Members with any activity in the range.
 pub async fn participants(conn: &mut AsyncPgConnection, range: &Range) -> AppResult<PerTeam<i64>> {
-    distinct_members(conn, range, ACTIVITY).await
+    distinct_members(conn, range, &activity()).await
 }
 
 /// Members who received a recognition in the range.
 pub async fn recognised(conn: &mut AsyncPgConnection, range: &Range) -> AppResult<PerTeam<i64>> {
-    distinct_members(conn, range, RECEIVED).await
+    distinct_members(conn, range, &received()).await
 }
 
 /// Initiatives submitted in the range, and how far they have got since.
@@ -309,16 +318,17 @@ pub async fn recognitions_by_value(
     conn: &mut AsyncPgConnection,
     range: &Range,
 ) -> AppResult<PerTeam<Breakdown>> {
-    let rows: Vec<Keyed> = diesel::sql_query(
+    let rows: Vec<Keyed> = diesel::sql_query(format!(
         "SELECT rr.team_id, GROUPING(rr.team_id) AS total, c.hashtag AS key, \
                 count(DISTINCT v.recognition_id) AS points \
          FROM recognition_values v \
          JOIN company_values c ON c.organisation_id = v.organisation_id AND c.id = v.value_id \
          JOIN recognition_recipients rr ON rr.organisation_id = v.organisation_id \
               AND rr.recognition_id = v.recognition_id \
-         WHERE v.organisation_id = $1 AND v.created_at >= $2 AND v.created_at < $3 \
+         WHERE v.organisation_id = $1 AND v.created_at >= $2 AND v.created_at < $3 AND {} \
          GROUP BY GROUPING SETS ((rr.team_id, c.hashtag), (c.hashtag))",
-    )
+        crate::sql::standing("v.recognition_id")
+    ))
     .bind::<SqlUuid, _>(range.org)
     .bind::<Timestamptz, _>(range.starts_at)
     .bind::<Timestamptz, _>(range.ends_at)

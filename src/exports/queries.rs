@@ -282,14 +282,17 @@ pub async fn activity(
            UNION ALL \
            SELECT {giver}, r.giver_id, r.created_at, 5, 0, {given_counted} FROM recognitions r {giver_join} \
              WHERE r.organisation_id = $1 AND {giver} = ANY($2) AND r.created_at >= $3 AND r.created_at < $4 \
+               AND r.undone_at IS NULL AND r.hidden_at IS NULL \
            UNION ALL \
            SELECT {recipient}, rr.member_id, rr.created_at, 6, 0, {received_counted} FROM recognition_recipients rr \
              WHERE rr.organisation_id = $1 AND {recipient} = ANY($2) AND rr.created_at >= $3 AND rr.created_at < $4 \
+               AND {standing} \
            UNION ALL \
            SELECT {earner}, l.member_id, l.created_at, {LEDGER_KIND}, l.points, {points_counted} FROM ledger_entries l \
              WHERE l.organisation_id = $1 AND {earner} = ANY($2) AND l.created_at >= $3 AND l.created_at < $4 \
                AND l.reason <> 'redemption' \
-         ) {AGGREGATE}"
+         ) {AGGREGATE}",
+        standing = crate::sql::standing("rr.recognition_id"),
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(q.org)
@@ -363,8 +366,9 @@ pub async fn recognitions_by_value(
          JOIN recognition_values rv ON rv.organisation_id = rr.organisation_id \
               AND rv.recognition_id = rr.recognition_id \
          WHERE rr.organisation_id = $1 AND {subject} = ANY($2) \
-           AND rr.created_at >= $3 AND rr.created_at < $4 AND {carried} \
-         GROUP BY 1, 2, 3"
+           AND rr.created_at >= $3 AND rr.created_at < $4 AND {carried} AND {standing} \
+         GROUP BY 1, 2, 3",
+        standing = crate::sql::standing("rr.recognition_id"),
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(q.org)

@@ -240,11 +240,16 @@ async fn counts(
             4
         ),
         received = capped(
-            "recognition_recipients WHERE organisation_id = $1 AND member_id = m.id",
+            &format!(
+                "recognition_recipients rr WHERE rr.organisation_id = $1 AND rr.member_id = m.id \
+                 AND {}",
+                crate::sql::standing("rr.recognition_id")
+            ),
             5
         ),
         given = capped(
-            "recognitions WHERE organisation_id = $1 AND giver_id = m.id",
+            "recognitions WHERE organisation_id = $1 AND giver_id = m.id \
+             AND undone_at IS NULL AND hidden_at IS NULL",
             6
         ),
         cross_team = capped(

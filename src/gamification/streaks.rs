@@ -40,7 +40,7 @@ pub fn activity_since(member: &str, since: &str) -> String {
            AND e.created_at >= {since} \
          UNION ALL \
          SELECT created_at FROM recognitions WHERE organisation_id = $1 AND giver_id = {member} \
-           AND created_at >= {since}"
+           AND created_at >= {since} AND undone_at IS NULL AND hidden_at IS NULL"
     )
 }
 

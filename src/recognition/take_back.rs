@@ -81,6 +81,7 @@ pub async fn undo(
     window_hours: i32,
     now: DateTime<Utc>,
 ) -> AppResult<Recognition> {
+    hold_challenges(conn, org).await?;
     let locked = lock(conn, org, viewer, id).await?;
     if locked.giver_id != Some(viewer.member) {
         return Err(AppError::Forbidden(
@@ -103,6 +104,7 @@ pub async fn undo(
         });
     }
     refuse_if_spent(conn, org, id).await?;
+    refuse_if_it_completed_a_challenge(conn, org, id).await?;
     let reversed = take(conn, org, id, viewer.member, now, Status::Undone).await?;
     let detail =
         serde_json::json!({ "reversed_entries": reversed.entries, "points": reversed.points });
@@ -147,6 +149,65 @@ async fn refuse_if_spent(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> A
     Ok(())
 }
 
+/// Challenges count recognitions given and received and points earned; what a recognition
+/// counted must leave their tallies with it (the migration `taken_back_activity` writes the
+/// negative activity), before any challenge completes on it. The challenges' fold lock makes
+/// this transaction the organisation's only fold until it commits; [`take`] folds in it.
+async fn hold_challenges(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
+    let key = crate::sql::advisory_key("challenge fold", org, 0);
+    crate::sql::advisory_xact_lock(conn, key).await
+}
+
+/// An undo must not take back activity a challenge has already completed (and paid its
+/// rewards) on: the allowance would come back while the rewards stayed. Any completed challenge
+/// of a recognition metric whose window holds the recognition, of its dimension and of a team
+/// it counted for (the giver's at the time, a recipient's), completed since it was given,
+/// refuses the undo. (An admin's hide still takes it back: moderation is not a trade.)
+async fn refuse_if_it_completed_a_challenge(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<()> {
+    #[derive(QueryableByName)]
+    struct Completed {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        title: String,
+    }
+    let completed: Option<Completed> = diesel::sql_query(
+        "SELECT c.id, c.title FROM recognitions r \
+         JOIN challenges c ON c.organisation_id = r.organisation_id \
+         WHERE r.organisation_id = $1 AND r.id = $2 \
+           AND c.completed_at >= r.created_at AND c.ends_at > r.created_at \
+           AND c.metric IN ('recognitions_given', 'recognitions_received', 'points_earned') \
+           AND (c.dimension IS NULL OR c.dimension = r.dimension) \
+           AND (c.team_id IS NULL \
+                OR c.team_id IN (SELECT rr.team_id FROM recognition_recipients rr \
+                                 WHERE rr.organisation_id = $1 AND rr.recognition_id = r.id) \
+                OR EXISTS (SELECT 1 FROM team_memberships tm \
+                           WHERE tm.organisation_id = $1 AND tm.member_id = r.giver_id \
+                             AND tm.team_id = c.team_id AND tm.started_at <= r.created_at \
+                             AND (tm.ended_at IS NULL OR tm.ended_at > r.created_at))) \
+         ORDER BY c.completed_at, c.id LIMIT 1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org)
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    match completed {
+        None => Ok(()),
+        Some(c) => Err(AppError::Conflict {
+            detail: format!(
+                "this recognition counted towards the challenge \"{}\", completed since: ask an admin",
+                c.title
+            ),
+            extra: Some(serde_json::json!({ "challenge_id": c.id })),
+        }),
+    }
+}
+
 /// An admin hides recognition `id` (moderation): its points are reversed as by an undo, and only
 /// admins see it from now on. Runs in the moderation's transaction; audited there.
 pub async fn hide(
@@ -156,6 +217,7 @@ pub async fn hide(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> AppResult<Reversed> {
+    hold_challenges(conn, org).await?;
     let locked = lock(conn, org, admin, id).await?;
     if locked.status == Status::Hidden {
         return Err(AppError::conflict("this recognition is already hidden"));
@@ -197,6 +259,8 @@ async fn take(
             update.set(marked).execute(conn).await?
         }
     };
+    // The negative activity just written leaves the tallies now, not at the next tick.
+    crate::gamification::challenges::fold(conn, org).await?;
     Ok(reversed)
 }
 

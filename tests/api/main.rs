@@ -39,5 +39,6 @@ mod trust_input;
 mod trust_login;
 mod trust_privacy;
 mod trust_sessions;
+mod trust_undo;
 mod trust_wins;
 mod values;

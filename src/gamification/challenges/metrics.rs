@@ -44,6 +44,8 @@ struct MetricSql {
     value: &'static str,
 }
 
+/// Taken-back activity does not count: undone and hidden recognitions, reversed entries (the
+/// migration `taken_back_activity` takes them out of the tallies the same way).
 fn metric_sql(metric: Metric) -> MetricSql {
     match metric {
         Metric::InitiativesSubmitted => MetricSql {
@@ -72,7 +74,7 @@ fn metric_sql(metric: Metric) -> MetricSql {
             // A celebration has no giver: nobody gave it.
             from: "FROM recognitions x \
                    WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
-                     AND x.giver_id IS NOT NULL",
+                     AND x.giver_id IS NOT NULL AND x.undone_at IS NULL AND x.hidden_at IS NULL",
             team: "EXISTS (SELECT 1 FROM team_memberships tm \
                    WHERE tm.organisation_id = $1 AND tm.member_id = x.giver_id AND tm.team_id = $4 \
                      AND tm.started_at <= x.created_at \
@@ -86,7 +88,8 @@ fn metric_sql(metric: Metric) -> MetricSql {
         Metric::RecognitionsReceived => MetricSql {
             from: "FROM recognition_recipients x \
                    JOIN recognitions r ON r.id = x.recognition_id AND r.organisation_id = x.organisation_id \
-                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3",
+                   WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
+                     AND r.undone_at IS NULL AND r.hidden_at IS NULL",
             team: "x.team_id = $4",
             dimension: "r.dimension = $5",
             channel: "TRUE",
@@ -99,7 +102,9 @@ fn metric_sql(metric: Metric) -> MetricSql {
                    WHERE x.organisation_id = $1 AND x.created_at >= $2 AND x.created_at < $3 \
                      AND x.points > 0 AND x.reason NOT IN ('challenge_reward', 'redemption') \
                      AND NOT (x.reason = 'badge' AND x.source_type = 'badge' AND x.source_id IN \
-                       (SELECT b.id FROM badges b WHERE b.organisation_id = $1 AND b.criterion = 'challenge'))",
+                       (SELECT b.id FROM badges b WHERE b.organisation_id = $1 AND b.criterion = 'challenge')) \
+                     AND NOT EXISTS (SELECT 1 FROM ledger_entries rv \
+                       WHERE rv.reverses = x.id AND rv.reason = 'reversal')",
             team: "x.team_id = $4",
             dimension: "x.dimension = $5",
             channel: "TRUE",
