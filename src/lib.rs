@@ -42,6 +42,7 @@ pub mod telemetry;
 pub mod validation;
 pub mod values;
 pub mod vocabulary;
+pub mod webhooks;
 
 use std::time::Duration;
 
