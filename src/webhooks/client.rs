@@ -1,0 +1,324 @@
+//! The HTTP client deliveries go out through. Its resolver is the SSRF guard: it looks a
+//! host up, keeps only the addresses [`ssrf::permitted`] allows and hands the connection
+//! exactly those, so the address checked is the address connected to (no window for a DNS
+//! answer to change in between). A URL naming an IP address skips resolvers: [`Client::post`]
+//! checks it itself. Redirects are not followed (a `3xx` is a failed delivery, as the Standard
+//! Webhooks specification says) and no proxy from the environment is used.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{Url, redirect};
+
+use super::ssrf::{self, Network};
+
+/// Why a URL may not be used, or a delivery could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the URL is not an absolute http(s) URL")]
+    NotAUrl,
+    #[error("the URL must use https")]
+    NotHttps,
+    #[error("the URL must not carry a user name or password")]
+    Credentials,
+    #[error("the host does not resolve")]
+    Unresolved,
+    #[error(
+        "the host resolves to an address webhooks may not reach (loopback, private, link-local or reserved)"
+    )]
+    Forbidden,
+}
+
+/// What the URL check needs of the server's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Networks that may be reached even though they are private (tests: loopback).
+    pub allowed: Vec<Network>,
+    /// Plain `http` is accepted only when this is false (tests, development).
+    pub require_https: bool,
+}
+
+impl Policy {
+    /// Parse and check a URL an admin gives, resolving its host now: the form of the answer
+    /// for registration (`422` naming `url`). Deliveries check again as they connect.
+    pub async fn check(&self, text: &str) -> Result<Url, Refused> {
+        let url = Url::parse(text.trim()).map_err(|_| Refused::NotAUrl)?;
+        match url.scheme() {
+            "https" => {}
+            "http" if !self.require_https => {}
+            "http" => return Err(Refused::NotHttps),
+            _ => return Err(Refused::NotAUrl),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refused::Credentials);
+        }
+        let host = url.host_str().ok_or(Refused::NotAUrl)?;
+        let addrs = self
+            .lookup(host, url.port_or_known_default().unwrap_or(443))
+            .await?;
+        if addrs.is_empty() {
+            return Err(Refused::Forbidden);
+        }
+        Ok(url)
+    }
+
+    /// The permitted addresses of `host` (an empty list when it resolves only to forbidden
+    /// ones).
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(if ssrf::permitted(ip, &self.allowed) {
+                vec![SocketAddr::new(ip, port)]
+            } else {
+                Vec::new()
+            });
+        }
+        let found = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| Refused::Unresolved)?;
+        Ok(found
+            .filter(|a| ssrf::permitted(a.ip(), &self.allowed))
+            .collect())
+    }
+}
+
+/// The resolver deliveries connect through.
+struct Guarded(Arc<Policy>);
+
+impl Resolve for Guarded {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = Arc::clone(&self.0);
+        Box::pin(async move {
+            let addrs = policy.lookup(name.as_str(), 0).await?;
+            if addrs.is_empty() {
+                return Err(
+                    Box::new(Refused::Forbidden) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The answer of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the receiver sent one.
+    pub retry_after: Option<u64>,
+    /// The start of the body, for the delivery log.
+    pub excerpt: String,
+}
+
+/// The start of a receiver's answer kept in the delivery log.
+const EXCERPT_BYTES: usize = 512;
+
+/// One client for every delivery of a process (it pools connections per host).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: Arc<Policy>,
+}
+
+impl Client {
+    pub fn new(policy: Policy, timeout: Duration) -> Result<Client, String> {
+        // rustls needs one process-wide crypto provider; a second install is refused, harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(policy);
+        let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(Guarded(Arc::clone(&policy))))
+            .redirect(redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .timeout(timeout)
+            .pool_max_idle_per_host(16)
+            .user_agent(concat!("Frontline-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+        Ok(Client { http, policy })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// POST `body` to `url` with `headers`. `Err` when nothing was answered (refused target,
+    /// connection or timeout), with a reason fit for the delivery log.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        if let Some(host) = url.host_str() {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<IpAddr>()
+                && !ssrf::permitted(ip, &self.policy.allowed)
+            {
+                return Err(Refused::Forbidden.to_string());
+            }
+        }
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(describe)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut excerpt = Vec::new();
+        let mut response = response;
+        while excerpt.len() < EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        excerpt.truncate(EXCERPT_BYTES);
+        let excerpt = String::from_utf8_lossy(&excerpt)
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect();
+        Ok(Answer {
+            status,
+            retry_after,
+            excerpt,
+        })
+    }
+}
+
+/// A failed send in words for the log, without the URL (it may carry a token in its path).
+fn describe(e: reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return refused.to_string();
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "the receiver did not answer in time".into()
+    } else if e.is_connect() {
+        "could not connect to the receiver".into()
+    } else {
+        "the request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn loopback() -> Policy {
+        Policy {
+            allowed: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| Network::parse(n))
+                .collect(),
+            require_https: false,
+        }
+    }
+
+    /// A receiver on loopback that answers every request with `answer`; gives its port.
+    async fn receiver(answer: &'static str) -> u16 {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("bind: {e}"),
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn urls_are_checked_before_they_are_registered() {
+        let strict = Policy {
+            allowed: Vec::new(),
+            require_https: true,
+        };
+        for (url, why) in [
+            ("not a url", Refused::NotAUrl),
+            ("ftp://example.com/x", Refused::NotAUrl),
+            ("http://example.com/x", Refused::NotHttps),
+            ("https://user:pw@example.com/x", Refused::Credentials),
+            ("https://127.0.0.1/x", Refused::Forbidden),
+            ("https://[::1]/x", Refused::Forbidden),
+            ("https://169.254.169.254/latest", Refused::Forbidden),
+            ("https://localhost/x", Refused::Forbidden),
+            ("https://10.0.0.7:8443/x", Refused::Forbidden),
+        ] {
+            assert_eq!(strict.check(url).await, Err(why), "{url}");
+        }
+        assert!(loopback().check("http://127.0.0.1:9/hook").await.is_ok());
+        assert!(loopback().check("http://localhost:9/hook").await.is_ok());
+        assert_eq!(
+            loopback().check("http://10.0.0.7/hook").await,
+            Err(Refused::Forbidden)
+        );
+    }
+
+    #[tokio::test]
+    async fn deliveries_reach_allowed_receivers_only_and_follow_no_redirect() {
+        let port =
+            receiver("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+        let client = match Client::new(loopback(), Duration::from_secs(5)) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let by_name = Url::parse(&format!("http://localhost:{port}/hook")).ok();
+        let by_ip = Url::parse(&format!("http://127.0.0.1:{port}/hook")).ok();
+        for url in [by_name, by_ip].into_iter().flatten() {
+            let answer = client
+                .post(&url, &[("webhook-id", "msg_1".into())], b"{}".to_vec())
+                .await;
+            assert_eq!(
+                answer.map(|a| (a.status, a.excerpt)),
+                Ok((200, "ok".to_string())),
+                "{url}"
+            );
+        }
+
+        // The same receiver, not allowed: refused by name and by address, nothing sent.
+        let strict = match Client::new(Policy::default(), Duration::from_secs(5)) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        for url in [
+            format!("http://localhost:{port}/hook"),
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        ] {
+            let url = Url::parse(&url).ok();
+            let answer = match url {
+                Some(u) => strict.post(&u, &[], b"{}".to_vec()).await,
+                None => Err("unparsed".into()),
+            };
+            assert_eq!(answer, Err(Refused::Forbidden.to_string()));
+        }
+
+        let redirecting = receiver(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        if let Ok(url) = Url::parse(&format!("http://127.0.0.1:{redirecting}/hook")) {
+            let answer = client.post(&url, &[], b"{}".to_vec()).await;
+            assert_eq!(answer.map(|a| a.status), Ok(307));
+        }
+    }
+}
