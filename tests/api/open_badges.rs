@@ -549,6 +549,40 @@ async fn admins_upload_badge_images_that_are_checked_and_served_safely() {
 }
 
 #[rocket::async_test]
+async fn erasure_revokes_the_assertions_and_forgets_the_recipient_and_the_export_lists_them() {
+    let app = published().await;
+    let org = app.seed_org("acme").await;
+    let (ana, id) = earn_first_win(&app, &org, "Ana").await;
+    let export = app.get("/api/v1/me/data", &ana.token).await;
+    let listed = &export.ok()["badge_assertions"];
+    assert_eq!(listed[0]["id"], id.to_string());
+    assert_eq!(listed[0]["url"], format!("{BASE}/ob/v2/assertions/{id}"));
+    app.post_empty(
+        &format!("/api/v1/members/{}/erase", ana.id),
+        &org.admin.token,
+    )
+    .await
+    .ok();
+    let a = anon_get(&app, &format!("/ob/v2/assertions/{id}")).await;
+    assert_eq!(a.status, Status::Gone);
+    assert_eq!(a.body["revocationReason"], "recipient erased");
+    let mut conn = app.db.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let left: N = diesel::sql_query(
+        "SELECT count(*) AS n FROM badge_assertions WHERE member_id = $1 AND (recipient_hash IS NOT NULL OR recipient_salt IS NOT NULL)",
+    )
+    .bind::<SqlUuid, _>(ana.id)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left.n, 0);
+}
+
+#[rocket::async_test]
 async fn without_a_public_base_url_nothing_is_published() {
     let app = TestApp::new().await;
     let org = app.seed_org("acme").await;
@@ -567,6 +601,8 @@ async fn without_a_public_base_url_nothing_is_published() {
     )
     .await
     .problem(404);
+    let export = app.get("/api/v1/me/data", &ana.token).await;
+    assert!(export.ok()["badge_assertions"][0]["url"].is_null());
 }
 
 /// The python of `.local/venv-ob` with the `openbadges` validator (scripts/test installs it
