@@ -98,7 +98,7 @@ fn ok(doc: Value) -> LdJson {
     tag = "open-badges",
     params(("id" = Uuid, Path, description = "Organisation id")),
     responses(
-        (status = 200, description = "Issuer profile (JSON-LD): `id`, `type`, `name`, `url`, `email` (the organisation's badge contact email, else its first admin's), `revocationList`", body = Object, content_type = "application/ld+json"),
+        (status = 200, description = "Issuer profile (JSON-LD): `id`, `type`, `name`, `url`, `email` (the organisation's badge contact email, else its first admin's), `revocationList`", content((Object = "application/ld+json"), (Object = "application/json"))),
         NotFound,
     )
 )]
@@ -122,7 +122,7 @@ pub async fn issuer(
     tag = "open-badges",
     params(("id" = Uuid, Path, description = "Organisation id")),
     responses(
-        (status = 200, description = "RevocationList (JSON-LD): `revokedAssertions` as `{id, revocationReason}`", body = Object, content_type = "application/ld+json"),
+        (status = 200, description = "RevocationList (JSON-LD): `revokedAssertions` as `{id, revocationReason}`", content((Object = "application/ld+json"), (Object = "application/json"))),
         NotFound,
     )
 )]
@@ -147,7 +147,7 @@ pub async fn revocations(
     tag = "open-badges",
     params(("id" = Uuid, Path, description = "Badge id")),
     responses(
-        (status = 200, description = "BadgeClass (JSON-LD): `name`, `description`, `image`, `criteria.narrative`, `issuer`", body = Object, content_type = "application/ld+json"),
+        (status = 200, description = "BadgeClass (JSON-LD): `name`, `description`, `image`, `criteria.narrative`, `issuer`", content((Object = "application/ld+json"), (Object = "application/json"))),
         NotFound,
     )
 )]
@@ -211,9 +211,9 @@ pub async fn badge_image(
     tag = "open-badges",
     params(("id" = Uuid, Path, description = "Assertion id")),
     responses(
-        (status = 200, description = "Assertion (JSON-LD): `recipient` (a salted SHA-256 of the lower-cased email), `badge`, `verification: hosted`, `issuedOn`", body = Object, content_type = "application/ld+json"),
+        (status = 200, description = "Assertion (JSON-LD): `recipient` (a salted SHA-256 of the lower-cased email), `badge`, `verification: hosted`, `issuedOn`", content((Object = "application/ld+json"), (Object = "application/json"))),
         NotFound,
-        (status = 410, description = "Revoked: `{id, type, revoked: true, revocationReason}`", body = Object, content_type = "application/ld+json"),
+        (status = 410, description = "Revoked: `{id, type, revoked: true, revocationReason}`", content((Object = "application/ld+json"), (Object = "application/json"))),
     )
 )]
 #[get("/ob/v2/assertions/<id>")]
