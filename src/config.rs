@@ -48,6 +48,8 @@ pub enum ConfigError {
     WeakMetricsToken,
     #[error("configuration: cannot install the metrics recorder: {0}")]
     Metrics(String),
+    #[error("configuration: public_base_url: {0}")]
+    PublicBaseUrl(String),
 }
 
 /// Everything Frontline reads from its configuration besides Rocket's own keys.
@@ -166,6 +168,10 @@ pub struct Settings {
     /// The bearer token `GET /metrics` asks for (at least 16 bytes); unset, there are no
     /// metrics: nothing is recorded and `/metrics` answers 404.
     pub metrics_token: Option<SecretString>,
+    /// Where clients reach this service from outside (`https://frontline.example.com`, no
+    /// path): the origin of public documents such as Open Badges assertions. Unset, those
+    /// documents are not published (their routes answer 404).
+    pub public_base_url: Option<String>,
 }
 
 mod defaults {
@@ -271,7 +277,9 @@ fn rocket_defaults() -> rocket::Config {
             .limit("form", ByteUnit::Kibibyte(32))
             .limit("data-form", ByteUnit::Kibibyte(64))
             .limit("bytes", ByteUnit::Kibibyte(64))
-            .limit("string", ByteUnit::Kibibyte(64)),
+            .limit("string", ByteUnit::Kibibyte(64))
+            // Badge images (src/open_badges/images.rs); never more than 256 KiB.
+            .limit("badge-image", ByteUnit::Kibibyte(256)),
         shutdown: Shutdown {
             grace: 5,
             mercy: 5,

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod members;
 pub mod moderation;
 pub mod monitoring;
+pub mod open_badges;
 pub mod openapi;
 pub mod organisations;
 pub mod periods;
@@ -101,6 +102,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     if metrics.enabled() {
         monitoring::install()?;
     }
+    let publication = open_badges::Publication::new(settings.public_base_url.as_deref())?;
     let run_migrations = settings.run_migrations;
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
@@ -132,6 +134,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(organisation_cache)
         .manage(board_cache)
         .manage(rates::Rates::new(&settings))
+        .manage(publication)
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -268,6 +271,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         rewards::routes(),
         integrity::routes(),
         celebrations::routes(),
+        open_badges::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

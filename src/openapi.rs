@@ -59,6 +59,7 @@ impl Modify for BearerAuth {
         (name = "values", description = "The organisation's company values, which recognitions carry"),
         (name = "celebrations", description = "Birthdays and work anniversaries in the feed; recognition gaps, so quiet performers are noticed"),
         (name = "gamification", description = "Badges, levels, streaks, challenges and my progress"),
+        (name = "open-badges", description = "Open Badges 2.0: hosted assertions, badge classes and the issuer as public JSON-LD (`/ob/v2/...`), revocation, badge images and wallet downloads"),
         (name = "rewards", description = "The rewards catalogue; redeeming points, the admins' queue and my redemptions"),
         (name = "leaderboards", description = "Where members and teams stand, by period and CX dimension"),
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
@@ -98,6 +99,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::initiatives::InitiativesApi::openapi(),
         crate::rewards::routes::RewardsApi::openapi(),
         crate::integrity::routes::IntegrityApi::openapi(),
+        crate::open_badges::openapi(),
     ] {
         doc.merge(area);
     }

@@ -41,10 +41,14 @@ struct Doc {
 /// they made, team moves, budgets they set, audit entries where they acted) comes without the
 /// other member's id and without the audit details, which may quote others; who moved them or
 /// adjusted their points is left out the same way.
+///
+/// `assertions_url` is where Open Badges assertions are published (their id follows), if they
+/// are: each of the member's assertions is listed with its public URL.
 pub async fn export_member(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member: Uuid,
+    assertions_url: Option<&str>,
 ) -> AppResult<serde_json::Value> {
     let doc: Doc = diesel::sql_query(
         "SELECT jsonb_build_object( \
@@ -78,6 +82,9 @@ pub async fn export_member(
            'giving_balances', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.period_start) FROM giving_balances g WHERE g.organisation_id = $1 AND g.member_id = $2), '[]'), \
            'badges', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', b.key, 'name', b.name, 'awarded_at', mb.awarded_at) ORDER BY mb.awarded_at) \
                 FROM member_badges mb JOIN badges b ON b.id = mb.badge_id WHERE mb.organisation_id = $1 AND mb.member_id = $2), '[]'), \
+           'badge_assertions', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', a.id, 'badge_id', a.badge_id, 'badge_name', b.name, 'issued_on', a.issued_on, \
+                'revoked_at', a.revoked_at, 'revocation_reason', a.revocation_reason, 'url', $3 || a.id::text) ORDER BY a.issued_on, a.id) \
+                FROM badge_assertions a JOIN badges b ON b.organisation_id = a.organisation_id AND b.id = a.badge_id WHERE a.organisation_id = $1 AND a.member_id = $2), '[]'), \
            'audit_entries_about_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'actor_member_id', a.actor_member_id) ORDER BY a.at) \
                 FROM audit_log a WHERE a.organisation_id = $1 AND a.subject_id = $2), '[]'), \
            'audit_entries_by_me', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'subject_type', a.subject_type, \
@@ -96,6 +103,7 @@ pub async fn export_member(
     )
     .bind::<SqlUuid, _>(org)
     .bind::<SqlUuid, _>(member)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(assertions_url)
     .get_result(conn)
     .await?;
     Ok(doc.doc)
@@ -106,15 +114,21 @@ pub async fn export_member(
     tag = "privacy", operation_id = "my_data",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Profile (with birth date and start date), celebrations, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges; what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
+        (status = 200, description = "Profile (with birth date and start date), celebrations, team history, sessions, initiatives, contributions, timeline events, comments, recognitions given and received, reactions, ledger, giving balances, badges and their Open Badges assertions (with public URLs); what the caller created for others (ledger adjustments and reversals, KPI values, challenges, API keys, team moves, lead budgets); stored responses to their retried requests; audit entries about the caller and those where they acted. Sent with `Cache-Control: no-store`.", content_type = "application/json",
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"frontline-my-data.json\"`"))),
         Unauthorized,
     )
 )]
 #[get("/api/v1/me/data")]
-pub async fn my_data(db: &State<Db>, caller: Caller) -> AppResult<Download> {
+pub async fn my_data(
+    db: &State<Db>,
+    publication: &State<crate::open_badges::Publication>,
+    caller: Caller,
+) -> AppResult<Download> {
     let mut conn = db.conn().await?;
-    let doc = export_member(&mut conn, caller.organisation_id, caller.member_id).await?;
+    let assertions = publication.urls().map(|u| u.assertions());
+    let (org, me) = (caller.organisation_id, caller.member_id);
+    let doc = export_member(&mut conn, org, me, assertions.as_deref()).await?;
     let body = serde_json::to_string_pretty(&doc).map_err(AppError::internal)?;
     Ok(Download {
         body: (ContentType::JSON, body),
@@ -236,6 +250,8 @@ pub async fn erase_member(
     .execute(conn)
     .await?;
     forget_celebrations(conn, org, id).await?;
+    // Their Open Badges assertions are revoked and name no one any more (not even by hash).
+    crate::open_badges::queries::forget_recipient(conn, org, id).await?;
     let written = written_by(conn, org, id).await?;
     diesel::sql_query(
         "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \

@@ -34,6 +34,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    badge_assertions (id) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        badge_id -> Uuid,
+        member_id -> Uuid,
+        issued_on -> Timestamptz,
+        recipient_salt -> Nullable<Text>,
+        recipient_hash -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamptz>,
+        revocation_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    badge_images (badge_id) {
+        organisation_id -> Uuid,
+        badge_id -> Uuid,
+        content_type -> Text,
+        bytes -> Bytea,
+        sha256 -> Bytea,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     badges (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -355,6 +380,7 @@ diesel::table! {
         min_group_size -> Int4,
         pseudonymised_exports_only -> Bool,
         rank_members_by -> Text,
+        badge_contact_email -> Nullable<Text>,
     }
 }
 
@@ -611,6 +637,8 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> organisations (organisation_id));
 diesel::joinable!(audit_log -> organisations (organisation_id));
+diesel::joinable!(badge_assertions -> organisations (organisation_id));
+diesel::joinable!(badge_images -> organisations (organisation_id));
 diesel::joinable!(badges -> organisations (organisation_id));
 diesel::joinable!(celebrations -> organisations (organisation_id));
 diesel::joinable!(challenge_tallies -> organisations (organisation_id));
@@ -654,6 +682,8 @@ diesel::joinable!(teams -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
+    badge_assertions,
+    badge_images,
     badges,
     celebrations,
     challenge_activity,

@@ -56,6 +56,8 @@ vocabulary!(
         RedemptionDeclined = "redemption_declined",
         RedemptionFulfilled = "redemption_fulfilled",
         RedemptionCancelled = "redemption_cancelled",
+        BadgeImageChanged = "badge_image_changed",
+        BadgeAssertionRevoked = "badge_assertion_revoked",
     }
 );
 
