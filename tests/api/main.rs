@@ -22,6 +22,7 @@ mod leaderboards;
 mod ledger;
 mod members;
 mod metrics;
+mod notifications;
 mod organisation;
 mod outage;
 mod platform;
