@@ -269,6 +269,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         rewards::routes(),
         integrity::routes(),
         celebrations::routes(),
+        notifications::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

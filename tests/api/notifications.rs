@@ -193,3 +193,187 @@ async fn fifty_racing_recognitions_to_one_member_are_numbered_one_to_fifty() {
     let seqs: Vec<i64> = inbox(&app, star.id).await.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (1..=50).collect::<Vec<i64>>());
 }
+
+/// `n` recognitions from `from` to `to`, one at a time (so their order is known).
+async fn recognise_n(app: &TestApp, from: &Actor, to: &Actor, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(give(app, from, kudos(&[to.id], 1)).await);
+    }
+    ids
+}
+
+#[rocket::async_test]
+async fn the_inbox_pages_newest_first_and_counts_the_unread() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let ids = recognise_n(&app, &ana, &ben, 5).await;
+
+    let r = app
+        .get("/api/v1/me/notifications?limit=2", &ben.token)
+        .await;
+    let page = r.ok();
+    assert_eq!(page["unread_count"], 5);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["seq"], 5);
+    assert_eq!(items[0]["kind"], "recognition.received");
+    assert_eq!(items[0]["subject"]["type"], "recognition");
+    assert_eq!(items[0]["subject"]["id"], ids[4].to_string());
+    assert_eq!(items[0]["actor"]["id"], ana.id.to_string());
+    assert_eq!(items[0]["actor"]["display_name"], "Ana");
+    assert_eq!(items[0]["data"]["points"], 1);
+    assert_eq!(items[0]["read_at"], Value::Null);
+    assert_eq!(items[1]["seq"], 4);
+
+    let (all, pages) = all_pages(
+        &app,
+        "/api/v1/me/notifications?limit=2",
+        "items",
+        &ben.token,
+    )
+    .await;
+    assert_eq!(pages, 3);
+    let seqs: Vec<i64> = all.iter().map(|n| n["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [5, 4, 3, 2, 1]);
+
+    // Read one: idempotent, answers it read; the count drops once.
+    let third = all[2]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/me/notifications/{third}/read");
+    let first = app.post_empty(&path, &ben.token).await;
+    let read_at = first.ok()["read_at"].clone();
+    assert!(read_at.is_string(), "{}", first.text);
+    let again = app.post_empty(&path, &ben.token).await;
+    assert_eq!(again.ok()["read_at"], read_at, "read once, when first read");
+    let unread = app
+        .get("/api/v1/me/notifications?unread_only=true", &ben.token)
+        .await;
+    let unread = unread.ok();
+    assert_eq!(unread["unread_count"], 4);
+    let seqs: Vec<i64> = unread["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [5, 4, 2, 1]);
+
+    // Read up to 4: 5 stays unread; then all.
+    let r = app
+        .post(
+            "/api/v1/me/notifications/read-all",
+            &ben.token,
+            json!({ "up_to_seq": 4 }),
+        )
+        .await;
+    assert_eq!(r.ok()["marked"], 3);
+    assert_eq!(r.body["unread_count"], 1);
+    let r = app
+        .post("/api/v1/me/notifications/read-all", &ben.token, json!({}))
+        .await;
+    assert_eq!(r.ok()["marked"], 1);
+    assert_eq!(r.body["unread_count"], 0);
+    // Ana's inbox is her own: empty.
+    let r = app.get("/api/v1/me/notifications", &ana.token).await;
+    assert_eq!(r.ok()["items"], json!([]));
+    assert_eq!(r.body["unread_count"], 0);
+}
+
+#[rocket::async_test]
+async fn the_inbox_refuses_strangers_bad_input_and_others_notifications() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let other = app.seed_org("globex").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    give(&app, &ana, kudos(&[ben.id], 1)).await;
+    let page = app.get("/api/v1/me/notifications", &ben.token).await;
+    let id = page.ok()["items"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/me/notifications/{id}/read");
+
+    // 401 without a token.
+    for r in [
+        app.get("/api/v1/me/notifications", "").await,
+        app.post_empty(&path, "").await,
+        app.post("/api/v1/me/notifications/read-all", "", json!({}))
+            .await,
+    ] {
+        r.problem(401);
+    }
+    // Another member's (same organisation or not), an unknown id, a malformed one: 404.
+    app.post_empty(&path, &ana.token).await.problem(404);
+    app.post_empty(&path, &other.admin.token).await.problem(404);
+    let unknown = format!("/api/v1/me/notifications/{}/read", Uuid::new_v4());
+    app.post_empty(&unknown, &ben.token).await.problem(404);
+    app.post_empty("/api/v1/me/notifications/nope/read", &ben.token)
+        .await
+        .problem(404);
+    // Still unread.
+    let page = app.get("/api/v1/me/notifications", &ben.token).await;
+    assert_eq!(page.ok()["unread_count"], 1);
+
+    // 422s naming the field.
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("unread_only=maybe", "unread_only"),
+    ] {
+        app.get(&format!("/api/v1/me/notifications?{query}"), &ben.token)
+            .await
+            .invalid_field(field);
+    }
+    let r = app
+        .post(
+            "/api/v1/me/notifications/read-all",
+            &ben.token,
+            json!({ "up_to_seq": -1 }),
+        )
+        .await;
+    r.invalid_field("up_to_seq");
+    let r = app
+        .post(
+            "/api/v1/me/notifications/read-all",
+            &ben.token,
+            json!({ "up_to_seq": "x" }),
+        )
+        .await;
+    r.invalid_field("up_to_seq");
+    let r = app
+        .post(
+            "/api/v1/me/notifications/read-all",
+            &ben.token,
+            json!({ "all": true }),
+        )
+        .await;
+    assert_eq!(r.status, Status::UnprocessableEntity, "{}", r.text);
+    let r = app
+        .post_empty("/api/v1/me/notifications/read-all", &ben.token)
+        .await;
+    r.problem(400);
+}
+
+#[rocket::async_test]
+async fn an_erased_actor_shows_as_a_former_member() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    give(&app, &ana, kudos(&[ben.id], 1)).await;
+    let mut conn = app.db.conn().await;
+    diesel::sql_query("UPDATE members SET erased_at = now(), display_name = 'x' WHERE id = $1")
+        .bind::<SqlUuid, _>(ana.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let page = app.get("/api/v1/me/notifications", &ben.token).await;
+    assert_eq!(
+        page.ok()["items"][0]["actor"]["display_name"],
+        "Former member"
+    );
+}
