@@ -156,8 +156,6 @@ pub async fn award_batch(
             credit
         })
         .collect();
-    // Points as any recognition's: boards, levels and badges.
-    crate::gamification::settle(conn, org, &members, credits).await?;
     let events: Vec<Happened> = rows
         .iter()
         .map(|r| {
@@ -167,6 +165,8 @@ pub async fn award_batch(
         })
         .collect();
     crate::events::emit(conn, org, &events).await?;
+    // Points as any recognition's: boards, levels and badges.
+    crate::gamification::settle(conn, org, &members, credits).await?;
     Ok(claimed.len())
 }
 

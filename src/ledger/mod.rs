@@ -4,6 +4,7 @@
 //! UPDATE, DELETE and TRUNCATE on `ledger_entries`; corrections are reversing entries made by
 //! an admin, each entry reversible once.
 
+pub mod levels;
 pub mod reversal;
 pub mod routes;
 pub mod rules;
@@ -239,6 +240,7 @@ pub async fn record(
         .filter(|c| c.reason != Reason::Redemption)
         .count();
     metrics::counter!("frontline_board_updates_total").increment(on_boards as u64);
+    levels::reached(conn, org, &credits).await?;
     inserted.into_iter().map(EntryRow::into_entry).collect()
 }
 

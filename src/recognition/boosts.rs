@@ -129,11 +129,11 @@ pub async fn boost(
         .collect();
     let mut involved = recipients.clone();
     involved.push(viewer.member);
-    crate::gamification::settle(conn, org, &involved, credits).await?;
     let boosted = Happened::new(Kind::RecognitionBoosted, SubjectType::Recognition, id)
         .by(viewer.member)
         .to(recipients.iter().copied().chain(locked.giver_id))
         .data(serde_json::json!({ "points": new.points }));
     crate::events::emit(conn, org, &[boosted]).await?;
+    crate::gamification::settle(conn, org, &involved, credits).await?;
     queries::load(conn, org, viewer, id).await
 }

@@ -22,6 +22,7 @@ mod leaderboards;
 mod ledger;
 mod members;
 mod metrics;
+mod notification_events;
 mod notifications;
 mod organisation;
 mod outage;
