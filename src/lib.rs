@@ -44,6 +44,7 @@ pub mod telemetry;
 pub mod validation;
 pub mod values;
 pub mod vocabulary;
+pub mod wakeups;
 
 use std::time::Duration;
 
@@ -133,6 +134,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(organisation_cache)
         .manage(board_cache)
         .manage(rates::Rates::new(&settings))
+        .manage(notifications::StreamSlots::new(&settings))
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -164,10 +166,9 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             Box::pin(async move {
                 // Other server processes on this database drop what a write here changed
                 // (and this one what theirs did) within a fraction of a second.
-                if let Some(db) = rocket.state::<Db>().cloned()
-                    && !cache_ttl.is_zero()
-                {
-                    broadcast::start(db, broadcast_url);
+                // Open notification streams are woken the same way, cache or not.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    broadcast::start(db, broadcast_url, !cache_ttl.is_zero());
                 }
             })
         }))

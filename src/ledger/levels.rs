@@ -8,7 +8,6 @@ use diesel::sql_types::{Array, BigInt, Integer, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{Credit, Reason};
 use crate::error::AppResult;
 use crate::events::{self, Happened, Kind, SubjectType};
 use crate::sql::Prepared;
@@ -46,23 +45,23 @@ struct Reached {
     level_name: String,
 }
 
-/// Record the levels `credits` made their members reach and tell them (the highest, when one
+/// Record the levels that paying `members` the `points` beside them (what boards and levels
+/// count: positive, not redemptions) made them reach, and tell them (the highest, when one
 /// write crossed several). In the caller's transaction, after the entries were written.
-pub async fn reached(conn: &mut AsyncPgConnection, org: Uuid, credits: &[Credit]) -> AppResult<()> {
-    let earning: Vec<&Credit> = credits
-        .iter()
-        .filter(|c| c.reason != Reason::Redemption && c.points > 0)
-        .collect();
-    if earning.is_empty() {
+pub async fn reached(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    members: &[Uuid],
+    points: &[i32],
+) -> AppResult<()> {
+    if members.is_empty() {
         return Ok(());
     }
-    let members: Vec<Uuid> = earning.iter().map(|c| c.member_id).collect();
-    let points: Vec<i32> = earning.iter().map(|c| c.points).collect();
     let rows: Vec<Reached> = Prepared(
         diesel::sql_query(CROSSED)
             .bind::<SqlUuid, _>(org)
-            .bind::<Array<SqlUuid>, _>(&members)
-            .bind::<Array<Integer>, _>(&points),
+            .bind::<Array<SqlUuid>, _>(members)
+            .bind::<Array<Integer>, _>(points),
     )
     .load(conn)
     .await?;

@@ -240,7 +240,12 @@ pub async fn record(
         .filter(|c| c.reason != Reason::Redemption)
         .count();
     metrics::counter!("frontline_board_updates_total").increment(on_boards as u64);
-    levels::reached(conn, org, &credits).await?;
+    let (earners, earned): (Vec<Uuid>, Vec<i32>) = credits
+        .iter()
+        .filter(|c| c.reason != Reason::Redemption && c.points > 0)
+        .map(|c| (c.member_id, c.points))
+        .unzip();
+    levels::reached(conn, org, &earners, &earned).await?;
     inserted.into_iter().map(EntryRow::into_entry).collect()
 }
 

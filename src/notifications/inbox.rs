@@ -89,5 +89,8 @@ pub async fn deliver(
     )
     .execute(conn)
     .await?;
+    // Their open streams read again once this commits (a member left out above only reads
+    // nothing new).
+    crate::wakeups::noted(members);
     Ok(())
 }

@@ -7,8 +7,10 @@
 //! are now ("Former member").
 
 pub mod inbox;
+pub mod preferences;
 pub mod queries;
 pub mod routes;
+pub mod stream;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use routes::NotificationsApi;
+pub use stream::StreamSlots;
 
 /// The most unread notifications counted: past it, `unread_count` says 1000.
 pub const MAX_UNREAD_COUNT: i64 = 1000;

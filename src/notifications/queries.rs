@@ -206,3 +206,16 @@ pub async fn mark_all_read(
     .await?;
     Ok(n as i64)
 }
+
+/// The `seq` of `member`'s newest notification (0 when none).
+pub async fn last_seq(conn: &mut AsyncPgConnection, org: Uuid, member: Uuid) -> AppResult<i64> {
+    let count: Count = diesel::sql_query(
+        "SELECT coalesce((SELECT last_seq FROM notification_sequences \
+         WHERE organisation_id = $1 AND member_id = $2), 0) AS n",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .get_result(conn)
+    .await?;
+    Ok(count.n)
+}

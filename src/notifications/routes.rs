@@ -3,9 +3,10 @@
 use rocket::State;
 use rocket::form::FromForm;
 use rocket::serde::json::Json;
-use rocket::{get, post};
+use rocket::{get, post, put};
 use utoipa::IntoParams;
 
+use super::preferences::{self, Preferences};
 use super::{Inbox, Notification, ReadAll, ReadAllDone, queries};
 use crate::auth::Caller;
 use crate::db::Db;
@@ -124,7 +125,53 @@ pub async fn read_all(
     }))
 }
 
+/// The caller's notification preferences: every kind of event with whether it notifies, and
+/// their quiet hours.
+#[utoipa::path(
+    tag = "notifications",
+    security(("bearer" = [])),
+    responses((status = 200, body = Preferences), Unauthorized)
+)]
+#[get("/api/v1/me/notification-preferences")]
+pub async fn show_preferences(db: &State<Db>, caller: Caller) -> AppResult<Json<Preferences>> {
+    let mut conn = db.conn().await?;
+    let (org, me) = (caller.organisation_id, caller.member_id);
+    Ok(Json(preferences::load(&mut conn, org, me).await?))
+}
+
+/// Replace the caller's notification preferences. A kind turned off is no longer written to
+/// the inbox; quiet hours keep notifications in the inbox but off the stream.
+#[utoipa::path(
+    tag = "notifications",
+    security(("bearer" = [])),
+    request_body = Preferences,
+    responses((status = 200, body = Preferences), Unauthorized, Invalid)
+)]
+#[put("/api/v1/me/notification-preferences", data = "<body>")]
+pub async fn set_preferences(
+    db: &State<Db>,
+    caller: Caller,
+    body: JsonBody<Preferences>,
+) -> AppResult<Json<Preferences>> {
+    let new = body.0;
+    let (org, me) = (caller.organisation_id, caller.member_id);
+    let mut conn = db.conn().await?;
+    let saved = crate::db::transaction(&mut conn, move |conn| {
+        let new = new.clone();
+        Box::pin(async move { preferences::replace(conn, org, me, &new).await })
+    })
+    .await?;
+    Ok(Json(saved))
+}
+
 crate::http::operations!(
     /// The caller's notifications.
-    NotificationsApi { list, read_one, read_all }
+    NotificationsApi {
+        list,
+        read_one,
+        read_all,
+        super::stream::stream,
+        show_preferences,
+        set_preferences,
+    }
 );

@@ -23,6 +23,7 @@ mod ledger;
 mod members;
 mod metrics;
 mod notification_events;
+mod notification_stream;
 mod notifications;
 mod organisation;
 mod outage;

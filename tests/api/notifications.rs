@@ -379,3 +379,161 @@ async fn an_erased_actor_shows_as_a_former_member() {
         "Former member"
     );
 }
+
+const PREFS: &str = "/api/v1/me/notification-preferences";
+
+fn oslo(h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Europe::Oslo
+        .with_ymd_and_hms(2026, 11, 18, h, m, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+#[rocket::async_test]
+async fn a_kind_turned_off_is_not_written_and_the_rest_still_are() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let cy = app.member(&org, "Cy", Role::Employee, None).await;
+
+    let r = app.get(PREFS, &ben.token).await;
+    let prefs = r.ok();
+    assert_eq!(prefs["quiet_hours"], Value::Null);
+    assert_eq!(prefs["events"]["recognition.received"], true);
+    assert_eq!(prefs["events"].as_object().unwrap().len(), 12);
+
+    let r = app
+        .put(PREFS, &ben.token, json!({ "events": { "recognition.received": false, "win.commented": true }, "quiet_hours": null }))
+        .await;
+    assert_eq!(r.ok()["events"]["recognition.received"], false);
+    assert_eq!(r.body["events"]["recognition.boosted"], true);
+    let id = give(&app, &ana, kudos(&[ben.id], 1)).await;
+    app.post(
+        &format!("/api/v1/recognitions/{id}/boosts"),
+        &cy.token,
+        json!({ "points": 1 }),
+    )
+    .await
+    .ok();
+    assert_eq!(kinds(&app, ben.id).await, ["recognition.boosted"]);
+    // Ana's choices are her own.
+    assert_eq!(kinds(&app, ana.id).await, ["recognition.boosted"]);
+    // Turned on again (left out of the map): written again.
+    app.put(
+        PREFS,
+        &ben.token,
+        json!({ "events": {}, "quiet_hours": null }),
+    )
+    .await
+    .ok();
+    give(&app, &ana, kudos(&[ben.id], 1)).await;
+    assert_eq!(
+        kinds(&app, ben.id).await,
+        ["recognition.boosted", "recognition.received"]
+    );
+}
+
+#[rocket::async_test]
+async fn quiet_hours_wrap_midnight_in_the_member_s_zone() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let cy = app.member(&org, "Cy", Role::Employee, None).await;
+    // Ben: 22:00-07:00 in the organisation's zone (Oslo). Cy: the same hours in New York.
+    let quiet = |zone: Value| json!({ "events": {}, "quiet_hours": { "start": "22:00", "end": "07:00", "time_zone": zone } });
+    let r = app.put(PREFS, &ben.token, quiet(Value::Null)).await;
+    assert_eq!(
+        r.ok()["quiet_hours"],
+        json!({ "start": "22:00", "end": "07:00", "time_zone": null })
+    );
+    app.put(PREFS, &cy.token, quiet(json!("America/New_York")))
+        .await
+        .ok();
+    let quiet_flags = async |who: Uuid| -> Vec<bool> {
+        let mut conn = app.db.conn().await;
+        #[derive(diesel::QueryableByName)]
+        struct Q {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            quiet: bool,
+        }
+        let rows: Vec<Q> =
+            diesel::sql_query("SELECT quiet FROM notifications WHERE member_id = $1 ORDER BY seq")
+                .bind::<SqlUuid, _>(who)
+                .load(&mut conn)
+                .await
+                .unwrap();
+        rows.into_iter().map(|q| q.quiet).collect()
+    };
+    // Oslo 23:30 (NY 17:30), 06:59 (NY 00:59), 07:00 (NY 01:00), 12:00 (NY 06:00), 21:59 (15:59).
+    for (h, m) in [(23, 30), (6, 59), (7, 0), (12, 0), (21, 59)] {
+        app.clock.set(oslo(h, m));
+        give(&app, &ana, kudos(&[ben.id, cy.id], 1)).await;
+    }
+    assert_eq!(quiet_flags(ben.id).await, [true, true, false, false, false]);
+    assert_eq!(quiet_flags(cy.id).await, [false, true, true, true, false]);
+    // Quiet ones are in the inbox all the same.
+    let page = app.get("/api/v1/me/notifications", &ben.token).await;
+    assert_eq!(page.ok()["unread_count"], 5);
+    assert_eq!(page.body["items"][4]["quiet"], true);
+}
+
+#[rocket::async_test]
+async fn preferences_refuse_strangers_and_name_each_bad_field() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    app.get(PREFS, "").await.problem(401);
+    app.put(PREFS, "", json!({ "events": {}, "quiet_hours": null }))
+        .await
+        .problem(401);
+    let hours = |start: &str, end: &str, zone: &str| json!({ "events": {}, "quiet_hours": { "start": start, "end": end, "time_zone": zone } });
+    for (body, field) in [
+        (
+            json!({ "events": { "nope": false }, "quiet_hours": null }),
+            "events.nope",
+        ),
+        (
+            json!({ "events": { "badge.earned": "no" }, "quiet_hours": null }),
+            "events.badge.earned",
+        ),
+        (json!({ "quiet_hours": null }), "events"),
+        (hours("25:00", "07:00", "UTC"), "quiet_hours.start"),
+        (hours("22:00", "7", "UTC"), "quiet_hours.end"),
+        (hours("22:00", "22:00", "UTC"), "quiet_hours.end"),
+        (
+            hours("22:00", "07:00", "Mars/Olympus"),
+            "quiet_hours.time_zone",
+        ),
+        (
+            json!({ "events": {}, "quiet_hours": { "start": "22:00" } }),
+            "quiet_hours.end",
+        ),
+        (
+            json!({ "events": {}, "quiet_hours": null, "extra": 1 }),
+            "extra",
+        ),
+    ] {
+        let r = app.put(PREFS, &ben.token, body.clone()).await;
+        assert_eq!(r.status, Status::UnprocessableEntity, "{body}: {}", r.text);
+        let fields: Vec<String> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(
+            fields.iter().any(|f| f == field || f.starts_with(field)),
+            "{body}: expected {field} in {fields:?}"
+        );
+    }
+    // Nothing was stored.
+    assert_eq!(
+        app.get(PREFS, &ben.token).await.ok()["quiet_hours"],
+        Value::Null
+    );
+}
