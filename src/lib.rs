@@ -107,6 +107,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     let board_fold_every = Duration::from_millis(settings.board_fold_interval_ms.max(10));
+    let notification_retention_days = settings.notification_retention_days;
     let celebrate_every = Duration::from_millis(settings.celebration_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
@@ -194,6 +195,13 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             Box::pin(async move {
                 if let Some(db) = rocket.state::<Db>().cloned() {
                     leaderboards::fold::start(db, board_fold_every);
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("notification purge", move |rocket| {
+            Box::pin(async move {
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    notifications::start_purge(db, notification_retention_days);
                 }
             })
         }))

@@ -90,3 +90,50 @@ pub struct ReadAllDone {
     pub marked: i64,
     pub unread_count: i64,
 }
+
+/// Notifications purged per statement: a backlog goes in bounded steps.
+const PURGE_BATCH: i64 = 10_000;
+
+/// Delete notifications older than `days` days; answers how many went.
+pub async fn purge(
+    conn: &mut diesel_async::AsyncPgConnection,
+    days: u32,
+) -> crate::error::AppResult<usize> {
+    use diesel::sql_types::{BigInt, Integer};
+    use diesel_async::RunQueryDsl;
+    let mut total = 0;
+    loop {
+        let n = diesel::sql_query(
+            "DELETE FROM notifications WHERE ctid IN (SELECT ctid FROM notifications \
+             WHERE created_at < frontline_now() - make_interval(days => $1) LIMIT $2)",
+        )
+        .bind::<Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
+        .bind::<BigInt, _>(PURGE_BATCH)
+        .execute(conn)
+        .await?;
+        total += n;
+        if (n as i64) < PURGE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// Purge old notifications hourly (and once at start), on whichever processes run: the
+/// deletes are idempotent.
+pub fn start_purge(db: crate::db::Db, days: u32) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let purged = match db.conn().await {
+                Ok(mut conn) => purge(&mut conn, days).await,
+                Err(e) => Err(e),
+            };
+            match purged {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "old notifications purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "notification purge failed"),
+            }
+        }
+    });
+}

@@ -537,3 +537,62 @@ async fn preferences_refuse_strangers_and_name_each_bad_field() {
         Value::Null
     );
 }
+
+#[rocket::async_test]
+async fn old_notifications_are_purged_and_erasure_empties_the_inbox() {
+    let app = TestApp::new().await;
+    mid_month(&app);
+    let org = app.seed_org("acme").await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    give(&app, &ana, kudos(&[ben.id], 1)).await;
+    app.put(
+        PREFS,
+        &ben.token,
+        json!({ "events": { "badge.earned": false }, "quiet_hours": { "start": "22:00", "end": "07:00" } }),
+    )
+    .await
+    .ok();
+    let mine = app.get("/api/v1/me/data", &ben.token).await;
+    let data = mine.ok();
+    assert_eq!(data["notifications"][0]["kind"], "recognition.received");
+    assert_eq!(
+        data["notification_preferences"]["events_off"],
+        json!(["badge.earned"])
+    );
+    assert_eq!(
+        data["notification_preferences"]["quiet_hours"]["quiet_start"],
+        "22:00:00"
+    );
+
+    let mut conn = app.db.conn().await;
+    assert_eq!(
+        frontline::notifications::purge(&mut conn, 90)
+            .await
+            .unwrap(),
+        0
+    );
+    diesel::sql_query("UPDATE notifications SET created_at = created_at - interval '91 days'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    give(&app, &ana, kudos(&[ben.id], 1)).await;
+    assert_eq!(
+        frontline::notifications::purge(&mut conn, 90)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(inbox(&app, ben.id).await.len(), 1, "the recent one stays");
+
+    let r = app
+        .post_empty(
+            &format!("/api/v1/members/{}/erase", ben.id),
+            &org.admin.token,
+        )
+        .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    assert!(inbox(&app, ben.id).await.is_empty());
+    give(&app, &ana, kudos(&[org.admin.id], 1)).await;
+    assert!(inbox(&app, ben.id).await.is_empty());
+}
