@@ -24,7 +24,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::read_cache;
+use crate::{read_cache, wakeups};
 
 /// The notification channel (one per database: `NOTIFY` does not cross databases).
 pub const CHANNEL: &str = "frontline_writes";
@@ -39,24 +39,36 @@ const MAX_PAYLOAD: usize = 7900;
 /// This process, so that it skips its own notifications (its clock ticked at the write).
 static PROCESS: LazyLock<Uuid> = LazyLock::new(Uuid::new_v4);
 
-/// Start the sender and the listener on the current Tokio runtime.
-pub fn start(db: Db, url: String) {
-    tokio::spawn(send(db));
-    tokio::spawn(listen(url));
+/// Start the sender and the listener on the current Tokio runtime. Inbox wakes
+/// ([`wakeups::CHANNEL`]) always go both ways; writes ([`CHANNEL`]) only when `writes` (the
+/// read cache is on: with it off, nobody holds an answer to drop).
+pub fn start(db: Db, url: String, writes: bool) {
+    tokio::spawn(send(db, writes));
+    tokio::spawn(listen(url, writes));
 }
 
 /// The payload for what was written, or `None` when nothing was.
 fn payload(outbox: &read_cache::Outbox) -> Option<String> {
-    if !outbox.everyone && outbox.organisations.is_empty() {
+    encode(outbox.everyone, outbox.organisations.iter())
+}
+
+/// The payload for the members whose streams to wake, or `None` when there are none.
+fn inbox_payload(outbox: &wakeups::Outbox) -> Option<String> {
+    encode(outbox.everyone, outbox.members.iter())
+}
+
+/// `<process>|<id>,<id>...`, or `<process>|*` for everything.
+fn encode<'a>(everyone: bool, ids: impl ExactSizeIterator<Item = &'a Uuid>) -> Option<String> {
+    if !everyone && ids.len() == 0 {
         return None;
     }
     let mut text = format!("{}|", *PROCESS);
-    if outbox.everyone {
+    if everyone {
         text.push('*');
         return Some(text);
     }
     let prefix = text.len();
-    for (i, org) in outbox.organisations.iter().enumerate() {
+    for (i, org) in ids.enumerate() {
         if text.len() + 37 > MAX_PAYLOAD {
             text.truncate(prefix);
             text.push('*');
@@ -84,36 +96,45 @@ fn parse(text: &str) -> Option<Option<Vec<Uuid>>> {
     Some(Some(orgs.ok()?))
 }
 
-async fn send(db: Db) {
+async fn send(db: Db, writes: bool) {
     let mut every = tokio::time::interval(FLUSH_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let outbox = read_cache::take_outbox();
-        let Some(text) = payload(&outbox) else {
-            continue;
+        let written = if writes {
+            payload(&read_cache::take_outbox())
+        } else {
+            None
         };
-        let sent = match db.conn().await {
-            Ok(mut conn) => diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<Text, _>(CHANNEL)
-                .bind::<Text, _>(&text)
-                .execute(&mut conn)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = sent {
-            // The others' answers age out by the time to live instead; said once per failure.
-            tracing::warn!(error = %e, "could not tell the other server processes what was written");
+        let woken = inbox_payload(&wakeups::take_outbox());
+        for (channel, text) in [(CHANNEL, written), (wakeups::CHANNEL, woken)] {
+            let Some(text) = text else {
+                continue;
+            };
+            if let Err(e) = notify(&db, channel, &text).await {
+                // The others' answers age out by the time to live, and their streams read
+                // on their own every poll interval; said once per failure.
+                tracing::warn!(error = %e, channel, "could not tell the other server processes");
+            }
         }
     }
 }
 
-async fn listen(url: String) {
+async fn notify(db: &Db, channel: &str, text: &str) -> Result<(), String> {
+    let mut conn = db.conn().await.map_err(|e| e.to_string())?;
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<Text, _>(channel)
+        .bind::<Text, _>(text)
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn listen(url: String, writes: bool) {
     let mut first = true;
     loop {
-        match listen_once(&url, &mut first).await {
+        match listen_once(&url, writes, &mut first).await {
             Ok(()) => tracing::warn!("the write notification listener lost its connection"),
             Err(e) => tracing::warn!(error = %e, "the write notification listener cannot connect"),
         }
@@ -122,32 +143,48 @@ async fn listen(url: String) {
 }
 
 /// Listen until the connection ends. After the first connection, a (re)connect drops every
-/// cached answer: notifications sent while this one was away are lost.
-async fn listen_once(url: &str, first: &mut bool) -> Result<(), tokio_postgres::Error> {
+/// cached answer and wakes every stream: notifications sent while this one was away are lost.
+async fn listen_once(
+    url: &str,
+    writes: bool,
+    first: &mut bool,
+) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
     let driver = tokio::spawn(async move {
         while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             if let AsyncMessage::Notification(n) = message
-                && tx.send(n.payload().to_owned()).is_err()
+                && tx
+                    .send((n.channel().to_owned(), n.payload().to_owned()))
+                    .is_err()
             {
                 break;
             }
         }
     });
-    let listening = client.batch_execute(&format!("LISTEN {CHANNEL}")).await;
+    let channels = if writes {
+        format!("LISTEN {CHANNEL}; LISTEN {}", wakeups::CHANNEL)
+    } else {
+        format!("LISTEN {}", wakeups::CHANNEL)
+    };
+    let listening = client.batch_execute(&channels).await;
     if let Err(e) = listening {
         driver.abort();
         return Err(e);
     }
     if !std::mem::replace(first, false) {
         read_cache::tick(None);
+        wakeups::fire_everyone_local();
     }
-    while let Some(text) = rx.recv().await {
-        match parse(&text) {
-            Some(None) => read_cache::tick(None),
-            Some(Some(orgs)) => orgs.into_iter().for_each(|org| read_cache::tick(Some(org))),
-            None => {}
+    while let Some((channel, text)) = rx.recv().await {
+        match (channel == wakeups::CHANNEL, parse(&text)) {
+            (false, Some(None)) => read_cache::tick(None),
+            (false, Some(Some(orgs))) => {
+                orgs.into_iter().for_each(|org| read_cache::tick(Some(org)))
+            }
+            (true, Some(None)) => wakeups::fire_everyone_local(),
+            (true, Some(Some(members))) => wakeups::fire_local(&members),
+            (_, None) => {}
         }
     }
     drop(client);

@@ -148,6 +148,27 @@ pub struct Settings {
     /// (and once on start), in milliseconds. Any number of processes may: each is awarded once.
     #[serde(default = "defaults::celebration_interval_ms")]
     pub celebration_interval_ms: u64,
+    /// Notification streams (`GET /api/v1/me/notifications/stream`): a `:` comment every this
+    /// many seconds keeps proxies from closing an idle stream.
+    #[serde(default = "defaults::sse_heartbeat_secs")]
+    pub sse_heartbeat_secs: u64,
+    /// Each stream reads its inbox at least this often (wakes make it sooner): a lost wake
+    /// delays a notification by at most this much.
+    #[serde(default = "defaults::sse_poll_secs")]
+    pub sse_poll_secs: u64,
+    /// Open streams per member per server process; one more answers 429.
+    #[serde(default = "defaults::sse_streams_per_member")]
+    pub sse_streams_per_member: usize,
+    /// Open streams per server process; one more answers 503.
+    #[serde(default = "defaults::sse_max_streams")]
+    pub sse_max_streams: usize,
+    /// A stream ends after this many seconds (the client reconnects with `Last-Event-ID`), so
+    /// that a session revoked meanwhile stops streaming.
+    #[serde(default = "defaults::sse_max_lifetime_secs")]
+    pub sse_max_lifetime_secs: u64,
+    /// Notifications older than this many days are purged (hourly).
+    #[serde(default = "defaults::notification_retention_days")]
+    pub notification_retention_days: u32,
     /// Boards computed for one member because the read cache could not answer (boards by
     /// company value or by distinct givers, summed when asked), per
     /// `uncached_boards_window_secs`; then `429` with `Retry-After`. Cached answers are free.
@@ -246,6 +267,24 @@ mod defaults {
     }
     pub fn celebration_interval_ms() -> u64 {
         60_000
+    }
+    pub fn sse_heartbeat_secs() -> u64 {
+        15
+    }
+    pub fn sse_poll_secs() -> u64 {
+        10
+    }
+    pub fn sse_streams_per_member() -> usize {
+        3
+    }
+    pub fn sse_max_streams() -> usize {
+        5000
+    }
+    pub fn sse_max_lifetime_secs() -> u64 {
+        1800
+    }
+    pub fn notification_retention_days() -> u32 {
+        90
     }
     pub fn uncached_boards_per_member() -> u32 {
         60

@@ -237,7 +237,8 @@ where
     use diesel_async::AsyncConnection;
     // The members it paid see their points at once (see read_cache::members_paid), once it
     // has committed.
-    let (result, paid) = crate::read_cache::collect_paid(async {
+    // And the members it delivered notifications to have their open streams woken.
+    let ((result, paid), woken) = crate::wakeups::collect(crate::read_cache::collect_paid(async {
         let mut attempt = 0;
         loop {
             let result = conn
@@ -256,10 +257,11 @@ where
                 other => return other,
             }
         }
-    })
+    }))
     .await;
     if result.is_ok() {
         crate::read_cache::members_paid(&paid);
+        crate::wakeups::fire(&woken);
     }
     result
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod exports;
 pub mod gamification;
 pub mod health;
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod members;
 pub mod moderation;
 pub mod monitoring;
+pub mod notifications;
 pub mod open_badges;
 pub mod openapi;
 pub mod organisations;
@@ -43,6 +45,7 @@ pub mod telemetry;
 pub mod validation;
 pub mod values;
 pub mod vocabulary;
+pub mod wakeups;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -107,6 +110,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
     let board_fold_every = Duration::from_millis(settings.board_fold_interval_ms.max(10));
+    let notification_retention_days = settings.notification_retention_days;
     let celebrate_every = Duration::from_millis(settings.celebration_interval_ms.max(10));
     // The read cache: one state per domain that owns a shelf of it.
     let cache_ttl = Duration::from_millis(settings.read_cache_ttl_ms);
@@ -135,6 +139,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(board_cache)
         .manage(rates::Rates::new(&settings))
         .manage(publication)
+        .manage(notifications::StreamSlots::new(&settings))
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -166,10 +171,9 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             Box::pin(async move {
                 // Other server processes on this database drop what a write here changed
                 // (and this one what theirs did) within a fraction of a second.
-                if let Some(db) = rocket.state::<Db>().cloned()
-                    && !cache_ttl.is_zero()
-                {
-                    broadcast::start(db, broadcast_url);
+                // Open notification streams are woken the same way, cache or not.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    broadcast::start(db, broadcast_url, !cache_ttl.is_zero());
                 }
             })
         }))
@@ -195,6 +199,13 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             Box::pin(async move {
                 if let Some(db) = rocket.state::<Db>().cloned() {
                     leaderboards::fold::start(db, board_fold_every);
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("notification purge", move |rocket| {
+            Box::pin(async move {
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    notifications::start_purge(db, notification_retention_days);
                 }
             })
         }))
@@ -272,6 +283,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         integrity::routes(),
         celebrations::routes(),
         open_badges::routes(),
+        notifications::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

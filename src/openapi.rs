@@ -65,6 +65,7 @@ impl Modify for BearerAuth {
         (name = "ledger", description = "Points: balances, the ledger, corrections and point rules"),
         (name = "privacy", description = "My data, erasure, the audit log and API keys"),
         (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
+        (name = "notifications", description = "My inbox: what concerns me (recognised, boosted, my wins, badges, levels, challenges, redemptions), marking read"),
         (name = "integrity", description = "Anti-gaming: reciprocal recognition rings, for admins to look into"),
         (name = "operations", description = "Health probes, Prometheus metrics and this documentation"),
     )
@@ -100,6 +101,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::rewards::routes::RewardsApi::openapi(),
         crate::integrity::routes::IntegrityApi::openapi(),
         crate::open_badges::openapi(),
+        crate::notifications::NotificationsApi::openapi(),
     ] {
         doc.merge(area);
     }

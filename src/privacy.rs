@@ -97,6 +97,10 @@ pub async fn export_member(
                 FROM api_keys k WHERE k.organisation_id = $1 AND k.created_by = $2), '[]'), \
            'team_moves_made', COALESCE((SELECT jsonb_agg(to_jsonb(t) - 'member_id' ORDER BY t.started_at) FROM team_memberships t WHERE t.organisation_id = $1 AND t.moved_by = $2), '[]'), \
            'lead_budgets_set', COALESCE((SELECT jsonb_agg(to_jsonb(b) - 'member_id' ORDER BY b.updated_at) FROM lead_budgets b WHERE b.organisation_id = $1 AND b.updated_by = $2), '[]'), \
+           'notifications', COALESCE((SELECT jsonb_agg(to_jsonb(n) - 'organisation_id' - 'member_id' ORDER BY n.seq) FROM notifications n WHERE n.organisation_id = $1 AND n.member_id = $2), '[]'), \
+           'notification_preferences', jsonb_build_object( \
+                'events_off', COALESCE((SELECT jsonb_agg(p.kind ORDER BY p.kind) FROM notification_preferences p WHERE p.organisation_id = $1 AND p.member_id = $2 AND NOT p.enabled), '[]'), \
+                'quiet_hours', (SELECT to_jsonb(s) - 'organisation_id' - 'member_id' FROM notification_settings s WHERE s.organisation_id = $1 AND s.member_id = $2)), \
            'stored_responses', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', k.key, 'created_at', k.created_at, 'response_status', k.response_status, 'response_body', k.response_body) ORDER BY k.created_at) \
                 FROM idempotency_keys k WHERE k.organisation_id = $1 AND k.member_id = $2), '[]') \
          ) AS doc",
@@ -406,6 +410,17 @@ async fn forget_celebrations(
         .bind::<SqlUuid, _>(member)
         .execute(conn)
         .await?;
+    // Their inbox and its settings (an erased member is told nothing more).
+    diesel::sql_query(
+        "WITH n AS (DELETE FROM notifications WHERE organisation_id = $1 AND member_id = $2), \
+              p AS (DELETE FROM notification_preferences WHERE organisation_id = $1 AND member_id = $2), \
+              s AS (DELETE FROM notification_settings WHERE organisation_id = $1 AND member_id = $2) \
+         DELETE FROM notification_sequences WHERE organisation_id = $1 AND member_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(member)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

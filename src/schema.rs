@@ -299,6 +299,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_levels_reached (member_id, level_points) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        level_points -> Int8,
+        level_name -> Text,
+        reached_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     member_period_points (organisation_id, period, period_start, dimension, member_id) {
         organisation_id -> Uuid,
         period -> Text,
@@ -365,6 +375,50 @@ diesel::table! {
         resolved_at -> Nullable<Timestamptz>,
         resolved_by -> Nullable<Uuid>,
         resolution_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_preferences (member_id, kind) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        kind -> Text,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    notification_sequences (member_id) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        last_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    notification_settings (member_id) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        quiet_start -> Nullable<Time>,
+        quiet_end -> Nullable<Time>,
+        time_zone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notifications (member_id, seq) {
+        organisation_id -> Uuid,
+        id -> Uuid,
+        member_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        subject_type -> Text,
+        subject_id -> Uuid,
+        actor_id -> Nullable<Uuid>,
+        data -> Jsonb,
+        quiet -> Bool,
+        created_at -> Timestamptz,
+        read_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -702,11 +756,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     member_badges,
     member_invites,
+    member_levels_reached,
     member_period_points,
     member_points_histogram,
     member_rates,
     members,
     moderation_reports,
+    notification_preferences,
+    notification_sequences,
+    notification_settings,
+    notifications,
     organisations,
     point_rules,
     recognition_boosts,

@@ -25,6 +25,7 @@ use super::queries::{self, CelebrationRecognition, Claimed};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::AppResult;
+use crate::events::{Happened, Kind, SubjectType};
 use crate::ledger::{Credit, Reason, SourceType};
 use crate::members::dates::celebrated_on;
 use crate::periods;
@@ -155,6 +156,15 @@ pub async fn award_batch(
             credit
         })
         .collect();
+    let events: Vec<Happened> = rows
+        .iter()
+        .map(|r| {
+            Happened::new(Kind::RecognitionReceived, SubjectType::Recognition, r.id)
+                .to([r.member_id])
+                .data(serde_json::json!({ "points": r.points, "celebration": kind.as_str() }))
+        })
+        .collect();
+    crate::events::emit(conn, org, &events).await?;
     // Points as any recognition's: boards, levels and badges.
     crate::gamification::settle(conn, org, &members, credits).await?;
     Ok(claimed.len())

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult, FieldError};
+use crate::events::{Happened, Kind, SubjectType};
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType};
 use crate::schema::{badges, member_badges};
@@ -121,6 +122,13 @@ pub async fn award(
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
+    if inserted == 1 {
+        // Told whatever it pays: a badge without points is earned all the same.
+        let earned = Happened::new(Kind::BadgeEarned, SubjectType::Badge, badge)
+            .to([member])
+            .data(serde_json::json!({ "points": points }));
+        crate::events::emit(conn, org, &[earned]).await?;
+    }
     Ok((inserted == 1 && points > 0)
         .then(|| Credit::new(member, points, Reason::Badge).source(SourceType::Badge, badge)))
 }

@@ -113,17 +113,12 @@ pub async fn create(
     let org = caller.organisation_id;
     let mut conn = db.conn().await?;
     rates.spend(&mut conn, &caller, Rated::Comment).await?;
-    queries::ensure_exists(&mut conn, org, id).await?;
-    let comment_id: Uuid = diesel::insert_into(initiative_comments::table)
-        .values((
-            initiative_comments::organisation_id.eq(org),
-            initiative_comments::initiative_id.eq(id),
-            initiative_comments::author_id.eq(caller.member_id),
-            initiative_comments::body.eq(&text),
-        ))
-        .returning(initiative_comments::id)
-        .get_result(&mut conn)
-        .await?;
+    let author = caller.member_id;
+    let comment_id = crate::db::transaction(&mut conn, move |conn| {
+        let text = text.clone();
+        Box::pin(async move { super::notices::add_comment(conn, org, author, id, &text).await })
+    })
+    .await?;
     Ok((
         Status::Created,
         Json(load(&mut conn, org, comment_id).await?),

@@ -12,9 +12,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::points;
 use super::queries::{self, InitiativeRow, NewEvent};
 use super::{EventKind, Initiative, InitiativeStatus};
+use super::{notices, points};
 use crate::auth::{Caller, Role};
 use crate::error::{AppError, AppResult};
 use crate::gamification;
@@ -152,6 +152,9 @@ pub async fn submit(
     }
     let mut involved = vec![author.member_id];
     involved.extend(new.contributors.iter().copied());
+    // Told before the badges settling may earn, so that the inbox reads in order.
+    let by = (author.member_id, author.team_id);
+    notices::submitted(conn, org, by, id, mandate, &new.contributors).await?;
     gamification::settle(conn, org, &involved, credits).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %author.member_id, %status, "initiative submitted");
     queries::load(conn, org, id).await
@@ -552,6 +555,8 @@ pub async fn transition(
     .await?;
     let mut involved = vec![row.author_id];
     involved.extend(contributors);
+    let change = (t.kind(), to);
+    notices::changed(conn, org, caller.member_id, id, change, &involved).await?;
     gamification::settle(conn, org, &involved, credits).await?;
     tracing::info!(organisation_id = %org, initiative = %id, by = %caller.member_id, %from, %to, self_paid, "initiative status changed");
     queries::load(conn, org, id).await

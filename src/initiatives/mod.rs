@@ -17,6 +17,7 @@ pub mod comments;
 pub mod input;
 pub mod lifecycle;
 pub mod listing;
+pub mod notices;
 pub mod points;
 pub mod queries;
 pub mod routes;

@@ -4,6 +4,7 @@
 //! UPDATE, DELETE and TRUNCATE on `ledger_entries`; corrections are reversing entries made by
 //! an admin, each entry reversible once.
 
+pub mod levels;
 pub mod reversal;
 pub mod routes;
 pub mod rules;
@@ -239,6 +240,12 @@ pub async fn record(
         .filter(|c| c.reason != Reason::Redemption)
         .count();
     metrics::counter!("frontline_board_updates_total").increment(on_boards as u64);
+    let (earners, earned): (Vec<Uuid>, Vec<i32>) = credits
+        .iter()
+        .filter(|c| c.reason != Reason::Redemption && c.points > 0)
+        .map(|c| (c.member_id, c.points))
+        .unzip();
+    levels::reached(conn, org, &earners, &earned).await?;
     inserted.into_iter().map(EntryRow::into_entry).collect()
 }
 

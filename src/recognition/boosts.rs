@@ -18,6 +18,7 @@ use super::giving::{self, GivingKind};
 use super::visibility::Viewer;
 use super::{Recognition, Status, queries, take_back};
 use crate::error::{AppError, AppResult};
+use crate::events::{Happened, Kind, SubjectType};
 use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::periods;
 use crate::schema::{recognition_boosts, recognition_recipients, recognitions};
@@ -128,6 +129,11 @@ pub async fn boost(
         .collect();
     let mut involved = recipients.clone();
     involved.push(viewer.member);
+    let boosted = Happened::new(Kind::RecognitionBoosted, SubjectType::Recognition, id)
+        .by(viewer.member)
+        .to(recipients.iter().copied().chain(locked.giver_id))
+        .data(serde_json::json!({ "points": new.points }));
+    crate::events::emit(conn, org, &[boosted]).await?;
     crate::gamification::settle(conn, org, &involved, credits).await?;
     queries::load(conn, org, viewer, id).await
 }

@@ -15,6 +15,7 @@ use super::visibility::{Viewer, Visibility};
 use super::{MAX_TEAM_RECIPIENTS, MemberRef, ReactionKind, Recognition, Status, TeamRef};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::events::{Happened, Kind, SubjectType};
 use crate::http::check;
 use crate::ledger::{Credit, Reason, SourceType, rules};
 use crate::vocabulary::Dimension;
@@ -156,6 +157,11 @@ pub async fn record(
     let team_ids: Vec<Uuid> = teams.iter().map(|t| t.id).collect();
     let (id, created_at) = queries::insert(conn, org, &row, recipients, &team_ids, &named).await?;
     crate::values::attach(conn, org, id, created_at, &carried).await?;
+    let received = Happened::new(Kind::RecognitionReceived, SubjectType::Recognition, id)
+        .by(giver)
+        .to(recipients.iter().copied())
+        .data(serde_json::json!({ "points": points }));
+    crate::events::emit(conn, org, &[received]).await?;
     let credits = recipients
         .iter()
         .map(|r| {

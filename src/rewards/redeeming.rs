@@ -12,6 +12,7 @@ use super::{MAX_DECLINE_REASON, Redemption, RedemptionStatus};
 use crate::audit::{self, Action, Actor};
 use crate::auth::{Caller, Role};
 use crate::error::{AppError, AppResult};
+use crate::events::{Happened, Kind, SubjectType};
 use crate::http::check;
 use crate::ledger::{self, Credit, Reason, SourceType};
 use crate::{sql, validation};
@@ -224,6 +225,13 @@ pub async fn step(
     if refunded {
         refund(conn, org, caller.member_id, id, &core, reason).await?;
     }
+    let changed = Happened::new(Kind::RedemptionChanged, SubjectType::Redemption, id)
+        .by(caller.member_id)
+        .to([core.member_id])
+        .data(
+            json!({ "from": core.status, "to": to, "points": core.points, "refunded": refunded }),
+        );
+    crate::events::emit(conn, org, &[changed]).await?;
     let details = json!({
         "member_id": core.member_id, "item_id": core.item_id, "points": core.points,
         "from": core.status, "to": to, "refunded": refunded,

@@ -214,3 +214,198 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// One Server-Sent Events message: a comment (a heartbeat) or an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sse {
+    Comment,
+    Event {
+        id: Option<String>,
+        event: Option<String>,
+        data: String,
+        retry: Option<String>,
+    },
+}
+
+/// An open event stream, read as it arrives (chunk by chunk, message by message).
+pub struct EventReader {
+    stream: tokio::net::TcpStream,
+    raw: Vec<u8>,
+    chunked: bool,
+    text: String,
+    /// The lines of the message being read.
+    pending: Vec<String>,
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub closed: bool,
+}
+
+/// `GET path` on `port` with `token` and, when given, `Last-Event-ID`; answers once the
+/// response head has arrived.
+pub async fn open_stream(
+    port: u16,
+    path: &str,
+    token: &str,
+    last_event_id: Option<&str>,
+) -> std::io::Result<EventReader> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
+         Authorization: Bearer {token}\r\n"
+    );
+    if let Some(id) = last_event_id {
+        head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    let mut raw = Vec::new();
+    let end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "closed without an answer",
+            ));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let rest = raw[end + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    Ok(EventReader {
+        stream,
+        raw: rest,
+        chunked,
+        text: String::new(),
+        pending: Vec::new(),
+        status,
+        headers,
+        closed: false,
+    })
+}
+
+impl EventReader {
+    /// Move every complete chunk of `raw` into `text`.
+    fn dechunk(&mut self) {
+        if !self.chunked {
+            self.text.push_str(&String::from_utf8_lossy(&self.raw));
+            self.raw.clear();
+            return;
+        }
+        loop {
+            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let size = String::from_utf8_lossy(&self.raw[..eol]).to_string();
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                self.closed = true;
+                return;
+            };
+            if n == 0 {
+                self.closed = true;
+                return;
+            }
+            if self.raw.len() < eol + 2 + n + 2 {
+                return;
+            }
+            let chunk = self.raw[eol + 2..eol + 2 + n].to_vec();
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+            self.raw.drain(..eol + 2 + n + 2);
+        }
+    }
+
+    /// The next message, waiting at most `limit`: `None` when none came in time or the
+    /// stream ended. A heartbeat is a comment line (`:`) on its own.
+    pub async fn next(&mut self, limit: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            self.dechunk();
+            while let Some(i) = self.text.find('\n') {
+                let line: String = self.text.drain(..i + 1).collect();
+                let line = line.trim_end_matches('\n');
+                if line.is_empty() {
+                    if !self.pending.is_empty() {
+                        let block = std::mem::take(&mut self.pending);
+                        return Some(parse_sse(&block.join("\n")));
+                    }
+                } else if line.starts_with(':') && self.pending.is_empty() {
+                    return Some(Sse::Comment);
+                } else {
+                    self.pending.push(line.to_string());
+                }
+            }
+            if self.closed {
+                return None;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.closed = true;
+                    self.dechunk();
+                }
+                Ok(Ok(n)) => self.raw.extend_from_slice(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event (heartbeats skipped), waiting at most `limit` in all.
+    pub async fn next_event(&mut self, limit: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await? {
+                Sse::Comment => continue,
+                event => return Some(event),
+            }
+        }
+    }
+}
+
+fn parse_sse(block: &str) -> Sse {
+    let mut id = None;
+    let mut event = None;
+    let mut retry = None;
+    let mut data: Vec<&str> = Vec::new();
+    let mut any_field = false;
+    for line in block.lines() {
+        if line.starts_with(':') {
+            continue;
+        }
+        any_field = true;
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.to_string()),
+            "event" => event = Some(value.to_string()),
+            "retry" => retry = Some(value.to_string()),
+            "data" => data.push(value),
+            _ => {}
+        }
+    }
+    if !any_field {
+        return Sse::Comment;
+    }
+    Sse::Event {
+        id,
+        event,
+        data: data.join("\n"),
+        retry,
+    }
+}

@@ -10,6 +10,7 @@ use super::ChallengeRow;
 use super::metrics::{IdRow, measure, participants};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
+use crate::events::{Happened, Kind, SubjectType};
 use crate::gamification::badges;
 use crate::ledger::{self, Credit, Reason, SourceType};
 use crate::schema::{badges as badges_table, challenges};
@@ -128,6 +129,10 @@ async fn complete_now(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppR
         }
     }
     ledger::record(conn, org, credits).await?;
+    let completed = Happened::new(Kind::ChallengeCompleted, SubjectType::Challenge, id)
+        .to(rewarded.iter().copied())
+        .data(serde_json::json!({ "points": row.reward_points, "badge_id": row.reward_badge_id }));
+    crate::events::emit(conn, org, &[completed]).await?;
     tracing::info!(
         organisation_id = %org,
         challenge = %id,
