@@ -166,6 +166,10 @@ pub struct Settings {
     /// The bearer token `GET /metrics` asks for (at least 16 bytes); unset, there are no
     /// metrics: nothing is recorded and `/metrics` answers 404.
     pub metrics_token: Option<SecretString>,
+    /// Where clients reach this service from outside (`https://frontline.example.com`, no
+    /// path): the origin of public documents such as Open Badges assertions. Unset, those
+    /// documents are not published (their routes answer 404).
+    pub public_base_url: Option<String>,
 }
 
 mod defaults {

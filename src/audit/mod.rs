@@ -56,6 +56,14 @@ vocabulary!(
         RedemptionDeclined = "redemption_declined",
         RedemptionFulfilled = "redemption_fulfilled",
         RedemptionCancelled = "redemption_cancelled",
+        ScimUserCreated = "scim_user_created",
+        ScimUserReplaced = "scim_user_replaced",
+        ScimUserPatched = "scim_user_patched",
+        ScimUserDeleted = "scim_user_deleted",
+        ScimGroupCreated = "scim_group_created",
+        ScimGroupReplaced = "scim_group_replaced",
+        ScimGroupPatched = "scim_group_patched",
+        ScimGroupDeleted = "scim_group_deleted",
     }
 );
 

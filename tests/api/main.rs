@@ -32,6 +32,7 @@ mod recognition;
 mod recognition_culture;
 mod rewards;
 mod rings;
+mod scim;
 mod servers;
 mod teams;
 mod trust_challenges;
