@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::{LIST_SCHEMA, ScimError, USER_SCHEMA};
 
 const USER: &str = include_str!("schemas/user.json");
+const GROUP: &str = include_str!("schemas/group.json");
 const RESOURCE_TYPE: &str = include_str!("schemas/resource_type.json");
 const SERVICE_PROVIDER_CONFIG: &str = include_str!("schemas/service_provider_config.json");
 const SCHEMA: &str = include_str!("schemas/schema.json");
@@ -41,8 +42,20 @@ fn user_type() -> Value {
     })
 }
 
+fn group_type() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A team of the organisation",
+        "schema": super::GROUP_SCHEMA,
+        "meta": { "resourceType": "ResourceType", "location": "/scim/v2/ResourceTypes/Group" }
+    })
+}
+
 pub fn resource_types() -> Vec<Value> {
-    vec![user_type()]
+    vec![user_type(), group_type()]
 }
 
 pub fn resource_type(id: &str) -> Result<Value, ScimError> {
@@ -53,7 +66,7 @@ pub fn resource_type(id: &str) -> Result<Value, ScimError> {
 }
 
 pub fn schemas() -> Vec<Value> {
-    [USER, RESOURCE_TYPE, SERVICE_PROVIDER_CONFIG, SCHEMA]
+    [USER, GROUP, RESOURCE_TYPE, SERVICE_PROVIDER_CONFIG, SCHEMA]
         .iter()
         .filter_map(|raw| serde_json::from_str::<Value>(raw).ok())
         .map(|mut s| {

@@ -13,16 +13,22 @@
 //! - `patch`: PATCH operations (RFC 7644 §3.5.2) on a resource's JSON.
 //! - `projection`: `attributes` and `excludedAttributes`.
 //! - `users`: the Users rules and transactions; `queries`: their rows.
+//! - `groups`: Groups = teams, their rules and transactions; `team_queries`: their rows;
+//!   `group_routes`: their handlers.
 //! - `routes`: the handlers and the separate OpenAPI document (`ScimApi`).
 
 pub mod body;
 pub mod discovery;
 pub mod filter;
+pub mod group_routes;
+pub mod groups;
 pub mod guard;
+pub mod params;
 pub mod patch;
 pub mod projection;
 pub mod queries;
 pub mod routes;
+pub mod team_queries;
 pub mod users;
 
 use std::io::Cursor;
@@ -40,6 +46,7 @@ pub use guard::ScimClient;
 pub use routes::{ScimApi, routes, scim_catch};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -63,6 +70,10 @@ impl Locations {
 
     pub fn user(&self, id: uuid::Uuid) -> String {
         format!("{}/Users/{id}", self.0)
+    }
+
+    pub fn group(&self, id: uuid::Uuid) -> String {
+        format!("{}/Groups/{id}", self.0)
     }
 }
 

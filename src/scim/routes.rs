@@ -1,61 +1,19 @@
 //! The SCIM 2.0 endpoints under `/scim/v2` (every one for a [`ScimClient`]), their catcher,
 //! and their own OpenAPI document (`GET /scim/v2/openapi.json`), apart from the main one.
 
-use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use rocket::{State, catch, delete, get, patch, post, put};
 use serde_json::Value;
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
 use super::body::ScimBody;
+use super::params::{ListParams, Shape, text_of};
 use super::projection::Projection;
 use super::users::{self, ListQuery};
 use super::{Locations, PATCH_SCHEMA, ScimClient, ScimError, ScimJson, ScimResult, discovery};
 use crate::db::Db;
-
-/// `attributes` and `excludedAttributes`.
-#[derive(Debug, FromForm, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Shape {
-    /// Only these attributes (comma-separated), besides `id` and `schemas`.
-    pub attributes: Option<String>,
-    /// Leave these attributes out (comma-separated).
-    #[field(name = "excludedAttributes")]
-    #[param(rename = "excludedAttributes")]
-    pub excluded_attributes: Option<String>,
-}
-
-impl Shape {
-    fn parse(&self) -> ScimResult<Projection> {
-        Projection::parse(
-            self.attributes.as_deref(),
-            self.excluded_attributes.as_deref(),
-        )
-    }
-}
-
-/// A list's parameters.
-#[derive(Debug, FromForm, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// RFC 7644 §3.4.2.2, e.g. `userName eq "ada@example.com"`; at most 4096 characters.
-    pub filter: Option<String>,
-    /// 1-based index of the first result (default 1).
-    #[field(name = "startIndex")]
-    #[param(rename = "startIndex", value_type = Option<i64>)]
-    pub start_index: Option<String>,
-    /// Page size, 0-200 (default 100).
-    #[param(value_type = Option<i64>)]
-    pub count: Option<String>,
-    /// Only these attributes (comma-separated), besides `id` and `schemas`.
-    pub attributes: Option<String>,
-    /// Leave these attributes out (comma-separated).
-    #[field(name = "excludedAttributes")]
-    #[param(rename = "excludedAttributes")]
-    pub excluded_attributes: Option<String>,
-}
 
 fn id_of(raw: &str) -> ScimResult<uuid::Uuid> {
     uuid::Uuid::parse_str(raw).map_err(|_| ScimError::not_found("user"))
@@ -115,7 +73,7 @@ pub fn schema(_client: ScimClient, id: &str) -> ScimResult<ScimJson> {
 /// other methods are 405; an unknown endpoint is 404.
 fn not_allowed(endpoint: &str) -> ScimError {
     match endpoint {
-        "ServiceProviderConfig" | "ResourceTypes" | "Schemas" | "Users" => {
+        "ServiceProviderConfig" | "ResourceTypes" | "Schemas" | "Users" | "Groups" => {
             ScimError::method_not_allowed()
         }
         _ => ScimError::new(
@@ -201,6 +159,7 @@ pub async fn list_users(
         params.excluded_attributes.as_deref(),
     )?;
     let q = ListQuery::parse(
+        users::FILTERABLE,
         params.filter.as_deref(),
         params.start_index.as_deref(),
         params.count.as_deref(),
@@ -208,25 +167,6 @@ pub async fn list_users(
     )?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(users::list(&mut conn, &client, q, at).await?))
-}
-
-fn text_of(body: &serde_json::Map<String, Value>, name: &str) -> ScimResult<Option<String>> {
-    match super::filter::member(&Value::Object(body.clone()), name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Array(items)) => Ok(Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-        )),
-        Some(_) => Err(ScimError::bad(
-            "invalidValue",
-            format!("{name} has the wrong type"),
-        )),
-    }
 }
 
 /// `GET /Users` with a SearchRequest body.
@@ -248,6 +188,7 @@ pub async fn search_users(
         text_of(b, "excludedAttributes")?.as_deref(),
     )?;
     let q = ListQuery::parse(
+        users::FILTERABLE,
         text_of(b, "filter")?.as_deref(),
         text_of(b, "startIndex")?.as_deref(),
         text_of(b, "count")?.as_deref(),
@@ -462,6 +403,13 @@ crate::http::operations!(
         replace_user,
         patch_user,
         delete_user,
+        super::group_routes::list_groups,
+        super::group_routes::search_groups,
+        super::group_routes::create_group,
+        super::group_routes::get_group,
+        super::group_routes::replace_group,
+        super::group_routes::patch_group,
+        super::group_routes::delete_group,
         scim_openapi,
     }
 );

@@ -506,7 +506,9 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// `allowed`: what the resource type may be filtered on.
     pub fn parse(
+        allowed: &[&str],
         filter: Option<&str>,
         start_index: Option<&str>,
         count: Option<&str>,
@@ -523,7 +525,7 @@ impl ListQuery {
         Ok(ListQuery {
             filter: filter
                 .filter(|f| !f.trim().is_empty())
-                .map(|f| filter::parse(f, FILTERABLE))
+                .map(|f| filter::parse(f, allowed))
                 .transpose()?,
             // RFC 7644 §3.4.2.4: below 1 counts as 1; a negative count as 0.
             start_index: number(start_index, "startIndex", 1)?.max(1),

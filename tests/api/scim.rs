@@ -102,7 +102,13 @@ async fn discovery_answers_and_refuses_other_methods() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    for n in ["User", "ResourceType", "ServiceProviderConfig", "Schema"] {
+    for n in [
+        "User",
+        "Group",
+        "ResourceType",
+        "ServiceProviderConfig",
+        "Schema",
+    ] {
         assert!(names.contains(&n), "{names:?}");
     }
     let r = scim(
@@ -696,4 +702,228 @@ async fn the_scim2_tester_suite_passes_against_a_real_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[rocket::async_test]
+async fn groups_are_teams_whose_members_move_between_them() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    let other = app.seed_org("other").await;
+    let foreign_team = app.team(&other, "Elsewhere").await;
+    let (key_id, key) = api_key(&app, &org, &["scim"]).await;
+    let k = Some(key.as_str());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = scim(
+            &app,
+            Method::Post,
+            "/Users",
+            k,
+            Some(user(&format!("g{i}"), &format!("g{i}@example.com"))),
+        )
+        .await;
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let group = |name: &str, members: &[&String]| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "externalId": format!("ext-{name}"),
+            "members": members.iter().map(|m| json!({ "value": m })).collect::<Vec<_>>(),
+        })
+    };
+    let r = scim(
+        &app,
+        Method::Post,
+        "/Groups",
+        k,
+        Some(group("Support", &[&ids[0], &ids[1]])),
+    )
+    .await;
+    assert_eq!(r.status, Status::Created, "{}", r.text);
+    let support = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r.body["members"][0]["$ref"],
+        format!("/scim/v2/Users/{}", ids[0])
+    );
+    assert_eq!(
+        member_status(&app, &org, &ids[0]).await["team_id"],
+        support.as_str()
+    );
+    let r = scim(
+        &app,
+        Method::Post,
+        "/Groups",
+        k,
+        Some(group("support", &[])),
+    )
+    .await;
+    scim_error(&r, 409, Some("uniqueness"));
+    let r = scim(
+        &app,
+        Method::Post,
+        "/Groups",
+        k,
+        Some(group("Sales", &[&Uuid::new_v4().to_string()])),
+    )
+    .await;
+    scim_error(&r, 400, Some("invalidValue"));
+    scim_error(
+        &scim(
+            &app,
+            Method::Post,
+            "/Groups",
+            k,
+            Some(json!({ "members": [] })),
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+    let r = scim(&app, Method::Post, "/Groups", k, Some(group("Sales", &[]))).await;
+    let sales = r.body["id"].as_str().unwrap().to_string();
+    assert!(r.body.get("members").is_none(), "{}", r.text);
+
+    // Joining Sales leaves Support: one team at a time.
+    let ops = json!({ "schemas": [PATCH], "Operations": [{ "op": "Add", "path": "members", "value": [{ "value": ids[0] }] }] });
+    let r = scim(
+        &app,
+        Method::Patch,
+        &format!("/Groups/{sales}"),
+        k,
+        Some(ops),
+    )
+    .await;
+    assert_eq!(r.body["members"][0]["value"], ids[0].as_str(), "{}", r.text);
+    let r = scim(&app, Method::Get, &format!("/Groups/{support}"), k, None).await;
+    assert_eq!(
+        r.body["members"],
+        json!([{ "value": ids[1], "$ref": format!("/scim/v2/Users/{}", ids[1]) }])
+    );
+    // Remove by value filter, as Entra does.
+    let ops = json!({ "schemas": [PATCH], "Operations": [{ "op": "Remove", "path": format!("members[value eq \"{}\"]", ids[1]) }] });
+    let r = scim(
+        &app,
+        Method::Patch,
+        &format!("/Groups/{support}"),
+        k,
+        Some(ops),
+    )
+    .await;
+    assert!(r.body.get("members").is_none(), "{}", r.text);
+    assert_eq!(
+        member_status(&app, &org, &ids[1]).await["team_id"],
+        Value::Null
+    );
+    // PUT: exactly the listed members, and a new name.
+    let r = scim(
+        &app,
+        Method::Put,
+        &format!("/Groups/{support}"),
+        k,
+        Some(group("Customer Care", &[&ids[1], &ids[2]])),
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{}", r.text);
+    assert_eq!(r.body["displayName"], "Customer Care");
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    let team = app
+        .get(&format!("/api/v1/teams/{support}"), &org.admin.token)
+        .await;
+    assert_eq!(team.body["name"], "Customer Care");
+    // Filters.
+    let r = scim(
+        &app,
+        Method::Get,
+        &format!(
+            "/Groups?filter={}",
+            urlencode(r#"displayName eq "customer care""#)
+        ),
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.text);
+    let r = scim(
+        &app,
+        Method::Get,
+        &format!(
+            "/Groups?filter={}",
+            urlencode(&format!("members[value eq \"{}\"]", ids[0]))
+        ),
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(r.body["Resources"][0]["id"], sales.as_str(), "{}", r.text);
+    scim_error(
+        &scim(&app, Method::Get, "/Groups?filter=userName%20pr", k, None).await,
+        400,
+        Some("invalidFilter"),
+    );
+    let r = scim(&app, Method::Get, "/Groups?count=1", k, None).await;
+    assert_eq!(r.body["totalResults"], 2);
+    assert_eq!(r.body["itemsPerPage"], 1);
+    // Another organisation's team is nobody's here.
+    scim_error(
+        &scim(
+            &app,
+            Method::Get,
+            &format!("/Groups/{foreign_team}"),
+            k,
+            None,
+        )
+        .await,
+        404,
+        None,
+    );
+    scim_error(
+        &scim(
+            &app,
+            Method::Delete,
+            &format!("/Groups/{foreign_team}"),
+            k,
+            None,
+        )
+        .await,
+        404,
+        None,
+    );
+    // Delete: everyone leaves, the team is archived, the Group is gone.
+    let r = scim(&app, Method::Delete, &format!("/Groups/{support}"), k, None).await;
+    assert_eq!(r.status, Status::NoContent, "{}", r.text);
+    scim_error(
+        &scim(&app, Method::Get, &format!("/Groups/{support}"), k, None).await,
+        404,
+        None,
+    );
+    let team = app
+        .get(&format!("/api/v1/teams/{support}"), &org.admin.token)
+        .await;
+    assert!(team.body["archived_at"].is_string(), "{}", team.text);
+    assert_eq!(
+        member_status(&app, &org, &ids[2]).await["team_id"],
+        Value::Null
+    );
+    let history = member_status(&app, &org, &ids[2]).await;
+    assert!(
+        history["team_history"][0]["ended_at"].is_string(),
+        "{history}"
+    );
+    // Audited under the key.
+    let mut conn = app.db.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+        actor_api_key_id: Option<Uuid>,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT actor_api_key_id FROM audit_log WHERE action LIKE 'scim_group_%'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert!(rows.len() >= 5);
+    assert!(rows.iter().all(|r| r.actor_api_key_id == Some(key_id)));
 }

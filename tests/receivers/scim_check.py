@@ -23,8 +23,8 @@ def main() -> int:
     # Without a usable description of the server the tester stops after discovery: that is
     # a failure too, not a pass.
     tested = {r.resource_type for r in results if r.resource_type}
-    if "User" not in tested:
-        print(f"scim2-tester checked no Users (resource types tested: {tested})", file=sys.stderr)
+    if not {"User", "Group"} <= tested:
+        print(f"scim2-tester did not check Users and Groups (resource types tested: {tested})", file=sys.stderr)
         return 1
     if bad:
         print(f"\n{len(bad)} of {len(results)} checks failed", file=sys.stderr)
