@@ -365,6 +365,24 @@ pub fn document() -> utoipa::openapi::OpenApi {
         "SCIM 2.0 provisioning (RFC 7643, RFC 7644) of members as Users. Errors are SCIM errors (urn:ietf:params:scim:api:messages:2.0:Error), application/scim+json.".into(),
     );
     ScimKey.modify(&mut doc);
+    // Every response has a description (OpenAPI requires one): the status's reason where the
+    // handler gave none.
+    for item in doc.paths.paths.values_mut() {
+        for op in crate::openapi::responses::operations_mut(item) {
+            for (code, response) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response
+                    && r.description.trim().is_empty()
+                {
+                    r.description = code
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|c| Status::from_code(c)?.reason())
+                        .unwrap_or("Response")
+                        .to_string();
+                }
+            }
+        }
+    }
     doc
 }
 

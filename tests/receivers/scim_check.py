@@ -1,7 +1,8 @@
 """Run scim2-tester (PyPI) against a SCIM 2.0 server: scim_check.py <base url> <API key>.
 
 Exits 0 when every check is SUCCESS or SKIPPED; otherwise prints each ERROR and CRITICAL result
-and exits 1. tests/api/scim.rs runs it against a real `frontline serve` process.
+and exits 1. Also validates the server's SCIM OpenAPI document (`<base>/openapi.json`) as
+OpenAPI 3.1. tests/api/scim.rs runs it against a real `frontline serve` process.
 """
 
 import sys
@@ -11,8 +12,18 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 
+def validate_openapi(base: str) -> None:
+    from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+    with Client() as http:
+        spec = http.get(f"{base}/openapi.json").json()
+    validate(spec, cls=OpenAPIV31SpecValidator)
+    print("the SCIM OpenAPI document is valid OpenAPI 3.1")
+
+
 def main() -> int:
     base, key = sys.argv[1], sys.argv[2]
+    validate_openapi(base)
     client = SyncSCIMClient(
         Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
     )
