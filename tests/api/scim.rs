@@ -927,3 +927,21 @@ async fn groups_are_teams_whose_members_move_between_them() {
     assert!(rows.len() >= 5);
     assert!(rows.iter().all(|r| r.actor_api_key_id == Some(key_id)));
 }
+
+/// Without its database a SCIM request answers 503 with `Retry-After`, as a SCIM error.
+#[rocket::async_test]
+async fn a_lost_database_answers_503_as_a_scim_error() {
+    let server = Server::start_with(
+        "postgres://postgres@127.0.0.1:1/nowhere",
+        &[("FRONTLINE_DB_POOL_WAIT_MS", "300")],
+    )
+    .await;
+    let r = server
+        .send("GET", "/scim/v2/Users", Some("flk_some-key"), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+    assert_eq!(r.body["schemas"], json!([ERROR]));
+    assert_eq!(r.body["status"], "503");
+}
