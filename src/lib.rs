@@ -39,6 +39,7 @@ pub mod read_cache;
 pub mod recognition;
 pub mod rewards;
 pub mod schema;
+pub mod scim;
 pub mod sql;
 pub mod teams;
 pub mod telemetry;
@@ -140,6 +141,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(rates::Rates::new(&settings))
         .manage(publication)
         .manage(notifications::StreamSlots::new(&settings))
+        .manage(scim::Locations::new(settings.public_base_url.as_deref()))
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -229,7 +231,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 }
             })
         }))
-        .register("/", rocket::catchers![catch_all]);
+        .register("/", rocket::catchers![catch_all])
+        .register("/scim/v2", rocket::catchers![scim::scim_catch]);
     if run_migrations {
         rocket = rocket.attach(AdHoc::try_on_ignite(
             "database migrations",
@@ -287,6 +290,9 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }
+    // SCIM answers its own errors (a repeated query field included), so its routes go in as
+    // they are.
+    rocket = rocket.mount("/", scim::routes());
     Ok(rocket)
 }
 

@@ -607,6 +607,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    scim_groups (team_id) {
+        organisation_id -> Uuid,
+        team_id -> Uuid,
+        external_id -> Nullable<Text>,
+        document -> Jsonb,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    scim_users (member_id) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        user_name -> Text,
+        external_id -> Nullable<Text>,
+        document -> Jsonb,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         organisation_id -> Uuid,
         id -> Uuid,
@@ -779,6 +804,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     redemptions,
     refresh_tokens,
     reward_items,
+    scim_groups,
+    scim_users,
     sessions,
     submission_points_daily,
     team_kpis,

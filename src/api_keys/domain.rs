@@ -33,7 +33,7 @@ impl NewApiKey {
         if scopes.is_empty() {
             errors.push(crate::error::FieldError::new(
                 "scopes",
-                "give at least one scope: exports, kpis",
+                "give at least one scope: exports, kpis, scim",
             ));
         }
         let now = Utc::now();

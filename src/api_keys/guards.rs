@@ -27,7 +27,7 @@ pub struct Principal {
 
 /// Look up an API key by its value: refused when unknown, revoked, expired, its owner is
 /// deactivated or erased, or it lacks the scope. A use is recorded and audited.
-async fn key_principal(
+pub async fn key_principal(
     conn: &mut AsyncPgConnection,
     key: &str,
     scope: Scope,

@@ -35,6 +35,9 @@ vocabulary!(
         Exports = "exports",
         /// Record CX KPIs.
         Kpis = "kpis",
+        /// Provision members and teams over SCIM 2.0 (`/scim/v2`); the key's owner must be
+        /// an admin.
+        Scim = "scim",
     }
 );
 

@@ -58,6 +58,14 @@ vocabulary!(
         RedemptionCancelled = "redemption_cancelled",
         BadgeImageChanged = "badge_image_changed",
         BadgeAssertionRevoked = "badge_assertion_revoked",
+        ScimUserCreated = "scim_user_created",
+        ScimUserReplaced = "scim_user_replaced",
+        ScimUserPatched = "scim_user_patched",
+        ScimUserDeleted = "scim_user_deleted",
+        ScimGroupCreated = "scim_group_created",
+        ScimGroupReplaced = "scim_group_replaced",
+        ScimGroupPatched = "scim_group_patched",
+        ScimGroupDeleted = "scim_group_deleted",
     }
 );
 

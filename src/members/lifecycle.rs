@@ -87,7 +87,7 @@ pub async fn deactivate(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member_id: Uuid,
-    by: Uuid,
+    by: Actor,
 ) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let admins = lock_active_admins(conn, org).await?;
@@ -116,7 +116,7 @@ pub async fn deactivate(
         audit::record(
             conn,
             org,
-            Actor::Member(by),
+            by,
             Action::MemberDeactivated,
             Some(("member", member_id)),
             serde_json::json!({}),
@@ -133,7 +133,7 @@ pub async fn reactivate(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member_id: Uuid,
-    by: Uuid,
+    by: Actor,
 ) -> AppResult<()> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let (_, team, deactivated_at) = lock_member(conn, org, member_id).await?;
@@ -145,7 +145,7 @@ pub async fn reactivate(
         audit::record(
             conn,
             org,
-            Actor::Member(by),
+            by,
             Action::MemberReactivated,
             Some(("member", member_id)),
             serde_json::json!({}),

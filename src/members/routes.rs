@@ -339,7 +339,8 @@ pub async fn move_member(
 pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    lifecycle::deactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
+    let by = crate::audit::Actor::Member(admin.member_id);
+    lifecycle::deactivate(&mut conn, admin.organisation_id, id, by).await?;
     tracing::info!(organisation_id = %admin.organisation_id, member_id = %id, by = %admin.member_id, "member deactivated");
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
@@ -363,7 +364,8 @@ pub async fn deactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Json<Member>> {
     let id = path_id(id, "member")?;
     let mut conn = db.conn().await?;
-    lifecycle::reactivate(&mut conn, admin.organisation_id, id, admin.member_id).await?;
+    let by = crate::audit::Actor::Member(admin.member_id);
+    lifecycle::reactivate(&mut conn, admin.organisation_id, id, by).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))

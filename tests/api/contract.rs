@@ -187,7 +187,7 @@ fn the_boards_scope_and_the_api_keys_scope_are_two_schemas() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
         schemas["ApiKeyScope"]["enum"],
-        serde_json::json!(["exports", "kpis"])
+        serde_json::json!(["exports", "kpis", "scim"])
     );
     let board_scope = schemas["MemberBoard"]["properties"]["scope"]["$ref"]
         .as_str()

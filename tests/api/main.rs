@@ -36,6 +36,7 @@ mod recognition;
 mod recognition_culture;
 mod rewards;
 mod rings;
+mod scim;
 mod servers;
 mod teams;
 mod trust_challenges;
