@@ -94,3 +94,26 @@ pub async fn deliver(
     crate::wakeups::noted(members);
     Ok(())
 }
+
+/// Take back what recognition `id` told its recipients and giver (received, boosted): it was
+/// undone or hidden, and an inbox should not announce kudos that no longer stand. Read or not,
+/// the rows go (a stream that already showed one has shown it; the next numbers are unaffected).
+pub async fn withdraw_recognition(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<usize> {
+    Ok(diesel::sql_query(
+        "DELETE FROM notifications n \
+         USING (SELECT rr.member_id FROM recognition_recipients rr \
+                WHERE rr.organisation_id = $1 AND rr.recognition_id = $2 \
+                UNION SELECT r.giver_id FROM recognitions r \
+                WHERE r.organisation_id = $1 AND r.id = $2 AND r.giver_id IS NOT NULL) told \
+         WHERE n.member_id = told.member_id AND n.organisation_id = $1 \
+           AND n.subject_type = 'recognition' AND n.subject_id = $2",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(id)
+    .execute(conn)
+    .await?)
+}

@@ -261,6 +261,7 @@ async fn take(
     };
     // The negative activity just written leaves the tallies now, not at the next tick.
     crate::gamification::challenges::fold(conn, org).await?;
+    crate::notifications::inbox::withdraw_recognition(conn, org, id).await?;
     Ok(reversed)
 }
 

@@ -198,3 +198,33 @@ async fn badges_do_not_count_undone_recognitions() {
     assert_eq!(badges(ana.id).await, 1);
     assert_eq!(badges(ben.id).await, 1);
 }
+
+/// An undone kudos is no longer announced in its recipient's inbox; the others stay.
+#[rocket::async_test]
+async fn an_undone_recognition_leaves_the_recipients_inbox() {
+    let app = TestApp::new().await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let kept = give(&app, &ana, ben.id, 5).await;
+    let undone = give(&app, &ana, ben.id, 5).await;
+    let inbox = || async {
+        let r = app.get("/api/v1/me/notifications", &ben.token).await;
+        let body = r.ok().clone();
+        let subjects: Vec<String> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["subject"]["id"].as_str().unwrap().to_string())
+            .collect();
+        (subjects, body["unread_count"].as_i64().unwrap())
+    };
+    let (before, unread) = inbox().await;
+    assert!(before.contains(&undone.to_string()), "{before:?}");
+    undo(&app, &ana, undone).await.ok();
+    let (after, now_unread) = inbox().await;
+    assert!(!after.contains(&undone.to_string()), "{after:?}");
+    assert!(after.contains(&kept.to_string()), "{after:?}");
+    assert_eq!(now_unread, unread - 1);
+}
