@@ -5,9 +5,7 @@ use rocket::{State, delete, get, patch, post, put};
 use serde_json::Value;
 
 use super::body::ScimBody;
-use super::params::{ListParams, Shape, text_of};
-use super::projection::Projection;
-use super::users::ListQuery;
+use super::params::{ListParams, Shape};
 use super::{Locations, PATCH_SCHEMA, ScimClient, ScimError, ScimJson, ScimResult, groups};
 use crate::db::Db;
 
@@ -29,17 +27,7 @@ pub async fn list_groups(
     client: ScimClient,
     params: ListParams,
 ) -> ScimResult<ScimJson> {
-    let shape = Projection::parse(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let q = ListQuery::parse(
-        groups::FILTERABLE,
-        params.filter.as_deref(),
-        params.start_index.as_deref(),
-        params.count.as_deref(),
-        shape,
-    )?;
+    let q = params.query(groups::FILTERABLE)?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(groups::list(&mut conn, &client, q, at).await?))
 }
@@ -57,18 +45,7 @@ pub async fn search_groups(
     client: ScimClient,
     body: ScimBody,
 ) -> ScimResult<ScimJson> {
-    let b = &body.0;
-    let shape = Projection::parse(
-        text_of(b, "attributes")?.as_deref(),
-        text_of(b, "excludedAttributes")?.as_deref(),
-    )?;
-    let q = ListQuery::parse(
-        groups::FILTERABLE,
-        text_of(b, "filter")?.as_deref(),
-        text_of(b, "startIndex")?.as_deref(),
-        text_of(b, "count")?.as_deref(),
-        shape,
-    )?;
+    let q = ListParams::of_search(&body.0)?.query(groups::FILTERABLE)?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(groups::list(&mut conn, &client, q, at).await?))
 }
@@ -111,10 +88,7 @@ pub async fn get_group(
     shape: Shape,
 ) -> ScimResult<ScimJson> {
     let id = id_of(id)?;
-    let shape = Projection::parse(
-        shape.attributes.as_deref(),
-        shape.excluded_attributes.as_deref(),
-    )?;
+    let shape = shape.parse()?;
     let mut conn = db.conn().await?;
     let group = groups::get(&mut conn, &client, id, at).await?;
     Ok(ScimJson::ok(shape.apply(group)))

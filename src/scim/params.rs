@@ -5,6 +5,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::projection::Projection;
+use super::users::ListQuery;
 use super::{ScimError, ScimResult};
 
 /// `attributes` and `excludedAttributes`.
@@ -47,6 +48,34 @@ pub struct ListParams {
     #[field(name = "excludedAttributes")]
     #[param(rename = "excludedAttributes")]
     pub excluded_attributes: Option<String>,
+}
+
+impl ListParams {
+    /// The list these parameters ask for, of a resource type filtered on `filterable`.
+    pub fn query(&self, filterable: &[&str]) -> ScimResult<ListQuery> {
+        let shape = Shape {
+            attributes: self.attributes.clone(),
+            excluded_attributes: self.excluded_attributes.clone(),
+        };
+        ListQuery::parse(
+            filterable,
+            self.filter.as_deref(),
+            self.start_index.as_deref(),
+            self.count.as_deref(),
+            shape.parse()?,
+        )
+    }
+
+    /// A SearchRequest's fields (`POST .../.search`) as the parameters they stand for.
+    pub fn of_search(body: &serde_json::Map<String, Value>) -> ScimResult<ListParams> {
+        Ok(ListParams {
+            filter: text_of(body, "filter")?,
+            start_index: text_of(body, "startIndex")?,
+            count: text_of(body, "count")?,
+            attributes: text_of(body, "attributes")?,
+            excluded_attributes: text_of(body, "excludedAttributes")?,
+        })
+    }
 }
 
 /// A SearchRequest field as the query parameter it stands for.

@@ -9,9 +9,8 @@ use serde_json::Value;
 use utoipa::{Modify, OpenApi};
 
 use super::body::ScimBody;
-use super::params::{ListParams, Shape, text_of};
-use super::projection::Projection;
-use super::users::{self, ListQuery};
+use super::params::{ListParams, Shape};
+use super::users;
 use super::{Locations, PATCH_SCHEMA, ScimClient, ScimError, ScimJson, ScimResult, discovery};
 use crate::db::Db;
 
@@ -154,17 +153,7 @@ pub async fn list_users(
     client: ScimClient,
     params: ListParams,
 ) -> ScimResult<ScimJson> {
-    let shape = Projection::parse(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let q = ListQuery::parse(
-        users::FILTERABLE,
-        params.filter.as_deref(),
-        params.start_index.as_deref(),
-        params.count.as_deref(),
-        shape,
-    )?;
+    let q = params.query(users::FILTERABLE)?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(users::list(&mut conn, &client, q, at).await?))
 }
@@ -182,18 +171,7 @@ pub async fn search_users(
     client: ScimClient,
     body: ScimBody,
 ) -> ScimResult<ScimJson> {
-    let b = &body.0;
-    let shape = Projection::parse(
-        text_of(b, "attributes")?.as_deref(),
-        text_of(b, "excludedAttributes")?.as_deref(),
-    )?;
-    let q = ListQuery::parse(
-        users::FILTERABLE,
-        text_of(b, "filter")?.as_deref(),
-        text_of(b, "startIndex")?.as_deref(),
-        text_of(b, "count")?.as_deref(),
-        shape,
-    )?;
+    let q = ListParams::of_search(&body.0)?.query(users::FILTERABLE)?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(users::list(&mut conn, &client, q, at).await?))
 }
