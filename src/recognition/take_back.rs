@@ -81,7 +81,6 @@ pub async fn undo(
     window_hours: i32,
     now: DateTime<Utc>,
 ) -> AppResult<Recognition> {
-    hold_challenges(conn, org).await?;
     let locked = lock(conn, org, viewer, id).await?;
     if locked.giver_id != Some(viewer.member) {
         return Err(AppError::Forbidden(
@@ -103,6 +102,9 @@ pub async fn undo(
             extra: Some(serde_json::json!({ "undo_until": until })),
         });
     }
+    // Only an undo that may go ahead takes the organisation's fold lock: refused ones (not the
+    // giver, too late, already undone) must not hold up its challenges.
+    hold_challenges(conn, org).await?;
     refuse_if_spent(conn, org, id).await?;
     refuse_if_it_completed_a_challenge(conn, org, id).await?;
     let reversed = take(conn, org, id, viewer.member, now, Status::Undone).await?;
@@ -152,7 +154,8 @@ async fn refuse_if_spent(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> A
 /// Challenges count recognitions given and received and points earned; what a recognition
 /// counted must leave their tallies with it (the migration `taken_back_activity` writes the
 /// negative activity), before any challenge completes on it. The challenges' fold lock makes
-/// this transaction the organisation's only fold until it commits; [`take`] folds in it.
+/// this transaction the organisation's only fold until it commits; [`take`] folds in it. Taken
+/// after the recognition's row lock (fold ticks never take recognition rows).
 async fn hold_challenges(conn: &mut AsyncPgConnection, org: Uuid) -> AppResult<()> {
     let key = crate::sql::advisory_key("challenge fold", org, 0);
     crate::sql::advisory_xact_lock(conn, key).await
@@ -217,11 +220,11 @@ pub async fn hide(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> AppResult<Reversed> {
-    hold_challenges(conn, org).await?;
     let locked = lock(conn, org, admin, id).await?;
     if locked.status == Status::Hidden {
         return Err(AppError::conflict("this recognition is already hidden"));
     }
+    hold_challenges(conn, org).await?;
     take(conn, org, id, admin.member, now, Status::Hidden).await
 }
 
