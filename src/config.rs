@@ -50,6 +50,8 @@ pub enum ConfigError {
     Metrics(String),
     #[error("configuration: public_base_url: {0}")]
     PublicBaseUrl(String),
+    #[error("configuration: {0}")]
+    Webhooks(String),
 }
 
 /// Everything Frontline reads from its configuration besides Rocket's own keys.
@@ -193,9 +195,61 @@ pub struct Settings {
     /// path): the origin of public documents such as Open Badges assertions. Unset, those
     /// documents are not published (their routes answer 404).
     pub public_base_url: Option<String>,
+    /// Networks webhooks may reach although they are loopback, private or link-local (CIDR,
+    /// e.g. `10.20.0.0/16` for an on-premises HR system). Empty: only public addresses.
+    #[serde(default)]
+    pub webhook_allowed_networks: Vec<String>,
+    /// Webhook URLs must be `https` (plain `http` only for development and tests).
+    #[serde(default = "defaults::yes")]
+    pub webhook_require_https: bool,
+    /// Run the webhook delivery worker in this process (any number of processes may).
+    #[serde(default = "defaults::yes")]
+    pub webhook_delivery: bool,
+    /// How long a receiver has to answer one delivery.
+    #[serde(default = "defaults::webhook_timeout_ms")]
+    pub webhook_timeout_ms: u64,
+    /// How often the worker looks for due messages when it has nothing to do (an event
+    /// written by this process wakes it at once).
+    #[serde(default = "defaults::webhook_poll_ms")]
+    pub webhook_poll_ms: u64,
+    /// Deliveries in flight at once per process.
+    #[serde(default = "defaults::webhook_concurrency")]
+    pub webhook_concurrency: usize,
+    /// Seconds from a failed attempt to the next, one per retry; when they run out the message
+    /// is failed (an admin may redeliver it).
+    #[serde(default = "defaults::webhook_retry_schedule_secs")]
+    pub webhook_retry_schedule_secs: Vec<u64>,
+    /// An endpoint whose every attempt failed for this long is disabled (an admin re-enables it).
+    #[serde(default = "defaults::webhook_disable_after_hours")]
+    pub webhook_disable_after_hours: u64,
+    /// Delivered and failed messages (and their attempts) are kept this many days.
+    #[serde(default = "defaults::webhook_retention_days")]
+    pub webhook_retention_days: u64,
 }
 
 mod defaults {
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn webhook_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn webhook_poll_ms() -> u64 {
+        500
+    }
+    pub fn webhook_concurrency() -> usize {
+        32
+    }
+    /// Standard Webhooks' suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about a day).
+    pub fn webhook_retry_schedule_secs() -> Vec<u64> {
+        vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+    }
+    pub fn webhook_disable_after_hours() -> u64 {
+        120
+    }
+    pub fn webhook_retention_days() -> u64 {
+        30
+    }
     pub fn db_pool_size() -> usize {
         16
     }

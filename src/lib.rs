@@ -107,6 +107,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         monitoring::install()?;
     }
     let publication = open_badges::Publication::new(settings.public_base_url.as_deref())?;
+    let delivery = webhooks::Delivery::from_settings(&settings)?;
+    let deliver_webhooks = delivery.run;
     let run_migrations = settings.run_migrations;
     let broadcast_url = url.clone();
     let fold_every = Duration::from_millis(settings.challenge_fold_interval_ms.max(10));
@@ -142,6 +144,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(publication)
         .manage(notifications::StreamSlots::new(&settings))
         .manage(scim::Locations::new(settings.public_base_url.as_deref()))
+        .manage(delivery)
         .attach(telemetry::RequestLog)
         .attach(read_cache::InvalidateOnWrite)
         .attach(AdHoc::on_liftoff("idempotency key purge", |rocket| {
@@ -231,6 +234,19 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 }
             })
         }))
+        .attach(AdHoc::on_liftoff("webhook delivery", move |rocket| {
+            Box::pin(async move {
+                // Sends the outbox's messages (see webhooks::delivery); every process may.
+                if deliver_webhooks
+                    && let (Some(db), Some(delivery)) = (
+                        rocket.state::<Db>().cloned(),
+                        rocket.state::<webhooks::Delivery>().cloned(),
+                    )
+                {
+                    webhooks::delivery::start(db, delivery);
+                }
+            })
+        }))
         .register("/", rocket::catchers![catch_all])
         .register("/scim/v2", rocket::catchers![scim::scim_catch]);
     if run_migrations {
@@ -287,6 +303,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         celebrations::routes(),
         open_badges::routes(),
         notifications::routes::routes(),
+        webhooks::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

@@ -66,6 +66,7 @@ impl Modify for BearerAuth {
         (name = "privacy", description = "My data, erasure, the audit log and API keys"),
         (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
         (name = "notifications", description = "My inbox: what concerns me (recognised, boosted, my wins, badges, levels, challenges, redemptions), marking read"),
+        (name = "webhooks", description = "Webhooks: endpoints that receive events, signed per Standard Webhooks (or as Slack/Teams messages), with retries, a delivery log and redelivery"),
         (name = "integrity", description = "Anti-gaming: reciprocal recognition rings, for admins to look into"),
         (name = "operations", description = "Health probes, Prometheus metrics and this documentation"),
     )
@@ -102,6 +103,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::integrity::routes::IntegrityApi::openapi(),
         crate::open_badges::openapi(),
         crate::notifications::NotificationsApi::openapi(),
+        crate::webhooks::WebhooksApi::openapi(),
     ] {
         doc.merge(area);
     }

@@ -66,6 +66,11 @@ vocabulary!(
         ScimGroupReplaced = "scim_group_replaced",
         ScimGroupPatched = "scim_group_patched",
         ScimGroupDeleted = "scim_group_deleted",
+        WebhookCreated = "webhook_created",
+        WebhookChanged = "webhook_changed",
+        WebhookDeleted = "webhook_deleted",
+        WebhookSecretRotated = "webhook_secret_rotated",
+        WebhookDisabled = "webhook_disabled",
     }
 );
 

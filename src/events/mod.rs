@@ -1,8 +1,8 @@
 //! Domain events: what happened (a recognition received, a win approved, a badge earned...),
 //! written **in the transaction of the change**, so that an event exists exactly when its
 //! change committed. [`emit`] hands the events to every sink in [`SINKS`], each one SQL
-//! statement: today the members' inbox (`notifications::inbox`); a webhooks outbox is the
-//! next one, added to the list without touching a caller.
+//! statement: the members' inbox (`notifications::inbox`) and the webhooks' outbox
+//! (`webhooks::outbox`); another is added to the list without touching a caller.
 //!
 //! The emitters are the domains' transactions (recognition, initiatives, gamification,
 //! ledger, rewards); this module imports only infrastructure and the sinks, which import only
@@ -24,9 +24,14 @@ pub type Sunk<'c> = std::pin::Pin<Box<dyn Future<Output = AppResult<()>> + Send 
 pub type Sink = for<'c> fn(&'c mut AsyncPgConnection, Uuid, &'c [Happened]) -> Sunk<'c>;
 
 /// Every sink, in the order they write.
-pub const SINKS: &[(&str, Sink)] = &[("inbox", |conn, org, events| {
-    Box::pin(crate::notifications::inbox::deliver(conn, org, events))
-})];
+pub const SINKS: &[(&str, Sink)] = &[
+    ("inbox", |conn, org, events| {
+        Box::pin(crate::notifications::inbox::deliver(conn, org, events))
+    }),
+    ("webhooks", |conn, org, events| {
+        Box::pin(crate::webhooks::outbox::enqueue(conn, org, events))
+    }),
+];
 
 /// Write `events` of organisation `org` to every sink, in the caller's transaction: a
 /// rollback (or a savepoint stepped back) takes them back with the change.

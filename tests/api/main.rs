@@ -47,3 +47,4 @@ mod trust_sessions;
 mod trust_undo;
 mod trust_wins;
 mod values;
+mod webhooks;
