@@ -217,6 +217,32 @@ def flowing(rows, w):
     return verdicts
 
 
+def webhooks(rows, w):
+    """Issue #16: webhook delivery (scripts/bench-webhooks) and a dead receiver's cost to requests."""
+    r = rows.get("webhooks")
+    what_rate = "webhook deliveries/s to a loopback receiver >= 1000"
+    what_dead = "recognition p95 with a dead receiver <= 1.25 x healthy"
+    if not r:
+        return [(what_rate, ("n/a", None), None), (what_dead, ("n/a", None), None)]
+    d, f, dead = r["drain"], r["flowing"], r["dead_receiver"]
+    w(f"webhooks (scripts/bench-webhooks): {d['messages']} queued deliveries in {d['seconds']} s = "
+      f"{d['events_per_s']} events/s, {d['bad_signatures']} bad signatures, {d['left']} left")
+    w(f"  while recognitions flow: {f['per_s']} recognitions/s, {f['delivered']} delivered, "
+      f"lag p50 {f['lag_p50_ms']} ms, p95 {f['lag_p95_ms']} ms")
+    worst = None
+    for name in ("hanging", "refused"):
+        x = dead[name]
+        w(f"  receiver {name}: recognition p50 {x['p50_ms']} ms, p95 {x['p95_ms']} ms "
+          f"(healthy {dead['healthy']['p50_ms']} / {dead['healthy']['p95_ms']} ms)")
+        ratio = x["p95_vs_healthy"]
+        if ratio is not None and (worst is None or ratio > worst[0]):
+            worst = (ratio, name)
+    w("")
+    rate_ok = d["bad_signatures"] == 0 and d["left"] == 0
+    return [(what_rate, (d["events_per_s"], None), lambda v: v >= 1000 and rate_ok),
+            (what_dead, worst or ("n/a", None), lambda v: v <= 1.25)]
+
+
 def summary(a):
     rows = {}
     with open(a.results) as fh:
@@ -300,6 +326,7 @@ def summary(a):
     flood_verdicts = login_flood(rows, w)
     flow_verdicts = flowing(rows, w)
     ring_verdicts = rings(rows, w)
+    webhook_verdicts = webhooks(rows, w)
 
     verdicts = []
     health = rows.get("1m/health-live")
@@ -355,6 +382,7 @@ def summary(a):
     else:
         verdicts.append(("incomplete exports (rows, sums vs the ledger) = 0", ("n/a", None), None))
     verdicts += ring_verdicts
+    verdicts += webhook_verdicts
 
     w("Targets (ratios measured in this run):")
     passed = 0

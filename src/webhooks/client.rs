@@ -55,9 +55,11 @@ impl Policy {
             return Err(Refused::Credentials);
         }
         let host = url.host_str().ok_or(Refused::NotAUrl)?;
-        let addrs = self
-            .lookup(host, url.port_or_known_default().unwrap_or(443))
-            .await?;
+        // A name that does not answer in a few seconds is refused rather than held.
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs = tokio::time::timeout(Duration::from_secs(3), self.lookup(host, port))
+            .await
+            .map_err(|_| Refused::Unresolved)??;
         if addrs.is_empty() {
             return Err(Refused::Forbidden);
         }

@@ -134,37 +134,36 @@ pub fn start(db: Db, delivery: Delivery) {
     });
 }
 
-/// Lease what is due, as many as there are free slots, and send each in its own task.
+/// Lease what is due and send each message in its own task, at most `concurrency` at once.
+/// A lease is taken once half the slots are free, for twice as many messages as there are
+/// slots: one statement per many messages, and no message waits in this process longer than
+/// its lease (see [`lease_secs`]).
 async fn send_due(db: Db, delivery: Arc<Delivery>, outcomes: mpsc::Sender<Outcome>) {
     let slots = Arc::new(Semaphore::new(delivery.concurrency));
-    let lease_secs = (delivery.timeout + LEASE_MARGIN).as_secs_f64();
+    let batch = delivery.concurrency.saturating_mul(2).min(BATCH);
+    let half = u32::try_from(delivery.concurrency.div_ceil(2)).unwrap_or(1);
+    let lease_secs = lease_secs(delivery.timeout);
     loop {
-        let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let want = (slots.available_permits() + 1).min(BATCH);
+        match Arc::clone(&slots).acquire_many_owned(half).await {
+            Ok(free) => drop(free),
+            Err(_) => return,
+        }
         let leased = match db.conn().await {
-            Ok(mut conn) => lease(&mut conn, want, lease_secs).await,
+            Ok(mut conn) => lease(&mut conn, batch, lease_secs).await,
             Err(e) => Err(e),
         };
         let leased = match leased {
             Ok(leased) => leased,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook lease failed");
-                drop(first);
                 tokio::time::sleep(delivery.poll).await;
                 continue;
             }
         };
         let got = leased.len();
-        let mut first = Some(first);
         for message in leased {
-            let slot = match first.take() {
-                Some(slot) => slot,
-                None => match Arc::clone(&slots).acquire_owned().await {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                },
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
             };
             let (delivery, outcomes) = (Arc::clone(&delivery), outcomes.clone());
             tokio::spawn(async move {
@@ -175,9 +174,9 @@ async fn send_due(db: Db, delivery: Arc<Delivery>, outcomes: mpsc::Sender<Outcom
                 drop(slot);
             });
         }
-        drop(first);
-        if got < want {
-            // Nothing more is due: wait for a nudge (then a moment for its commit) or the poll.
+        if got == 0 {
+            // Nothing is due: wait for a nudge (then a moment for its commit) or the poll. (A
+            // short lease is no sign of that: it takes at most PER_ENDPOINT of one endpoint.)
             if tokio::time::timeout(delivery.poll, NUDGE.notified())
                 .await
                 .is_ok()
@@ -186,6 +185,13 @@ async fn send_due(db: Db, delivery: Arc<Delivery>, outcomes: mpsc::Sender<Outcom
             }
         }
     }
+}
+
+/// How long a lease lasts: a leased message may wait for a slot while the slots before it
+/// run to their timeout (at most a lease's worth, twice the slots), then be sent (one
+/// timeout), then be recorded (the margin).
+fn lease_secs(timeout: Duration) -> f64 {
+    (timeout * 2 + LEASE_MARGIN).as_secs_f64()
 }
 
 /// A leased message with what its body names.
@@ -229,18 +235,20 @@ struct Leased {
     previous_secret: Option<Vec<u8>>,
 }
 
-/// Take up to `$1` due messages of enabled endpoints (at most `PER_ENDPOINT` each, oldest due
-/// first), lease them for `$2` seconds and count the attempt; with their endpoint's URL,
-/// format and secrets, and the names and titles their bodies need as they are now.
+/// Take up to `$1` due messages of enabled endpoints (at most `PER_ENDPOINT` each among the
+/// 2,000 due first, so that the statement reads a bounded slice of a long backlog), lease them
+/// for `$2` seconds and count the attempt; with their endpoint's URL, format and secrets, and
+/// the names and titles their bodies need as they are now.
 const LEASE: &str = "\
 WITH candidates AS (
     SELECT id, next_attempt_at FROM (
         SELECT m.id, m.next_attempt_at,
                row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at) AS nth
-        FROM webhook_messages m
-        JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled
-        WHERE m.status = 'pending' AND m.next_attempt_at <= frontline_now()
-          AND (m.leased_until IS NULL OR m.leased_until < frontline_now())
+        FROM (SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
+              WHERE m.status = 'pending' AND m.next_attempt_at <= frontline_now()
+                AND (m.leased_until IS NULL OR m.leased_until < frontline_now())
+                AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = m.endpoint_id AND e.enabled)
+              ORDER BY m.next_attempt_at LIMIT 2000) m
     ) ranked WHERE nth <= $3
     ORDER BY next_attempt_at LIMIT $1
 ), due AS (

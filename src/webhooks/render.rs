@@ -152,7 +152,11 @@ pub fn sentence(m: &Outgoing) -> String {
     let plus = points
         .map(|p| format!(" (+{p} points)"))
         .unwrap_or_default();
-    let status = m.data.get("status").and_then(Value::as_str).unwrap_or("");
+    // A win's new status is `status`; a redemption's is `to`.
+    let status = ["status", "to"]
+        .iter()
+        .find_map(|k| m.data.get(*k).and_then(Value::as_str))
+        .unwrap_or("changed");
     let by = actor.map(|a| format!(" by {a}")).unwrap_or_default();
     match m.event_type.as_str() {
         "recognition.received" => {
@@ -249,6 +253,19 @@ mod tests {
         assert_eq!(
             card["body"][0]["text"],
             "Ana <!channel> recognised Ben and Cy (+10 points)"
+        );
+    }
+
+    #[test]
+    fn a_redemption_says_its_new_status() {
+        let mut m = recognised();
+        m.event_type = "redemption.status_changed".into();
+        m.subject_title = Some("Cinema tickets".into());
+        m.members.truncate(1);
+        m.data = json!({ "from": "pending", "to": "approved", "points": 200 });
+        assert_eq!(
+            sentence(&m),
+            "Ben's redemption of “Cinema tickets” is approved"
         );
     }
 
