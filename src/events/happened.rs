@@ -92,6 +92,27 @@ impl Happened {
     }
 }
 
+/// An SQL expression naming what an event row `e` is about as it is now (a win's, badge's,
+/// challenge's or reward's title, a level's name; null for a recognition or what is gone),
+/// given the row's columns `organisation_id`, `subject_type`, `subject_id` and `data`. The
+/// inbox and the webhooks name subjects alike, from this one text.
+pub fn subject_title(e: &str) -> String {
+    format!(
+        "CASE {e}.subject_type
+           WHEN 'initiative' THEN (SELECT i.title FROM initiatives i
+               WHERE i.organisation_id = {e}.organisation_id AND i.id = {e}.subject_id)
+           WHEN 'badge' THEN (SELECT b.name FROM badges b
+               WHERE b.organisation_id = {e}.organisation_id AND b.id = {e}.subject_id)
+           WHEN 'challenge' THEN (SELECT c.title FROM challenges c
+               WHERE c.organisation_id = {e}.organisation_id AND c.id = {e}.subject_id)
+           WHEN 'redemption' THEN (SELECT ri.title FROM redemptions r
+               JOIN reward_items ri ON ri.organisation_id = r.organisation_id AND ri.id = r.item_id
+               WHERE r.organisation_id = {e}.organisation_id AND r.id = {e}.subject_id)
+           WHEN 'level' THEN {e}.data->>'level_name'
+       END"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::AppResult;
 
-pub use happened::{Happened, Kind, SubjectType};
+pub use happened::{Happened, Kind, SubjectType, subject_title};
 
 /// A sink's future (one SQL statement, in the caller's transaction).
 pub type Sunk<'c> = std::pin::Pin<Box<dyn Future<Output = AppResult<()>> + Send + 'c>>;

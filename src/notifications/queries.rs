@@ -1,5 +1,7 @@
 //! Reading the inbox: pages, single notifications, unread counts, marking read.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -11,25 +13,19 @@ use crate::sql::Prepared;
 
 /// A notification with its actor's name and its subject's title as they are now. `$1` is the
 /// organisation, `$2` the member; each use adds its conditions, order and limit.
-const VIEW: &str = "\
+static VIEW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 SELECT n.id, n.seq, n.kind, n.subject_type, n.subject_id, n.actor_id,
        CASE WHEN a.erased_at IS NOT NULL THEN 'Former member' ELSE a.display_name END AS actor_name,
-       CASE n.subject_type
-           WHEN 'initiative' THEN (SELECT i.title FROM initiatives i
-               WHERE i.organisation_id = n.organisation_id AND i.id = n.subject_id)
-           WHEN 'badge' THEN (SELECT b.name FROM badges b
-               WHERE b.organisation_id = n.organisation_id AND b.id = n.subject_id)
-           WHEN 'challenge' THEN (SELECT c.title FROM challenges c
-               WHERE c.organisation_id = n.organisation_id AND c.id = n.subject_id)
-           WHEN 'redemption' THEN (SELECT ri.title FROM redemptions r
-               JOIN reward_items ri ON ri.organisation_id = r.organisation_id AND ri.id = r.item_id
-               WHERE r.organisation_id = n.organisation_id AND r.id = n.subject_id)
-           WHEN 'level' THEN n.data->>'level_name'
-       END AS subject_title,
+       {subject_title} AS subject_title,
        n.data, n.quiet, n.created_at, n.read_at
 FROM notifications n
 LEFT JOIN members a ON a.organisation_id = n.organisation_id AND a.id = n.actor_id
-WHERE n.organisation_id = $1 AND n.member_id = $2 ";
+WHERE n.organisation_id = $1 AND n.member_id = $2 ",
+        subject_title = crate::events::subject_title("n")
+    )
+});
 
 #[derive(diesel::QueryableByName)]
 struct Row {
@@ -95,7 +91,7 @@ pub async fn page(
     const SQL: &str = "AND ($3::bigint IS NULL OR n.seq < $3) AND (NOT $4 OR n.read_at IS NULL) \
                        ORDER BY n.seq DESC LIMIT $5";
     let rows: Vec<Row> = Prepared(
-        diesel::sql_query(format!("{VIEW}{SQL}"))
+        diesel::sql_query(format!("{}{SQL}", *VIEW))
             .bind::<SqlUuid, _>(org)
             .bind::<SqlUuid, _>(member)
             .bind::<Nullable<BigInt>, _>(before)
@@ -118,7 +114,7 @@ pub async fn after(
 ) -> AppResult<Vec<Notification>> {
     const SQL: &str = "AND n.seq > $3 AND NOT n.quiet ORDER BY n.seq LIMIT $4";
     let rows: Vec<Row> = Prepared(
-        diesel::sql_query(format!("{VIEW}{SQL}"))
+        diesel::sql_query(format!("{}{SQL}", *VIEW))
             .bind::<SqlUuid, _>(org)
             .bind::<SqlUuid, _>(member)
             .bind::<BigInt, _>(after)
@@ -136,7 +132,7 @@ pub async fn one(
     member: Uuid,
     id: Uuid,
 ) -> AppResult<Option<Notification>> {
-    let rows: Vec<Row> = diesel::sql_query(format!("{VIEW}AND n.id = $3"))
+    let rows: Vec<Row> = diesel::sql_query(format!("{}AND n.id = $3", *VIEW))
         .bind::<SqlUuid, _>(org)
         .bind::<SqlUuid, _>(member)
         .bind::<SqlUuid, _>(id)

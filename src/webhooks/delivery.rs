@@ -239,7 +239,9 @@ struct Leased {
 /// 2,000 due first, so that the statement reads a bounded slice of a long backlog), lease them
 /// for `$2` seconds and count the attempt; with their endpoint's URL, format and secrets, and
 /// the names and titles their bodies need as they are now.
-const LEASE: &str = "\
+static LEASE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 WITH candidates AS (
     SELECT id, next_attempt_at FROM (
         SELECT m.id, m.next_attempt_at,
@@ -269,18 +271,7 @@ SELECT l.id, l.organisation_id, l.endpoint_id, l.event_type, l.subject_type, l.s
                ORDER BY u.ord), '[]'::jsonb)
         FROM unnest(l.member_ids) WITH ORDINALITY AS u(id, ord)
         JOIN members mm ON mm.organisation_id = l.organisation_id AND mm.id = u.id) AS members,
-       CASE l.subject_type
-           WHEN 'initiative' THEN (SELECT i.title FROM initiatives i
-               WHERE i.organisation_id = l.organisation_id AND i.id = l.subject_id)
-           WHEN 'badge' THEN (SELECT b.name FROM badges b
-               WHERE b.organisation_id = l.organisation_id AND b.id = l.subject_id)
-           WHEN 'challenge' THEN (SELECT c.title FROM challenges c
-               WHERE c.organisation_id = l.organisation_id AND c.id = l.subject_id)
-           WHEN 'redemption' THEN (SELECT ri.title FROM redemptions r
-               JOIN reward_items ri ON ri.organisation_id = r.organisation_id AND ri.id = r.item_id
-               WHERE r.organisation_id = l.organisation_id AND r.id = l.subject_id)
-           WHEN 'level' THEN l.data->>'level_name'
-       END AS subject_title,
+       {subject_title} AS subject_title,
        CASE WHEN l.subject_type = 'recognition' THEN (SELECT r.message FROM recognitions r
            WHERE r.organisation_id = l.organisation_id AND r.id = l.subject_id
              AND r.visibility = 'public' AND r.undone_at IS NULL AND r.hidden_at IS NULL)
@@ -289,11 +280,14 @@ SELECT l.id, l.organisation_id, l.endpoint_id, l.event_type, l.subject_type, l.s
        CASE WHEN e.previous_secret_until > frontline_now() THEN e.previous_secret END AS previous_secret
 FROM leased l
 JOIN webhook_endpoints e ON e.id = l.endpoint_id
-LEFT JOIN members a ON a.organisation_id = l.organisation_id AND a.id = l.actor_id";
+LEFT JOIN members a ON a.organisation_id = l.organisation_id AND a.id = l.actor_id",
+        subject_title = crate::events::subject_title("l")
+    )
+});
 
 async fn lease(conn: &mut AsyncPgConnection, want: usize, secs: f64) -> AppResult<Vec<Leased>> {
     Ok(Prepared(
-        diesel::sql_query(LEASE)
+        diesel::sql_query(LEASE.as_str())
             .bind::<diesel::sql_types::BigInt, _>(i64::try_from(want).unwrap_or(1))
             .bind::<Double, _>(secs)
             .bind::<diesel::sql_types::BigInt, _>(PER_ENDPOINT),
