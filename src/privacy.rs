@@ -250,6 +250,7 @@ pub async fn erase_member(
         members::birth_month.eq(None::<i16>),
         members::birth_day.eq(None::<i16>),
         members::started_on.eq(None::<chrono::NaiveDate>),
+        members::employee_number.eq(None::<String>),
     ))
     .execute(conn)
     .await?;

@@ -359,6 +359,7 @@ diesel::table! {
         birth_month -> Nullable<Int2>,
         birth_day -> Nullable<Int2>,
         started_on -> Nullable<Date>,
+        employee_number -> Nullable<Text>,
     }
 }
 

@@ -4,6 +4,7 @@ use diesel::define_sql_function;
 use diesel::sql_types::Text;
 
 define_sql_function!(fn lower(x: Text) -> Text);
+define_sql_function!(fn upper(x: diesel::sql_types::Nullable<Text>) -> diesel::sql_types::Nullable<Text>);
 
 define_sql_function!(
     /// The time calendars go by, in SQL: the service clock's when it set one on this

@@ -307,6 +307,29 @@ const COMMON_PASSWORDS: &[&str] = &[
     "abc123", "monkey", "dragon", "sunshine", "football", "changeme", "secret",
 ];
 
+/// The longest employee number.
+const MAX_EMPLOYEE_NUMBER: usize = 64;
+
+/// An employee number as given, trimmed: 1-64 of letters, digits and `-_./`.
+pub fn employee_number(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let number = raw.trim();
+    if number.is_empty() || number.chars().count() > MAX_EMPLOYEE_NUMBER {
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1 to {MAX_EMPLOYEE_NUMBER} characters"),
+        ));
+    } else if !number
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        errors.push(FieldError::new(
+            field,
+            "may hold only letters, digits and - _ . /",
+        ));
+    }
+    number.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,8 @@ use crate::read_cache::WriteNote;
 use crate::schema::{member_invites, members, organisations};
 use crate::validation;
 
-const BAD_CREDENTIALS: &str = "the organisation, email or password is not right";
+const BAD_CREDENTIALS: &str =
+    "the organisation, email (or employee number) or password is not right";
 
 /// Longer than any slug an organisation can have; a login naming a longer one is bad input.
 const MAX_SLUG_LENGTH: usize = 63;
@@ -31,8 +32,15 @@ const MAX_SLUG_LENGTH: usize = 63;
 /// Who logs in, checked for shape (not yet against any account).
 pub struct Credentials {
     slug: String,
-    email: String,
+    who: Identifier,
     password: String,
+}
+
+/// How a login names its member.
+enum Identifier {
+    Email(String),
+    /// Upper-cased: numbers are compared without regard to case.
+    EmployeeNumber(String),
 }
 
 impl Credentials {
@@ -47,7 +55,22 @@ impl Credentials {
                 "is longer than any organisation's slug",
             ));
         }
-        let email = validation::email("email", &req.email, &mut errors);
+        let who = match (req.email.as_deref(), req.employee_number.as_deref()) {
+            (Some(email), None) => {
+                Identifier::Email(validation::email("email", email, &mut errors))
+            }
+            (None, Some(number)) => Identifier::EmployeeNumber(
+                crate::validation::employee_number("employee_number", number, &mut errors)
+                    .to_uppercase(),
+            ),
+            _ => {
+                errors.push(FieldError::new(
+                    "email",
+                    "give either email or employee_number (one of the two)",
+                ));
+                Identifier::Email(String::new())
+            }
+        };
         if req.password.is_empty() {
             errors.push(FieldError::new("password", "must not be empty"));
         } else if req.password.chars().count() > validation::MAX_PASSWORD_LENGTH {
@@ -59,7 +82,7 @@ impl Credentials {
         check(errors)?;
         Ok(Credentials {
             slug,
-            email,
+            who,
             password: req.password,
         })
     }
@@ -77,7 +100,7 @@ pub async fn log_in(
 ) -> AppResult<(Uuid, Uuid, Role, NewSession)> {
     let Credentials {
         slug,
-        email,
+        who,
         password,
     } = credentials;
     // An address the shared counts refused lately is answered from memory: its flood neither
@@ -88,17 +111,28 @@ pub async fn log_in(
     // before it costs a database round trip, and it has used none of its budgets.
     let permit = hasher.acquire().await?;
     // Both attempts are reserved before any hashing, so concurrent guesses count each other.
-    let account = Key::account(&slug, &email);
+    // An account's failures count per name it is logged in by (its email, its number).
+    let account = match &who {
+        Identifier::Email(email) => Key::account(&slug, email),
+        Identifier::EmployeeNumber(number) => Key::account(&slug, &format!("#{number}")),
+    };
     let mut conn = db.conn().await?;
     throttle.reserve(&mut conn, &address).await?;
     if let Err(refused) = throttle.reserve(&mut conn, &account).await {
         throttle.give_back(&mut conn, &address).await;
         return Err(refused);
     }
-    let found: Option<(Uuid, Uuid, String, Option<String>, bool)> = members::table
+    let mut query = members::table
         .inner_join(organisations::table)
         .filter(organisations::slug.eq(&slug))
-        .filter(members::email.eq(&email))
+        .into_boxed();
+    query = match &who {
+        Identifier::Email(email) => query.filter(members::email.eq(email)),
+        Identifier::EmployeeNumber(number) => {
+            query.filter(crate::sql::upper(members::employee_number).eq(number))
+        }
+    };
+    let found: Option<(Uuid, Uuid, String, Option<String>, bool)> = query
         .select((
             members::id,
             members::organisation_id,

@@ -115,7 +115,10 @@ pub fn stage(
 pub struct LoginRequest {
     /// The organisation's slug, e.g. `demo`.
     pub organisation: String,
-    pub email: String,
+    /// Who logs in: their email, or their `employee_number` (one of the two).
+    pub email: Option<String>,
+    /// The number their employer knows them by (case does not matter), instead of `email`.
+    pub employee_number: Option<String>,
     pub password: String,
 }
 

@@ -29,6 +29,9 @@ pub struct CreateMember {
     /// The day they started, `YYYY-MM-DD` (at most a year from today).
     #[schema(value_type = Option<chrono::NaiveDate>)]
     pub started_on: Option<String>,
+    /// The number their employer knows them by (1-64 letters, digits, `-`, `_`, `.` or `/`),
+    /// unique in the organisation regardless of case; they may sign in with it.
+    pub employee_number: Option<String>,
 }
 
 impl CreateMember {
@@ -45,6 +48,10 @@ impl CreateMember {
             self.started_on.as_deref().map(Some),
             &mut errors,
         );
+        let employee_number = self
+            .employee_number
+            .as_deref()
+            .map(|n| validation::employee_number("employee_number", n, &mut errors));
         check(errors)?;
         let password_hash = match self.password {
             Some(p) => Some(hasher.hash(p).await?),
@@ -58,6 +65,7 @@ impl CreateMember {
             password_hash,
             birth_date: dates.birth_date.flatten(),
             started_on: dates.started_on.flatten(),
+            employee_number,
         })
     }
 }
@@ -76,6 +84,10 @@ pub struct UpdateMember {
     #[serde(deserialize_with = "validation::present")]
     #[schema(value_type = Option<chrono::NaiveDate>)]
     pub started_on: Option<Option<String>>,
+    /// The number their employer knows them by (see creating a member); null clears it.
+    #[serde(deserialize_with = "validation::present")]
+    #[schema(value_type = Option<String>)]
+    pub employee_number: Option<Option<String>>,
 }
 
 /// A member's own changes to their profile: their personal dates.

@@ -53,6 +53,11 @@ pub struct Member {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<NaiveDate>)]
     pub started_on: Option<Option<NaiveDate>>,
+    /// The number their employer knows them by; they may sign in with it instead of their
+    /// email. Shown like `email` (null when not set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub employee_number: Option<Option<String>>,
 }
 
 /// One stint of a member in a team.
@@ -103,4 +108,5 @@ pub struct NewMember {
     pub password_hash: Option<String>,
     pub birth_date: Option<dates::BirthDate>,
     pub started_on: Option<NaiveDate>,
+    pub employee_number: Option<String>,
 }

@@ -39,6 +39,7 @@ pub struct MemberRow {
     birth_month: Option<i16>,
     birth_day: Option<i16>,
     started_on: Option<NaiveDate>,
+    employee_number: Option<String>,
 }
 
 impl MemberRow {
@@ -73,6 +74,7 @@ impl MemberRow {
                 BirthDate::from_columns(self.birth_month, self.birth_day).map(|d| d.to_string())
             }),
             started_on: reveal.then_some(self.started_on),
+            employee_number: reveal.then_some(self.employee_number),
         })
     }
 }
@@ -213,17 +215,12 @@ pub async fn create(
                 members::birth_month.eq(new.birth_date.map(|d| d.month() as i16)),
                 members::birth_day.eq(new.birth_date.map(|d| d.day() as i16)),
                 members::started_on.eq(new.started_on),
+                members::employee_number.eq(&new.employee_number),
             ))
             .returning(members::id)
             .get_result(conn)
             .await
-            .map_err(|e| match AppError::from(e) {
-                AppError::Conflict { .. } => AppError::conflict(format!(
-                    "a member with email {} already exists in your organisation",
-                    new.email
-                )),
-                other => other,
-            })?;
+            .map_err(|e| taken(e, Some(&new.email), new.employee_number.as_deref()))?;
         if let Some(team) = new.team_id {
             diesel::insert_into(team_memberships::table)
                 .values((
@@ -436,13 +433,48 @@ pub async fn move_to_team(
 }
 
 /// Change a member's name, email and personal dates: what is `None` stays as it is.
+/// A unique key a write broke, in words: the email or the employee number is another
+/// member's.
+fn taken(e: diesel::result::Error, email: Option<&str>, number: Option<&str>) -> AppError {
+    let on_number = matches!(
+        &e,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.constraint_name() == Some("members_employee_number_key")
+    );
+    match AppError::from(e) {
+        AppError::Conflict { .. } if on_number => AppError::conflict(format!(
+            "another member of your organisation has employee number {}",
+            number.unwrap_or_default()
+        )),
+        AppError::Conflict { .. } => AppError::conflict(format!(
+            "a member with email {} already exists in your organisation",
+            email.unwrap_or_default()
+        )),
+        other => other,
+    }
+}
+
+/// A profile change an admin asks for: each field `None` is left as it is.
+#[derive(Default)]
+pub struct ProfileChange {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// `Some(None)` clears it.
+    pub employee_number: Option<Option<String>>,
+}
+
 pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     member_id: Uuid,
-    (display_name, email): (Option<String>, Option<String>),
+    change: ProfileChange,
     dates: DatesChange,
 ) -> AppResult<()> {
+    let ProfileChange {
+        display_name,
+        email,
+        employee_number,
+    } = change;
     let n = diesel::update(
         members::table
             .filter(members::organisation_id.eq(org))
@@ -458,17 +490,14 @@ pub async fn update_profile(
             )
         }),
         dates.started_on.map(|d| members::started_on.eq(d)),
+        employee_number
+            .clone()
+            .map(|n| members::employee_number.eq(n)),
         members::updated_at.eq(Utc::now()),
     ))
     .execute(conn)
     .await
-    .map_err(|e| match AppError::from(e) {
-        AppError::Conflict { .. } => AppError::conflict(format!(
-            "a member with email {} already exists in your organisation",
-            email.unwrap_or_default()
-        )),
-        other => other,
-    })?;
+    .map_err(|e| taken(e, email.as_deref(), employee_number.flatten().as_deref()))?;
     if n == 0 {
         return Err(AppError::not_found("member"));
     }

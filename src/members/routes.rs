@@ -214,7 +214,7 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Me
         Unauthorized,
         Forbidden,
         NotFound,
-        (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email or the employee number is another member's", body = Problem, content_type = "application/problem+json"),
         Invalid,
     )
 )]
@@ -235,10 +235,18 @@ pub async fn update(
     let email = req
         .email
         .map(|e| validation::email("email", &e, &mut errors));
+    let employee_number = req
+        .employee_number
+        .map(|n| n.map(|n| validation::employee_number("employee_number", &n, &mut errors)));
     check(errors)?;
+    let change = queries::ProfileChange {
+        display_name,
+        email,
+        employee_number,
+    };
     let mut conn = db.conn().await?;
     let org = admin.organisation_id;
-    queries::update_profile(&mut conn, org, id, (display_name, email), dates).await?;
+    queries::update_profile(&mut conn, org, id, change, dates).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))
@@ -457,7 +465,7 @@ pub async fn update_me(
     check(errors)?;
     let mut conn = db.conn().await?;
     let (org, id) = (caller.organisation_id, caller.member_id);
-    queries::update_profile(&mut conn, org, id, (None, None), dates).await?;
+    queries::update_profile(&mut conn, org, id, Default::default(), dates).await?;
     Ok(Json(load_me(&mut conn, &caller).await?))
 }
 

@@ -43,6 +43,7 @@ pub async fn bootstrap(conn: &mut AsyncPgConnection, b: Bootstrap) -> AppResult<
             password_hash: Some(hash),
             birth_date: None,
             started_on: None,
+            employee_number: None,
         },
         None,
     )

@@ -89,6 +89,7 @@ pub(super) async fn demo_people(
                 password_hash: Some(hash.clone()),
                 birth_date: demo_birth_date(email, today),
                 started_on: demo_started_on(email, today),
+                employee_number: demo_employee_number(email),
             },
             None,
         )
@@ -137,6 +138,15 @@ fn demo_birth_date(email: &str, today: NaiveDate) -> Option<BirthDate> {
         CHLOE => BirthDate::new(2, 29),
         LARS => BirthDate::new(9, 17),
         DEV => BirthDate::new(11, 5),
+        _ => None,
+    }
+}
+
+/// Frontline staff sign in with their employee number: Ana's is `E-1001`, Ben's `E-1002`.
+fn demo_employee_number(email: &str) -> Option<String> {
+    match email {
+        ANA => Some("E-1001".into()),
+        BEN => Some("E-1002".into()),
         _ => None,
     }
 }

@@ -323,6 +323,7 @@ pub async fn create(
                         password_hash: None,
                         birth_date: None,
                         started_on: None,
+                        employee_number: None,
                     };
                     let id = members::create(conn, org, new, None)
                         .await

@@ -452,6 +452,7 @@ impl TestApp {
                 password_hash: Some(shared_hash().await),
                 birth_date: None,
                 started_on: None,
+                employee_number: None,
             },
             None,
         )

@@ -38,6 +38,7 @@ mod rewards;
 mod rings;
 mod scim;
 mod servers;
+mod sign_in;
 mod teams;
 mod trust_challenges;
 mod trust_input;
