@@ -42,6 +42,9 @@ pub struct Organisation {
     pub rank_members_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Staff (not admins or HR) may sign in on shared devices with their employee number and
+    /// a numeric PIN they set (docs/sign-in.md).
+    pub pin_sign_in: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Default)]
@@ -65,6 +68,9 @@ pub struct UpdateOrganisation {
     /// `points` or `distinct_givers`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rank_members_by: Option<String>,
+    /// Let staff sign in with their employee number and a PIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_sign_in: Option<bool>,
 }
 
 /// Organisations' settings as the read cache holds them, as Rocket state. Clones share it.
@@ -269,6 +275,7 @@ pub async fn change_settings(
                 req.rank_members_by
                     .clone()
                     .map(|v| organisations::rank_members_by.eq(v)),
+                req.pin_sign_in.map(|v| organisations::pin_sign_in.eq(v)),
                 organisations::updated_at.eq(Utc::now()),
             ))
             .returning(Organisation::as_returning())
@@ -301,6 +308,7 @@ pub async fn change_settings(
                     "min_group_size": before.min_group_size,
                     "pseudonymised_exports_only": before.pseudonymised_exports_only,
                     "time_zone": before.time_zone,
+                    "pin_sign_in": before.pin_sign_in,
                 },
             }),
         )

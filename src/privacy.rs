@@ -53,7 +53,7 @@ pub async fn export_member(
     let doc: Doc = diesel::sql_query(
         "SELECT jsonb_build_object( \
            'generated_at', now(), \
-           'profile', (SELECT (to_jsonb(m) - 'password_hash') || jsonb_build_object('birth_date', \
+           'profile', (SELECT (to_jsonb(m) - 'password_hash' - 'pin_hash') || jsonb_build_object('birth_date', \
                 CASE WHEN m.birth_month IS NOT NULL THEN '--' || lpad(m.birth_month::text, 2, '0') || '-' || lpad(m.birth_day::text, 2, '0') END) \
                 FROM members m WHERE m.organisation_id = $1 AND m.id = $2), \
            'celebrations', COALESCE((SELECT jsonb_agg(jsonb_build_object('kind', c.kind, 'year', c.year, 'recognition_id', c.recognition_id, 'created_at', c.created_at) ORDER BY c.created_at) \
@@ -251,6 +251,7 @@ pub async fn erase_member(
         members::birth_day.eq(None::<i16>),
         members::started_on.eq(None::<chrono::NaiveDate>),
         members::employee_number.eq(None::<String>),
+        members::pin_hash.eq(None::<String>),
     ))
     .execute(conn)
     .await?;

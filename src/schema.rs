@@ -360,6 +360,7 @@ diesel::table! {
         birth_day -> Nullable<Int2>,
         started_on -> Nullable<Date>,
         employee_number -> Nullable<Text>,
+        pin_hash -> Nullable<Text>,
     }
 }
 
@@ -436,6 +437,7 @@ diesel::table! {
         pseudonymised_exports_only -> Bool,
         rank_members_by -> Text,
         badge_contact_email -> Nullable<Text>,
+        pin_sign_in -> Bool,
     }
 }
 

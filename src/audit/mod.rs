@@ -71,6 +71,8 @@ vocabulary!(
         WebhookDeleted = "webhook_deleted",
         WebhookSecretRotated = "webhook_secret_rotated",
         WebhookDisabled = "webhook_disabled",
+        PinSet = "pin_set",
+        PinRemoved = "pin_removed",
     }
 );
 

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod client_addr;
 pub mod guards;
 pub mod passwords;
+pub mod pins;
 pub mod rate_limit;
 pub mod routes;
 pub mod sessions;

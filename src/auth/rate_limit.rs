@@ -31,6 +31,8 @@ use crate::error::AppError;
 enum Kind {
     Address,
     Account,
+    /// An employee number signing in with a PIN: a hard budget, as an address has.
+    Pin,
 }
 
 /// A throttled key: the digest of what it stands for.
@@ -66,6 +68,11 @@ impl Key {
     pub fn account(slug: &str, email: &str) -> Key {
         Key::new(Kind::Account, &format!("account:{slug}\n{email}"))
     }
+
+    /// An employee number signing in with a PIN (the number upper-cased by the caller).
+    pub fn pin(slug: &str, number: &str) -> Key {
+        Key::new(Kind::Pin, &format!("pin:{slug}\n{number}"))
+    }
 }
 
 /// The throttle's settings, as Rocket state.
@@ -96,6 +103,9 @@ pub struct LoginThrottle {
 pub struct Refusals {
     until: Mutex<HashMap<[u8; 32], Instant>>,
 }
+
+/// PIN attempts per employee number per window.
+pub const PIN_ATTEMPTS: i32 = 5;
 
 /// Addresses remembered at once (48 bytes each, well under a MiB).
 const MAX_REFUSALS: usize = 16_384;
@@ -155,6 +165,13 @@ impl LoginThrottle {
             // The budget is spent: wait until the address has been quiet for the window.
             Kind::Address => Curve {
                 free: i32::try_from(self.per_address.max(1)).unwrap_or(i32::MAX),
+                base_ms: ms(self.window),
+                max_ms: ms(self.window),
+            },
+            // A PIN has 10^4 to 10^8 values: a few guesses per window, then none until the
+            // window has passed (the owner signs in with their password meanwhile).
+            Kind::Pin => Curve {
+                free: PIN_ATTEMPTS,
                 base_ms: ms(self.window),
                 max_ms: ms(self.window),
             },
@@ -273,6 +290,7 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
     let key = match kind {
         Kind::Address => "address",
         Kind::Account => "account",
+        Kind::Pin => "pin",
     };
     metrics::counter!("frontline_login_throttle_refusals_total", "key" => key).increment(1);
     let detail = match kind {
@@ -282,6 +300,9 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
         Kind::Account => {
             format!("too many failed attempts for this account; try again in {secs} seconds")
         }
+        Kind::Pin => format!(
+            "too many PIN attempts for this employee number; sign in with your password, or try the PIN again in {secs} seconds"
+        ),
     };
     AppError::TooManyRequests {
         detail,

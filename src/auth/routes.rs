@@ -3,14 +3,15 @@
 
 use rocket::State;
 use rocket::http::Status;
-use rocket::post;
 use rocket::serde::json::Json;
+use rocket::{delete, post, put};
 use uuid::Uuid;
 
 use super::accounts::{self, Credentials};
 use super::client_addr::ClientAddr;
 use super::guards::Caller;
 use super::passwords::Hasher;
+use super::pins::{self, PinLoginRequest, SetPinRequest};
 use super::rate_limit::LoginThrottle;
 use super::tokens::JwtKeys;
 use super::{
@@ -214,7 +215,86 @@ pub async fn change_password(
     Ok(Status::NoContent)
 }
 
+/// Sign in with an employee number and a PIN, on a shared device (where the organisation
+/// allows PINs; never admins or HR). Five wrong PINs for one number stop its PIN sign-ins for
+/// 15 minutes (the password still works).
+#[utoipa::path(
+    tag = "auth",
+    request_body = PinLoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong organisation, employee number or PIN; no PIN set; PINs not allowed; an admin, HR or deactivated account", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
+        (status = 429, description = "Too many attempts from this address or for this number; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/auth/pin-login", data = "<body>")]
+#[allow(clippy::too_many_arguments)]
+pub async fn pin_login(
+    db: &State<Db>,
+    keys: &State<JwtKeys>,
+    throttle: &State<LoginThrottle>,
+    hasher: &State<Hasher>,
+    policy: &State<AuthPolicy>,
+    client: ClientAddr,
+    note: WriteNote<'_>,
+    body: JsonBody<PinLoginRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    note.nothing_cached();
+    let (member_id, org, role, session) =
+        pins::log_in(db, throttle, hasher, policy, client, &note, body.0).await?;
+    tracing::info!(%member_id, organisation_id = %org, "login with a PIN");
+    Ok(Json(token_response(
+        keys,
+        member_id,
+        org,
+        role,
+        session.session_id,
+        session.refresh_token,
+    )?))
+}
+
+/// Set or replace my PIN (with my password), where my organisation allows PINs. Admins and HR
+/// may not hold one.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = SetPinRequest,
+    responses(
+        (status = 204, description = "Set"),
+        Unauthorized,
+        (status = 403, description = "Admins and HR sign in with their password only", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation does not allow PINs", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/api/v1/me/pin", data = "<body>")]
+pub async fn set_pin(
+    db: &State<Db>,
+    throttle: &State<LoginThrottle>,
+    hasher: &State<Hasher>,
+    caller: Caller,
+    body: JsonBody<SetPinRequest>,
+) -> AppResult<Status> {
+    pins::set(db, throttle, hasher, &caller, body.0).await?;
+    Ok(Status::NoContent)
+}
+
+/// Remove my PIN.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Removed (or there was none)"), Unauthorized)
+)]
+#[delete("/api/v1/me/pin")]
+pub async fn remove_pin(db: &State<Db>, caller: Caller) -> AppResult<Status> {
+    pins::remove(db, &caller).await?;
+    Ok(Status::NoContent)
+}
+
 crate::http::operations!(
     /// The authentication operations.
-    AuthApi { login, refresh, logout, accept_invite, change_password }
+    AuthApi { login, refresh, logout, accept_invite, change_password, pin_login, set_pin, remove_pin }
 );
