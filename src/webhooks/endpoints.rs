@@ -350,6 +350,20 @@ pub async fn update(
             .bind::<Nullable<Bool>, _>(change.enabled)
             .execute(conn)
             .await?;
+            if change.format.is_some_and(|f| f != Format::Standard) {
+                // A chat channel hears only of public recognitions (see `outbox`): what was
+                // queued for a program before the switch is not posted to a channel.
+                diesel::sql_query(
+                    "DELETE FROM webhook_messages m WHERE m.endpoint_id = $1 \
+                       AND m.status = 'pending' AND m.subject_type = 'recognition' \
+                       AND NOT EXISTS (SELECT 1 FROM recognitions r WHERE r.organisation_id = $2 \
+                           AND r.id = m.subject_id AND r.visibility = 'public')",
+                )
+                .bind::<SqlUuid, _>(id)
+                .bind::<SqlUuid, _>(org)
+                .execute(conn)
+                .await?;
+            }
             if change.enabled == Some(true) && !found.enabled {
                 // What waited while it was off goes now, not after its old backoff.
                 diesel::sql_query(

@@ -909,3 +909,57 @@ async fn killing_the_server_between_commit_and_delivery_loses_no_event() {
     assert!(got.iter().all(|d| d["verified"] == true));
     drop((third, fourth));
 }
+
+#[rocket::async_test]
+async fn switching_to_a_chat_format_drops_what_a_channel_must_not_hear() {
+    // No worker: the messages wait, as they would for a slow receiver.
+    let app =
+        TestApp::with(|f| frontline::config::with_override(f, "webhook_delivery", false)).await;
+    let org = app.seed_org("acme").await;
+    without_badges(&app, &org).await;
+    let ana = app.member(&org, "Ana", Role::Employee, None).await;
+    let ben = app.member(&org, "Ben", Role::Employee, None).await;
+    let hook = id_of(
+        &register(
+            &app,
+            &org,
+            json!({ "url": "http://127.0.0.1:9/x", "event_types": ["recognition.received"] }),
+        )
+        .await,
+    );
+    let private = json!({ "recipients": [ben.id], "message": "Between us", "points": 1, "visibility": "private" });
+    assert_eq!(
+        app.post("/api/v1/recognitions", &ana.token, private)
+            .await
+            .status
+            .code,
+        201
+    );
+    let public = recognise(&app, &ana, &[ben.id], 2).await;
+    assert_eq!(messages(&app, &org, hook, "").await.len(), 2);
+    let r = app
+        .patch(
+            &format!("/api/v1/webhooks/{hook}"),
+            &org.admin.token,
+            json!({ "format": "slack" }),
+        )
+        .await;
+    assert_eq!(r.status.code, 200, "{}", r.text);
+    assert_eq!(r.body["pending"], 1);
+    let left = messages(&app, &org, hook, "").await;
+    assert_eq!(left.len(), 1);
+    let mut conn = app.db.conn().await;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Subject {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        subject_id: Uuid,
+    }
+    let kept: Subject =
+        diesel::sql_query("SELECT subject_id FROM webhook_messages WHERE endpoint_id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(hook)
+            .get_result(&mut conn)
+            .await
+            .expect("one message");
+    assert_eq!(kept.subject_id, public);
+}
