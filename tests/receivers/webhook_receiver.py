@@ -5,7 +5,7 @@
 
 Control (the test talks to it over HTTP):
     PUT /_secret   {"secret": "whsec_..."}: the endpoint's secret (deliveries before it fail)
-    PUT /_mode     {"mode": M}: `ok` (204), `fail` (500), `gone` (410), `hang` (answers after
+    PUT /_mode     {"mode": M}: `ok` (200 with a small JSON body; a 204 must carry none), `fail` (500), `gone` (410), `hang` (answers after
                    30 s), `fail:N` (500 for the next N deliveries, then ok)
     GET /_received the deliveries so far, as JSON: [{"id", "timestamp", "verified", "error",
                    "body", "answered"}]
@@ -84,7 +84,7 @@ class Handler(BaseHTTPRequestHandler):
             error = "no secret set"
         if mode == "hang":
             time.sleep(30)
-        status = {"ok": 204, "fail": 500, "gone": 410}.get(mode, 500) if verified else 400
+        status = {"ok": 200, "fail": 500, "gone": 410}.get(mode, 500) if verified else 400
         try:
             parsed = json.loads(body)
         except ValueError:
