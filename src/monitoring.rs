@@ -17,7 +17,8 @@
 //!   `frontline_db_pool_waiting`, `frontline_db_pool_max_connections`, read at each scrape;
 //! - `frontline_read_cache_hits_total`, `frontline_read_cache_misses_total` by `kind` of entry;
 //! - `frontline_ledger_entries_written_total` by `reason`, `frontline_board_updates_total`;
-//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`);
+//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`, `pin`);
+//! - `frontline_webhook_attempts_total` by `outcome` (`delivered`, `failed`, `gone`);
 //! - `frontline_member_rate_refusals_total` by `action` (`board`, `report`, `comment`):
 //!   requests refused because the member's budget for it was spent (`rates`).
 
@@ -126,7 +127,11 @@ fn describe() {
     );
     describe_counter!(
         "frontline_login_throttle_refusals_total",
-        "Login attempts refused with 429, by the key whose budget was spent (address, account)"
+        "Login attempts refused with 429, by the key whose budget was spent (address, account, pin)"
+    );
+    describe_counter!(
+        "frontline_webhook_attempts_total",
+        "Webhook delivery attempts, by outcome (delivered: a 2xx; gone: a 410, which disables the endpoint; failed: any other answer or none)"
     );
     describe_counter!(
         "frontline_member_rate_refusals_total",
@@ -142,8 +147,11 @@ fn start_at_zero() {
             .increment(0);
     }
     counter!("frontline_board_updates_total").increment(0);
-    for key in ["address", "account"] {
+    for key in ["address", "account", "pin"] {
         counter!("frontline_login_throttle_refusals_total", "key" => key).increment(0);
+    }
+    for outcome in ["delivered", "failed", "gone"] {
+        counter!("frontline_webhook_attempts_total", "outcome" => outcome).increment(0);
     }
     for action in Rated::ALL {
         counter!("frontline_member_rate_refusals_total", "action" => action.as_str()).increment(0);

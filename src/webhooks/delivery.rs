@@ -357,6 +357,12 @@ async fn send(delivery: &Delivery, m: Leased) -> Outcome {
     };
     let delivered = status_code.is_some_and(|s| (200..300).contains(&s));
     let gone = status_code == Some(410);
+    let outcome = match (delivered, gone) {
+        (true, _) => "delivered",
+        (_, true) => "gone",
+        _ => "failed",
+    };
+    metrics::counter!("frontline_webhook_attempts_total", "outcome" => outcome).increment(1);
     let next_in_secs = if delivered || gone {
         None
     } else {
