@@ -211,11 +211,7 @@ pub async fn get(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult
     rows.into_iter()
         .next()
         .map(Webhook::from)
-        .ok_or_else(not_found)
-}
-
-fn not_found() -> AppError {
-    AppError::NotFound("no such webhook in your organisation".into())
+        .ok_or_else(|| AppError::not_found("webhook"))
 }
 
 #[derive(diesel::QueryableByName)]
@@ -236,7 +232,9 @@ async fn lock(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid) -> AppResult<Fo
     .bind::<SqlUuid, _>(id)
     .load(conn)
     .await?;
-    rows.into_iter().next().ok_or_else(not_found)
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| AppError::not_found("webhook"))
 }
 
 /// Register an endpoint with a new secret; the answer shows the secret this once.

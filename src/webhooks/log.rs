@@ -78,7 +78,7 @@ pub async fn message_of(
     rows.into_iter()
         .next()
         .map(WebhookMessage::from)
-        .ok_or_else(|| AppError::NotFound("no such message of this webhook".into()))
+        .ok_or_else(|| AppError::not_found("message of this webhook"))
 }
 
 /// Up to `limit` of endpoint `endpoint`'s messages before `before` (time, id), newest first.
@@ -189,8 +189,6 @@ async fn known(conn: &mut AsyncPgConnection, org: Uuid, endpoint: Uuid) -> AppRe
     if e.found {
         Ok(())
     } else {
-        Err(AppError::NotFound(
-            "no such webhook in your organisation".into(),
-        ))
+        Err(AppError::not_found("webhook"))
     }
 }
