@@ -52,6 +52,9 @@ pub enum ConfigError {
     PublicBaseUrl(String),
     #[error("configuration: {0}")]
     Webhooks(String),
+    /// The mailer's settings; never the SMTP URL itself, which may hold a password.
+    #[error("configuration: {0}")]
+    Mail(String),
 }
 
 /// Everything Frontline reads from its configuration besides Rocket's own keys.
@@ -225,6 +228,51 @@ pub struct Settings {
     /// Delivered and failed messages (and their attempts) are kept this many days.
     #[serde(default = "defaults::webhook_retention_days")]
     pub webhook_retention_days: u64,
+    /// The SMTP server email goes out through, as a URL: `smtp://host:587` with STARTTLS
+    /// required, `smtps://host:465` for TLS from the first byte, user and password in the URL
+    /// (`smtp://user:password@host:587`; percent-encode special characters). Unset (the
+    /// default), no email is sent and the API answers with invite tokens instead. Plain
+    /// `smtp://...?tls=none` only for development and tests. A secret: never logged.
+    pub mail_smtp_url: Option<SecretString>,
+    /// The sender of every email, e.g. `Frontline <no-reply@example.com>`; required with
+    /// `mail_smtp_url`.
+    pub mail_from: Option<String>,
+    /// Where replies go (e.g. the HR team's mailbox); unset, no Reply-To.
+    pub mail_reply_to: Option<String>,
+    /// A PEM file of certificates to trust for the SMTP server besides the public roots (an
+    /// internal relay with its own CA).
+    pub mail_smtp_ca_file: Option<PathBuf>,
+    /// The app's web address (`https://app.example.com`): emails link to
+    /// `{mail_app_url}/invite?token=...` and `/reset-password?token=...`. Unset, they carry
+    /// the token alone, for the member to paste into the app.
+    pub mail_app_url: Option<String>,
+    /// Run the email sender in this process (any number of processes may).
+    #[serde(default = "defaults::yes")]
+    pub mail_delivery: bool,
+    /// How often the sender looks for due email when it has nothing to do, in milliseconds
+    /// (email queued by this process wakes it at once).
+    #[serde(default = "defaults::mail_poll_ms")]
+    pub mail_poll_ms: u64,
+    /// How long one SMTP conversation may take, in milliseconds.
+    #[serde(default = "defaults::mail_timeout_ms")]
+    pub mail_timeout_ms: u64,
+    /// Seconds from a failed attempt to the next, one per retry; when they run out the email
+    /// is failed (an SMTP server's permanent refusal fails it at once).
+    #[serde(default = "defaults::mail_retry_schedule_secs")]
+    pub mail_retry_schedule_secs: Vec<u64>,
+    /// Sent and failed emails stay in the log (without their bodies) this many days.
+    #[serde(default = "defaults::mail_retention_days")]
+    pub mail_retention_days: u64,
+    /// How often each process checks whether team leads' weekly digests are due, in seconds.
+    #[serde(default = "defaults::mail_digest_check_secs")]
+    pub mail_digest_check_secs: u64,
+    /// How long an emailed password reset link works, in minutes.
+    #[serde(default = "defaults::password_reset_ttl_minutes")]
+    pub password_reset_ttl_minutes: i64,
+    /// Password reset emails one account may be sent per `login_failure_window_secs`; asking
+    /// more often gets the same answer and no email.
+    #[serde(default = "defaults::password_resets_per_account")]
+    pub password_resets_per_account: u32,
 }
 
 mod defaults {
@@ -249,6 +297,28 @@ mod defaults {
     }
     pub fn webhook_retention_days() -> u64 {
         30
+    }
+    pub fn mail_poll_ms() -> u64 {
+        2000
+    }
+    pub fn mail_timeout_ms() -> u64 {
+        30_000
+    }
+    /// About a day: 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h.
+    pub fn mail_retry_schedule_secs() -> Vec<u64> {
+        vec![60, 300, 900, 3600, 10_800, 21_600, 43_200]
+    }
+    pub fn mail_retention_days() -> u64 {
+        30
+    }
+    pub fn mail_digest_check_secs() -> u64 {
+        300
+    }
+    pub fn password_reset_ttl_minutes() -> i64 {
+        60
+    }
+    pub fn password_resets_per_account() -> u32 {
+        3
     }
     pub fn db_pool_size() -> usize {
         16

@@ -24,6 +24,7 @@ pub mod integrity;
 pub mod kpis;
 pub mod leaderboards;
 pub mod ledger;
+pub mod mail;
 pub mod members;
 pub mod moderation;
 pub mod monitoring;
@@ -276,6 +277,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         ));
     }
     rocket = auth::stage(rocket, &settings)?;
+    rocket = mail::stage(rocket, &settings)?;
     for routes in [
         health::routes(),
         monitoring::routes(),
@@ -304,6 +306,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         open_badges::routes(),
         notifications::routes::routes(),
         webhooks::routes::routes(),
+        mail::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

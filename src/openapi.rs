@@ -67,6 +67,7 @@ impl Modify for BearerAuth {
         (name = "hr", description = "Engagement exports, CX KPIs and analytics"),
         (name = "notifications", description = "My inbox: what concerns me (recognised, boosted, my wins, badges, levels, challenges, redemptions), marking read"),
         (name = "webhooks", description = "Webhooks: endpoints that receive events, signed per Standard Webhooks (or as Slack/Teams messages), with retries, a delivery log and redelivery"),
+        (name = "email", description = "The email log: invites, password resets, change notices and team leads' weekly digests, and whether each was sent"),
         (name = "integrity", description = "Anti-gaming: reciprocal recognition rings, for admins to look into"),
         (name = "operations", description = "Health probes, Prometheus metrics and this documentation"),
     )
@@ -104,6 +105,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::open_badges::openapi(),
         crate::notifications::NotificationsApi::openapi(),
         crate::webhooks::WebhooksApi::openapi(),
+        crate::mail::routes::EmailApi::openapi(),
     ] {
         doc.merge(area);
     }

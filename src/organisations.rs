@@ -45,6 +45,10 @@ pub struct Organisation {
     /// Staff (not admins or HR) may sign in on shared devices with their employee number and
     /// a numeric PIN they set (docs/sign-in.md).
     pub pin_sign_in: bool,
+    /// The language of the organisation's emails: `en` (English) or `nb` (Norwegian Bokmål).
+    pub language: String,
+    /// Team leads get a weekly email on their team's week, on Monday mornings.
+    pub weekly_lead_digest: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Default)]
@@ -71,6 +75,12 @@ pub struct UpdateOrganisation {
     /// Let staff sign in with their employee number and a PIN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin_sign_in: Option<bool>,
+    /// The language of emails: `en` or `nb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Send team leads a weekly digest (when the server sends email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weekly_lead_digest: Option<bool>,
 }
 
 /// Organisations' settings as the read cache holds them, as Rocket state. Clones share it.
@@ -226,6 +236,11 @@ impl SettingsChange {
                 "must be points or distinct_givers",
             ));
         }
+        if let Some(language) = req.language.as_deref()
+            && let Err(e) = language.parse::<crate::mail::Language>()
+        {
+            errors.push(e);
+        }
         check(errors)?;
         // The audit entry names what was asked for; privacy settings (min_group_size,
         // pseudonymised_exports_only) are what an auditor looks for.
@@ -276,6 +291,9 @@ pub async fn change_settings(
                     .clone()
                     .map(|v| organisations::rank_members_by.eq(v)),
                 req.pin_sign_in.map(|v| organisations::pin_sign_in.eq(v)),
+                req.language.clone().map(|v| organisations::language.eq(v)),
+                req.weekly_lead_digest
+                    .map(|v| organisations::weekly_lead_digest.eq(v)),
                 organisations::updated_at.eq(Utc::now()),
             ))
             .returning(Organisation::as_returning())
@@ -309,6 +327,8 @@ pub async fn change_settings(
                     "pseudonymised_exports_only": before.pseudonymised_exports_only,
                     "time_zone": before.time_zone,
                     "pin_sign_in": before.pin_sign_in,
+                    "language": before.language,
+                    "weekly_lead_digest": before.weekly_lead_digest,
                 },
             }),
         )

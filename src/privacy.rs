@@ -258,6 +258,8 @@ pub async fn erase_member(
     forget_celebrations(conn, org, id).await?;
     // Their Open Badges assertions are revoked and name no one any more (not even by hash).
     crate::open_badges::queries::forget_recipient(conn, org, id).await?;
+    // The email sent to them, and any waiting, named their address.
+    crate::mail::outbox::forget(conn, org, id).await?;
     // What an identity provider asserted about them (SCIM: names, emails) goes too.
     diesel::sql_query("DELETE FROM scim_users WHERE organisation_id = $1 AND member_id = $2")
         .bind::<SqlUuid, _>(org)

@@ -150,6 +150,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_messages (id) {
+        id -> Uuid,
+        organisation_id -> Uuid,
+        member_id -> Nullable<Uuid>,
+        kind -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body_text -> Nullable<Text>,
+        body_html -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        leased_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     giving_balances (organisation_id, member_id, kind, period_start) {
         organisation_id -> Uuid,
         member_id -> Uuid,
@@ -295,6 +316,7 @@ diesel::table! {
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        purpose -> Text,
     }
 }
 
@@ -438,6 +460,8 @@ diesel::table! {
         rank_members_by -> Text,
         badge_contact_email -> Nullable<Text>,
         pin_sign_in -> Bool,
+        language -> Text,
+        weekly_lead_digest -> Bool,
     }
 }
 
@@ -726,6 +750,7 @@ diesel::joinable!(celebrations -> organisations (organisation_id));
 diesel::joinable!(challenge_tallies -> organisations (organisation_id));
 diesel::joinable!(challenges -> organisations (organisation_id));
 diesel::joinable!(company_values -> organisations (organisation_id));
+diesel::joinable!(email_messages -> organisations (organisation_id));
 diesel::joinable!(giving_balances -> organisations (organisation_id));
 diesel::joinable!(idempotency_keys -> organisations (organisation_id));
 diesel::joinable!(initiative_comments -> organisations (organisation_id));
@@ -772,6 +797,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     challenge_tallies,
     challenges,
     company_values,
+    email_messages,
     giving_balances,
     idempotency_keys,
     initiative_comments,

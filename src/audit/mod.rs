@@ -38,6 +38,7 @@ vocabulary!(
         InviteCreated = "invite_created",
         InviteAccepted = "invite_accepted",
         PasswordChanged = "password_changed",
+        PasswordReset = "password_reset",
         ApiKeyReassigned = "api_key_reassigned",
         ChallengeCreated = "challenge_created",
         ChallengeChanged = "challenge_changed",

@@ -14,11 +14,12 @@ use super::passwords::Hasher;
 use super::rate_limit::{Key, LoginThrottle};
 use super::sessions::{self, NewSession};
 use super::tokens;
-use super::{AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, LoginRequest, Role};
+use super::{AuthPolicy, ChangePasswordRequest, LoginRequest, Role};
 use crate::audit::{self, Action, Actor};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::check;
+use crate::mail::{self, Mail};
 use crate::read_cache::WriteNote;
 use crate::schema::{member_invites, members, organisations};
 use crate::validation;
@@ -37,7 +38,7 @@ pub struct Credentials {
 }
 
 /// How a login names its member.
-enum Identifier {
+pub(super) enum Identifier {
     Email(String),
     /// Upper-cased: numbers are compared without regard to case.
     EmployeeNumber(String),
@@ -46,31 +47,12 @@ enum Identifier {
 impl Credentials {
     pub fn parse(req: LoginRequest) -> AppResult<Credentials> {
         let mut errors = Vec::new();
-        let slug = req.organisation.trim().to_lowercase();
-        if slug.is_empty() {
-            errors.push(FieldError::new("organisation", "must not be empty"));
-        } else if slug.chars().count() > MAX_SLUG_LENGTH {
-            errors.push(FieldError::new(
-                "organisation",
-                "is longer than any organisation's slug",
-            ));
-        }
-        let who = match (req.email.as_deref(), req.employee_number.as_deref()) {
-            (Some(email), None) => {
-                Identifier::Email(validation::email("email", email, &mut errors))
-            }
-            (None, Some(number)) => Identifier::EmployeeNumber(
-                crate::validation::employee_number("employee_number", number, &mut errors)
-                    .to_uppercase(),
-            ),
-            _ => {
-                errors.push(FieldError::new(
-                    "email",
-                    "give either email or employee_number (one of the two)",
-                ));
-                Identifier::Email(String::new())
-            }
-        };
+        let (slug, who) = parse_account(
+            &req.organisation,
+            req.email.as_deref(),
+            req.employee_number.as_deref(),
+            &mut errors,
+        );
         if req.password.is_empty() {
             errors.push(FieldError::new("password", "must not be empty"));
         } else if req.password.chars().count() > validation::MAX_PASSWORD_LENGTH {
@@ -86,6 +68,39 @@ impl Credentials {
             password: req.password,
         })
     }
+}
+
+/// An account as a request names it: the organisation's slug and one of an email or an
+/// employee number (normalised), or field errors.
+pub(super) fn parse_account(
+    organisation: &str,
+    email: Option<&str>,
+    employee_number: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> (String, Identifier) {
+    let slug = organisation.trim().to_lowercase();
+    if slug.is_empty() {
+        errors.push(FieldError::new("organisation", "must not be empty"));
+    } else if slug.chars().count() > MAX_SLUG_LENGTH {
+        errors.push(FieldError::new(
+            "organisation",
+            "is longer than any organisation's slug",
+        ));
+    }
+    let who = match (email, employee_number) {
+        (Some(email), None) => Identifier::Email(validation::email("email", email, errors)),
+        (None, Some(number)) => Identifier::EmployeeNumber(
+            validation::employee_number("employee_number", number, errors).to_uppercase(),
+        ),
+        _ => {
+            errors.push(FieldError::new(
+                "email",
+                "give either email or employee_number (one of the two)",
+            ));
+            Identifier::Email(String::new())
+        }
+    };
+    (slug, who)
 }
 
 /// Logs in: (member, organisation, role, the new session). Notes the organisation written to.
@@ -174,53 +189,98 @@ pub async fn log_in(
     Ok((member_id, org, role, session))
 }
 
-/// Sets the password an invite asked for and logs in, ending every earlier session:
-/// (member, organisation, role, the new session).
-pub async fn accept_invite(
+/// What a single-use token sets a password for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An admin's invite (also how an admin resets a forgotten password).
+    Invite,
+    /// A reset the member asked for by email.
+    Reset,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Invite => "invite",
+            Purpose::Reset => "reset",
+        }
+    }
+}
+
+/// Sets the password an invite or a reset asked for and logs in, ending every earlier
+/// session: (member, organisation, role, the new session).
+#[allow(clippy::too_many_arguments)]
+pub async fn redeem(
     db: &Db,
     policy: &AuthPolicy,
     hasher: &Hasher,
+    mail: &Mail,
     note: &WriteNote<'_>,
-    req: AcceptInviteRequest,
+    purpose: Purpose,
+    token: &str,
+    password: String,
 ) -> AppResult<(Uuid, Uuid, Role, NewSession)> {
-    let hash = tokens::hash_opaque_token(req.token.trim());
+    let hash = tokens::hash_opaque_token(token.trim());
     let mut conn = db.conn().await?;
-    let invite: Option<(Uuid, Uuid, Uuid, String, String, bool)> = member_invites::table
+    let found: Option<(Uuid, Uuid, Uuid, String, String)> = member_invites::table
         .inner_join(members::table.on(members::id.eq(member_invites::member_id)))
         .filter(member_invites::token_hash.eq(&hash))
+        .filter(member_invites::purpose.eq(purpose.as_str()))
         .filter(member_invites::used_at.is_null())
         .filter(member_invites::expires_at.gt(Utc::now()))
+        .filter(members::deactivated_at.is_null())
         .select((
             member_invites::id,
             members::id,
             members::organisation_id,
             members::email,
             members::role,
-            members::deactivated_at.is_not_null(),
         ))
         .first(&mut conn)
         .await
         .optional()?;
-    let Some((invite_id, member_id, org, email, role, deactivated)) = invite.filter(|i| !i.5)
-    else {
+    // No connection is held while hashing.
+    drop(conn);
+    let Some((token_id, member_id, org, email, role)) = found else {
         return Err(AppError::Unauthorized(
-            "this invite is not valid: it may be used or expired; ask an admin for a new one"
-                .into(),
+            match purpose {
+                Purpose::Invite => {
+                    "this invite is not valid: it may be used or expired; ask an admin for a new one"
+                }
+                Purpose::Reset => {
+                    "this reset code is not valid: it may be used or expired; ask for a new one"
+                }
+            }
+            .into(),
         ));
     };
-    let _ = deactivated;
     let mut errors = Vec::new();
-    validation::password("password", &req.password, Some(&email), &mut errors);
+    validation::password("password", &password, Some(&email), &mut errors);
     check(errors)?;
-    let hashed = hasher.hash(req.password).await?;
+    let hashed = hasher.hash(password).await?;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
+    let mut conn = db.conn().await?;
+    let set = match purpose {
+        Purpose::Invite => NewPassword {
+            hashed,
+            keep: None,
+            why: "password set by invite",
+            action: Action::InviteAccepted,
+        },
+        Purpose::Reset => NewPassword {
+            hashed,
+            keep: None,
+            why: "password reset",
+            action: Action::PasswordReset,
+        },
+    };
     let session = conn
         .transaction::<_, AppError, _>(async move |conn| {
-            // Consume the invite only if nobody else did in the meantime.
+            // Consume the token only if nobody else did in the meantime.
             let consumed = diesel::update(
                 member_invites::table
-                    .filter(member_invites::id.eq(invite_id))
+                    .filter(member_invites::id.eq(token_id))
                     .filter(member_invites::used_at.is_null()),
             )
             .set(member_invites::used_at.eq(Utc::now()))
@@ -228,16 +288,10 @@ pub async fn accept_invite(
             .await?;
             if consumed == 0 {
                 return Err(AppError::Unauthorized(
-                    "this invite has already been used".into(),
+                    "this code has already been used".into(),
                 ));
             }
-            let set = NewPassword {
-                hashed,
-                keep: None,
-                why: "password set by invite",
-                action: Action::InviteAccepted,
-            };
-            set_password(conn, org, member_id, set).await?;
+            set_password(conn, mail, org, member_id, set).await?;
             sessions::start(conn, org, member_id, policy).await
         })
         .await?;
@@ -250,6 +304,7 @@ pub async fn change_password(
     db: &Db,
     throttle: &LoginThrottle,
     hasher: &Hasher,
+    mail: &Mail,
     caller: &Caller,
     req: ChangePasswordRequest,
 ) -> AppResult<()> {
@@ -299,7 +354,7 @@ pub async fn change_password(
         action: Action::PasswordChanged,
     };
     conn.transaction::<_, AppError, _>(async move |conn| {
-        set_password(conn, org, member, set).await
+        set_password(conn, mail, org, member, set).await
     })
     .await?;
     Ok(())
@@ -315,10 +370,12 @@ struct NewPassword {
     action: Action,
 }
 
-/// Write `member`'s new password, end their sessions but `keep` and audit it, all inside the
-/// caller's transaction: an old session must not outlive the password that opened it.
+/// Write `member`'s new password, end their sessions but `keep`, audit it and (unless it is
+/// their first, from an invite) tell them by email, all inside the caller's transaction: an
+/// old session must not outlive the password that opened it.
 async fn set_password(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     org: Uuid,
     member: Uuid,
     set: NewPassword,
@@ -335,6 +392,9 @@ async fn set_password(
     .execute(conn)
     .await?;
     let ended = sessions::revoke_all(conn, org, member, set.keep, set.why).await?;
+    if set.action != Action::InviteAccepted {
+        mail::notices::password_changed(conn, mail, org, member).await?;
+    }
     audit::record(
         conn,
         org,

@@ -11,6 +11,7 @@ pub mod guards;
 pub mod passwords;
 pub mod pins;
 pub mod rate_limit;
+pub mod resets;
 pub mod routes;
 pub mod sessions;
 pub mod tokens;
@@ -47,6 +48,8 @@ pub struct AuthPolicy {
     /// A session's absolute lifetime from its login, however often it is refreshed.
     pub session_max_age: Duration,
     pub invite_ttl: Duration,
+    /// How long an emailed password reset code works.
+    pub reset_ttl: Duration,
 }
 
 /// Manage the authentication state (policy, login throttle, password hasher, trusted
@@ -66,6 +69,7 @@ pub fn stage(
         free_per_account: settings.login_max_failures_per_account,
         delay_base: std::time::Duration::from_millis(settings.login_delay_base_ms),
         delay_max: std::time::Duration::from_secs(settings.login_max_delay_secs),
+        resets_per_account: settings.password_resets_per_account,
         refusals: Default::default(),
     };
     let purger = throttle.clone();
@@ -74,6 +78,7 @@ pub fn stage(
             refresh_ttl: Duration::days(settings.refresh_token_ttl_days),
             session_max_age: Duration::days(settings.session_max_age_days),
             invite_ttl: Duration::hours(settings.invite_ttl_hours),
+            reset_ttl: Duration::minutes(settings.password_reset_ttl_minutes.clamp(5, 24 * 60)),
         })
         .manage(throttle)
         .manage(Hasher::new(
@@ -147,6 +152,31 @@ pub struct AcceptInviteRequest {
     /// The invite token an admin received when creating the member.
     pub token: String,
     /// The password to set (at least 12 characters).
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The organisation's slug, e.g. `demo`.
+    pub organisation: String,
+    /// The account's email, or its `employee_number` (one of the two).
+    pub email: Option<String>,
+    pub employee_number: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordResetRequested {
+    /// Always the same, whether or not an account matched.
+    pub detail: &'static str,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletePasswordResetRequest {
+    /// The code from the reset email.
+    pub token: String,
+    /// The new password (at least 12 characters).
     pub password: String,
 }
 

@@ -33,6 +33,9 @@ enum Kind {
     Account,
     /// An employee number signing in with a PIN: a hard budget, as an address has.
     Pin,
+    /// Password reset emails to one account: a hard budget; past it the request is answered
+    /// as always, and nothing is sent.
+    Reset,
 }
 
 /// A throttled key: the digest of what it stands for.
@@ -73,6 +76,11 @@ impl Key {
     pub fn pin(slug: &str, number: &str) -> Key {
         Key::new(Kind::Pin, &format!("pin:{slug}\n{number}"))
     }
+
+    /// Password reset emails to a member (by id: however they were asked for).
+    pub fn reset(member: uuid::Uuid) -> Key {
+        Key::new(Kind::Reset, &format!("reset:{member}"))
+    }
 }
 
 /// The throttle's settings, as Rocket state.
@@ -87,6 +95,8 @@ pub struct LoginThrottle {
     pub delay_base: Duration,
     /// The longest delay.
     pub delay_max: Duration,
+    /// Password reset emails per account per window.
+    pub resets_per_account: u32,
     /// Addresses the shared counts refused lately; see [`LoginThrottle::refused_lately`].
     pub refusals: Arc<Refusals>,
 }
@@ -172,6 +182,11 @@ impl LoginThrottle {
             // window has passed (the owner signs in with their password meanwhile).
             Kind::Pin => Curve {
                 free: PIN_ATTEMPTS,
+                base_ms: ms(self.window),
+                max_ms: ms(self.window),
+            },
+            Kind::Reset => Curve {
+                free: i32::try_from(self.resets_per_account.max(1)).unwrap_or(i32::MAX),
                 base_ms: ms(self.window),
                 max_ms: ms(self.window),
             },
@@ -291,6 +306,7 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
         Kind::Address => "address",
         Kind::Account => "account",
         Kind::Pin => "pin",
+        Kind::Reset => "reset",
     };
     metrics::counter!("frontline_login_throttle_refusals_total", "key" => key).increment(1);
     let detail = match kind {
@@ -299,6 +315,9 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
         }
         Kind::Account => {
             format!("too many failed attempts for this account; try again in {secs} seconds")
+        }
+        Kind::Reset => {
+            format!("a password reset was sent to this account lately; try again in {secs} seconds")
         }
         Kind::Pin => format!(
             "too many PIN attempts for this employee number; sign in with your password, or try the PIN again in {secs} seconds"

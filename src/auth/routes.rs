@@ -7,7 +7,7 @@ use rocket::serde::json::Json;
 use rocket::{delete, post, put};
 use uuid::Uuid;
 
-use super::accounts::{self, Credentials};
+use super::accounts::{self, Credentials, Purpose};
 use super::client_addr::ClientAddr;
 use super::guards::Caller;
 use super::passwords::Hasher;
@@ -15,12 +15,14 @@ use super::pins::{self, PinLoginRequest, SetPinRequest};
 use super::rate_limit::LoginThrottle;
 use super::tokens::JwtKeys;
 use super::{
-    AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, LoginRequest, RefreshRequest, Role,
-    TokenResponse, sessions,
+    AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, CompletePasswordResetRequest,
+    LoginRequest, PasswordResetRequest, PasswordResetRequested, RefreshRequest, Role,
+    TokenResponse, resets, sessions,
 };
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::JsonBody;
+use crate::mail::Mail;
 use crate::openapi::responses::{Invalid, Unauthorized};
 use crate::read_cache::WriteNote;
 
@@ -168,18 +170,30 @@ pub async fn logout(db: &State<Db>, caller: Caller) -> AppResult<Status> {
     )
 )]
 #[post("/api/v1/auth/invites/accept", data = "<body>")]
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_invite(
     db: &State<Db>,
     keys: &State<JwtKeys>,
     policy: &State<AuthPolicy>,
     hasher: &State<Hasher>,
+    mail: &State<Mail>,
     note: WriteNote<'_>,
     body: JsonBody<AcceptInviteRequest>,
 ) -> AppResult<Json<TokenResponse>> {
     // Until the invite is consumed, nothing a cached read holds has changed.
     note.nothing_cached();
-    let (member_id, org, role, session) =
-        accounts::accept_invite(db, policy, hasher, &note, body.0).await?;
+    let AcceptInviteRequest { token, password } = body.0;
+    let (member_id, org, role, session) = accounts::redeem(
+        db,
+        policy,
+        hasher,
+        mail,
+        &note,
+        Purpose::Invite,
+        &token,
+        password,
+    )
+    .await?;
     Ok(Json(token_response(
         keys,
         member_id,
@@ -208,10 +222,11 @@ pub async fn change_password(
     db: &State<Db>,
     throttle: &State<LoginThrottle>,
     hasher: &State<Hasher>,
+    mail: &State<Mail>,
     caller: Caller,
     body: JsonBody<ChangePasswordRequest>,
 ) -> AppResult<Status> {
-    accounts::change_password(db, throttle, hasher, &caller, body.0).await?;
+    accounts::change_password(db, throttle, hasher, mail, &caller, body.0).await?;
     Ok(Status::NoContent)
 }
 
@@ -294,7 +309,90 @@ pub async fn remove_pin(db: &State<Db>, caller: Caller) -> AppResult<Status> {
     Ok(Status::NoContent)
 }
 
+/// Ask for a password reset code by email. The answer is the same whether or not an account
+/// matches, and whether or not a code is sent (an account gets a few per 15 minutes).
+#[utoipa::path(
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If an active account matches, a code is emailed to it", body = PasswordResetRequested),
+        (status = 409, description = "This server sends no email (an admin's new invite sets a password instead)", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/auth/password-reset", data = "<body>")]
+pub async fn request_password_reset(
+    db: &State<Db>,
+    mail: &State<Mail>,
+    throttle: &State<LoginThrottle>,
+    policy: &State<AuthPolicy>,
+    client: ClientAddr,
+    note: WriteNote<'_>,
+    body: JsonBody<PasswordResetRequest>,
+) -> AppResult<(Status, Json<PasswordResetRequested>)> {
+    note.nothing_cached();
+    resets::request(db, mail, throttle, policy, client, body.0).await?;
+    Ok((
+        Status::Accepted,
+        Json(PasswordResetRequested {
+            detail: resets::REQUESTED,
+        }),
+    ))
+}
+
+/// Set a new password with the code from a reset email, and sign in. Every earlier session
+/// of the member ends, and they get an email saying their password changed.
+#[utoipa::path(
+    tag = "auth",
+    request_body = CompletePasswordResetRequest,
+    responses(
+        (status = 200, description = "Password set; signed in", body = TokenResponse),
+        (status = 401, description = "Unknown, used or expired code", body = crate::error::Problem, content_type = "application/problem+json"),
+        Invalid,
+        (status = 503, description = "The password hasher is saturated, or the database is unavailable; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/auth/password-reset/complete", data = "<body>")]
+#[allow(clippy::too_many_arguments)]
+pub async fn complete_password_reset(
+    db: &State<Db>,
+    keys: &State<JwtKeys>,
+    policy: &State<AuthPolicy>,
+    hasher: &State<Hasher>,
+    mail: &State<Mail>,
+    note: WriteNote<'_>,
+    body: JsonBody<CompletePasswordResetRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    note.nothing_cached();
+    let CompletePasswordResetRequest { token, password } = body.0;
+    let (member_id, org, role, session) = accounts::redeem(
+        db,
+        policy,
+        hasher,
+        mail,
+        &note,
+        Purpose::Reset,
+        &token,
+        password,
+    )
+    .await?;
+    tracing::info!(%member_id, organisation_id = %org, "password reset");
+    Ok(Json(token_response(
+        keys,
+        member_id,
+        org,
+        role,
+        session.session_id,
+        session.refresh_token,
+    )?))
+}
+
 crate::http::operations!(
     /// The authentication operations.
-    AuthApi { login, refresh, logout, accept_invite, change_password, pin_login, set_pin, remove_pin }
+    AuthApi {
+        login, refresh, logout, accept_invite, change_password, pin_login, set_pin, remove_pin,
+        request_password_reset, complete_password_reset,
+    }
 );

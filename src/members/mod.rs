@@ -84,19 +84,28 @@ pub struct MemberDetail {
 pub struct CreatedMember {
     #[serde(flatten)]
     pub member: Member,
-    /// Present when no password was given: hand it to the member, who sets a password with
-    /// it at `POST /api/v1/auth/invites/accept`. Shown once; only a hash is kept.
+    /// Present when no password was given and the server sends no email: hand it to the
+    /// member, who sets a password with it at `POST /api/v1/auth/invites/accept`. Shown once;
+    /// only a hash is kept. (When the server sends email, the invite went to the member's
+    /// address instead, and `invite_emailed` is true.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invite_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invite_expires_at: Option<DateTime<Utc>>,
+    /// Present when no password was given: whether the invite was emailed to the member.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_emailed: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Invite {
-    /// Shown once; only a hash is kept.
-    pub invite_token: String,
+    /// Shown once; only a hash is kept. Absent when the invite was emailed to the member
+    /// (the server sends email): then only their mailbox sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_token: Option<String>,
     pub invite_expires_at: DateTime<Utc>,
+    /// Whether the invite was emailed to the member.
+    pub invite_emailed: bool,
 }
 
 /// Validated input for a new member.

@@ -13,6 +13,8 @@ use crate::audit::{self, Action, Actor};
 use crate::auth::{Role, tokens};
 use crate::error::{AppError, AppResult};
 use crate::http::Cursor;
+use crate::mail::outbox::{self, Letter};
+use crate::mail::{Kind, Mail, notices};
 use crate::schema::{member_invites, members, team_memberships, teams};
 use crate::sql::lower;
 use crate::teams::escape_like;
@@ -253,9 +255,11 @@ pub async fn create(
 }
 
 /// A new invite token for a member, issued by admin `by` (audited); earlier unused invites stop
-/// working.
+/// working. When the server sends email, the invite is emailed to the member (queued in the
+/// same transaction) and the token is not returned: only its owner's mailbox sees it.
 pub async fn issue_invite(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     org: Uuid,
     member_id: Uuid,
     ttl: Duration,
@@ -263,31 +267,45 @@ pub async fn issue_invite(
 ) -> AppResult<Invite> {
     let (token, hash) = tokens::new_opaque_token("finv");
     let expires_at = Utc::now() + ttl;
-    conn.transaction::<_, AppError, _>(async move |conn| {
-        expire_invites(conn, org, member_id).await?;
-        diesel::insert_into(member_invites::table)
-            .values((
-                member_invites::organisation_id.eq(org),
-                member_invites::member_id.eq(member_id),
-                member_invites::token_hash.eq(hash),
-                member_invites::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
+    let emailed = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            expire_invites(conn, org, member_id).await?;
+            diesel::insert_into(member_invites::table)
+                .values((
+                    member_invites::organisation_id.eq(org),
+                    member_invites::member_id.eq(member_id),
+                    member_invites::token_hash.eq(hash),
+                    member_invites::expires_at.eq(expires_at),
+                ))
+                .execute(conn)
+                .await?;
+            audit::record(
+                conn,
+                org,
+                Actor::Member(by),
+                Action::InviteCreated,
+                Some(("member", member_id)),
+                serde_json::json!({ "expires_at": expires_at, "emailed": mail.enabled() }),
+            )
             .await?;
-        audit::record(
-            conn,
-            org,
-            Actor::Member(by),
-            Action::InviteCreated,
-            Some(("member", member_id)),
-            serde_json::json!({ "expires_at": expires_at }),
-        )
-        .await
-    })
-    .await?;
+            let letter = Letter {
+                kind: Kind::Invite,
+                organisation_id: org,
+                member_id,
+                to: None,
+                dedupe_key: None,
+            };
+            let link = mail.link("/invite", Some(&token));
+            outbox::queue(conn, mail, letter, |r| {
+                minijinja::context! { token => &token, link => link, expires => r.local(expires_at) }
+            })
+            .await
+        })
+        .await?;
     Ok(Invite {
-        invite_token: token,
+        invite_token: (!emailed).then_some(token),
         invite_expires_at: expires_at,
+        invite_emailed: emailed,
     })
 }
 
@@ -463,8 +481,11 @@ pub struct ProfileChange {
     pub employee_number: Option<Option<String>>,
 }
 
+/// Apply an admin's profile change; a changed email is told to the address it replaces (in
+/// the same transaction).
 pub async fn update_profile(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     org: Uuid,
     member_id: Uuid,
     change: ProfileChange,
@@ -475,33 +496,53 @@ pub async fn update_profile(
         email,
         employee_number,
     } = change;
-    let n = diesel::update(
-        members::table
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let before: Option<String> = members::table
             .filter(members::organisation_id.eq(org))
-            .filter(members::id.eq(member_id)),
-    )
-    .set((
-        display_name.map(|v| members::display_name.eq(v)),
-        email.clone().map(|v| members::email.eq(v)),
-        dates.birth_date.map(|d| {
-            (
-                members::birth_month.eq(d.map(|d| d.month() as i16)),
-                members::birth_day.eq(d.map(|d| d.day() as i16)),
+            .filter(members::id.eq(member_id))
+            .select(members::email)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(before) = before else {
+            return Err(AppError::not_found("member"));
+        };
+        diesel::update(
+            members::table
+                .filter(members::organisation_id.eq(org))
+                .filter(members::id.eq(member_id)),
+        )
+        .set((
+            display_name.map(|v| members::display_name.eq(v)),
+            email.clone().map(|v| members::email.eq(v)),
+            dates.birth_date.map(|d| {
+                (
+                    members::birth_month.eq(d.map(|d| d.month() as i16)),
+                    members::birth_day.eq(d.map(|d| d.day() as i16)),
+                )
+            }),
+            dates.started_on.map(|d| members::started_on.eq(d)),
+            employee_number
+                .clone()
+                .map(|n| members::employee_number.eq(n)),
+            members::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await
+        .map_err(|e| {
+            taken(
+                e,
+                email.as_deref(),
+                employee_number.clone().flatten().as_deref(),
             )
-        }),
-        dates.started_on.map(|d| members::started_on.eq(d)),
-        employee_number
-            .clone()
-            .map(|n| members::employee_number.eq(n)),
-        members::updated_at.eq(Utc::now()),
-    ))
-    .execute(conn)
+        })?;
+        match &email {
+            Some(new) => notices::email_changed(conn, mail, org, member_id, &before, new).await,
+            None => Ok(()),
+        }
+    })
     .await
-    .map_err(|e| taken(e, email.as_deref(), employee_number.flatten().as_deref()))?;
-    if n == 0 {
-        return Err(AppError::not_found("member"));
-    }
-    Ok(())
 }
 
 pub async fn is_erased(

@@ -17,6 +17,7 @@ use crate::auth::{Admin, AuthPolicy, Caller, Role, passwords};
 use crate::db::Db;
 use crate::error::AppResult;
 use crate::http::{Cursor, JsonBody, Page, check, page_limit, path_id, uuid_param};
+use crate::mail::Mail;
 use crate::openapi::responses::{Forbidden, Invalid, NotFound, Unauthorized};
 use crate::organisations::{self, Organisation};
 use crate::teams::{self, Team};
@@ -80,6 +81,7 @@ pub async fn create(
     db: &State<Db>,
     policy: &State<AuthPolicy>,
     hasher: &State<passwords::Hasher>,
+    mail: &State<Mail>,
     admin: Admin,
     body: JsonBody<CreateMember>,
 ) -> AppResult<(Status, Json<CreatedMember>)> {
@@ -89,7 +91,10 @@ pub async fn create(
     let invited = new.password_hash.is_none();
     let id = queries::create(&mut conn, org, new, Some(admin.member_id)).await?;
     let invite = if invited {
-        Some(queries::issue_invite(&mut conn, org, id, policy.invite_ttl, admin.member_id).await?)
+        Some(
+            queries::issue_invite(&mut conn, mail, org, id, policy.invite_ttl, admin.member_id)
+                .await?,
+        )
     } else {
         None
     };
@@ -100,7 +105,8 @@ pub async fn create(
         Json(CreatedMember {
             member,
             invite_expires_at: invite.as_ref().map(|i| i.invite_expires_at),
-            invite_token: invite.map(|i| i.invite_token),
+            invite_emailed: invite.as_ref().map(|i| i.invite_emailed),
+            invite_token: invite.and_then(|i| i.invite_token),
         }),
     ))
 }
@@ -221,6 +227,7 @@ pub async fn show(db: &State<Db>, caller: Caller, id: &str) -> AppResult<Json<Me
 #[patch("/api/v1/members/<id>", data = "<body>")]
 pub async fn update(
     db: &State<Db>,
+    mail: &State<Mail>,
     admin: Admin,
     id: &str,
     body: JsonBody<UpdateMember>,
@@ -246,7 +253,7 @@ pub async fn update(
     };
     let mut conn = db.conn().await?;
     let org = admin.organisation_id;
-    queries::update_profile(&mut conn, org, id, change, dates).await?;
+    queries::update_profile(&mut conn, mail, org, id, change, dates).await?;
     Ok(Json(
         queries::load(&mut conn, admin.organisation_id, id, true).await?,
     ))
@@ -397,6 +404,7 @@ pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
 pub async fn invite(
     db: &State<Db>,
     policy: &State<AuthPolicy>,
+    mail: &State<Mail>,
     admin: Admin,
     id: &str,
 ) -> AppResult<(Status, Json<Invite>)> {
@@ -410,6 +418,7 @@ pub async fn invite(
     }
     let invite = queries::issue_invite(
         &mut conn,
+        mail,
         admin.organisation_id,
         id,
         policy.invite_ttl,
@@ -465,7 +474,7 @@ pub async fn update_me(
     check(errors)?;
     let mut conn = db.conn().await?;
     let (org, id) = (caller.organisation_id, caller.member_id);
-    queries::update_profile(&mut conn, org, id, Default::default(), dates).await?;
+    queries::update_profile(&mut conn, &Mail::off(), org, id, Default::default(), dates).await?;
     Ok(Json(load_me(&mut conn, &caller).await?))
 }
 

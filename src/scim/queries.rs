@@ -237,13 +237,22 @@ pub async fn store(
 }
 
 /// Set the member's email and name; another member's email is a conflict.
+/// Set the member's email and name; the email they had, when it changed.
 pub async fn set_profile(
     conn: &mut AsyncPgConnection,
     org: Uuid,
     id: Uuid,
     email: &str,
     display_name: &str,
-) -> AppResult<()> {
+) -> AppResult<Option<String>> {
+    let before: Option<String> = members::table
+        .filter(members::organisation_id.eq(org))
+        .filter(members::id.eq(id))
+        .select(members::email)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
     diesel::update(
         members::table
             .filter(members::organisation_id.eq(org))
@@ -265,7 +274,7 @@ pub async fn set_profile(
         AppError::Conflict { .. } => super::taken(format!("another member has the email {email}")),
         other => other,
     })?;
-    Ok(())
+    Ok(before.filter(|old| old != email))
 }
 
 /// Take the member out of their team (the stint ends; history stays).

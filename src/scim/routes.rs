@@ -189,11 +189,12 @@ pub async fn search_users(
 pub async fn create_user(
     db: &State<Db>,
     at: &State<Locations>,
+    mail: &State<crate::mail::Mail>,
     client: ScimClient,
     body: ScimBody,
 ) -> ScimResult<ScimJson> {
     let mut conn = db.conn().await?;
-    let (id, user) = users::create(&mut conn, &client, body.0, at).await?;
+    let (id, user) = users::create(&mut conn, mail, &client, body.0, at).await?;
     Ok(ScimJson {
         status: Status::Created,
         body: user,
@@ -234,6 +235,7 @@ pub async fn get_user(
 pub async fn replace_user(
     db: &State<Db>,
     at: &State<Locations>,
+    mail: &State<crate::mail::Mail>,
     client: ScimClient,
     id: &str,
     body: ScimBody,
@@ -241,7 +243,7 @@ pub async fn replace_user(
     let id = id_of(id)?;
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(
-        users::replace(&mut conn, &client, id, body.0, at).await?,
+        users::replace(&mut conn, mail, &client, id, body.0, at).await?,
     ))
 }
 
@@ -258,6 +260,7 @@ pub async fn replace_user(
 pub async fn patch_user(
     db: &State<Db>,
     at: &State<Locations>,
+    mail: &State<crate::mail::Mail>,
     client: ScimClient,
     id: &str,
     body: ScimBody,
@@ -277,7 +280,7 @@ pub async fn patch_user(
     };
     let mut conn = db.conn().await?;
     Ok(ScimJson::ok(
-        users::patch(&mut conn, &client, id, ops, at).await?,
+        users::patch(&mut conn, mail, &client, id, ops, at).await?,
     ))
 }
 

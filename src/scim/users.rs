@@ -3,6 +3,7 @@
 //! lists with `filter` and paging. Each write is one transaction, with its audit entry naming
 //! the API key.
 
+use crate::mail::Mail;
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::{Map, Value, json};
@@ -250,13 +251,16 @@ fn check(body: Map<String, Value>) -> ScimResult<Asserted> {
 /// Bring the member in line with `a`: email, name, and `active` when it says and differs.
 async fn project(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     org: Uuid,
     id: Uuid,
     a: &Asserted,
     actor: Actor,
     deactivated: bool,
 ) -> AppResult<()> {
-    queries::set_profile(conn, org, id, &a.email, &a.display_name).await?;
+    if let Some(old) = queries::set_profile(conn, org, id, &a.email, &a.display_name).await? {
+        crate::mail::notices::email_changed(conn, mail, org, id, &old, &a.email).await?;
+    }
     match a.active {
         Some(true) if deactivated => lifecycle::reactivate(conn, org, id, actor).await,
         Some(false) if !deactivated => lifecycle::deactivate(conn, org, id, actor).await,
@@ -291,6 +295,7 @@ pub async fn get(
 /// existing employee, or a re-hire after a DELETE).
 pub async fn create(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     client: &ScimClient,
     body: Map<String, Value>,
     at: &Locations,
@@ -301,6 +306,7 @@ pub async fn create(
     let (org, actor) = (client.organisation_id, client.actor());
     let id = crate::db::transaction(conn, move |conn| {
         let a = a.clone();
+        let mail = mail.clone();
         Box::pin(async move {
             lifecycle::lock_active_admins(conn, org).await?;
             let (id, deactivated) = match queries::by_email(conn, org, &a.email).await? {
@@ -336,7 +342,7 @@ pub async fn create(
             };
             let names = (a.user_name.as_str(), a.external_id.as_deref());
             queries::store(conn, org, id, names, &a.document, None).await?;
-            project(conn, org, id, &a, actor, deactivated).await?;
+            project(conn, &mail, org, id, &a, actor, deactivated).await?;
             audit::record(
                 conn,
                 org,
@@ -357,6 +363,7 @@ pub async fn create(
 /// one, land it, audit.
 async fn rewrite(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     client: &ScimClient,
     id: Uuid,
     action: Action,
@@ -387,7 +394,7 @@ async fn rewrite(
         };
         let names = (a.user_name.as_str(), a.external_id.as_deref());
         queries::store(conn, org, id, names, &a.document, None).await?;
-        project(conn, org, id, &a, actor, state.is_some()).await?;
+        project(conn, mail, org, id, &a, actor, state.is_some()).await?;
         audit::record(conn, org, actor, action, Some(("member", id)), json!({})).await
     })
     .await;
@@ -401,26 +408,21 @@ async fn rewrite(
 /// `PUT /Users/{id}`: the document replaces the one kept.
 pub async fn replace(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     client: &ScimClient,
     id: Uuid,
     body: Map<String, Value>,
     at: &Locations,
 ) -> ScimResult<Value> {
     check(body.clone())?;
-    rewrite(
-        conn,
-        client,
-        id,
-        Action::ScimUserReplaced,
-        move |_| Ok(body.clone()),
-        at,
-    )
-    .await
+    let make = move |_| Ok(body.clone());
+    rewrite(conn, mail, client, id, Action::ScimUserReplaced, make, at).await
 }
 
 /// `PATCH /Users/{id}`: the operations, applied to the User as it stands.
 pub async fn patch(
     conn: &mut AsyncPgConnection,
+    mail: &Mail,
     client: &ScimClient,
     id: Uuid,
     operations: Vec<Value>,
@@ -438,7 +440,7 @@ pub async fn patch(
         patch::apply(&mut doc, &operations, PATCHABLE, &["username", "emails"])?;
         Ok(doc)
     };
-    rewrite(conn, client, id, Action::ScimUserPatched, make, at).await
+    rewrite(conn, mail, client, id, Action::ScimUserPatched, make, at).await
 }
 
 /// `DELETE /Users/{id}`: the member is deactivated (sessions end, invites expire, history
