@@ -4,9 +4,10 @@
 //! logged, the company values recognised most, and who on the team has not been recognised in
 //! 30 days. Counts only: no recognition's message or private detail is in it.
 //!
-//! Every process looks every `mail_digest_check_secs`; the outbox's `dedupe_key` (the lead and
-//! the ISO week) makes the first to queue a lead's digest the only one. A process that was down
-//! on Monday sends it when it is back, later in the week.
+//! Every process looks every `mail_digest_check_secs` on Mondays from 07:00 (local); the
+//! outbox's `dedupe_key` (the lead and the ISO week) makes the first to queue a lead's digest
+//! the only one. A digest is a Monday email: if no process runs all Monday, that week's is
+//! skipped rather than arriving on a Thursday.
 
 use std::time::Duration;
 
@@ -75,6 +76,7 @@ JOIN members m ON m.organisation_id = o.id AND m.role = 'team_lead'
 JOIN teams t ON t.organisation_id = o.id AND t.id = m.team_id AND t.archived_at IS NULL
 WHERE o.weekly_lead_digest
   AND l.local >= date_trunc('week', l.local) + interval '7 hours'
+  AND l.local < date_trunc('week', l.local) + interval '1 day'
   AND NOT EXISTS (SELECT 1 FROM email_messages e
                   WHERE e.dedupe_key = 'digest:' || m.id || ':' || to_char(l.local, 'IYYY-\"W\"IW'))
 ORDER BY m.organisation_id, m.id

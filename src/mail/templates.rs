@@ -142,10 +142,17 @@ mod tests {
             values(Kind::Invite),
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
-        for body in [&r.text, &r.html] {
-            assert!(body.contains("finv_abc"));
-            assert!(body.contains("https://app.example/invite?token=finv_abc"));
-        }
+        assert!(r.text.contains("Your invite code: finv_abc"));
+        assert!(r.text.contains("https://app.example/invite?token=finv_abc"));
+        // In HTML the link is escaped (`/` too), which a browser reads back as written.
+        assert!(
+            r.html
+                .contains("<code style=\"font-size:15px\">finv_abc</code>")
+        );
+        assert!(
+            r.html
+                .contains("href=\"https:&#x2f;&#x2f;app.example&#x2f;invite?token=finv_abc\"")
+        );
         let r = render(
             Kind::WeeklyDigest,
             Language::Norwegian,

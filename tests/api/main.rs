@@ -12,6 +12,7 @@ mod challenges;
 mod cli;
 mod clock;
 mod contract;
+mod email;
 mod exports;
 mod faults;
 mod freshness;
