@@ -17,8 +17,9 @@
 //!   `frontline_db_pool_waiting`, `frontline_db_pool_max_connections`, read at each scrape;
 //! - `frontline_read_cache_hits_total`, `frontline_read_cache_misses_total` by `kind` of entry;
 //! - `frontline_ledger_entries_written_total` by `reason`, `frontline_board_updates_total`;
-//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`, `pin`);
+//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`, `pin`, `reset`);
 //! - `frontline_webhook_attempts_total` by `outcome` (`delivered`, `failed`, `gone`);
+//! - `frontline_emails_total` by `outcome` (`sent`, `retry`, `failed`) and `kind`;
 //! - `frontline_member_rate_refusals_total` by `action` (`board`, `report`, `comment`):
 //!   requests refused because the member's budget for it was spent (`rates`).
 
@@ -127,7 +128,11 @@ fn describe() {
     );
     describe_counter!(
         "frontline_login_throttle_refusals_total",
-        "Login attempts refused with 429, by the key whose budget was spent (address, account, pin)"
+        "Login attempts refused with 429, by the key whose budget was spent (address, account, pin; reset: a password reset email not sent, the account's budget spent, answered as always)"
+    );
+    describe_counter!(
+        "frontline_emails_total",
+        "Email sending attempts, by outcome (sent; retry: a temporary failure, tried again later; failed: a permanent refusal or the schedule ran out) and kind"
     );
     describe_counter!(
         "frontline_webhook_attempts_total",
@@ -147,11 +152,17 @@ fn start_at_zero() {
             .increment(0);
     }
     counter!("frontline_board_updates_total").increment(0);
-    for key in ["address", "account", "pin"] {
+    for key in ["address", "account", "pin", "reset"] {
         counter!("frontline_login_throttle_refusals_total", "key" => key).increment(0);
     }
     for outcome in ["delivered", "failed", "gone"] {
         counter!("frontline_webhook_attempts_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["sent", "retry", "failed"] {
+        for kind in crate::mail::EmailKind::ALL {
+            counter!("frontline_emails_total", "outcome" => outcome, "kind" => kind.as_str())
+                .increment(0);
+        }
     }
     for action in Rated::ALL {
         counter!("frontline_member_rate_refusals_total", "action" => action.as_str()).increment(0);

@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::check;
 use crate::mail::outbox::{self, Letter};
-use crate::mail::{Kind, Mail};
+use crate::mail::{EmailKind, Mail};
 use crate::schema::{member_invites, members, organisations};
 
 /// The answer to every reset request.
@@ -92,7 +92,7 @@ pub async fn request(
             .execute(conn)
             .await?;
         let letter = Letter {
-            kind: Kind::PasswordReset,
+            kind: EmailKind::PasswordReset,
             organisation_id: org,
             member_id: member,
             to: None,

@@ -16,7 +16,7 @@ use diesel::sql_types::{BigInt, Date, Jsonb, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::kinds::Kind;
+use super::kinds::EmailKind;
 use super::mailer::Mail;
 use super::outbox::{self, Letter};
 use crate::db::Db;
@@ -95,7 +95,7 @@ pub async fn queue_due(conn: &mut AsyncPgConnection, mail: &Mail) -> AppResult<u
     for lead in due {
         let week = week_of(conn, &lead).await?;
         let letter = Letter {
-            kind: Kind::WeeklyDigest,
+            kind: EmailKind::WeeklyDigest,
             organisation_id: lead.organisation_id,
             member_id: lead.member_id,
             to: None,

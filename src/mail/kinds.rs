@@ -4,7 +4,7 @@ use crate::vocabulary::vocabulary;
 
 vocabulary!(
     /// What an email is for.
-    Kind {
+    EmailKind {
         Invite = "invite",
         PasswordReset = "password_reset",
         PasswordChanged = "password_changed",

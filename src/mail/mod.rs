@@ -25,7 +25,7 @@ use rocket::{Build, Rocket};
 use crate::config::{ConfigError, Settings};
 use crate::db::Db;
 
-pub use kinds::{Kind, Language};
+pub use kinds::{EmailKind, Language};
 pub use mailer::Mail;
 
 /// Manage [`Mail`] and, when email is configured, start this process's sender and digest

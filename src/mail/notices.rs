@@ -6,7 +6,7 @@ use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use super::kinds::Kind;
+use super::kinds::EmailKind;
 use super::mailer::Mail;
 use super::outbox::{self, Letter};
 use crate::error::AppResult;
@@ -18,7 +18,7 @@ pub async fn password_changed(
     member: Uuid,
 ) -> AppResult<()> {
     let letter = Letter {
-        kind: Kind::PasswordChanged,
+        kind: EmailKind::PasswordChanged,
         organisation_id: org,
         member_id: member,
         to: None,
@@ -45,7 +45,7 @@ pub async fn email_changed(
         return Ok(());
     }
     let letter = Letter {
-        kind: Kind::EmailChanged,
+        kind: EmailKind::EmailChanged,
         organisation_id: org,
         member_id: member,
         to: Some(old.to_string()),

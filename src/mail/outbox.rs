@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use minijinja::Value;
 use uuid::Uuid;
 
-use super::kinds::{Kind, Language};
+use super::kinds::{EmailKind, Language};
 use super::mailer::Mail;
 use super::templates::{self, Rendered};
 use crate::error::{AppError, AppResult};
@@ -36,7 +36,7 @@ impl Recipient {
 
 /// An email to a member.
 pub struct Letter {
-    pub kind: Kind,
+    pub kind: EmailKind,
     pub organisation_id: Uuid,
     pub member_id: Uuid,
     /// Another address than the member's (a notice to the address they had before).

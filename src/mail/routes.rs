@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::kinds::Kind;
+use super::kinds::EmailKind;
 use crate::auth::Admin;
 use crate::db::Db;
 use crate::error::AppResult;
@@ -33,7 +33,7 @@ vocabulary!(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Email {
     pub id: Uuid,
-    pub kind: Kind,
+    pub kind: EmailKind,
     /// The member it is for (null once they are erased, when it is deleted with them).
     pub member_id: Option<Uuid>,
     pub to: String,
@@ -168,7 +168,7 @@ fn email(r: Row) -> Email {
     let status = EmailStatus::parse(&r.5).unwrap_or(EmailStatus::Pending);
     Email {
         id: r.0,
-        kind: Kind::parse(&r.1).unwrap_or(Kind::Invite),
+        kind: EmailKind::parse(&r.1).unwrap_or(EmailKind::Invite),
         member_id: r.2,
         to: r.3,
         subject: r.4,

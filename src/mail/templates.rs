@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use minijinja::{Environment, Value};
 
-use super::kinds::{Kind, Language};
+use super::kinds::{EmailKind, Language};
 
 /// What an email says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ static ENVIRONMENT: LazyLock<Result<Environment<'static>, String>> = LazyLock::n
 /// Render `kind` in `lang` with `values` (each template's own are listed at its top), plus
 /// the values every template gets: `organisation`, `name` and `lang`.
 pub fn render(
-    kind: Kind,
+    kind: EmailKind,
     lang: Language,
     organisation: &str,
     name: &str,
@@ -85,20 +85,20 @@ pub fn render(
 mod tests {
     use super::*;
 
-    fn values(kind: Kind) -> Value {
+    fn values(kind: EmailKind) -> Value {
         match kind {
-            Kind::Invite => minijinja::context! {
+            EmailKind::Invite => minijinja::context! {
                 token => "finv_abc", link => "https://app.example/invite?token=finv_abc",
                 expires => "2026-12-10 09:00 (Europe/Oslo)",
             },
-            Kind::PasswordReset => minijinja::context! {
+            EmailKind::PasswordReset => minijinja::context! {
                 token => "finv_abc", link => Value::from(()), minutes => 60,
             },
-            Kind::PasswordChanged => minijinja::context! { when => "2026-12-04 09:00 (UTC)" },
-            Kind::EmailChanged => minijinja::context! {
+            EmailKind::PasswordChanged => minijinja::context! { when => "2026-12-04 09:00 (UTC)" },
+            EmailKind::EmailChanged => minijinja::context! {
                 new_email => "p***@acme.example", when => "2026-12-04 09:00 (UTC)",
             },
-            Kind::WeeklyDigest => minijinja::context! {
+            EmailKind::WeeklyDigest => minijinja::context! {
                 team => "Oslo <Store>", from => "2026-11-23", to => "2026-11-29",
                 recognitions => 7, points => 120, wins => 3,
                 values => vec![minijinja::context! { name => "Care", count => 4 }],
@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn every_kind_renders_in_every_language_with_a_one_line_subject() {
         for lang in Language::ALL {
-            for kind in Kind::ALL {
+            for kind in EmailKind::ALL {
                 let r = render(kind, lang, "Acme & Co", "Pia\nBcc: x@evil", values(kind))
                     .unwrap_or_else(|e| panic!("{lang} {kind}: {e:#}"));
                 assert!(
@@ -135,11 +135,11 @@ mod tests {
     #[test]
     fn a_token_and_its_link_are_in_both_bodies() {
         let r = render(
-            Kind::Invite,
+            EmailKind::Invite,
             Language::English,
             "Acme",
             "Pia",
-            values(Kind::Invite),
+            values(EmailKind::Invite),
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
         assert!(r.text.contains("Your invite code: finv_abc"));
@@ -154,11 +154,11 @@ mod tests {
                 .contains("href=\"https:&#x2f;&#x2f;app.example&#x2f;invite?token=finv_abc\"")
         );
         let r = render(
-            Kind::WeeklyDigest,
+            EmailKind::WeeklyDigest,
             Language::Norwegian,
             "Acme",
             "Pia",
-            values(Kind::WeeklyDigest),
+            values(EmailKind::WeeklyDigest),
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
         assert!(r.html.contains("Oslo &lt;Store&gt;"));

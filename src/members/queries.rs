@@ -14,7 +14,7 @@ use crate::auth::{Role, tokens};
 use crate::error::{AppError, AppResult};
 use crate::http::Cursor;
 use crate::mail::outbox::{self, Letter};
-use crate::mail::{Kind, Mail, notices};
+use crate::mail::{EmailKind, Mail, notices};
 use crate::schema::{member_invites, members, team_memberships, teams};
 use crate::sql::lower;
 use crate::teams::escape_like;
@@ -289,7 +289,7 @@ pub async fn issue_invite(
             )
             .await?;
             let letter = Letter {
-                kind: Kind::Invite,
+                kind: EmailKind::Invite,
                 organisation_id: org,
                 member_id,
                 to: None,

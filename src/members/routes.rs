@@ -62,7 +62,8 @@ fn reveals_email(viewer: &Caller, member_id: Uuid) -> bool {
     viewer.is_any(&[Role::Admin, Role::Hr]) || viewer.member_id == member_id
 }
 
-/// Create a member (admins), with an initial password or an invite token.
+/// Create a member (admins), with an initial password or an invite: emailed to them where the
+/// server sends email (`invite_emailed`), else a token in the answer to hand over.
 #[utoipa::path(
     tag = "members",
     security(("bearer" = [])),
@@ -386,8 +387,9 @@ pub async fn reactivate(db: &State<Db>, admin: Admin, id: &str) -> AppResult<Jso
     ))
 }
 
-/// Issue a fresh invite token (admins): for members who lost theirs or forgot their password.
-/// Earlier unused invites of the member stop working.
+/// Issue a fresh invite (admins): for members who lost theirs or forgot their password. Emailed
+/// to them where the server sends email, else answered as a token. Earlier unused invites of
+/// the member stop working.
 #[utoipa::path(
     tag = "members",
     security(("bearer" = [])),

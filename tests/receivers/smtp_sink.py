@@ -23,9 +23,14 @@ import os
 import ssl
 import sys
 import threading
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+# aiosmtpd warns of its own deprecated attributes as it authenticates; not ours to fix.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def main():
