@@ -207,19 +207,28 @@ impl Purpose {
     }
 }
 
+/// A single-use code and the password it is to set.
+pub struct Code {
+    pub purpose: Purpose,
+    pub token: String,
+    pub password: String,
+}
+
 /// Sets the password an invite or a reset asked for and logs in, ending every earlier
 /// session: (member, organisation, role, the new session).
-#[allow(clippy::too_many_arguments)]
 pub async fn redeem(
     db: &Db,
     policy: &AuthPolicy,
     hasher: &Hasher,
     mail: &Mail,
     note: &WriteNote<'_>,
-    purpose: Purpose,
-    token: &str,
-    password: String,
+    code: Code,
 ) -> AppResult<(Uuid, Uuid, Role, NewSession)> {
+    let Code {
+        purpose,
+        token,
+        password,
+    } = code;
     let hash = tokens::hash_opaque_token(token.trim());
     let mut conn = db.conn().await?;
     let found: Option<(Uuid, Uuid, Uuid, String, String)> = member_invites::table

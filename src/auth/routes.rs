@@ -7,7 +7,7 @@ use rocket::serde::json::Json;
 use rocket::{delete, post, put};
 use uuid::Uuid;
 
-use super::accounts::{self, Credentials, Purpose};
+use super::accounts::{self, Code, Credentials, Purpose};
 use super::client_addr::ClientAddr;
 use super::guards::Caller;
 use super::passwords::Hasher;
@@ -180,28 +180,13 @@ pub async fn accept_invite(
     note: WriteNote<'_>,
     body: JsonBody<AcceptInviteRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    // Until the invite is consumed, nothing a cached read holds has changed.
-    note.nothing_cached();
     let AcceptInviteRequest { token, password } = body.0;
-    let (member_id, org, role, session) = accounts::redeem(
-        db,
-        policy,
-        hasher,
-        mail,
-        &note,
-        Purpose::Invite,
-        &token,
+    let code = Code {
+        purpose: Purpose::Invite,
+        token,
         password,
-    )
-    .await?;
-    Ok(Json(token_response(
-        keys,
-        member_id,
-        org,
-        role,
-        session.session_id,
-        session.refresh_token,
-    )?))
+    };
+    redeem(db, keys, policy, hasher, mail, &note, code).await
 }
 
 /// Change the caller's password. Every other session of the caller is revoked.
@@ -365,20 +350,31 @@ pub async fn complete_password_reset(
     note: WriteNote<'_>,
     body: JsonBody<CompletePasswordResetRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    note.nothing_cached();
     let CompletePasswordResetRequest { token, password } = body.0;
-    let (member_id, org, role, session) = accounts::redeem(
-        db,
-        policy,
-        hasher,
-        mail,
-        &note,
-        Purpose::Reset,
-        &token,
+    let code = Code {
+        purpose: Purpose::Reset,
+        token,
         password,
-    )
-    .await?;
-    tracing::info!(%member_id, organisation_id = %org, "password reset");
+    };
+    redeem(db, keys, policy, hasher, mail, &note, code).await
+}
+
+/// Set the password `code` asks for and sign in: an invite's or a reset's answer.
+async fn redeem(
+    db: &Db,
+    keys: &JwtKeys,
+    policy: &AuthPolicy,
+    hasher: &Hasher,
+    mail: &Mail,
+    note: &WriteNote<'_>,
+    code: Code,
+) -> AppResult<Json<TokenResponse>> {
+    // Until the code is consumed, nothing a cached read holds has changed.
+    note.nothing_cached();
+    let purpose = code.purpose;
+    let (member_id, org, role, session) =
+        accounts::redeem(db, policy, hasher, mail, note, code).await?;
+    tracing::info!(%member_id, organisation_id = %org, ?purpose, "password set with a code");
     Ok(Json(token_response(
         keys,
         member_id,
