@@ -31,6 +31,7 @@ pub mod notifications;
 pub mod open_badges;
 pub mod openapi;
 pub mod organisations;
+pub mod outbound;
 pub mod periods;
 pub mod privacy;
 pub mod provisioning;
