@@ -42,6 +42,7 @@ pub mod rewards;
 pub mod schema;
 pub mod scim;
 pub mod sql;
+pub mod sso;
 pub mod teams;
 pub mod telemetry;
 pub mod validation;
@@ -108,6 +109,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         monitoring::install()?;
     }
     let publication = open_badges::Publication::new(settings.public_base_url.as_deref())?;
+    let sso_providers =
+        sso::Providers::new(&settings, publication.urls().map(|u| u.0), clock.clone())?;
     let delivery = webhooks::Delivery::from_settings(&settings)?;
     let deliver_webhooks = delivery.run;
     let run_migrations = settings.run_migrations;
@@ -143,6 +146,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(board_cache)
         .manage(rates::Rates::new(&settings))
         .manage(publication)
+        .manage(sso_providers)
         .manage(notifications::StreamSlots::new(&settings))
         .manage(scim::Locations::new(settings.public_base_url.as_deref()))
         .manage(delivery)
@@ -220,6 +224,14 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 // Rows of members' budgets whose window is over (see rates).
                 if let Some(db) = rocket.state::<Db>().cloned() {
                     rates::start_purge(db);
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("sso purge", |rocket| {
+            Box::pin(async move {
+                // Single sign-ons started and never finished, and old one-time codes.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    sso::flow::start_purge(db);
                 }
             })
         }))
@@ -305,6 +317,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         open_badges::routes(),
         notifications::routes::routes(),
         webhooks::routes::routes(),
+        sso::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

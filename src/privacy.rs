@@ -252,18 +252,26 @@ pub async fn erase_member(
         members::started_on.eq(None::<chrono::NaiveDate>),
         members::employee_number.eq(None::<String>),
         members::pin_hash.eq(None::<String>),
+        members::sso_subject.eq(None::<String>),
     ))
     .execute(conn)
     .await?;
     forget_celebrations(conn, org, id).await?;
     // Their Open Badges assertions are revoked and name no one any more (not even by hash).
     crate::open_badges::queries::forget_recipient(conn, org, id).await?;
-    // What an identity provider asserted about them (SCIM: names, emails) goes too.
-    diesel::sql_query("DELETE FROM scim_users WHERE organisation_id = $1 AND member_id = $2")
-        .bind::<SqlUuid, _>(org)
-        .bind::<SqlUuid, _>(id)
-        .execute(conn)
-        .await?;
+    // What an identity provider asserted about them (SCIM: names, emails; single sign-on:
+    // the subject, above, and any code or break-glass place) goes too.
+    for statement in [
+        "DELETE FROM scim_users WHERE organisation_id = $1 AND member_id = $2",
+        "DELETE FROM sso_login_codes WHERE organisation_id = $1 AND member_id = $2",
+        "DELETE FROM sso_break_glass_admins WHERE organisation_id = $1 AND member_id = $2",
+    ] {
+        diesel::sql_query(statement)
+            .bind::<SqlUuid, _>(org)
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)
+            .await?;
+    }
     let written = written_by(conn, org, id).await?;
     diesel::sql_query(
         "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \

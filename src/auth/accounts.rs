@@ -13,6 +13,7 @@ use super::guards::Caller;
 use super::passwords::Hasher;
 use super::rate_limit::{Key, LoginThrottle};
 use super::sessions::{self, NewSession};
+use super::sso_policy::{self, By};
 use super::tokens;
 use super::{AcceptInviteRequest, AuthPolicy, ChangePasswordRequest, LoginRequest, Role};
 use crate::audit::{self, Action, Actor};
@@ -169,6 +170,7 @@ pub async fn log_in(
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     }
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    sso_policy::check(&mut conn, org, member_id, role, By::Password).await?;
     note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy).await?;
     Ok((member_id, org, role, session))
@@ -209,11 +211,14 @@ pub async fn accept_invite(
         ));
     };
     let _ = deactivated;
+    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    // An invite opens a session with a password: not where single sign-on is required (but
+    // for a break-glass admin). Checked before the invite is spent.
+    sso_policy::check(&mut conn, org, member_id, role, By::Password).await?;
     let mut errors = Vec::new();
     validation::password("password", &req.password, Some(&email), &mut errors);
     check(errors)?;
     let hashed = hasher.hash(req.password).await?;
-    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
     let session = conn
         .transaction::<_, AppError, _>(async move |conn| {

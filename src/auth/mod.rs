@@ -13,6 +13,7 @@ pub mod pins;
 pub mod rate_limit;
 pub mod routes;
 pub mod sessions;
+pub mod sso_policy;
 pub mod tokens;
 
 use chrono::Duration;
