@@ -32,6 +32,7 @@ pub mod notifications;
 pub mod open_badges;
 pub mod openapi;
 pub mod organisations;
+pub mod outbound;
 pub mod periods;
 pub mod privacy;
 pub mod provisioning;
@@ -42,6 +43,7 @@ pub mod rewards;
 pub mod schema;
 pub mod scim;
 pub mod sql;
+pub mod sso;
 pub mod teams;
 pub mod telemetry;
 pub mod validation;
@@ -108,6 +110,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         monitoring::install()?;
     }
     let publication = open_badges::Publication::new(settings.public_base_url.as_deref())?;
+    let sso_providers =
+        sso::Providers::new(&settings, publication.urls().map(|u| u.0), clock.clone())?;
     let delivery = webhooks::Delivery::from_settings(&settings)?;
     let deliver_webhooks = delivery.run;
     let run_migrations = settings.run_migrations;
@@ -143,6 +147,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(board_cache)
         .manage(rates::Rates::new(&settings))
         .manage(publication)
+        .manage(sso_providers)
         .manage(notifications::StreamSlots::new(&settings))
         .manage(scim::Locations::new(settings.public_base_url.as_deref()))
         .manage(delivery)
@@ -220,6 +225,14 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 // Rows of members' budgets whose window is over (see rates).
                 if let Some(db) = rocket.state::<Db>().cloned() {
                     rates::start_purge(db);
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("sso purge", |rocket| {
+            Box::pin(async move {
+                // Single sign-ons started and never finished, and old one-time codes.
+                if let Some(db) = rocket.state::<Db>().cloned() {
+                    sso::flow::start_purge(db);
                 }
             })
         }))
@@ -307,6 +320,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         notifications::routes::routes(),
         webhooks::routes::routes(),
         mail::routes::routes(),
+        sso::routes::routes(),
     ] {
         rocket = rocket.mount("/", http::refusing_repeated_query(routes));
     }

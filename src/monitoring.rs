@@ -17,7 +17,8 @@
 //!   `frontline_db_pool_waiting`, `frontline_db_pool_max_connections`, read at each scrape;
 //! - `frontline_read_cache_hits_total`, `frontline_read_cache_misses_total` by `kind` of entry;
 //! - `frontline_ledger_entries_written_total` by `reason`, `frontline_board_updates_total`;
-//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`, `pin`, `reset`);
+//! - `frontline_login_throttle_refusals_total` by `key` (`address`, `account`, `pin`, `reset`,
+//!   `sso_start`);
 //! - `frontline_webhook_attempts_total` by `outcome` (`delivered`, `failed`, `gone`);
 //! - `frontline_emails_total` by `outcome` (`sent`, `retry`, `failed`) and `kind`;
 //! - `frontline_member_rate_refusals_total` by `action` (`board`, `report`, `comment`):
@@ -128,7 +129,7 @@ fn describe() {
     );
     describe_counter!(
         "frontline_login_throttle_refusals_total",
-        "Login attempts refused with 429, by the key whose budget was spent (address, account, pin; reset: a password reset email not sent, the account's budget spent, answered as always)"
+        "Login attempts (and single sign-on starts) refused with 429, by the key whose budget was spent (address, account, pin, sso_start; reset: a password reset email not sent, the account's budget spent, answered as always)"
     );
     describe_counter!(
         "frontline_emails_total",
@@ -152,7 +153,7 @@ fn start_at_zero() {
             .increment(0);
     }
     counter!("frontline_board_updates_total").increment(0);
-    for key in ["address", "account", "pin", "reset"] {
+    for key in ["address", "account", "pin", "reset", "sso_start"] {
         counter!("frontline_login_throttle_refusals_total", "key" => key).increment(0);
     }
     for outcome in ["delivered", "failed", "gone"] {

@@ -48,9 +48,9 @@ impl Modify for BearerAuth {
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Log in, refresh and rotate tokens, log out, accept invites"),
+        (name = "auth", description = "Log in (a password, a PIN, or single sign-on with the organisation's OpenID provider), refresh and rotate tokens, log out, accept invites"),
         (name = "me", description = "The caller's own profile (birthday, start date) and password"),
-        (name = "organisation", description = "The caller's organisation and its settings"),
+        (name = "organisation", description = "The caller's organisation and its settings, single sign-on included"),
         (name = "teams", description = "Teams and their leads"),
         (name = "members", description = "Members, roles and team moves"),
         (name = "initiatives", description = "Wins: log, approve, implement and measure customer-experience initiatives"),
@@ -106,6 +106,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::notifications::NotificationsApi::openapi(),
         crate::webhooks::WebhooksApi::openapi(),
         crate::mail::routes::EmailApi::openapi(),
+        crate::sso::SsoApi::openapi(),
     ] {
         doc.merge(area);
     }

@@ -252,6 +252,7 @@ pub async fn erase_member(
         members::started_on.eq(None::<chrono::NaiveDate>),
         members::employee_number.eq(None::<String>),
         members::pin_hash.eq(None::<String>),
+        members::sso_subject.eq(None::<String>),
     ))
     .execute(conn)
     .await?;
@@ -260,12 +261,19 @@ pub async fn erase_member(
     crate::open_badges::queries::forget_recipient(conn, org, id).await?;
     // The email sent to them, and any waiting, named their address.
     crate::mail::outbox::forget(conn, org, id).await?;
-    // What an identity provider asserted about them (SCIM: names, emails) goes too.
-    diesel::sql_query("DELETE FROM scim_users WHERE organisation_id = $1 AND member_id = $2")
-        .bind::<SqlUuid, _>(org)
-        .bind::<SqlUuid, _>(id)
-        .execute(conn)
-        .await?;
+    // What an identity provider asserted about them (SCIM: names, emails; single sign-on:
+    // the subject, above, and any code or break-glass place) goes too.
+    for statement in [
+        "DELETE FROM scim_users WHERE organisation_id = $1 AND member_id = $2",
+        "DELETE FROM sso_login_codes WHERE organisation_id = $1 AND member_id = $2",
+        "DELETE FROM sso_break_glass_admins WHERE organisation_id = $1 AND member_id = $2",
+    ] {
+        diesel::sql_query(statement)
+            .bind::<SqlUuid, _>(org)
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)
+            .await?;
+    }
     let written = written_by(conn, org, id).await?;
     diesel::sql_query(
         "UPDATE initiatives SET title = $3, description = '', customer_reference = NULL \

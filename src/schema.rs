@@ -383,6 +383,7 @@ diesel::table! {
         started_on -> Nullable<Date>,
         employee_number -> Nullable<Text>,
         pin_hash -> Nullable<Text>,
+        sso_subject -> Nullable<Text>,
     }
 }
 
@@ -672,6 +673,55 @@ diesel::table! {
 }
 
 diesel::table! {
+    sso_break_glass_admins (organisation_id, member_id) {
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    sso_flows (state_hash) {
+        state_hash -> Bytea,
+        organisation_id -> Uuid,
+        nonce_hash -> Bytea,
+        code_verifier -> Text,
+        app_redirect_uri -> Text,
+        app_state -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_login_codes (code_hash) {
+        code_hash -> Bytea,
+        organisation_id -> Uuid,
+        member_id -> Uuid,
+        session_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sso_providers (organisation_id) {
+        organisation_id -> Uuid,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret -> Text,
+        extra_scopes -> Array<Nullable<Text>>,
+        subject_claim -> Text,
+        match_email_on_first_login -> Bool,
+        jit_team_id -> Nullable<Uuid>,
+        required -> Bool,
+        app_redirect_uris -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     submission_points_daily (organisation_id, member_id, day) {
         organisation_id -> Uuid,
         member_id -> Uuid,
@@ -779,6 +829,9 @@ diesel::joinable!(redemptions -> organisations (organisation_id));
 diesel::joinable!(refresh_tokens -> organisations (organisation_id));
 diesel::joinable!(reward_items -> organisations (organisation_id));
 diesel::joinable!(sessions -> organisations (organisation_id));
+diesel::joinable!(sso_break_glass_admins -> sso_providers (organisation_id));
+diesel::joinable!(sso_flows -> organisations (organisation_id));
+diesel::joinable!(sso_providers -> organisations (organisation_id));
 diesel::joinable!(submission_points_daily -> organisations (organisation_id));
 diesel::joinable!(team_kpis -> organisations (organisation_id));
 diesel::joinable!(team_memberships -> organisations (organisation_id));
@@ -836,6 +889,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_groups,
     scim_users,
     sessions,
+    sso_break_glass_admins,
+    sso_flows,
+    sso_login_codes,
+    sso_providers,
     submission_points_daily,
     team_kpis,
     team_memberships,

@@ -74,6 +74,10 @@ vocabulary!(
         WebhookDisabled = "webhook_disabled",
         PinSet = "pin_set",
         PinRemoved = "pin_removed",
+        SsoConfigured = "sso_configured",
+        SsoRemoved = "sso_removed",
+        SsoLinked = "sso_linked",
+        SsoMemberCreated = "sso_member_created",
     }
 );
 

@@ -13,6 +13,7 @@ use super::guards::Caller;
 use super::passwords::Hasher;
 use super::rate_limit::{Key, LoginThrottle};
 use super::sessions::{self, NewSession};
+use super::sso_policy::{self, By};
 use super::tokens;
 use super::{AuthPolicy, ChangePasswordRequest, LoginRequest, Role};
 use crate::audit::{self, Action, Actor};
@@ -184,6 +185,7 @@ pub async fn log_in(
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     }
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    sso_policy::check(&mut conn, org, member_id, role, By::Password).await?;
     note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy).await?;
     Ok((member_id, org, role, session))
@@ -248,8 +250,6 @@ pub async fn redeem(
         .first(&mut conn)
         .await
         .optional()?;
-    // No connection is held while hashing.
-    drop(conn);
     let Some((token_id, member_id, org, email, role)) = found else {
         return Err(AppError::Unauthorized(
             match purpose {
@@ -263,11 +263,16 @@ pub async fn redeem(
             .into(),
         ));
     };
+    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    // A code opens a session with a password: not where single sign-on is required (but for a
+    // break-glass admin). Checked before the code is spent.
+    sso_policy::check(&mut conn, org, member_id, role, By::Password).await?;
+    // No connection is held while hashing.
+    drop(conn);
     let mut errors = Vec::new();
     validation::password("password", &password, Some(&email), &mut errors);
     check(errors)?;
     let hashed = hasher.hash(password).await?;
-    let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     note.organisation(org);
     let mut conn = db.conn().await?;
     let set = match purpose {

@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod resets;
 pub mod routes;
 pub mod sessions;
+pub mod sso_policy;
 pub mod tokens;
 
 use chrono::Duration;

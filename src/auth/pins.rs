@@ -18,6 +18,7 @@ use super::guards::Caller;
 use super::passwords::Hasher;
 use super::rate_limit::{Key, LoginThrottle};
 use super::sessions::{self, NewSession};
+use super::sso_policy::{self, By};
 use super::{AuthPolicy, Role};
 use crate::audit::{self, Action, Actor};
 use crate::db::Db;
@@ -265,6 +266,7 @@ pub async fn log_in(
     throttle.clear(&mut conn, &pin_key).await;
     throttle.give_back(&mut conn, &address).await;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
+    sso_policy::check(&mut conn, org, member_id, role, By::Pin).await?;
     note.organisation(org);
     let session = sessions::start(&mut conn, org, member_id, policy).await?;
     Ok((member_id, org, role, session))

@@ -36,6 +36,9 @@ enum Kind {
     /// Password reset emails to one account: a hard budget; past it the request is answered
     /// as always, and nothing is sent.
     Reset,
+    /// A client address starting single sign-on (each start keeps a row until it expires): an
+    /// address's budget, apart from its logins'; a completed sign-in gives its start back.
+    SsoStart,
 }
 
 /// A throttled key: the digest of what it stands for.
@@ -80,6 +83,17 @@ impl Key {
     /// Password reset emails to a member (by id: however they were asked for).
     pub fn reset(member: uuid::Uuid) -> Key {
         Key::new(Kind::Reset, &format!("reset:{member}"))
+    }
+
+    /// A client address starting single sign-on (grouped as [`Key::address`] groups it).
+    pub fn sso_start(ip: Option<IpAddr>) -> Key {
+        let address = Key::address(ip);
+        let mut text = b"sso-start:".to_vec();
+        text.extend_from_slice(&address.digest);
+        Key {
+            kind: Kind::SsoStart,
+            digest: Sha256::digest(&text).into(),
+        }
     }
 }
 
@@ -173,7 +187,7 @@ impl LoginThrottle {
     fn curve(&self, kind: Kind) -> Curve {
         match kind {
             // The budget is spent: wait until the address has been quiet for the window.
-            Kind::Address => Curve {
+            Kind::Address | Kind::SsoStart => Curve {
                 free: i32::try_from(self.per_address.max(1)).unwrap_or(i32::MAX),
                 base_ms: ms(self.window),
                 max_ms: ms(self.window),
@@ -307,6 +321,7 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
         Kind::Account => "account",
         Kind::Pin => "pin",
         Kind::Reset => "reset",
+        Kind::SsoStart => "sso_start",
     };
     metrics::counter!("frontline_login_throttle_refusals_total", "key" => key).increment(1);
     let detail = match kind {
@@ -321,6 +336,9 @@ fn refusal(kind: Kind, secs: u64) -> AppError {
         }
         Kind::Pin => format!(
             "too many PIN attempts for this employee number; sign in with your password, or try the PIN again in {secs} seconds"
+        ),
+        Kind::SsoStart => format!(
+            "too many unfinished single sign-ons from your address; try again in {secs} seconds"
         ),
     };
     AppError::TooManyRequests {

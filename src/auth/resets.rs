@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::accounts::{Identifier, parse_account};
 use super::client_addr::ClientAddr;
 use super::rate_limit::{Key, LoginThrottle};
-use super::{AuthPolicy, PasswordResetRequest, tokens};
+use super::sso_policy::{self, By};
+use super::{AuthPolicy, PasswordResetRequest, Role, tokens};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::check;
@@ -55,9 +56,17 @@ pub async fn request(
     let mut conn = db.conn().await?;
     // Every request spends an attempt of the address's login budget, and keeps it.
     throttle.reserve(&mut conn, &address).await?;
-    let Some((org, member)) = find(&mut conn, &slug, &who).await? else {
+    let Some((org, member, role)) = find(&mut conn, &slug, &who).await? else {
         return Ok(());
     };
+    // Where single sign-on is required a password opens nothing (but a break-glass admin's):
+    // no code is sent, and the answer is the same.
+    if sso_policy::check(&mut conn, org, member, role, By::Password)
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
     if throttle
         .reserve(&mut conn, &Key::reset(member))
         .await
@@ -109,12 +118,12 @@ pub async fn request(
     Ok(())
 }
 
-/// The active member `who` names in organisation `slug`.
+/// The active member `who` names in organisation `slug`: (organisation, member, role).
 async fn find(
     conn: &mut AsyncPgConnection,
     slug: &str,
     who: &Identifier,
-) -> AppResult<Option<(Uuid, Uuid)>> {
+) -> AppResult<Option<(Uuid, Uuid, Role)>> {
     let mut query = members::table
         .inner_join(organisations::table)
         .filter(organisations::slug.eq(slug))
@@ -127,9 +136,10 @@ async fn find(
             query.filter(crate::sql::upper(members::employee_number).eq(number))
         }
     };
-    Ok(query
-        .select((members::organisation_id, members::id))
+    let found: Option<(Uuid, Uuid, String)> = query
+        .select((members::organisation_id, members::id, members::role))
         .first(conn)
         .await
-        .optional()?)
+        .optional()?;
+    Ok(found.and_then(|(org, member, role)| Some((org, member, Role::parse(&role)?))))
 }

@@ -29,14 +29,13 @@ use reqwest::Url;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use uuid::Uuid;
 
-use super::client::{Client, Policy};
 use super::render::{self, Named, Outgoing};
 use super::signing::{Secret, signature_header};
-use super::ssrf::Network;
 use super::{Format, webhook_id};
 use crate::config::{ConfigError, Settings};
 use crate::db::Db;
 use crate::error::AppResult;
+use crate::outbound::{Client, Policy};
 use crate::sql::Prepared;
 
 /// The most messages one lease takes.
@@ -64,23 +63,10 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn from_settings(s: &Settings) -> Result<Delivery, ConfigError> {
-        let mut allowed = Vec::new();
-        for text in &s.webhook_allowed_networks {
-            match Network::parse(text) {
-                Some(n) => allowed.push(n),
-                None => {
-                    return Err(ConfigError::Webhooks(format!(
-                        "webhook_allowed_networks: {text:?} is not a network (CIDR, e.g. 10.0.0.0/8)"
-                    )));
-                }
-            }
-        }
         let timeout = Duration::from_millis(s.webhook_timeout_ms.clamp(100, 60_000));
-        let policy = Policy {
-            allowed,
-            require_https: s.webhook_require_https,
-        };
-        let client = Client::new(policy, timeout).map_err(ConfigError::Webhooks)?;
+        let policy = Policy::from_settings(s)?;
+        let user_agent = concat!("Frontline-Webhooks/", env!("CARGO_PKG_VERSION"));
+        let client = Client::new(policy, timeout, user_agent).map_err(ConfigError::Webhooks)?;
         Ok(Delivery {
             client,
             run: s.webhook_delivery,

@@ -8,7 +8,6 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::client::{Policy, Refused};
 use super::signing::Secret;
 use super::{
     CreateWebhook, DisabledReason, Format, MAX_ENDPOINTS, TEST_EVENT, UpdateWebhook, Webhook,
@@ -18,6 +17,7 @@ use crate::audit::{self, Action, Actor};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::events::Kind;
 use crate::http::check;
+use crate::outbound::{Policy, Refused};
 use crate::validation;
 
 /// How long the secret before a rotation keeps signing beside the new one.

@@ -11,10 +11,9 @@
 //! - `endpoints`: registering, changing, rotating and removing endpoints, each audited.
 //! - `log`: an endpoint's messages and attempts (the delivery log).
 //! - `routes`: the admins' HTTP edge (`/api/v1/webhooks`).
-//! - `signing`, `ssrf`, `client`: the signatures, where a webhook may go and the HTTP client
-//!   that keeps to it.
+//! - `signing`: the signatures. Where a webhook may go, and the HTTP client that keeps to it,
+//!   are `outbound`'s (shared with single sign-on).
 
-pub mod client;
 pub mod delivery;
 pub mod endpoints;
 pub mod log;
@@ -22,7 +21,6 @@ pub mod outbox;
 pub mod render;
 pub mod routes;
 pub mod signing;
-pub mod ssrf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -40,6 +40,7 @@ mod rings;
 mod scim;
 mod servers;
 mod sign_in;
+mod sso;
 mod teams;
 mod trust_challenges;
 mod trust_input;

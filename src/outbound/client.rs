@@ -1,9 +1,12 @@
-//! The HTTP client deliveries go out through. Its resolver is the SSRF guard: it looks a
+//! The HTTP client every call to an address an admin chose goes out through (webhook
+//! deliveries, an organisation's OpenID provider). Its resolver is the SSRF guard: it looks a
 //! host up, keeps only the addresses [`ssrf::permitted`] allows and hands the connection
 //! exactly those, so the address checked is the address connected to (no window for a DNS
-//! answer to change in between). A URL naming an IP address skips resolvers: [`Client::post`]
-//! checks it itself. Redirects are not followed (a `3xx` is a failed delivery, as the Standard
-//! Webhooks specification says) and no proxy from the environment is used.
+//! answer to change in between). A URL naming an IP address skips resolvers: every request
+//! checks it itself. Redirects are not followed (for webhooks a `3xx` is a failed delivery, as
+//! the Standard Webhooks specification says; an identity provider's discovery, keys and token
+//! endpoint answer directly) and no proxy from the environment is used. Every answer is read
+//! up to a cap: a hostile server cannot make us hold more.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +29,7 @@ pub enum Refused {
     #[error("the host does not resolve")]
     Unresolved,
     #[error(
-        "the host resolves to an address webhooks may not reach (loopback, private, link-local or reserved)"
+        "the host resolves to an address this service may not reach (loopback, private, link-local or reserved)"
     )]
     Forbidden,
 }
@@ -117,7 +120,15 @@ pub struct Answer {
 /// The start of a receiver's answer kept in the delivery log.
 const EXCERPT_BYTES: usize = 512;
 
-/// One client for every delivery of a process (it pools connections per host).
+/// A whole answer of [`Client::get`] or [`Client::post_form`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// One client per use (webhook deliveries, identity providers) and process; it pools
+/// connections per host.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -125,7 +136,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(policy: Policy, timeout: Duration) -> Result<Client, String> {
+    /// A client whose requests end after `timeout`, saying `user_agent`.
+    pub fn new(policy: Policy, timeout: Duration, user_agent: &str) -> Result<Client, String> {
         // rustls needs one process-wide crypto provider; a second install is refused, harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(policy);
@@ -136,9 +148,9 @@ impl Client {
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .timeout(timeout)
             .pool_max_idle_per_host(16)
-            .user_agent(concat!("Frontline-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
             .build()
-            .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+            .map_err(|e| format!("cannot build the HTTP client {user_agent}: {e}"))?;
         Ok(Client { http, policy })
     }
 
@@ -154,14 +166,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        if let Some(host) = url.host_str() {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = bare.parse::<IpAddr>()
-                && !ssrf::permitted(ip, &self.policy.allowed)
-            {
-                return Err(Refused::Forbidden.to_string());
-            }
-        }
+        self.literal_permitted(url)?;
         let mut request = self
             .http
             .post(url.clone())
@@ -196,6 +201,103 @@ impl Client {
             excerpt,
         })
     }
+
+    /// A URL naming an IP address does not pass through the resolver: checked here.
+    fn literal_permitted(&self, url: &Url) -> Result<(), String> {
+        if let Some(host) = url.host_str() {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<IpAddr>()
+                && !ssrf::permitted(ip, &self.policy.allowed)
+            {
+                return Err(Refused::Forbidden.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// GET `url` (its scheme checked against the policy), reading at most `cap` bytes of the
+    /// answer: more is an error.
+    pub async fn get(&self, url: &Url, accept: &str, cap: usize) -> Result<Fetched, String> {
+        self.scheme_permitted(url)?;
+        self.literal_permitted(url)?;
+        let response = self
+            .http
+            .get(url.clone())
+            .header("accept", accept)
+            .send()
+            .await
+            .map_err(describe)?;
+        read_capped(response, cap).await
+    }
+
+    /// POST `form` (`application/x-www-form-urlencoded`) to `url`, with HTTP Basic credentials
+    /// when given, reading at most `cap` bytes of the answer.
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        cap: usize,
+    ) -> Result<Fetched, String> {
+        self.scheme_permitted(url)?;
+        self.literal_permitted(url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        if let Some((user, password)) = basic {
+            request = request.header("authorization", basic_authorization(user, password));
+        }
+        let response = request.send().await.map_err(describe)?;
+        read_capped(response, cap).await
+    }
+
+    /// `https` always; plain `http` only where the policy allows it.
+    fn scheme_permitted(&self, url: &Url) -> Result<(), String> {
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if !self.policy.require_https => Ok(()),
+            "http" => Err(Refused::NotHttps.to_string()),
+            _ => Err(Refused::NotAUrl.to_string()),
+        }
+    }
+}
+
+/// `Authorization: Basic` as OAuth 2.0 wants it (RFC 6749, 2.3.1): the client id and secret
+/// are form-encoded before they are joined and base64-encoded.
+pub fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let joined = format!("{}:{}", encode(user), encode(password));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(joined)
+    )
+}
+
+/// The whole body of `response`, or an error once it passes `cap` bytes (a declared length
+/// over the cap is refused before reading).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Fetched, String> {
+    let status = response.status().as_u16();
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(format!("the answer is larger than {cap} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the answer is larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { status, body })
 }
 
 /// A failed send in words for the log, without the URL (it may carry a token in its path).
@@ -208,9 +310,9 @@ fn describe(e: reqwest::Error) -> String {
         source = s.source();
     }
     if e.is_timeout() {
-        "the receiver did not answer in time".into()
+        "the server did not answer in time".into()
     } else if e.is_connect() {
-        "could not connect to the receiver".into()
+        "could not connect to the server".into()
     } else {
         "the request failed".into()
     }
@@ -279,7 +381,7 @@ mod tests {
     async fn deliveries_reach_allowed_receivers_only_and_follow_no_redirect() {
         let port =
             receiver("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
-        let client = match Client::new(loopback(), Duration::from_secs(5)) {
+        let client = match Client::new(loopback(), Duration::from_secs(5), "test") {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
@@ -297,7 +399,7 @@ mod tests {
         }
 
         // The same receiver, not allowed: refused by name and by address, nothing sent.
-        let strict = match Client::new(Policy::default(), Duration::from_secs(5)) {
+        let strict = match Client::new(Policy::default(), Duration::from_secs(5), "test") {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
@@ -322,5 +424,48 @@ mod tests {
             let answer = client.post(&url, &[], b"{}".to_vec()).await;
             assert_eq!(answer.map(|a| a.status), Ok(307));
         }
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_their_cap_and_schemes_follow_the_policy() {
+        let port = receiver(
+            "HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n0123456789",
+        )
+        .await;
+        let client = match Client::new(loopback(), Duration::from_secs(5), "test") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let Ok(url) = Url::parse(&format!("http://127.0.0.1:{port}/doc")) else {
+            panic!("a url");
+        };
+        let whole = client.get(&url, "application/json", 10).await;
+        assert_eq!(whole.map(|f| f.body), Ok(b"0123456789".to_vec()));
+        let over = client.get(&url, "application/json", 9).await;
+        assert_eq!(over, Err("the answer is larger than 9 bytes".to_string()));
+        let form = client
+            .post_form(&url, &[("a", "b c")], Some(("id", "s:e")), 10)
+            .await;
+        assert_eq!(form.map(|f| f.status), Ok(200));
+
+        let strict = match Client::new(
+            Policy {
+                allowed: loopback().allowed,
+                require_https: true,
+            },
+            Duration::from_secs(5),
+            "test",
+        ) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let refused = strict.get(&url, "application/json", 10).await;
+        assert_eq!(refused, Err(Refused::NotHttps.to_string()));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        // RFC 6749, 2.3.1: "s:e" becomes "s%3Ae" before base64.
+        assert_eq!(basic_authorization("id", "s:e"), "Basic aWQ6cyUzQWU=");
     }
 }
