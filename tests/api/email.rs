@@ -5,7 +5,6 @@
 //! email lost on a restart or sent twice by two processes.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,43 +12,18 @@ use chrono::TimeZone;
 use frontline::auth::Role;
 use rocket::figment::Figment;
 use serde_json::{Value, json};
-use std::io::BufRead;
 use uuid::Uuid;
 
 use crate::common::*;
+use crate::peers::{self, Peer};
 use crate::servers::Server;
-
-/// The python with aiosmtpd and trustme (scripts/test installs them into `.local/venv` and
-/// names it in `FRONTLINE_TEST_PYTHON`; then it must work). Run on its own without it, a test
-/// says SKIPPED.
-fn sink_python() -> Option<PathBuf> {
-    let named = std::env::var_os("FRONTLINE_TEST_PYTHON").map(PathBuf::from);
-    let python = named.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python")
-    });
-    let usable = Command::new(&python)
-        .args(["-c", "import aiosmtpd, trustme"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (usable, named, std::env::var_os("CI")) {
-        (true, _, _) => Some(python),
-        (false, Some(named), _) => panic!("{named:?} cannot import aiosmtpd and trustme"),
-        (false, None, Some(_)) => panic!("CI: no python with aiosmtpd ({python:?})"),
-        (false, None, None) => {
-            eprintln!(
-                "WARNING: SKIPPED: no python with aiosmtpd ({python:?}); scripts/test installs it"
-            );
-            None
-        }
-    }
-}
 
 const SMTP_USER: &str = "frontline";
 const SMTP_PASSWORD: &str = "s3cret: pass/word";
 
-/// The loopback SMTP server; killed when dropped.
+/// The loopback SMTP server (tests/receivers/smtp_sink.py); killed when dropped.
 struct Sink {
-    child: Child,
+    _peer: Peer,
     port: u16,
     ca: Option<PathBuf>,
     received: Arc<Mutex<Vec<Value>>>,
@@ -61,13 +35,6 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -86,45 +53,27 @@ impl Sink {
 
     /// `args` for smtp_sink.py; `--starttls` gets its folder added.
     async fn start(args: &[&str]) -> Option<Sink> {
-        let python = sink_python()?;
         let dir = std::env::temp_dir().join(format!("frontline-smtp-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
         let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some(i) = argv.iter().position(|a| a == "--starttls") {
             argv.insert(i + 1, dir.to_string_lossy().into_owned());
         }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/receivers/smtp_sink.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(&argv)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the SMTP sink starts");
-        let stdout = child.stdout.take().expect("its stdout");
+        let (peer, hello, rest) = peers::start("aiosmtpd, trustme", "smtp_sink.py", &argv).await?;
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (first_tx, first_rx) = std::sync::mpsc::channel::<Value>();
         let store = Arc::clone(&received);
         std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = first_tx.send(serde_json::from_str(&line).unwrap_or(Value::Null));
-            }
-            for line in lines.map_while(Result::ok) {
+            for line in rest.map_while(Result::ok) {
                 if let Ok(message) = serde_json::from_str::<Value>(&line) {
                     store.lock().expect("the sink's list").push(message);
                 }
             }
         });
-        let hello =
-            tokio::task::spawn_blocking(move || first_rx.recv_timeout(Duration::from_secs(30)))
-                .await
-                .expect("the reader")
-                .expect("the sink says its port");
+        let hello: Value = serde_json::from_str(&hello).expect("the sink's first line");
         let port = hello["port"].as_u64().expect("a port") as u16;
         let ca = hello["ca"].as_str().map(PathBuf::from);
         Some(Sink {
-            child,
+            _peer: peer,
             port,
             ca,
             received,

@@ -29,6 +29,7 @@ mod notifications;
 mod open_badges;
 mod organisation;
 mod outage;
+mod peers;
 mod platform;
 mod privacy;
 mod processes;

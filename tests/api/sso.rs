@@ -11,17 +11,15 @@
 //! sign-in, a declined authorization and a deactivated member.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use frontline::auth::Role;
 use rocket::http::Method;
 use serde_json::{Value, json};
-use std::io::BufRead;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::common::*;
+use crate::peers::{self, Peer};
 use crate::servers::send_to;
 
 const BASE: &str = "http://frontline.test";
@@ -29,67 +27,18 @@ const CALLBACK: &str = "http://frontline.test/api/v1/auth/sso/callback";
 const WEB: &str = "https://app.example/sso";
 const MOBILE: &str = "frontline://sso";
 
-/// The python with `oidc_provider_mock` (scripts/test installs it into `.local/venv` and names
-/// it in `FRONTLINE_TEST_PYTHON`; then it must work). Run on its own without it, a test says
-/// SKIPPED.
-fn provider_python() -> Option<PathBuf> {
-    let named = std::env::var_os("FRONTLINE_TEST_PYTHON").map(PathBuf::from);
-    let python = named.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python")
-    });
-    let usable = Command::new(&python)
-        .args(["-c", "import oidc_provider_mock, joserfc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (usable, named, std::env::var_os("CI")) {
-        (true, _, _) => Some(python),
-        (false, Some(named), _) => panic!("{named:?} cannot import oidc_provider_mock"),
-        (false, None, Some(_)) => panic!("CI: no python with oidc_provider_mock ({python:?})"),
-        (false, None, None) => {
-            eprintln!(
-                "WARNING: SKIPPED: no python with oidc_provider_mock ({python:?}); scripts/test installs it"
-            );
-            None
-        }
-    }
-}
-
-/// The provider on loopback; killed when dropped.
+/// The provider on loopback (tests/receivers/oidc_provider.py); killed when dropped.
 struct Idp {
-    child: Child,
+    _peer: Peer,
     port: u16,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Idp {
     async fn start() -> Option<Idp> {
-        let python = provider_python()?;
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/receivers/oidc_provider.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the provider starts");
-        let stdout = child.stdout.take().expect("its stdout");
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .map(|_| line)
-        })
-        .await
-        .expect("the reader")
-        .expect("the provider says its port");
+        let imports = "oidc_provider_mock, joserfc";
+        let (peer, line, _) = peers::start(imports, "oidc_provider.py", &[]).await?;
         let port = line.trim().parse().expect("a port");
-        Some(Idp { child, port })
+        Some(Idp { _peer: peer, port })
     }
 
     fn issuer(&self) -> String {

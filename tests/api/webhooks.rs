@@ -4,80 +4,28 @@
 //! the delivery log, redelivery, disabling after `410 Gone` or sustained failure, Slack and
 //! Teams bodies, and no event lost when the server dies between commit and delivery.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use frontline::auth::Role;
 use rocket::http::Method;
 use serde_json::{Value, json};
-use std::io::BufRead;
 use uuid::Uuid;
 
 use crate::common::*;
+use crate::peers::{self, Peer};
 use crate::servers::{Server, send_to};
 
-/// The python with `standardwebhooks` (scripts/test installs it into `.local/venv` and names it
-/// in `FRONTLINE_TEST_PYTHON`; then it must work). Run on its own without it, a delivery test
-/// says SKIPPED.
-fn receiver_python() -> Option<PathBuf> {
-    let named = std::env::var_os("FRONTLINE_TEST_PYTHON").map(PathBuf::from);
-    let python = named.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python")
-    });
-    let usable = Command::new(&python)
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (usable, named, std::env::var_os("CI")) {
-        (true, _, _) => Some(python),
-        (false, Some(named), _) => panic!("{named:?} cannot import standardwebhooks"),
-        (false, None, Some(_)) => panic!("CI: no python with standardwebhooks ({python:?})"),
-        (false, None, None) => {
-            eprintln!(
-                "WARNING: SKIPPED: no python with standardwebhooks ({python:?}); scripts/test installs it"
-            );
-            None
-        }
-    }
-}
-
-/// The loopback receiver; killed when dropped.
+/// The loopback receiver (tests/receivers/webhook_receiver.py); killed when dropped.
 struct Receiver {
-    child: Child,
+    _peer: Peer,
     port: u16,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Receiver {
     async fn start() -> Option<Receiver> {
-        let python = receiver_python()?;
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/receivers/webhook_receiver.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the receiver starts");
-        let stdout = child.stdout.take().expect("its stdout");
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .map(|_| line)
-        })
-        .await
-        .expect("the reader")
-        .expect("the receiver says its port");
+        let (peer, line, _) = peers::start("standardwebhooks", "webhook_receiver.py", &[]).await?;
         let port = line.trim().parse().expect("a port");
-        Some(Receiver { child, port })
+        Some(Receiver { _peer: peer, port })
     }
 
     fn url(&self) -> String {
