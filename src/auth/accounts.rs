@@ -133,11 +133,9 @@ pub async fn log_in(
         Identifier::EmployeeNumber(number) => Key::account(&slug, &format!("#{number}")),
     };
     let mut conn = db.conn().await?;
-    throttle.reserve(&mut conn, &address).await?;
-    if let Err(refused) = throttle.reserve(&mut conn, &account).await {
-        throttle.give_back(&mut conn, &address).await;
-        return Err(refused);
-    }
+    throttle
+        .reserve_sign_in(&mut conn, &address, &account)
+        .await?;
     let mut query = members::table
         .inner_join(organisations::table)
         .filter(organisations::slug.eq(&slug))
@@ -179,8 +177,7 @@ pub async fn log_in(
     };
     let mut conn = db.conn().await?;
     // The right password: not a failure, whatever else happens.
-    throttle.clear(&mut conn, &account).await;
-    throttle.give_back(&mut conn, &address).await;
+    throttle.signed_in(&mut conn, &address, &account).await;
     if deactivated {
         return Err(AppError::Unauthorized(BAD_CREDENTIALS.into()));
     }
@@ -330,10 +327,6 @@ pub async fn change_password(
         .select((organisations::slug, members::email, members::password_hash))
         .first(&mut conn)
         .await?;
-    // The login's own account budget: guesses at the current password (a stolen session)
-    // and at the login share one count, so neither doubles the other's.
-    let account = Key::account(&slug, &email);
-    throttle.reserve(&mut conn, &account).await?;
     drop(conn);
     let mut errors = Vec::new();
     validation::password("new_password", &req.new_password, Some(&email), &mut errors);
@@ -343,21 +336,14 @@ pub async fn change_password(
             "must differ from the current password",
         ));
     }
-    let verified = hasher.verify(req.current_password, stored).await;
-    let mut conn = db.conn().await?;
-    match verified {
-        Ok(true) => throttle.clear(&mut conn, &account).await,
-        Ok(false) => errors.insert(
+    let account = Key::account(&slug, &email);
+    if !verify_own_password(db, throttle, hasher, &account, req.current_password, stored).await? {
+        errors.insert(
             0,
             FieldError::new("current_password", "is not your current password"),
-        ),
-        Err(e) => {
-            throttle.give_back(&mut conn, &account).await;
-            return Err(e);
-        }
+        );
     }
     check(errors)?;
-    drop(conn);
     let hashed = hasher.hash(req.new_password).await?;
     let mut conn = db.conn().await?;
     let (org, member, session) = (caller.organisation_id, caller.member_id, caller.session_id);
@@ -372,6 +358,38 @@ pub async fn change_password(
     })
     .await?;
     Ok(())
+}
+
+/// Whether `password` is the signed-in member's own (`stored`), checked on their login's
+/// `account` budget: guesses here (a stolen session) and at the login share one count, so
+/// neither doubles the other's. A wrong one counts; the right one clears the count; a hasher
+/// too busy to check gives the attempt back.
+pub async fn verify_own_password(
+    db: &Db,
+    throttle: &LoginThrottle,
+    hasher: &Hasher,
+    account: &Key,
+    password: String,
+    stored: Option<String>,
+) -> AppResult<bool> {
+    {
+        let mut conn = db.conn().await?;
+        throttle.reserve(&mut conn, account).await?;
+    }
+    // No connection is held while hashing.
+    let verified = hasher.verify(password, stored).await;
+    let mut conn = db.conn().await?;
+    match verified {
+        Ok(true) => {
+            throttle.clear(&mut conn, account).await;
+            Ok(true)
+        }
+        Ok(false) => Ok(false),
+        Err(e) => {
+            throttle.give_back(&mut conn, account).await;
+            Err(e)
+        }
+    }
 }
 
 /// A password being set, and what setting it ends and says.

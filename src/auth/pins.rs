@@ -13,6 +13,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::accounts;
 use super::client_addr::ClientAddr;
 use super::guards::Caller;
 use super::passwords::Hasher;
@@ -130,26 +131,24 @@ pub async fn set(
             "your organisation does not allow signing in with a PIN",
         ));
     }
+    drop(conn);
     // Guesses at the password here and at the login share one count.
     let account = Key::account(&h.slug, &h.email);
-    throttle.reserve(&mut conn, &account).await?;
-    drop(conn);
-    let verified = hasher.verify(req.password, h.password_hash).await;
-    let mut conn = db.conn().await?;
-    match verified {
-        Ok(true) => throttle.clear(&mut conn, &account).await,
-        Ok(false) => {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "password",
-                "is not your password",
-            )]));
-        }
-        Err(e) => {
-            throttle.give_back(&mut conn, &account).await;
-            return Err(e);
-        }
+    if !accounts::verify_own_password(
+        db,
+        throttle,
+        hasher,
+        &account,
+        req.password,
+        h.password_hash,
+    )
+    .await?
+    {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "password",
+            "is not your password",
+        )]));
     }
-    drop(conn);
     let hashed = hasher.hash(req.pin).await?;
     let mut conn = db.conn().await?;
     store(&mut conn, caller, Some(hashed), Action::PinSet).await
@@ -223,11 +222,9 @@ pub async fn log_in(
     let permit = hasher.acquire().await?;
     let pin_key = Key::pin(&slug, &number);
     let mut conn = db.conn().await?;
-    throttle.reserve(&mut conn, &address).await?;
-    if let Err(refused) = throttle.reserve(&mut conn, &pin_key).await {
-        throttle.give_back(&mut conn, &address).await;
-        return Err(refused);
-    }
+    throttle
+        .reserve_sign_in(&mut conn, &address, &pin_key)
+        .await?;
     let found: Option<(Uuid, Uuid, String, Option<String>, bool, bool)> = members::table
         .inner_join(organisations::table)
         .filter(organisations::slug.eq(&slug))
@@ -263,8 +260,7 @@ pub async fn log_in(
         return Err(AppError::Unauthorized(BAD_PIN.into()));
     };
     let mut conn = db.conn().await?;
-    throttle.clear(&mut conn, &pin_key).await;
-    throttle.give_back(&mut conn, &address).await;
+    throttle.signed_in(&mut conn, &address, &pin_key).await;
     let role = Role::from_str(&role).map_err(|_| AppError::internal("unknown role in database"))?;
     sso_policy::check(&mut conn, org, member_id, role, By::Pin).await?;
     note.organisation(org);

@@ -270,6 +270,30 @@ impl LoginThrottle {
         Err(refusal(key.kind, secs))
     }
 
+    /// Reserve a sign-in's attempts: one for the client's `address` and one for what it signs
+    /// in as (`key`: an account, an employee number's PIN), both or neither. Both are reserved
+    /// before any hashing, so concurrent guesses count one another.
+    pub async fn reserve_sign_in(
+        &self,
+        conn: &mut AsyncPgConnection,
+        address: &Key,
+        key: &Key,
+    ) -> Result<(), AppError> {
+        self.reserve(conn, address).await?;
+        if let Err(refused) = self.reserve(conn, key).await {
+            self.give_back(conn, address).await;
+            return Err(refused);
+        }
+        Ok(())
+    }
+
+    /// A sign-in with the right secret for `key`: not a failure, neither for `key` (whose count
+    /// starts again) nor for the `address`.
+    pub async fn signed_in(&self, conn: &mut AsyncPgConnection, address: &Key, key: &Key) {
+        self.clear(conn, key).await;
+        self.give_back(conn, address).await;
+    }
+
     /// Give a reserved attempt back: it turned out not to be a failure (an address's right
     /// password), or no password was checked (the hasher was too busy).
     pub async fn give_back(&self, conn: &mut AsyncPgConnection, key: &Key) {
